@@ -1,0 +1,48 @@
+"""Researchers, their server-side sessions, and who may do what in which study."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db import utcnow
+
+ROLES = ("owner", "editor", "viewer")
+
+
+class Researcher(SQLModel, table=True):
+    __tablename__ = "researcher"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=255)
+    language: str | None = Field(default=None, max_length=2)
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ResearcherSession(SQLModel, table=True):
+    """A login. The cookie carries a random id; only its SHA-256 is stored here."""
+
+    __tablename__ = "researcher_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    researcher_id: int = Field(foreign_key="researcher.id", index=True, ondelete="CASCADE")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class StudyMember(SQLModel, table=True):
+    __tablename__ = "study_member"
+    __table_args__ = (UniqueConstraint("study_id", "researcher_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
+    researcher_id: int = Field(foreign_key="researcher.id", index=True, ondelete="CASCADE")
+    role: str = Field(max_length=10)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,115 @@
+"""Login and logout, as pages and as JSON under /api/auth."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from app.accounts import service
+from app.accounts.schemas import LoginRequest, LoginResponse, ResearcherPublic
+from app.audit import service as audit
+from app.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth, SessionDep, SettingsDep, same_origin
+from app.errors import Forbidden, NotAuthenticated
+from app.security import tokens_match
+from app.web import render
+
+router = APIRouter()
+LOGIN_CSRF_COOKIE = "delphi_login_csrf"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never redirect a person to another site after login."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def _set_session_cookie(response: Response, value: str, settings: SettingsDep) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        max_age=settings.session_absolute_hours * 3600,
+        path="/",
+    )
+
+
+@router.get("/login", include_in_schema=False)
+def login_page(request: Request, auth: OptionalAuth, next: str = "/") -> Response:
+    if auth is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request, "login.html", {"next": _safe_next(next), "login_csrf": token, "error": None, "email": ""}
+    )
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+@router.post("/login", include_in_schema=False)
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1000)],
+    login_csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    if not tokens_match(login_csrf, request.cookies.get(LOGIN_CSRF_COOKIE)) or not same_origin(request, settings):
+        raise Forbidden("This form has expired. Reload the login page and try again.")
+    try:
+        researcher = service.authenticate(session, email, password)
+    except NotAuthenticated as exc:
+        response = render(
+            request,
+            "login.html",
+            {"next": _safe_next(next), "login_csrf": login_csrf, "error": exc.detail, "email": email},
+            status_code=401,
+        )
+        return response
+    new = service.start_session(session, researcher, settings, request.cookies.get(SESSION_COOKIE))
+    audit.record(session, None, researcher, "login")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    _set_session_cookie(response, new.cookie_value, settings)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request, session: SessionDep, auth: CurrentAuth) -> Response:
+    service.end_session(session, request.cookies[SESSION_COOKIE])
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/api/auth/login", response_model=LoginResponse, tags=["auth"])
+def api_login(request: Request, body: LoginRequest, session: SessionDep, settings: SettingsDep) -> Response:
+    researcher = service.authenticate(session, body.email, body.password)
+    new = service.start_session(session, researcher, settings, request.cookies.get(SESSION_COOKIE))
+    audit.record(session, None, researcher, "login")
+    payload = LoginResponse(
+        researcher=ResearcherPublic.model_validate(researcher, from_attributes=True), csrf_token=new.csrf_token
+    )
+    response = JSONResponse(payload.model_dump())
+    _set_session_cookie(response, new.cookie_value, settings)
+    return response
+
+
+@router.post("/api/auth/logout", status_code=204, tags=["auth"])
+def api_logout(request: Request, session: SessionDep, auth: CurrentAuth) -> Response:
+    service.end_session(session, request.cookies[SESSION_COOKIE])
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/api/me", response_model=ResearcherPublic, tags=["auth"])
+def me(auth: CurrentAuth) -> ResearcherPublic:
+    return ResearcherPublic.model_validate(auth.researcher, from_attributes=True)

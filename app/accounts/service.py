@@ -1,0 +1,164 @@
+"""Researcher accounts, server-side sessions and study membership."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, delete, select
+
+from app.accounts.models import ROLES, Researcher, ResearcherSession, StudyMember
+from app.config import Settings
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from app.security import hash_password, hash_token, new_csrf_token, verify_password
+
+MIN_PASSWORD_LENGTH = 10
+LOGIN_FAILED = "E-mail or password is wrong."
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def validate_email(email: str) -> str:
+    email = normalise_email(email)
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or " " in email or len(email) > 320:
+        raise InvalidInput(f"“{email}” is not an e-mail address.", fields={"email": "invalid"})
+    return email
+
+
+def create_researcher(session: Session, email: str, password: str, name: str = "") -> Researcher:
+    email = validate_email(email)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", fields={"password": "too_short"}
+        )
+    if session.exec(select(Researcher).where(Researcher.email == email)).first():
+        raise Conflict(f"A researcher with the e-mail {email} already exists.", fields={"email": "taken"})
+    researcher = Researcher(email=email, name=name.strip(), password_hash=hash_password(password))
+    session.add(researcher)
+    session.flush()
+    return researcher
+
+
+def authenticate(session: Session, email: str, password: str) -> Researcher:
+    researcher = session.exec(select(Researcher).where(Researcher.email == normalise_email(email))).first()
+    ok = verify_password(password, researcher.password_hash if researcher else None)
+    if not ok or researcher is None or not researcher.is_active:
+        raise NotAuthenticated(LOGIN_FAILED)
+    return researcher
+
+
+@dataclass(frozen=True)
+class NewSession:
+    cookie_value: str
+    csrf_token: str
+
+
+def start_session(
+    session: Session, researcher: Researcher, settings: Settings, previous_cookie: str | None = None
+) -> NewSession:
+    """Log in: a fresh random id (rotation), the old one, if any, deleted."""
+    if previous_cookie:
+        end_session(session, previous_cookie)
+    now = utcnow()
+    cookie_value = secrets.token_urlsafe(32)
+    row = ResearcherSession(
+        id_hash=hash_token(cookie_value),
+        researcher_id=researcher.id,  # type: ignore[arg-type]
+        csrf_token=new_csrf_token(),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+    )
+    session.add(row)
+    session.flush()
+    return NewSession(cookie_value=cookie_value, csrf_token=row.csrf_token)
+
+
+def resolve_session(
+    session: Session, cookie_value: str | None, settings: Settings
+) -> tuple[Researcher, ResearcherSession] | None:
+    """The researcher behind a cookie, or None when absent, unknown, idle too long or expired."""
+    if not cookie_value:
+        return None
+    row = session.get(ResearcherSession, hash_token(cookie_value))
+    if row is None:
+        return None
+    now = utcnow()
+    idle_limit = row.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+    if now >= row.expires_at or now >= idle_limit:
+        session.delete(row)
+        session.flush()
+        return None
+    researcher = session.get(Researcher, row.researcher_id)
+    if researcher is None or not researcher.is_active:
+        return None
+    if now - row.last_seen_at > timedelta(minutes=1):  # keep writes rare on busy pages
+        row.last_seen_at = now
+        session.add(row)
+    return researcher, row
+
+
+def end_session(session: Session, cookie_value: str) -> None:
+    session.exec(delete(ResearcherSession).where(col(ResearcherSession.id_hash) == hash_token(cookie_value)))
+
+
+def purge_expired_sessions(session: Session) -> int:
+    result = session.exec(delete(ResearcherSession).where(col(ResearcherSession.expires_at) < utcnow()))
+    return result.rowcount or 0
+
+
+# --- membership -------------------------------------------------------------------------------
+
+ROLE_RANK = {"viewer": 0, "editor": 1, "owner": 2}
+
+
+def membership(session: Session, study_id: int, researcher_id: int) -> StudyMember | None:
+    return session.exec(
+        select(StudyMember).where(StudyMember.study_id == study_id, StudyMember.researcher_id == researcher_id)
+    ).first()
+
+
+def require_role(session: Session, study_id: int, researcher: Researcher, role: str = "viewer") -> StudyMember:
+    """Deny by default: a study the researcher is not a member of does not exist for them (404)."""
+    member = membership(session, study_id, researcher.id)  # type: ignore[arg-type]
+    if member is None:
+        raise NotFound("No such study.")
+    if ROLE_RANK[member.role] < ROLE_RANK[role]:
+        raise Forbidden(f"Your role in this study is {member.role}; this needs {role} rights.")
+    return member
+
+
+def add_member(session: Session, study_id: int, email: str, role: str) -> StudyMember:
+    if role not in ROLES:
+        raise InvalidInput(f"Role must be one of {', '.join(ROLES)}.", fields={"role": "invalid"})
+    researcher = session.exec(select(Researcher).where(Researcher.email == normalise_email(email))).first()
+    if researcher is None:
+        raise InvalidInput(
+            f"No researcher account uses {email}; ask them to get one first.", fields={"email": "unknown"}
+        )
+    member = membership(session, study_id, researcher.id)  # type: ignore[arg-type]
+    if member is not None:
+        member.role = role
+    else:
+        member = StudyMember(study_id=study_id, researcher_id=researcher.id, role=role)  # type: ignore[arg-type]
+    session.add(member)
+    session.flush()
+    return member
+
+
+def remove_member(session: Session, study_id: int, researcher_id: int) -> None:
+    member = membership(session, study_id, researcher_id)
+    if member is None:
+        raise NotFound("That researcher is not a member of this study.")
+    owners = session.exec(
+        select(StudyMember).where(StudyMember.study_id == study_id, StudyMember.role == "owner")
+    ).all()
+    if member.role == "owner" and len(owners) == 1:
+        raise Conflict("A study keeps at least one owner.")
+    session.delete(member)
+    session.flush()

@@ -1,0 +1,242 @@
+"""The ``delphi`` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.config import Settings, SettingsError, load_settings
+from app.scoring_cli import cooke_command, score_command
+
+cli = typer.Typer(
+    help="Delphi: run Delphi expert surveys end to end.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+researcher_cli = typer.Typer(help="Researcher accounts.", no_args_is_help=True)
+study_cli = typer.Typer(help="Studies as protocol files (TOML).", no_args_is_help=True)
+cli.add_typer(researcher_cli, name="researcher")
+cli.add_typer(study_cli, name="study")
+cli.command("score")(score_command)
+cli.command("cooke")(cooke_command)
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    """Settings, or one readable line and exit code 2."""
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from app.migrate import upgrade
+
+    settings = settings_or_exit()
+    say(f"Migrating {_safe_url(settings.database_url)} ...")
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # a database that cannot be reached: one line, no traceback
+        say(f"error: migration failed: {str(exc).splitlines()[0]}")
+        raise typer.Exit(1) from None
+    say("Database is up to date.")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port (PORT is honoured).")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (share state through the database).")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Serve the platform (and deliver queued mail in the background)."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    say(f"Delphi on http://{host}:{port}  (database {_safe_url(settings.database_url)})")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        log_level="info",
+        proxy_headers=True,
+        access_log=False,
+    )
+
+
+@cli.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Deliver what is due, close due rounds, then exit.")] = False,
+) -> None:
+    """Deliver the outbox over SMTP, send scheduled reminders and close rounds whose deadline passed."""
+    import threading
+
+    from app.db import make_engine
+    from app.mail.sender import run_sender_loop, run_worker_pass
+
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    if once:
+        report = run_worker_pass(engine, settings)
+        say(
+            f"sent {report.sent}, failed {report.failed}, rounds closed {report.rounds_closed}, "
+            f"reminders queued {report.reminders}"
+        )
+        return
+    say(
+        f"Worker running (database {_safe_url(settings.database_url)}, SMTP "
+        f"{settings.smtp_host or 'not configured: mail stays in the outbox'}). Ctrl-C stops it."
+    )
+    stop = threading.Event()
+    try:
+        run_sender_loop(engine, settings, stop, verbose=True)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@researcher_cli.command("create")
+def researcher_create(
+    email: Annotated[str, typer.Argument(help="The researcher's e-mail (their login).")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a researcher account (asks for the password)."""
+    from app.accounts import service
+    from app.db import make_engine, session_scope
+    from app.errors import AppError
+
+    settings = settings_or_exit()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            researcher = service.create_researcher(session, email, password, name)
+            created = researcher.email
+    except AppError as exc:
+        say(f"error: {exc.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    say(f"Researcher {created} created.")
+
+
+@cli.command()
+def demo(
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Run a whole two-round study with simulated experts.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="With --simulate: folder for delphi.db, report.pdf, summary.json.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="With --simulate: random seed of the simulated experts.")] = 7,
+) -> None:
+    """Load the demo study (social media and e-commerce) and a demo researcher."""
+    if simulate:
+        from app.demo.simulate import run_simulation
+
+        folder = out or Path("simulation")
+        run_simulation(folder, seed=seed, say=say)
+        return
+    from app.db import make_engine
+    from app.demo.service import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    try:
+        created = seed_demo(engine)
+    finally:
+        engine.dispose()
+    if created:
+        say("Demo study loaded: 22 experts, 7 themes.")
+    say(f"Log in at {settings.base_url}/login with {DEMO_EMAIL} / {DEMO_PASSWORD}")
+
+
+@study_cli.command("export")
+def study_export(
+    study_id: Annotated[int, typer.Argument(help="The study's number.")],
+    out: Annotated[Path | None, typer.Option(help="File to write (standard output if absent).")] = None,
+    with_emails: Annotated[bool, typer.Option("--with-emails", help="Include the experts' names and e-mails.")] = False,
+) -> None:
+    """Write a study's protocol (themes, items, rules, panel) as TOML."""
+    from app.db import make_engine, session_scope
+    from app.errors import AppError
+    from app.studies import protocol_file
+
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            text = protocol_file.export_study(session, study_id, with_identities=with_emails)
+    except AppError as exc:
+        say(f"error: {exc.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    if out:
+        out.write_text(text, encoding="utf-8")
+        say(f"Protocol written to {out}")
+    else:
+        typer.echo(text)
+
+
+@study_cli.command("create")
+def study_create(
+    file: Annotated[Path, typer.Argument(help="A protocol file (TOML), as `delphi study export` writes.")],
+    owner: Annotated[str | None, typer.Option(help="E-mail of the researcher who will own the study.")] = None,
+) -> None:
+    """Create a study from a protocol file."""
+    from app.db import make_engine, session_scope
+    from app.errors import AppError
+    from app.studies import protocol_file
+
+    settings = settings_or_exit()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        say(f"error: {file}: {exc.strerror}")
+        raise typer.Exit(2) from None
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            study = protocol_file.create_from_text(session, text, owner_email=owner, filename=str(file))
+            study_id, title = study.id, study.title
+    except AppError as exc:
+        say(f"error: {exc.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    say(f"Study {study_id} created: {title}")
+    typer.echo(str(study_id))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Typed dependencies shared by every router: database session, settings, templates, researcher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from app.accounts import service as accounts
+from app.accounts.models import Researcher, ResearcherSession
+from app.config import Settings
+from app.errors import Forbidden, NotAuthenticated
+from app.security import tokens_match
+from app.templating import Templates
+
+SESSION_COOKIE = "delphi_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_templates(request: Request) -> Templates:
+    return request.app.state.templates  # type: ignore[no-any-return]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request, committed after the route returns and before the response leaves,
+    so a 2xx means the data is in the database; rolled back when the route raised."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+TemplatesDep = Annotated[Templates, Depends(get_templates)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+@dataclass
+class Auth:
+    researcher: Researcher
+    login: ResearcherSession
+
+
+def get_optional_auth(request: Request, session: SessionDep, settings: SettingsDep) -> Auth | None:
+    found = accounts.resolve_session(session, request.cookies.get(SESSION_COOKIE), settings)
+    if found is None:
+        return None
+    auth = Auth(*found)
+    request.state.auth = auth
+    return auth
+
+
+OptionalAuth = Annotated[Auth | None, Depends(get_optional_auth)]
+
+
+def same_origin(request: Request, settings: Settings) -> bool:
+    """Unsafe requests must come from our own pages (Origin / Sec-Fetch-Site), when the browser says."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        allowed = {settings.base_url, f"{request.url.scheme}://{request.url.netloc}"}
+        return origin.rstrip("/") in allowed
+    return True
+
+
+async def get_auth(request: Request, auth: OptionalAuth, settings: SettingsDep) -> Auth:
+    if auth is None:
+        raise NotAuthenticated("Please log in.")
+    if request.method in UNSAFE_METHODS:
+        given = request.headers.get("x-csrf-token")
+        if given is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get("csrf_token")
+            given = value if isinstance(value, str) else None
+        if not tokens_match(given, auth.login.csrf_token) or not same_origin(request, settings):
+            raise Forbidden("This form has expired or did not come from this site. Reload the page and try again.")
+    return auth
+
+
+CurrentAuth = Annotated[Auth, Depends(get_auth)]
+
+
+def get_researcher(auth: CurrentAuth) -> Researcher:
+    return auth.researcher
+
+
+CurrentResearcher = Annotated[Researcher, Depends(get_researcher)]

@@ -1,0 +1,55 @@
+"""Domain errors. Services raise these; ``app.main`` maps them to HTTP in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, *, fields: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.fields = fields or {}
+        self.extra = extra or {}
+
+
+class InvalidInput(AppError):
+    """The request was understood but its content is not acceptable (a person can fix it)."""
+
+    status_code = 400
+    code = "invalid_input"
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    """The action does not fit the current state (a locked protocol, a closed round...)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class Gone(AppError):
+    status_code = 410
+    code = "gone"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"

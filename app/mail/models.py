@@ -1,0 +1,35 @@
+"""The outbox: a message is a row written in the same transaction as the action that caused it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Text
+from sqlmodel import Field, SQLModel
+
+from app.db import utcnow
+
+# pending -> sending -> sent | pending (retry) | failed; "uncertain" when a sender died mid-send.
+MESSAGE_STATUSES = ("pending", "sending", "sent", "failed", "uncertain")
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    study_id: int | None = Field(default=None, foreign_key="study.id", index=True, ondelete="SET NULL")
+    round_id: int | None = Field(default=None, foreign_key="round.id", ondelete="SET NULL")
+    expert_id: int | None = Field(default=None, foreign_key="expert.id", ondelete="SET NULL")
+    kind: str = Field(max_length=30)
+    to_address: str = Field(max_length=320)
+    subject: str = Field(max_length=300)
+    body_text: str = Field(sa_type=Text)
+    body_html: str = Field(sa_type=Text)
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    last_error: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

@@ -1,0 +1,180 @@
+"""The application: ``create_app()``, its lifespan, security headers and the one error mapping."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.db import make_engine
+from app.errors import AppError
+from app.templating import Templates
+from app.web import render, wants_json
+
+log = logging.getLogger("delphi")
+STATIC_DIR = Path(__file__).parent / "static"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (no per-request task overhead) adding the headers every response gets."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                present = {name.lower() for name, _ in headers}
+                for name, value in (
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ):
+                    if name not in present:
+                        headers.append((name, value))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _error_response(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    fields: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    if wants_json(request):
+        body: dict[str, Any] = {"error": code, "detail": detail}
+        if fields:
+            body["fields"] = fields
+        body.update(extra or {})
+        return JSONResponse(body, status_code=status)
+    if status == 401:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return render(request, "error.html", {"status": status, "detail": detail}, status_code=status)
+
+
+def _install_error_mapping(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> Response:
+        return _error_response(request, exc.status_code, exc.code, exc.detail, exc.fields, exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form"))
+            problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+        status = 422 if wants_json(request) else 400
+        return _error_response(request, status, "invalid_request", "; ".join(problems) or "Malformed request.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = str(exc.detail) if exc.status_code != 404 else "This page does not exist."
+        return _error_response(request, exc.status_code, "http_error", detail)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error_response(request, 500, "internal_error", "Something went wrong on our side; nothing was saved.")
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, run_sender: bool | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.engine = engine or make_engine(settings.database_url)
+        app.state.templates = Templates()
+        stop = threading.Event()
+        sender = None
+        if run_sender if run_sender is not None else settings.run_sender_in_server:
+            from app.mail.sender import run_sender_loop
+
+            sender = threading.Thread(
+                target=run_sender_loop, args=(app.state.engine, settings, stop), name="delphi-sender", daemon=True
+            )
+            sender.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if sender is not None:
+                sender.join(timeout=10)
+            if own_engine:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Delphi",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _install_error_mapping(app)
+
+    @app.get("/health", tags=["system"])
+    def health(request: Request) -> JSONResponse:
+        try:
+            with request.app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # the database is unreachable: say why, with 503
+            reason = str(exc).splitlines()[0][:200]
+            return JSONResponse({"status": "error", "database": reason, "version": __version__}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    from app.accounts.router import router as accounts_router
+
+    app.include_router(accounts_router)
+    for module in (
+        "app.studies.router",
+        "app.panel.router",
+        "app.rounds.router",
+        "app.rounds.expert_router",
+        "app.mail.router",
+        "app.reports.router",
+        "app.audit.router",
+    ):
+        try:
+            imported = __import__(module, fromlist=["router"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        app.include_router(imported.router)
+    return app

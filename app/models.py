@@ -1,0 +1,47 @@
+"""Every table, imported once so that ``SQLModel.metadata`` is complete (Alembic, tests)."""
+
+from sqlmodel import SQLModel
+
+from app.accounts.models import Researcher, ResearcherSession, StudyMember
+from app.audit.models import AuditEvent
+from app.mail.models import OutboxMessage
+from app.panel.models import Expert
+from app.rounds.models import (
+    Answer,
+    AnswerHistory,
+    Invitation,
+    PanelDecision,
+    PanelDecisionEntry,
+    Round,
+    RoundItem,
+    RoundResult,
+    Statement,
+    StatementSource,
+)
+from app.studies.models import Item, ItemRevision, Study, Theme
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Answer",
+    "AnswerHistory",
+    "AuditEvent",
+    "Expert",
+    "Invitation",
+    "Item",
+    "ItemRevision",
+    "OutboxMessage",
+    "PanelDecision",
+    "PanelDecisionEntry",
+    "Researcher",
+    "ResearcherSession",
+    "Round",
+    "RoundItem",
+    "RoundResult",
+    "Statement",
+    "StatementSource",
+    "Study",
+    "StudyMember",
+    "Theme",
+    "metadata",
+]

@@ -1,0 +1,40 @@
+"""Experts on a study's panel, with their profile, weight and personal link."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db import utcnow
+
+EXPERT_STATUSES = ("active", "withdrawn", "dropped")
+
+
+class Expert(SQLModel, table=True):
+    __tablename__ = "expert"
+    __table_args__ = (UniqueConstraint("study_id", "email"), UniqueConstraint("study_id", "pseudonym"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    pseudonym: str = Field(max_length=40)
+    stakeholder_group: str = Field(default="", max_length=60)
+    profile: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    language: str | None = Field(default=None, max_length=2)
+
+    weight: float = 1.0
+    weight_source: str = Field(default="equal", max_length=20)
+    weight_reason: str = Field(default="", sa_type=Text)
+
+    status: str = Field(default="active", max_length=20)
+    status_reason: str = Field(default="", sa_type=Text)
+    status_changed_at: datetime | None = None
+
+    link_token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    link_issued_at: datetime | None = None
+    consent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)

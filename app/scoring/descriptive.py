@@ -1,0 +1,429 @@
+"""Per-item statistics of a ratings matrix (experts x items, NaN = missing).
+
+On a bounded integer scale every statistic follows from the per-item counts of each scale point,
+so the matrix is read once per scale point, in cache-sized blocks, and the rest works on an
+``items x points`` table. Values that are not integers on the scale take a sorted path that gives
+the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from app.scoring._checks import as_band, as_ratings, as_weights
+
+FloatArray = NDArray[np.float64]
+
+#: numpy's quantile methods (Hyndman & Fan types 1-9 and numpy's four others)
+QUANTILE_METHODS = (
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "linear",
+    "median_unbiased",
+    "normal_unbiased",
+    "lower",
+    "higher",
+    "midpoint",
+    "nearest",
+)
+_CONTINUOUS = {  # (alpha, beta) of Hyndman & Fan's virtual index n*p + alpha + p*(1 - alpha - beta) - 1
+    "interpolated_inverted_cdf": (0.0, 1.0),
+    "hazen": (0.5, 0.5),
+    "weibull": (0.0, 0.0),
+    "median_unbiased": (1 / 3.0, 1 / 3.0),
+    "normal_unbiased": (3 / 8.0, 3 / 8.0),
+}
+_BLOCK_ROWS = 512  # rows of the matrix compared at once: stays in cache, keeps memory flat
+
+
+def opposite_band(scale: tuple[float, float], agree: tuple[float, float]) -> tuple[float, float]:
+    """The agreement band mirrored on the scale: 7-9 on 1-9 gives 1-3; 4-5 on 1-5 gives 1-2."""
+    low, high = scale
+    return (low + high - agree[1], low + high - agree[0])
+
+
+# --- quantiles as numpy computes them, from order statistics ---------------------------------------
+
+
+def _virtual_index(n: FloatArray, q: float, method: str) -> tuple[FloatArray, FloatArray | None]:
+    """numpy's virtual index for each item (``n`` values) and, for interpolating methods, gamma."""
+    if method == "linear":
+        v = (n - 1) * q
+    elif method in _CONTINUOUS:
+        a, b = _CONTINUOUS[method]
+        v = n * q + (a + q * (1 - a - b)) - 1
+    elif method == "averaged_inverted_cdf":
+        v = n * q - 1
+        frac = v - np.floor(v)
+        return v, np.where(frac == 0, 0.5, 1.0)
+    elif method == "midpoint":
+        v = 0.5 * (np.floor((n - 1) * q) + np.ceil((n - 1) * q))
+        return v, np.where(v % 1 == 0, 0.0, 0.5)
+    elif method == "inverted_cdf":
+        index = n * q - 1
+        previous = np.floor(index)
+        return np.where(index - previous == 0, previous, previous + 1).clip(min=0), None
+    elif method == "closest_observation":
+        index = n * q - 1 - 0.5
+        previous = np.floor(index)
+        take_previous = (index - previous == 0) & (previous % 2 == 1)
+        return np.where(take_previous, previous, previous + 1).clip(min=0), None
+    elif method == "lower":
+        return np.floor((n - 1) * q), None
+    elif method == "higher":
+        return np.ceil((n - 1) * q), None
+    elif method == "nearest":
+        return np.around((n - 1) * q), None
+    else:
+        raise ValueError(f"quantile_method must be one of {', '.join(QUANTILE_METHODS)}; got {method!r}")
+    return v, v - np.floor(v)
+
+
+def _lerp(a: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
+    """numpy's lerp, including its exactness trick for t >= 0.5."""
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+def _quantile_from_order_stats(order_stat: Any, n: FloatArray, q: float, method: str) -> FloatArray:
+    """Quantile ``q`` per item; ``order_stat(j)`` returns the j-th smallest value of each item."""
+    v, gamma = _virtual_index(n, q, method)
+    last = np.maximum(n - 1, 0)
+    if gamma is None:  # discrete methods: one order statistic
+        return np.asarray(order_stat(np.minimum(v, last).astype(np.intp)), dtype=np.float64)
+    previous = np.floor(v)
+    above = v >= n - 1
+    below = v < 0
+    prev_index = np.where(above, last, np.where(below, 0, previous)).astype(np.intp)
+    next_index = np.where(above, last, np.where(below, 0, previous + 1)).astype(np.intp)
+    return _lerp(order_stat(prev_index), order_stat(next_index), gamma)
+
+
+# --- counts ----------------------------------------------------------------------------------------
+
+
+def scale_counts(matrix: FloatArray, points: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+    """Per item, the number (or total weight) of ratings equal to each scale point: items x points."""
+    n_rows, n_items = matrix.shape
+    counts = np.zeros((n_items, len(points)), dtype=np.float64)
+    block = min(_BLOCK_ROWS, max(n_rows, 1))
+    equal = np.empty((block, n_items), dtype=bool)
+    for start in range(0, n_rows, block):
+        rows = matrix[start : start + block]
+        eq = equal[: len(rows)]
+        w = None if weights is None else weights[start : start + block]
+        for k, point in enumerate(points):
+            np.equal(rows, point, out=eq)
+            counts[:, k] += np.add.reduce(eq, axis=0, dtype=np.int64) if w is None else w @ eq
+    return counts
+
+
+def _weighted_quantile_from_counts(counts: FloatArray, points: FloatArray, q: float) -> FloatArray:
+    """numpy's ``quantile(..., weights=w, method="inverted_cdf")``: the smallest value whose
+    cumulative weight reaches ``q`` of the total."""
+    total = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cdf = np.cumsum(counts, axis=1) / total
+    cdf = np.where(counts > 0, cdf, np.where(cdf == 0, -1.0, cdf))
+    index = np.minimum((cdf < q).sum(axis=1), len(points) - 1)
+    result = points[index]
+    return np.where(total[:, 0] > 0, result, np.nan)
+
+
+# --- the result ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemSummary:
+    """Statistics per item: every array attribute has one value per item (NaN when undefined).
+
+    ``sd`` uses ddof 1 and, with weights, frequency weights (weight 2 counts as two experts);
+    ``cv = sd / mean``; ``ad_m`` is the mean absolute deviation around the mean (Burke et al. 1999);
+    ``rwg = 1 - sd**2 / ((A**2 - 1) / 12)`` truncated at 0, A the number of scale points (James,
+    Demaree & Wolf 1984); ``ipr``, ``ipras``, ``di`` and ``rand_class`` follow the RAND/UCLA manual
+    (Fitch et al. 2001) and are NaN / None unless the scale is 1-9.
+    """
+
+    n: NDArray[np.int64]
+    missing: NDArray[np.int64]
+    median: FloatArray
+    q1: FloatArray
+    q3: FloatArray
+    iqr: FloatArray
+    mean: FloatArray
+    sd: FloatArray
+    cv: FloatArray
+    agreement: FloatArray
+    opposition: FloatArray
+    ad_m: FloatArray
+    rwg: FloatArray
+    ipr: FloatArray
+    ipras: FloatArray
+    di: FloatArray
+    rand_class: tuple[str | None, ...]
+    counts: FloatArray = field(repr=False)
+    points: FloatArray = field(repr=False)
+    scale: tuple[float, float] = (1, 9)
+    agree: tuple[float, float] = (7, 9)
+    oppose: tuple[float, float] = (1, 3)
+    quantile_method: str = "linear"
+    weighted: bool = False
+    median_ci: FloatArray | None = field(default=None, repr=False)
+    agreement_ci: FloatArray | None = field(default=None, repr=False)
+
+    METRICS = (
+        "n",
+        "missing",
+        "median",
+        "q1",
+        "q3",
+        "iqr",
+        "mean",
+        "sd",
+        "cv",
+        "agreement",
+        "opposition",
+        "ad_m",
+        "rwg",
+        "ipr",
+        "ipras",
+        "di",
+    )
+
+    @property
+    def n_items(self) -> int:
+        return len(self.n)
+
+    def metric(self, name: str) -> FloatArray:
+        """A statistic by name, as floats (what the consensus rule language reads)."""
+        if name not in self.METRICS:
+            raise ValueError(f"unknown statistic {name!r}")
+        return np.asarray(getattr(self, name), dtype=np.float64)
+
+    def records(self, labels: list[str] | None = None) -> list[dict[str, Any]]:
+        """One plain dict per item, NaN as None: ready for JSON."""
+        labels = labels or [str(i) for i in range(self.n_items)]
+        out = []
+        for i, label in enumerate(labels):
+            record: dict[str, Any] = {"item": label}
+            for name in self.METRICS:
+                value = getattr(self, name)[i]
+                record[name] = None if value != value else (int(value) if name in ("n", "missing") else float(value))
+            record["rand_class"] = self.rand_class[i]
+            if self.median_ci is not None and self.agreement_ci is not None:
+                record["median_ci"] = [_none_if_nan(x) for x in self.median_ci[i]]
+                record["agreement_ci"] = [_none_if_nan(x) for x in self.agreement_ci[i]]
+            record["distribution"] = {
+                _point_label(p): float(c) for p, c in zip(self.points, self.counts[i], strict=True)
+            }
+            out.append(record)
+        return out
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if value != value else float(value)
+
+
+def _point_label(point: float) -> str:
+    return str(int(point)) if float(point).is_integer() else repr(float(point))
+
+
+# --- summarize -------------------------------------------------------------------------------------
+
+
+def summarize(
+    ratings: ArrayLike,
+    scale: tuple[float, float] = (1, 9),
+    agree: tuple[float, float] = (7, 9),
+    weights: ArrayLike | None = None,
+    quantile_method: str = "linear",
+    *,
+    n_boot: int = 0,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> ItemSummary:
+    """Summarise each item (column) of a ratings matrix.
+
+    Parameters
+    ----------
+    ratings : array (experts x items); NaN marks a missing or "unable to rate" answer.
+    scale : the lowest and highest scale points (integers for a rating scale).
+    agree : the agreement band; the opposite band is its mirror on the scale.
+    weights : one weight per expert (frequency weights), or None. With weights, quantiles are
+        numpy's ``inverted_cdf`` with weights, whatever ``quantile_method`` says.
+    quantile_method : any numpy quantile method; "linear" (R type 7) by default, "weibull" for SPSS.
+    n_boot, seed, confidence : when ``n_boot > 0``, percentile bootstrap intervals for the median and
+        the agreement, resampling experts with a seeded generator.
+
+    Examples
+    --------
+    >>> s = summarize([[7, 1], [8, 2], [9, 9]], scale=(1, 9), agree=(7, 9))
+    >>> s.median.tolist(), s.agreement.tolist()
+    ([8.0, 2.0], [1.0, 0.3333333333333333])
+    """
+    matrix = as_ratings(ratings)
+    low, high = as_band(scale, "scale")
+    agree = as_band(agree, "agree")
+    if not (low <= agree[0] and agree[1] <= high):
+        raise ValueError(f"agree {agree} must lie inside scale {(low, high)}")
+    if quantile_method not in QUANTILE_METHODS:
+        raise ValueError(f"quantile_method must be one of {', '.join(QUANTILE_METHODS)}; got {quantile_method!r}")
+    w = as_weights(weights, matrix.shape[0])
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be between 0 and 1")
+    summary = _summarize_matrix(matrix, (low, high), agree, w, quantile_method)
+    if n_boot > 0:
+        median_ci, agreement_ci = _bootstrap(matrix, (low, high), agree, w, quantile_method, n_boot, seed, confidence)
+        summary = _replace(summary, median_ci=median_ci, agreement_ci=agreement_ci)
+    return summary
+
+
+def _replace(summary: ItemSummary, **changes: Any) -> ItemSummary:
+    values = {f.name: getattr(summary, f.name) for f in fields(summary)}
+    values.update(changes)
+    return ItemSummary(**values)
+
+
+def _on_integer_scale(matrix: FloatArray, low: float, high: float) -> bool:
+    return float(low).is_integer() and float(high).is_integer() and high - low <= 100
+
+
+def _summarize_matrix(
+    matrix: FloatArray, scale: tuple[float, float], agree: tuple[float, float], w: FloatArray | None, method: str
+) -> ItemSummary:
+    low, high = scale
+    n_items = matrix.shape[1]
+    present = ~np.isnan(matrix)
+    n = present.sum(axis=0).astype(np.int64)
+    points = np.arange(low, high + 1, dtype=np.float64) if _on_integer_scale(matrix, low, high) else None
+    counts = scale_counts(matrix, points) if points is not None else None
+    if counts is None or not np.array_equal(counts.sum(axis=1), n):
+        outside = matrix[present & ((matrix < low) | (matrix > high))]
+        if outside.size:
+            raise ValueError(f"ratings contain values outside the scale {low:g}-{high:g}: {np.unique(outside)[:5]}")
+        # values between the scale points: distribution over the distinct values instead
+        points = np.unique(matrix[present]) if present.any() else np.array([low])
+        counts = scale_counts(matrix, points)
+    weighted_counts = counts if w is None else scale_counts(matrix, points, w)
+    total = weighted_counts.sum(axis=1)
+    nf = n.astype(np.float64)
+
+    if w is None:
+        cumulative = np.cumsum(counts, axis=1)
+
+        def order_stat(j: NDArray[np.intp]) -> FloatArray:
+            index = (cumulative <= j[:, None]).sum(axis=1)
+            return points[np.minimum(index, len(points) - 1)]
+
+        def quantile(q: float) -> FloatArray:
+            result = _quantile_from_order_stats(order_stat, nf, q, method)
+            return np.where(n > 0, result, np.nan)
+    else:
+        method = "inverted_cdf"
+
+        def quantile(q: float) -> FloatArray:
+            return _weighted_quantile_from_counts(weighted_counts, points, q)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (weighted_counts @ points) / total
+        deviations = points[None, :] - mean[:, None]
+        sd = np.sqrt((weighted_counts * deviations**2).sum(axis=1) / (total - 1))
+        sd = np.where(total > 1, sd, np.nan)
+        cv = sd / mean
+        ad_m = (weighted_counts * np.abs(deviations)).sum(axis=1) / total
+        oppose = opposite_band(scale, agree)
+        in_agree = (points >= agree[0]) & (points <= agree[1])
+        in_oppose = (points >= oppose[0]) & (points <= oppose[1])
+        agreement = weighted_counts[:, in_agree].sum(axis=1) / total
+        opposition = weighted_counts[:, in_oppose].sum(axis=1) / total
+        n_points = high - low + 1
+        expected_variance = (n_points**2 - 1) / 12.0
+        rwg = np.clip(1 - sd**2 / expected_variance, 0, None)
+
+    median, q1, q3 = quantile(0.5), quantile(0.25), quantile(0.75)
+    is_rand = (low, high) == (1, 9)
+    if is_rand:
+        p30, p70 = quantile(0.30), quantile(0.70)
+        ipr = p70 - p30
+        ipras = 2.35 + 1.5 * np.abs(5 - (p30 + p70) / 2)
+        di = ipr / ipras
+        rand_class = tuple(_rand_class(m, d) for m, d in zip(median, di, strict=True))
+    else:
+        ipr = ipras = di = np.full(n_items, np.nan)
+        rand_class = (None,) * n_items
+
+    return ItemSummary(
+        n=n,
+        missing=(matrix.shape[0] - n).astype(np.int64),
+        median=median,
+        q1=q1,
+        q3=q3,
+        iqr=q3 - q1,
+        mean=mean,
+        sd=sd,
+        cv=cv,
+        agreement=agreement,
+        opposition=opposition,
+        ad_m=ad_m,
+        rwg=rwg,
+        ipr=ipr,
+        ipras=ipras,
+        di=di,
+        rand_class=rand_class,
+        counts=weighted_counts,
+        points=points,
+        scale=scale,
+        agree=agree,
+        oppose=opposite_band(scale, agree),
+        quantile_method=method,
+        weighted=w is not None,
+    )
+
+
+def _rand_class(median: float, di: float) -> str | None:
+    """RAND/UCLA: appropriate (median 7-9, no disagreement), inappropriate (1-3), else uncertain."""
+    if median != median:
+        return None
+    if di <= 1 and median >= 7:
+        return "appropriate"
+    if di <= 1 and median <= 3:
+        return "inappropriate"
+    return "uncertain"
+
+
+def _bootstrap(
+    matrix: FloatArray,
+    scale: tuple[float, float],
+    agree: tuple[float, float],
+    w: FloatArray | None,
+    method: str,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Percentile intervals from resampling experts (rows) with replacement."""
+    rng = np.random.default_rng(seed)
+    n_experts, n_items = matrix.shape
+    medians = np.empty((n_boot, n_items))
+    agreements = np.empty((n_boot, n_items))
+    for b in range(n_boot):
+        rows = rng.integers(0, n_experts, n_experts)
+        s = _summarize_matrix(matrix[rows], scale, agree, None if w is None else w[rows], method)
+        medians[b], agreements[b] = s.median, s.agreement
+    tail = (1 - confidence) / 2 * 100
+    with np.errstate(invalid="ignore"):
+        median_ci = (
+            np.nanpercentile(medians, [tail, 100 - tail], axis=0).T if n_experts else np.full((n_items, 2), np.nan)
+        )
+        agreement_ci = (
+            np.nanpercentile(agreements, [tail, 100 - tail], axis=0).T if n_experts else np.full((n_items, 2), np.nan)
+        )
+    return median_ci, agreement_ci

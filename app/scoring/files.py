@@ -1,0 +1,266 @@
+"""Reading the CSV files the scoring commands take, with errors that name the line numbers.
+
+Pure text in, arrays out: no database. Every bad line is reported, not only the first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.scoring.cooke import CookeData
+
+
+class InputFileError(ValueError):
+    """A file that cannot be used; ``problems`` lists (line number, message)."""
+
+    def __init__(self, filename: str, problems: list[tuple[int, str]]):
+        self.filename = filename
+        self.problems = problems
+        lines = "\n".join(f"  line {line}: {message}" if line else f"  {message}" for line, message in problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{filename}: {len(problems)} problem(s)\n{lines}{more}")
+
+
+def _rows(text: str, filename: str, required: Iterable[str]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise InputFileError(filename, [(1, "the file is empty")]) from None
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise InputFileError(filename, [(1, f"missing column(s) {', '.join(missing)}; found {', '.join(header)}")])
+    rows = []
+    for number, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            rows.append((number, {"__error__": f"{len(values)} fields, expected {len(header)}"}))
+            continue
+        rows.append((number, {h: v.strip() for h, v in zip(header, values, strict=True)}))
+    return header, rows
+
+
+def _parse_range(text: str, option: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in text.replace("..", "-").split("-"))
+    except ValueError:
+        raise ValueError(f"{option} must look like 1-9, got {text!r}") from None
+    if low >= high:
+        raise ValueError(f"{option} must go from low to high, got {text!r}")
+    return low, high
+
+
+parse_range = _parse_range
+
+
+@dataclass(frozen=True)
+class RatingsTable:
+    """Ratings per round as experts x items matrices over the same expert and item labels."""
+
+    experts: tuple[str, ...]
+    items: tuple[str, ...]
+    rounds: tuple[int, ...]
+    has_round_column: bool
+    matrices: dict[int, NDArray[np.float64]]
+
+
+def read_ratings(text: str, scale: tuple[int, int], filename: str = "ratings") -> RatingsTable:
+    """Long format ``expert,item,value`` with an optional ``round`` column; a blank value is missing."""
+    header, rows = _rows(text, filename, ("expert", "item", "value"))
+    has_round = "round" in header
+    problems: list[tuple[int, str]] = []
+    seen: dict[tuple[int, str, str], int] = {}
+    parsed: list[tuple[int, str, str, float]] = []
+    for line, row in rows:
+        if "__error__" in row:
+            problems.append((line, row["__error__"]))
+            continue
+        expert, item, raw = row["expert"], row["item"], row["value"]
+        if not expert or not item:
+            problems.append((line, "expert and item must not be blank"))
+            continue
+        round_number = 1
+        if has_round:
+            try:
+                round_number = int(row["round"])
+            except ValueError:
+                problems.append((line, f"round {row['round']!r} is not a whole number"))
+                continue
+        value = math.nan
+        if raw != "":
+            try:
+                value = float(raw.replace(",", ".")) if raw.count(",") == 1 and "." not in raw else float(raw)
+            except ValueError:
+                problems.append((line, f"value {raw!r} is not a number"))
+                continue
+            if not math.isfinite(value) or not scale[0] <= value <= scale[1]:
+                problems.append((line, f"value {raw} is outside the scale {scale[0]}-{scale[1]}"))
+                continue
+        key = (round_number, expert, item)
+        if key in seen:
+            problems.append(
+                (
+                    line,
+                    f"duplicate of line {seen[key]} (expert {expert}, item {item}"
+                    + (f", round {round_number})" if has_round else ")"),
+                )
+            )
+            continue
+        seen[key] = line
+        parsed.append((round_number, expert, item, value))
+    if problems:
+        raise InputFileError(filename, problems)
+    if not parsed:
+        raise InputFileError(filename, [(0, "no ratings in the file")])
+    experts = tuple(dict.fromkeys(p[1] for p in parsed))
+    items = tuple(dict.fromkeys(p[2] for p in parsed))
+    rounds = tuple(sorted({p[0] for p in parsed}))
+    e_index = {e: i for i, e in enumerate(experts)}
+    i_index = {t: i for i, t in enumerate(items)}
+    matrices = {r: np.full((len(experts), len(items)), np.nan) for r in rounds}
+    for round_number, expert, item, value in parsed:
+        matrices[round_number][e_index[expert], i_index[item]] = value
+    return RatingsTable(experts, items, rounds, has_round, matrices)
+
+
+def read_weights(text: str, experts: Iterable[str], filename: str = "weights") -> NDArray[np.float64]:
+    """``expert,weight``: every expert of the ratings needs a weight; unknown experts are an error."""
+    _, rows = _rows(text, filename, ("expert", "weight"))
+    known = list(experts)
+    problems: list[tuple[int, str]] = []
+    weights: dict[str, tuple[int, float]] = {}
+    for line, row in rows:
+        if "__error__" in row:
+            problems.append((line, row["__error__"]))
+            continue
+        expert = row["expert"]
+        try:
+            weight = float(row["weight"])
+        except ValueError:
+            problems.append((line, f"weight {row['weight']!r} is not a number"))
+            continue
+        if not math.isfinite(weight) or weight < 0:
+            problems.append((line, f"weight {row['weight']} must be a number >= 0"))
+        elif expert not in known:
+            problems.append((line, f"expert {expert!r} is not in the ratings file"))
+        elif expert in weights:
+            problems.append((line, f"duplicate of line {weights[expert][0]} (expert {expert})"))
+        else:
+            weights[expert] = (line, weight)
+    lacking = [e for e in known if e not in weights]
+    if lacking and not problems:
+        problems.append((0, f"no weight for expert(s) {', '.join(lacking[:10])}"))
+    if problems:
+        raise InputFileError(filename, problems)
+    result = np.array([weights[e][1] for e in known])
+    if result.sum() <= 0:
+        raise InputFileError(filename, [(0, "the weights are all zero")])
+    return result
+
+
+def read_cooke(
+    assessments_text: str, items_text: str, assessments_name: str = "assessments", items_name: str = "items"
+) -> CookeData:
+    """Anduryl's CSV formats: items ``itemid,realization,scale,question`` (blank realization for a
+    target item; scale ``uni`` or ``log``) and assessments ``expertid,itemid,<quantile columns>``
+    (headers such as 0.05,0.5,0.95; 5,50,95 are read as percents)."""
+    _, item_rows = _rows(items_text, items_name, ("itemid", "realization", "scale"))
+    problems: list[tuple[int, str]] = []
+    items: dict[str, tuple[float, bool]] = {}
+    item_lines: dict[str, int] = {}
+    for line, row in item_rows:
+        if "__error__" in row:
+            problems.append((line, row["__error__"]))
+            continue
+        item = row["itemid"]
+        scale = row["scale"].lower()
+        if scale not in ("uni", "log"):
+            problems.append((line, f"scale {row['scale']!r} must be uni or log"))
+            continue
+        realization = math.nan
+        if row["realization"]:
+            try:
+                realization = float(row["realization"])
+            except ValueError:
+                problems.append((line, f"realization {row['realization']!r} is not a number"))
+                continue
+            if scale == "log" and realization <= 0:
+                problems.append((line, "a log-scale realization must be > 0"))
+                continue
+        if item in items:
+            problems.append((line, f"duplicate item {item!r} (line {item_lines[item]})"))
+            continue
+        items[item] = (realization, scale == "log")
+        item_lines[item] = line
+    if problems:
+        raise InputFileError(items_name, problems)
+
+    header, rows = _rows(assessments_text, assessments_name, ("expertid", "itemid"))
+    quantile_columns = [h for h in header if h not in ("expertid", "itemid")]
+    try:
+        levels = np.array([float(h.rstrip("%")) for h in quantile_columns])
+    except ValueError:
+        raise InputFileError(
+            assessments_name, [(1, "quantile columns must be numbers such as 0.05,0.5,0.95")]
+        ) from None
+    if len(levels) and levels.max() > 1:
+        levels = levels / 100
+    if len(levels) < 1 or not (np.all(np.diff(levels) > 0) and levels[0] > 0 and levels[-1] < 1):
+        raise InputFileError(assessments_name, [(1, "quantile columns must increase strictly between 0 and 1")])
+    values: dict[tuple[str, str], tuple[int, list[float]]] = {}
+    for line, row in rows:
+        if "__error__" in row:
+            problems.append((line, row["__error__"]))
+            continue
+        expert, item = row["expertid"], row["itemid"]
+        if item not in items:
+            problems.append((line, f"item {item!r} is not in the items file"))
+            continue
+        try:
+            numbers = [float(row[c]) if row[c].lower() not in ("", "nan") else math.nan for c in quantile_columns]
+        except ValueError:
+            problems.append((line, "quantiles must be numbers"))
+            continue
+        finite = [x for x in numbers if not math.isnan(x)]
+        if finite and len(finite) != len(numbers):
+            problems.append((line, "give all quantiles or none"))
+        elif any(b < a for a, b in zip(finite, finite[1:], strict=False)):
+            problems.append((line, f"quantiles out of order: {', '.join(row[c] for c in quantile_columns)}"))
+        elif items[item][1] and any(x <= 0 for x in finite):
+            problems.append((line, "log-scale items need quantiles > 0"))
+        elif (expert, item) in values:
+            problems.append((line, f"duplicate of line {values[(expert, item)][0]} (expert {expert}, item {item})"))
+        else:
+            values[(expert, item)] = (line, numbers)
+    if problems:
+        raise InputFileError(assessments_name, problems)
+    experts = tuple(dict.fromkeys(e for e, _ in values))
+    if not experts:
+        raise InputFileError(assessments_name, [(0, "no assessments in the file")])
+    item_ids = tuple(items)
+    data = np.full((len(experts), len(item_ids), len(levels)), np.nan)
+    for (expert, item), (_, numbers) in values.items():
+        data[experts.index(expert), item_ids.index(item)] = numbers
+    return CookeData(
+        experts=experts,
+        items=item_ids,
+        quantiles=levels,
+        assessments=data,
+        realizations=np.array([items[i][0] for i in item_ids]),
+        log_scale=np.array([items[i][1] for i in item_ids]),
+    )

@@ -1,0 +1,216 @@
+"""``delphi score`` and ``delphi cooke``: the scoring core on CSV files, as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from app import scoring
+from app.scoring.files import InputFileError, parse_range, read_cooke, read_ratings, read_weights
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        _fail(f"{path}: no such file")
+    except UnicodeDecodeError:
+        _fail(f"{path}: not a UTF-8 text file")
+    except OSError as exc:
+        _fail(f"{path}: {exc.strerror}")
+    raise AssertionError("unreachable")
+
+
+def _clean(value: Any) -> Any:
+    """NaN -> None, numpy scalars -> Python, recursively: strict JSON."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def score_command(
+    ratings: Annotated[Path, typer.Argument(help="Long CSV: expert,item,value[,round]; a blank value is missing.")],
+    scale: Annotated[str, typer.Option(help="Scale points, e.g. 1-9.")] = "1-9",
+    agree: Annotated[str, typer.Option(help="Agreement band, e.g. 7-9.")] = "7-9",
+    quantile_method: Annotated[
+        str, typer.Option(help="numpy quantile method (linear = R type 7, weibull = SPSS).")
+    ] = "linear",
+    weights: Annotated[Path | None, typer.Option(help="CSV expert,weight (frequency weights).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Per-item statistics, panel agreement and stability between rounds of a ratings file."""
+    try:
+        scale_range = parse_range(scale, "--scale")
+        agree_range = parse_range(agree, "--agree")
+        if not (scale_range[0] <= agree_range[0] and agree_range[1] <= scale_range[1]):
+            raise ValueError(f"--agree {agree} must lie inside --scale {scale}")
+        if quantile_method not in scoring.QUANTILE_METHODS:
+            raise ValueError(f"--quantile-method must be one of {', '.join(scoring.QUANTILE_METHODS)}")
+        table = read_ratings(_read_text(ratings), scale_range, str(ratings))
+        w = read_weights(_read_text(weights), table.experts, str(weights)) if weights else None
+    except (InputFileError, ValueError) as exc:
+        _fail(str(exc))
+    result = score_table(table, scale_range, agree_range, quantile_method, w)
+    if as_json:
+        typer.echo(json.dumps(_clean(result), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(_format_score_table(result, table.has_round_column))
+
+
+def score_table(
+    table: Any, scale: tuple[int, int], agree: tuple[int, int], method: str, weights: np.ndarray | None
+) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    for number in table.rounds:
+        summary = scoring.summarize(
+            table.matrices[number], scale=scale, agree=agree, weights=weights, quantile_method=method
+        )
+        for record in summary.records(list(table.items)):
+            record.pop("distribution")
+            if table.has_round_column:
+                record = {"item": record["item"], "round": number, **{k: v for k, v in record.items() if k != "item"}}
+            items.append(record)
+    last = table.matrices[table.rounds[-1]]
+    panel = scoring.panel_agreement(last, scale).as_dict()
+    stability = []
+    for earlier, later in zip(table.rounds, table.rounds[1:], strict=False):
+        s = scoring.stability(table.matrices[earlier], table.matrices[later])
+        for j, item in enumerate(table.items):
+            stability.append(
+                {
+                    "item": item,
+                    "from_round": earlier,
+                    "to_round": later,
+                    "n_paired": int(s.n_paired[j]),
+                    "wilcoxon_p": float(s.wilcoxon_p[j]),
+                    "cv_change": float(s.cv_change[j]),
+                    "pct_change": float(s.pct_change[j]),
+                    "unchanged": bool(s.unchanged[j]),
+                }
+            )
+    return {
+        "scale": list(scale),
+        "agree": list(agree),
+        "quantile_method": method if weights is None else "inverted_cdf",
+        "weighted": weights is not None,
+        "items": items,
+        "panel": panel,
+        "stability": stability,
+    }
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def _format_score_table(result: dict[str, Any], with_round: bool) -> str:
+    columns = (["round"] if with_round else []) + [
+        "n",
+        "median",
+        "q1",
+        "q3",
+        "iqr",
+        "mean",
+        "sd",
+        "cv",
+        "agreement",
+        "opposition",
+        "rwg",
+        "di",
+    ]
+    items = _clean(result["items"])
+    width = max([4] + [len(str(r["item"])) for r in items])
+    lines = [f"{'item':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
+    for record in items:
+        lines.append(f"{record['item']:<{width}}  " + "  ".join(f"{_fmt(record[c]):>9}" for c in columns))
+    panel = _clean(result["panel"])
+    lines.append("")
+    lines.append(
+        f"Kendall's W {_fmt(panel['kendall_w'], 3)} (uncorrected {_fmt(panel['kendall_w_uncorrected'], 3)}, "
+        f"chi2 {_fmt(panel['kendall_chi2'])}, df {panel['kendall_df']}, p {_fmt(panel['kendall_p'], 4)}); "
+        f"Fleiss' kappa {_fmt(panel['fleiss_kappa'], 3)}; Krippendorff's alpha nominal "
+        f"{_fmt(panel['krippendorff_alpha_nominal'], 3)}, ordinal {_fmt(panel['krippendorff_alpha_ordinal'], 3)}, "
+        f"interval {_fmt(panel['krippendorff_alpha_interval'], 3)}"
+    )
+    if result["stability"]:
+        lines.append("")
+        lines.append(
+            f"{'item':<{width}}  {'rounds':>7}  {'paired':>6}  {'wilcoxon p':>10}  {'cv change':>9}  {'% change':>8}"
+        )
+        for s in _clean(result["stability"]):
+            lines.append(
+                f"{s['item']:<{width}}  {str(s['from_round']) + '->' + str(s['to_round']):>7}  "
+                f"{s['n_paired']:>6}  {_fmt(s['wilcoxon_p'], 4):>10}  {_fmt(s['cv_change'], 3):>9}  "
+                f"{_fmt(s['pct_change'], 1):>8}"
+            )
+    return "\n".join(lines)
+
+
+def cooke_command(
+    assessments: Annotated[Path, typer.Argument(help="CSV expertid,itemid,<quantile columns> (Anduryl format).")],
+    items: Annotated[Path, typer.Argument(help="CSV itemid,realization,scale,question (Anduryl format).")],
+    overshoot: Annotated[float, typer.Option(help="Widening of the intrinsic range on each side.")] = 0.1,
+    alpha: Annotated[float | None, typer.Option(help="Calibration cut-off: experts below it get weight 0.")] = None,
+    optimise_alpha: Annotated[
+        bool, typer.Option("--optimise-alpha", help="Choose the alpha that maximises the decision maker's score.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Cooke's classical model: calibration, information and performance weights of experts."""
+    if alpha is not None and optimise_alpha:
+        _fail("give either --alpha or --optimise-alpha, not both")
+    if overshoot < 0:
+        _fail("--overshoot must be >= 0")
+    try:
+        data = read_cooke(_read_text(assessments), _read_text(items), str(assessments), str(items))
+        result = scoring.classical_model(data, alpha=alpha or 0.0, optimise_alpha=optimise_alpha, overshoot=overshoot)
+    except (InputFileError, ValueError) as exc:
+        _fail(str(exc))
+    dm = result.decision_maker
+    payload = {
+        "alpha": result.alpha,
+        "overshoot": result.overshoot,
+        "experts": [e.__dict__ for e in result.experts],
+        "decision_maker": {
+            "calibration": dm.calibration,
+            "information_all": dm.information_all,
+            "information_seed": dm.information_seed,
+            "combined": dm.combined,
+        },
+    }
+    if as_json:
+        typer.echo(json.dumps(_clean(payload), indent=2))
+        return
+    lines = [
+        f"alpha {result.alpha:.4g}  (overshoot {result.overshoot:g})",
+        f"{'expert':<12} {'calibration':>12} {'info all':>9} {'info seed':>9} {'combined':>9} {'weight':>8}",
+    ]
+    for e in result.experts:
+        lines.append(
+            f"{e.expert:<12} {e.calibration:>12.4g} {e.information_all:>9.4f} {e.information_seed:>9.4f} "
+            f"{e.combined:>9.4f} {e.weight:>8.4f}"
+        )
+    lines.append(
+        f"{'DM':<12} {dm.calibration:>12.4g} {dm.information_all:>9.4f} {dm.information_seed:>9.4f} {dm.combined:>9.4f}"
+    )
+    typer.echo("\n".join(lines))

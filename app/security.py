@@ -1,0 +1,57 @@
+"""Link tokens, password hashing and CSRF tokens (see ../shared/SECURITY.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+LINK_TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 256 bits, 43 URL-safe characters
+_password_hash = PasswordHash((Argon2Hasher(),))  # Argon2id with pwdlib's (OWASP) parameters
+# A hash to verify against when the e-mail is unknown, so both failures take the same time.
+_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
+def new_link_token() -> str:
+    return secrets.token_urlsafe(LINK_TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """What is stored and looked up: the SHA-256 of a link token or a session id (hex)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def looks_like_token(token: str) -> bool:
+    return 20 <= len(token) <= 100 and all(c.isalnum() or c in "-_" for c in token)
+
+
+def hash_password(password: str) -> str:
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _password_hash.verify(password, _DUMMY_HASH)
+        return False
+    try:
+        return _password_hash.verify(password, password_hash)
+    except Exception:  # a malformed stored hash is a failed login, not a crash
+        return False
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def tokens_match(given: str | None, expected: str | None) -> bool:
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def link_csrf_token(secret_key: str, link_hash: str) -> str:
+    """CSRF token for the forms of an expert link page: tied to the link, not to a clock."""
+    return hmac.new(secret_key.encode(), b"link:" + link_hash.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,71 @@
+"""Jinja environments, one per language, autoescaped everywhere (pages, e-mails, reports)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from app.i18n import LANGUAGES, translations
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+def _make_env(language: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html", "txt", "xml", "svg"), default=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+
+    def datetime_filter(value: datetime | None, fmt: str = "medium") -> str:
+        if value is None:
+            return "—"
+        return format_datetime(value, format=fmt, locale=language, tzinfo=None)
+
+    def number_filter(value: float | int | None, digits: int = 2) -> str:
+        if value is None or value != value:  # None or NaN
+            return "—"
+        return format_decimal(
+            round(float(value), digits), format=f"#,##0.{'0' * digits}" if digits else "#,##0", locale=language
+        )
+
+    def percent_filter(value: float | None, digits: int = 0) -> str:
+        if value is None or value != value:
+            return "—"
+        return format_decimal(round(100 * float(value), digits), locale=language) + "\u00a0%"
+
+    env.filters["dt"] = datetime_filter
+    env.filters["num"] = number_filter
+    env.filters["pct"] = percent_filter
+    env.globals["lang"] = language
+    return env
+
+
+class Templates:
+    """Owned by the app's lifespan; ``render`` picks the environment of the asked language."""
+
+    def __init__(self) -> None:
+        self.envs = {language: _make_env(language) for language in LANGUAGES}
+
+    def render(self, name: str, language: str, **context: Any) -> str:
+        return self.envs[language].get_template(name).render(**context)
+
+
+_default: Templates | None = None
+
+
+def default_templates() -> Templates:
+    """For code that runs outside a request (the worker, the CLI)."""
+    global _default
+    if _default is None:
+        _default = Templates()
+    return _default
