@@ -235,7 +235,14 @@ def study_create(
 
 
 def main() -> None:
-    cli()
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        cli()
+    except SQLAlchemyError as exc:  # one readable line instead of a driver traceback
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        typer.echo(f"error: database: {detail} (is it migrated? run `delphi migrate`)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

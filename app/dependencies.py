@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.datastructures import FormData
 
 from app.accounts import service as accounts
 from app.accounts.models import Researcher, ResearcherSession
@@ -45,6 +46,14 @@ TemplatesDep = Annotated[Templates, Depends(get_templates)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+@dataclass(frozen=True)
+class Viewer:
+    id: int
+    email: str
+    name: str
+    csrf_token: str
+
+
 @dataclass
 class Auth:
     researcher: Researcher
@@ -56,7 +65,13 @@ def get_optional_auth(request: Request, session: SessionDep, settings: SettingsD
     if found is None:
         return None
     auth = Auth(*found)
-    request.state.auth = auth
+    # Plain values for the page layout: still readable if the request's transaction rolls back.
+    request.state.viewer = Viewer(
+        id=auth.researcher.id,
+        email=auth.researcher.email,
+        name=auth.researcher.name,
+        csrf_token=auth.login.csrf_token,
+    )
     return auth
 
 
@@ -98,3 +113,18 @@ def get_researcher(auth: CurrentAuth) -> Researcher:
 
 
 CurrentResearcher = Annotated[Researcher, Depends(get_researcher)]
+
+
+async def get_form(request: Request) -> FormData:
+    """The posted form, parsed once (sync routes receive it already read)."""
+    return await request.form()
+
+
+Form = Annotated[FormData, Depends(get_form)]
+
+
+async def get_raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(get_raw_body)]

@@ -13,15 +13,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
+from app.accounts.router import router as accounts_router
+from app.audit.router import router as audit_router
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.errors import AppError
+from app.mail.router import router as mail_router
+from app.panel.router import router as panel_router
+from app.rounds.expert_router import router as expert_router
+from app.rounds.router import router as rounds_router
+from app.studies.router import router as studies_router
 from app.templating import Templates
 from app.web import render, wants_json
 
@@ -45,6 +51,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        expert_link = scope["path"].startswith("/e/")
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
@@ -53,11 +61,14 @@ class SecurityHeaders:
                     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"same-origin"),
+                    (b"referrer-policy", b"no-referrer" if expert_link else b"same-origin"),
                     (b"cross-origin-opener-policy", b"same-origin"),
                 ):
                     if name not in present:
                         headers.append((name, value))
+                if expert_link:  # personal links: never cached by a browser or a proxy
+                    headers[:] = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -77,6 +88,9 @@ def _error_response(
             body["fields"] = fields
         body.update(extra or {})
         return JSONResponse(body, status_code=status)
+    if request.url.path.startswith("/e/"):
+        # Expert links: one plain page, in the visitor's language, that says nothing about the study.
+        return render(request, "expert/message.html", {"status": status, "detail": detail}, status_code=status)
     if status == 401:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     return render(request, "error.html", {"status": status, "detail": detail}, status_code=status)
@@ -144,37 +158,34 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_mapping(app)
 
     @app.get("/health", tags=["system"])
     def health(request: Request) -> JSONResponse:
         try:
-            with request.app.state.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            # A raw DB-API cursor: no transaction to begin, so a busy writer never delays the answer.
+            raw = request.app.state.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("SELECT 1")
+                cursor.close()
+            finally:
+                raw.close()
         except Exception as exc:  # the database is unreachable: say why, with 503
             reason = str(exc).splitlines()[0][:200]
             return JSONResponse({"status": "error", "database": reason, "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
-    from app.accounts.router import router as accounts_router
-
-    app.include_router(accounts_router)
-    for module in (
-        "app.studies.router",
-        "app.panel.router",
-        "app.rounds.router",
-        "app.rounds.expert_router",
-        "app.mail.router",
-        "app.reports.router",
-        "app.audit.router",
+    for router in (
+        accounts_router,
+        studies_router,
+        panel_router,
+        rounds_router,
+        expert_router,
+        mail_router,
+        audit_router,
     ):
-        try:
-            imported = __import__(module, fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        app.include_router(imported.router)
+        app.include_router(router)
     return app

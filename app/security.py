@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -15,8 +16,16 @@ _password_hash = PasswordHash((Argon2Hasher(),))  # Argon2id with pwdlib's (OWAS
 _DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
 
 
-def new_link_token() -> str:
+def new_link_nonce() -> str:
     return secrets.token_urlsafe(LINK_TOKEN_BYTES)
+
+
+def link_token(secret_key: str, expert_id: int, nonce: str) -> str:
+    """An expert's link token: 256 bits, URL-safe (43 characters), unguessable without both the
+    secret key and the random nonce. Deriving it, rather than storing it, lets every e-mail of the
+    study carry the same link while the database keeps only its hash."""
+    digest = hmac.new(secret_key.encode(), f"link:{expert_id}:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def hash_token(token: str) -> str:

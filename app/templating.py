@@ -18,7 +18,11 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 def _make_env(language: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html", "txt", "xml", "svg"), default=True),
+        # HTML, SVG and XML are escaped; plain-text e-mails (.txt) are not HTML, so escaping would
+        # only garble them ("&amp;").
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "xml", "svg"), disabled_extensions=("txt",), default=True
+        ),
         extensions=["jinja2.ext.i18n"],
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.i18n import negotiate, normalise
 
 LANG_COOKIE = "delphi_lang"
+# Confirmations shown once after a Post/Redirect/Get: fixed codes, never text from the URL.
+DONE_MESSAGES = {
+    "saved": "Saved.",
+    "created": "Created.",
+    "deleted": "Deleted.",
+    "imported": "The panel was imported.",
+    "locked": "The protocol is locked.",
+    "opened": "The round is open; the invitations are in the outbox.",
+    "closed": "The round is closed and analysed.",
+    "reopened": "The round is open again.",
+    "reminded": "Reminders are in the outbox.",
+    "narrowed": "The panel was narrowed.",
+    "link": "A new link was issued.",
+    "archived": "The study is archived.",
+    "restored": "The study is restored.",
+    "submitted": "Thank you: your answers are submitted. You can still change them until the round closes.",
+    "sent": "Delivery was attempted; see each message's status.",
+    "analysed": "The round was analysed again.",
+}
 
 
 def request_language(request: Request, study_language: str | None = None) -> str:
@@ -17,8 +37,9 @@ def request_language(request: Request, study_language: str | None = None) -> str
     chosen = normalise(request.query_params.get("lang")) or normalise(request.cookies.get(LANG_COOKIE))
     if chosen:
         return chosen
-    if normalise(study_language):
-        return normalise(study_language)  # type: ignore[return-value]
+    from_study = normalise(study_language)
+    if from_study:
+        return from_study
     return negotiate(request.headers.get("accept-language"), request.app.state.settings.default_language)
 
 
@@ -32,13 +53,13 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     language = language or request_language(request)
-    auth = getattr(request.state, "auth", None)
+    viewer = getattr(request.state, "viewer", None)
     full_context: dict[str, Any] = {
         "request": request,
-        "researcher": auth.researcher if auth else None,
-        "csrf_token": auth.login.csrf_token if auth else "",
+        "researcher": viewer,
+        "csrf_token": viewer.csrf_token if viewer else "",
         "path": request.url.path,
-        "flash": request.query_params.get("done"),
+        "flash": DONE_MESSAGES.get(request.query_params.get("done", "")),
     }
     full_context.update(context or {})
     html = request.app.state.templates.render(name, language, **full_context)
@@ -50,4 +71,47 @@ def render(
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/api"
+    if request.url.path.startswith("/api/") or request.url.path == "/api":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def form_errors(exc: Exception) -> tuple[str, dict[str, str]]:
+    """A summary and per-field messages from a pydantic ValidationError or a domain error."""
+    from pydantic import ValidationError
+
+    from app.errors import AppError
+
+    if isinstance(exc, ValidationError):
+        fields: dict[str, str] = {}
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"]) or "form"
+            fields.setdefault(name, error["msg"].removeprefix("Value error, "))
+        return "Please correct the fields marked below.", fields
+    if isinstance(exc, AppError):
+        return exc.detail, {
+            k: exc.detail
+            if v in ("invalid", "required", "duplicate", "unknown", "past", "taken", "too_short", "too_few", "kinds")
+            else v
+            for k, v in exc.fields.items()
+        }
+    raise exc
+
+
+def redirect(url: str, done: str | None = None) -> RedirectResponse:
+    """Post/Redirect/Get, with an optional confirmation shown once on the next page."""
+    if done:
+        url += ("&" if "?" in url else "?") + "done=" + quote(done)
+    return RedirectResponse(url, status_code=303)
+
+
+def form_text(form: Any, name: str, default: str = "") -> str:
+    """A text field of a posted form (a stray file upload under that name reads as empty)."""
+    value = form.get(name, default)
+    return value if isinstance(value, str) else default
+
+
+def form_ids(form: Any, name: str) -> list[int]:
+    """The whole numbers posted under a repeated field (ticked checkboxes)."""
+    return [int(v) for v in form.getlist(name) if isinstance(v, str) and v.isdigit()]

@@ -15,7 +15,7 @@ ROLES = ("owner", "editor", "viewer")
 class Researcher(SQLModel, table=True):
     __tablename__ = "researcher"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
     name: str = Field(default="", max_length=200)
     password_hash: str = Field(max_length=255)
@@ -41,7 +41,7 @@ class StudyMember(SQLModel, table=True):
     __tablename__ = "study_member"
     __table_args__ = (UniqueConstraint("study_id", "researcher_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     researcher_id: int = Field(foreign_key="researcher.id", index=True, ondelete="CASCADE")
     role: str = Field(max_length=10)

@@ -66,13 +66,12 @@ def login(
     try:
         researcher = service.authenticate(session, email, password)
     except NotAuthenticated as exc:
-        response = render(
+        return render(
             request,
             "login.html",
             {"next": _safe_next(next), "login_csrf": login_csrf, "error": exc.detail, "email": email},
             status_code=401,
         )
-        return response
     new = service.start_session(session, researcher, settings, request.cookies.get(SESSION_COOKIE))
     audit.record(session, None, researcher, "login")
     response = RedirectResponse(_safe_next(next), status_code=303)

@@ -68,7 +68,7 @@ def start_session(
     cookie_value = secrets.token_urlsafe(32)
     row = ResearcherSession(
         id_hash=hash_token(cookie_value),
-        researcher_id=researcher.id,  # type: ignore[arg-type]
+        researcher_id=researcher.id,
         csrf_token=new_csrf_token(),
         created_at=now,
         last_seen_at=now,
@@ -125,7 +125,7 @@ def membership(session: Session, study_id: int, researcher_id: int) -> StudyMemb
 
 def require_role(session: Session, study_id: int, researcher: Researcher, role: str = "viewer") -> StudyMember:
     """Deny by default: a study the researcher is not a member of does not exist for them (404)."""
-    member = membership(session, study_id, researcher.id)  # type: ignore[arg-type]
+    member = membership(session, study_id, researcher.id)
     if member is None:
         raise NotFound("No such study.")
     if ROLE_RANK[member.role] < ROLE_RANK[role]:
@@ -141,11 +141,11 @@ def add_member(session: Session, study_id: int, email: str, role: str) -> StudyM
         raise InvalidInput(
             f"No researcher account uses {email}; ask them to get one first.", fields={"email": "unknown"}
         )
-    member = membership(session, study_id, researcher.id)  # type: ignore[arg-type]
+    member = membership(session, study_id, researcher.id)
     if member is not None:
         member.role = role
     else:
-        member = StudyMember(study_id=study_id, researcher_id=researcher.id, role=role)  # type: ignore[arg-type]
+        member = StudyMember(study_id=study_id, researcher_id=researcher.id, role=role)
     session.add(member)
     session.flush()
     return member

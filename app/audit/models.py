@@ -14,7 +14,7 @@ from app.db import utcnow
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     study_id: int | None = Field(default=None, foreign_key="study.id", index=True, ondelete="CASCADE")
     researcher_id: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")
     actor: str = Field(max_length=320)

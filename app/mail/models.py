@@ -16,7 +16,7 @@ MESSAGE_STATUSES = ("pending", "sending", "sent", "failed", "uncertain")
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
     study_id: int | None = Field(default=None, foreign_key="study.id", index=True, ondelete="SET NULL")
     round_id: int | None = Field(default=None, foreign_key="round.id", ondelete="SET NULL")

@@ -17,7 +17,7 @@ class Expert(SQLModel, table=True):
     __tablename__ = "expert"
     __table_args__ = (UniqueConstraint("study_id", "email"), UniqueConstraint("study_id", "pseudonym"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     name: str = Field(max_length=200)
     email: str = Field(max_length=320)
@@ -34,6 +34,9 @@ class Expert(SQLModel, table=True):
     status_reason: str = Field(default="", sa_type=Text)
     status_changed_at: datetime | None = None
 
+    # The link token is derived (HMAC of the secret key and this random nonce), so that every
+    # e-mail of the study can carry the same link; only its SHA-256 is stored and looked up.
+    link_nonce: str | None = Field(default=None, max_length=64)
     link_token_hash: str | None = Field(default=None, max_length=64, unique=True)
     link_issued_at: datetime | None = None
     consent_at: datetime | None = None

@@ -19,12 +19,14 @@ class Round(SQLModel, table=True):
     __tablename__ = "round"
     __table_args__ = (UniqueConstraint("study_id", "number"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     number: int
     status: str = Field(default="draft", max_length=20)
     realtime: bool = False
     closes_at: datetime | None = None
+    reminder_interval_hours: int | None = None
+    max_reminders: int = 3
     opened_at: datetime | None = None
     closed_at: datetime | None = None
     analysed_at: datetime | None = None
@@ -78,7 +80,7 @@ class RoundItem(SQLModel, table=True):
     __tablename__ = "round_item"
     __table_args__ = (UniqueConstraint("round_id", "item_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
     item_id: int = Field(foreign_key="item.id", index=True, ondelete="CASCADE")
     position: int = 0
@@ -90,7 +92,7 @@ class Invitation(SQLModel, table=True):
     __tablename__ = "invitation"
     __table_args__ = (UniqueConstraint("round_id", "expert_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
     expert_id: int = Field(foreign_key="expert.id", index=True, ondelete="CASCADE")
     invited_at: datetime = Field(default_factory=utcnow)
@@ -106,12 +108,12 @@ class Answer(SQLModel, table=True):
     __tablename__ = "answer"
     __table_args__ = (UniqueConstraint("round_id", "expert_id", "item_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
     expert_id: int = Field(foreign_key="expert.id", index=True, ondelete="CASCADE")
     item_id: int = Field(foreign_key="item.id", index=True, ondelete="CASCADE")
     value: float | None = None
-    values: list[Any] | None = Field(default=None, sa_type=JSON)
+    values: list[Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
     text: str | None = Field(default=None, sa_type=Text)
     reason: str | None = Field(default=None, sa_type=Text)
     unable: bool = False
@@ -125,14 +127,14 @@ class AnswerHistory(SQLModel, table=True):
 
     __tablename__ = "answer_history"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     answer_id: int = Field(foreign_key="answer.id", index=True, ondelete="CASCADE")
     round_id: int = Field(foreign_key="round.id", ondelete="CASCADE")
     expert_id: int = Field(foreign_key="expert.id", ondelete="CASCADE")
     item_id: int = Field(foreign_key="item.id", ondelete="CASCADE")
     version: int
     value: float | None = None
-    values: list[Any] | None = Field(default=None, sa_type=JSON)
+    values: list[Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
     text: str | None = Field(default=None, sa_type=Text)
     reason: str | None = Field(default=None, sa_type=Text)
     unable: bool = False
@@ -145,7 +147,7 @@ class Statement(SQLModel, table=True):
 
     __tablename__ = "statement"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
     theme_id: int | None = Field(default=None, foreign_key="theme.id", ondelete="SET NULL")
@@ -161,7 +163,7 @@ class StatementSource(SQLModel, table=True):
     __tablename__ = "statement_source"
     __table_args__ = (UniqueConstraint("statement_id", "answer_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     statement_id: int = Field(foreign_key="statement.id", index=True, ondelete="CASCADE")
     answer_id: int = Field(foreign_key="answer.id", index=True, ondelete="CASCADE")
 
@@ -171,7 +173,7 @@ class PanelDecision(SQLModel, table=True):
 
     __tablename__ = "panel_decision"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
     rule: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
@@ -184,7 +186,7 @@ class PanelDecisionEntry(SQLModel, table=True):
     __tablename__ = "panel_decision_entry"
     __table_args__ = (UniqueConstraint("decision_id", "expert_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     decision_id: int = Field(foreign_key="panel_decision.id", index=True, ondelete="CASCADE")
     expert_id: int = Field(foreign_key="expert.id", index=True, ondelete="CASCADE")
     kept: bool
@@ -200,7 +202,7 @@ class RoundResult(SQLModel, table=True):
 
     __tablename__ = "round_result"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", unique=True, ondelete="CASCADE")
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     scoring_version: str = Field(default="1", max_length=20)

@@ -47,7 +47,7 @@ class CookeData:
             raise ValueError("quantiles must increase strictly, between 0 and 1")
         if self.realizations.shape != (i,) or self.log_scale.shape != (i,):
             raise ValueError("realizations and log_scale need one value per item")
-        answered = ~np.isnan(self.assessments).any(axis=2)
+        answered = np.asarray(~np.isnan(self.assessments).any(axis=2), dtype=bool)
         order_ok = np.all(np.diff(self.assessments, axis=2) >= 0, axis=2) | ~answered
         if not order_ok.all():
             expert, item = np.argwhere(~order_ok)[0]
@@ -193,7 +193,7 @@ def classical_model(
     information = _information(data, data.assessments, lower, upper)  # experts x items
     n_min = _n_min(data)
     calibration = np.array([_calibration(data, data.assessments[e], n_min) for e in range(len(data.experts))])
-    answered = ~np.isnan(data.assessments).any(axis=2)
+    answered = np.asarray(~np.isnan(data.assessments).any(axis=2), dtype=bool)
     info_all = np.array([_mean_over(information[e], answered[e]) for e in range(len(data.experts))])
     info_seed = np.array([_mean_over(information[e], answered[e] & data.seed) for e in range(len(data.experts))])
     combined = calibration * info_seed

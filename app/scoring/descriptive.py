@@ -303,8 +303,8 @@ def _summarize_matrix(
     n_items = matrix.shape[1]
     present = ~np.isnan(matrix)
     n = present.sum(axis=0).astype(np.int64)
-    points = np.arange(low, high + 1, dtype=np.float64) if _on_integer_scale(matrix, low, high) else None
-    counts = scale_counts(matrix, points) if points is not None else None
+    points: FloatArray = np.arange(low, high + 1, dtype=np.float64)
+    counts = scale_counts(matrix, points) if _on_integer_scale(matrix, low, high) else None
     if counts is None or not np.array_equal(counts.sum(axis=1), n):
         outside = matrix[present & ((matrix < low) | (matrix > high))]
         if outside.size:

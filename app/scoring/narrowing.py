@@ -14,6 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
 
 COMPONENTS = ("weight", "participation", "completeness", "performance")
 
@@ -99,7 +102,9 @@ def narrow(candidates: Sequence[Candidate], rule: NarrowingRule) -> NarrowingRes
     total_coefficient = sum(coefficients.values())
     raw = {k: np.array([float(getattr(c, k)) for c in candidates]) for k in COMPONENTS}
     scaled = {k: (v / v.max() if v.max() > 0 else np.zeros_like(v)) for k, v in raw.items()}
-    scores = sum(coefficients[k] / total_coefficient * scaled[k] for k in COMPONENTS)
+    scores: FloatArray = np.zeros(len(candidates))
+    for k in COMPONENTS:
+        scores = scores + coefficients[k] / total_coefficient * scaled[k]
 
     pools: dict[str, list[int]] = {}
     for i, c in enumerate(candidates):

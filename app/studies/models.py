@@ -17,7 +17,7 @@ ITEM_STATUSES = ("active", "retired", "merged", "split", "dropped")
 class Study(SQLModel, table=True):
     __tablename__ = "study"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     title: str = Field(max_length=300)
     question: str = Field(default="", sa_type=Text)
     description: str = Field(default="", sa_type=Text)
@@ -35,6 +35,7 @@ class Study(SQLModel, table=True):
     stopping_rule: str = Field(default="consensus_share >= 1 or round >= max_rounds", sa_type=Text)
     max_rounds: int = 3
     divergence_threshold: float = 3.0
+    retire_consensual: bool = True
     feedback: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     weighting: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     narrowing: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
@@ -53,7 +54,7 @@ class Study(SQLModel, table=True):
 class Theme(SQLModel, table=True):
     __tablename__ = "theme"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     title: str = Field(max_length=300)
     description: str = Field(default="", sa_type=Text)
@@ -63,7 +64,7 @@ class Theme(SQLModel, table=True):
 class Item(SQLModel, table=True):
     __tablename__ = "item"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     theme_id: int | None = Field(default=None, foreign_key="theme.id", index=True, ondelete="SET NULL")
     kind: str = Field(default="rating", max_length=20)
@@ -94,7 +95,7 @@ class ItemRevision(SQLModel, table=True):
 
     __tablename__ = "item_revision"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True, ondelete="CASCADE")
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     action: str = Field(max_length=20)

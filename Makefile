@@ -1,0 +1,39 @@
+# Two commands: `make run` serves the platform with a demo study; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint messages clean
+
+$(VENV)/.runtime: pyproject.toml
+	@$(PYTHON) scripts/check_system.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+run: $(VENV)/.runtime
+	$(BIN)/delphi migrate
+	$(BIN)/delphi demo
+	$(BIN)/delphi serve --port $(PORT)
+
+test: $(VENV)/.dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check app tests benchmarks
+	$(BIN)/mypy app
+
+# Refresh the French catalogue after changing user-facing text (then translate the new entries).
+messages: $(VENV)/.dev
+	$(BIN)/pybabel extract -F babel.cfg -o app/translations/messages.pot --no-location --sort-output app
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations -l fr --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,68 @@
+"""The mailbox: every e-mail of a study, its status and its link, so that the whole flow can be
+tried on one machine without SMTP (messages then wait in the outbox)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+
+from app.dependencies import SessionDep, SettingsDep
+from app.mail import service
+from app.mail.sender import deliver_due
+from app.studies.dependencies import StudyForEditor
+from app.web import redirect, render
+
+router = APIRouter()
+
+
+class MessagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    to_address: str
+    subject: str
+    body_text: str
+    status: str
+    attempts: int
+    last_error: str
+    round_id: int | None
+
+
+@router.get("/studies/{study_id}/mailbox", include_in_schema=False)
+def mailbox_page(request: Request, session: SessionDep, settings: SettingsDep, access: StudyForEditor) -> Response:
+    """Editors only: the messages carry the experts' personal links."""
+    from app.rounds import service as rounds
+
+    return render(
+        request,
+        "researcher/mailbox.html",
+        {
+            "study": access.study,
+            "role": access.role,
+            "can_edit": access.can_edit,
+            "is_owner": access.is_owner,
+            "tab": "mailbox",
+            "rounds": rounds.rounds_of(session, access.study.id),
+            "messages": service.messages_for_study(session, access.study.id),
+            "smtp": settings.smtp_configured,
+        },
+    )
+
+
+@router.post("/studies/{study_id}/mailbox/deliver", include_in_schema=False)
+def deliver_page(request: Request, settings: SettingsDep, access: StudyForEditor) -> Response:
+    deliver_due(request.app.state.engine, settings)
+    return redirect(f"/studies/{access.study.id}/mailbox", "sent")
+
+
+@router.post("/studies/{study_id}/mailbox/{message_id}/retry", include_in_schema=False)
+def retry_page(session: SessionDep, access: StudyForEditor, message_id: int) -> Response:
+    service.retry(session, access.study.id, message_id)
+    return redirect(f"/studies/{access.study.id}/mailbox", "saved")
+
+
+@router.get("/api/studies/{study_id}/outbox", response_model=list[MessagePublic], tags=["mail"])
+def api_outbox(session: SessionDep, access: StudyForEditor) -> list[MessagePublic]:
+    return [MessagePublic.model_validate(m) for m in service.messages_for_study(session, access.study.id)]

@@ -1,0 +1,239 @@
+"""Deliver the outbox over SMTP, after the commit of the action that queued each message.
+
+A message is claimed (status ``sending`` with a lease) in a short transaction of its own, sent,
+then marked ``sent``. A failure to connect or a temporary refusal puts it back with exponential
+back-off; a permanent refusal marks it ``failed``. A message found ``sending`` after its lease
+expired (the sender died mid-send) is marked ``uncertain`` and never re-sent on its own: a
+researcher chooses to send it again. That is how nothing is sent twice. On PostgreSQL several
+senders share the outbox with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import ssl
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from app.config import Settings
+from app.db import session_scope, utcnow
+from app.mail.models import OutboxMessage
+
+log = logging.getLogger("delphi.mail")
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+BATCH = 50
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+@dataclass
+class PassReport:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    rounds_closed: int = 0
+    reminders: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _claim(engine: Engine, limit: int) -> list[OutboxMessage]:
+    now = utcnow()
+    with session_scope(engine) as session:
+        stale = session.exec(
+            select(OutboxMessage).where(OutboxMessage.status == "sending", col(OutboxMessage.lease_until) < now)
+        ).all()
+        for message in stale:
+            message.status = "uncertain"
+            message.last_error = "the sender stopped while sending; it may or may not have been delivered"
+            session.add(message)
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "pending", col(OutboxMessage.next_attempt_at) <= now)
+            .order_by(col(OutboxMessage.id))
+            .limit(limit)
+        )
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = list(session.exec(query).all())
+        for message in claimed:
+            message.status = "sending"
+            message.lease_until = now + LEASE
+            message.attempts += 1
+            session.add(message)
+        session.flush()
+        for message in claimed:
+            session.expunge(message)
+        return claimed
+
+
+def build_message(message: OutboxMessage, settings: Settings) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = settings.mail_from
+    email["To"] = message.to_address
+    email["Subject"] = message.subject
+    email["Date"] = formatdate(localtime=False)
+    domain = settings.mail_from.rsplit("@", 1)[-1].strip(">") or "delphi.local"
+    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=domain)
+    email.set_content(message.body_text)
+    email.add_alternative(message.body_html, subtype="html")
+    return email
+
+
+def _connect(settings: Settings) -> smtplib.SMTP:
+    if settings.smtp_ssl:
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.smtp_host or "",
+            settings.smtp_port,
+            timeout=settings.smtp_timeout,
+            context=ssl.create_default_context(),
+        )
+    else:
+        smtp = smtplib.SMTP(settings.smtp_host or "", settings.smtp_port, timeout=settings.smtp_timeout)
+        if settings.smtp_starttls:
+            smtp.starttls(context=ssl.create_default_context())
+    if settings.smtp_username:
+        smtp.login(settings.smtp_username, settings.smtp_password or "")
+    return smtp
+
+
+def _finish(engine: Engine, message_id: int, *, sent: bool, error: str = "", permanent: bool = False) -> str:
+    from app.rounds.models import Invitation
+
+    with session_scope(engine) as session:
+        message = session.get(OutboxMessage, message_id)
+        if message is None:
+            return "gone"
+        now = utcnow()
+        message.lease_until = None
+        if sent:
+            message.status, message.sent_at, message.last_error = "sent", now, ""
+            if message.kind in ("invitation", "reminder") and message.round_id and message.expert_id:
+                invitation = session.exec(
+                    select(Invitation).where(
+                        Invitation.round_id == message.round_id, Invitation.expert_id == message.expert_id
+                    )
+                ).first()
+                if invitation is not None and message.kind == "invitation" and invitation.sent_at is None:
+                    invitation.sent_at = now
+                    session.add(invitation)
+        elif permanent or message.attempts >= MAX_ATTEMPTS:
+            message.status, message.last_error = "failed", error[:2000]
+        else:
+            message.status, message.last_error = "pending", error[:2000]
+            message.next_attempt_at = now + backoff(message.attempts)
+        session.add(message)
+        return message.status
+
+
+def deliver_due(engine: Engine, settings: Settings, report: PassReport | None = None) -> PassReport:
+    """Send what is due. Without SMTP settings nothing is sent: messages wait in the outbox."""
+    report = report or PassReport()
+    if not settings.smtp_configured:
+        return report
+    while True:
+        batch = _claim(engine, BATCH)
+        if not batch:
+            return report
+        try:
+            smtp = _connect(settings)
+        except (OSError, smtplib.SMTPException) as exc:
+            for message in batch:  # nothing was sent: put them all back for later
+                _finish(engine, message.id, sent=False, error=f"cannot reach the SMTP server: {exc}")
+                report.retried += 1
+            report.errors.append(str(exc))
+            return report
+        try:
+            for message in batch:
+                try:
+                    refused = smtp.send_message(build_message(message, settings))
+                except smtplib.SMTPRecipientsRefused as exc:
+                    _finish(engine, message.id, sent=False, error=f"refused: {exc.recipients}", permanent=True)
+                    report.failed += 1
+                    continue
+                except smtplib.SMTPResponseException as exc:
+                    permanent = 500 <= exc.smtp_code < 600
+                    status = _finish(
+                        engine,
+                        message.id,
+                        sent=False,
+                        error=f"{exc.smtp_code} {exc.smtp_error!r}",
+                        permanent=permanent,
+                    )
+                    report.failed += status == "failed"
+                    report.retried += status == "pending"
+                    continue
+                except (OSError, smtplib.SMTPException) as exc:
+                    _finish(engine, message.id, sent=False, error=str(exc))
+                    report.retried += 1
+                    raise
+                if refused:
+                    _finish(engine, message.id, sent=False, error=f"refused: {refused}", permanent=True)
+                    report.failed += 1
+                else:
+                    _finish(engine, message.id, sent=True)
+                    report.sent += 1
+        except (OSError, smtplib.SMTPException) as exc:
+            report.errors.append(str(exc))
+            _release_claimed(engine, [m.id for m in batch])
+            return report
+        finally:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.quit()
+
+
+def _release_claimed(engine: Engine, ids: list[int]) -> None:
+    """After a dropped connection, messages still marked sending in this batch were not sent."""
+    with session_scope(engine) as session:
+        for message in session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.id).in_(ids), OutboxMessage.status == "sending")
+        ).all():
+            message.status, message.lease_until = "pending", None
+            message.next_attempt_at = utcnow() + backoff(message.attempts)
+            session.add(message)
+
+
+def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
+    """One pass of the background work: close rounds whose deadline passed, queue due reminders,
+    deliver the outbox."""
+    from app.rounds import scheduler
+
+    report = PassReport()
+    try:
+        report.rounds_closed = scheduler.close_due_rounds(engine, settings)
+        report.reminders = scheduler.queue_due_reminders(engine, settings)
+    except Exception as exc:  # keep the sender alive; the next pass tries again
+        log.exception("scheduled round work failed")
+        report.errors.append(str(exc))
+    return deliver_due(engine, settings, report)
+
+
+def run_sender_loop(engine: Engine, settings: Settings, stop: threading.Event, verbose: bool = False) -> None:
+    while not stop.is_set():
+        try:
+            report = run_worker_pass(engine, settings)
+            if verbose and (report.sent or report.failed or report.rounds_closed or report.reminders):
+                log.warning(
+                    "sent %s, failed %s, rounds closed %s, reminders %s",
+                    report.sent,
+                    report.failed,
+                    report.rounds_closed,
+                    report.reminders,
+                )
+        except Exception:
+            log.exception("worker pass failed")
+        stop.wait(settings.worker_interval_seconds)
+
+
+def session_for(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)

@@ -1,0 +1,84 @@
+"""Queue e-mail in the outbox (same transaction as the action) and render it from templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.db import utcnow
+from app.errors import Conflict, NotFound
+from app.mail.models import OutboxMessage
+from app.templating import Templates
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render_email(templates: Templates, name: str, language: str, subject: str, **context: Any) -> RenderedEmail:
+    """``emails/<name>.txt`` and ``emails/<name>.html`` in the language of the study."""
+    return RenderedEmail(
+        subject=subject,
+        text=templates.render(f"emails/{name}.txt", language, subject=subject, **context),
+        html=templates.render(f"emails/{name}.html", language, subject=subject, **context),
+    )
+
+
+def queue(
+    session: Session,
+    *,
+    dedupe_key: str,
+    to: str,
+    email: RenderedEmail,
+    kind: str,
+    study_id: int | None = None,
+    round_id: int | None = None,
+    expert_id: int | None = None,
+) -> OutboxMessage:
+    """Add a message unless one with the same key exists: queuing twice never sends twice."""
+    existing = session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
+    if existing is not None:
+        return existing
+    message = OutboxMessage(
+        dedupe_key=dedupe_key,
+        to_address=to,
+        subject=email.subject,
+        body_text=email.text,
+        body_html=email.html,
+        kind=kind,
+        study_id=study_id,
+        round_id=round_id,
+        expert_id=expert_id,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def messages_for_study(session: Session, study_id: int, limit: int = 500) -> list[OutboxMessage]:
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.study_id == study_id)
+            .order_by(col(OutboxMessage.id).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def retry(session: Session, study_id: int, message_id: int) -> OutboxMessage:
+    """Send again a message that failed, or whose sending was interrupted (the researcher decides)."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.study_id != study_id:
+        raise NotFound("No such message.")
+    if message.status not in ("failed", "uncertain"):
+        raise Conflict("Only a failed or interrupted message can be sent again.")
+    message.status, message.next_attempt_at, message.lease_until = "pending", utcnow(), None
+    session.add(message)
+    session.flush()
+    return message

@@ -1,0 +1,190 @@
+"""The panel page and API: add and import experts, weights, withdrawal, personal links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from app.dependencies import Form, SessionDep, SettingsDep, TemplatesDep
+from app.errors import AppError, InvalidInput
+from app.panel import service
+from app.panel.schemas import ExpertCreate, ExpertPublic, ImportReport, StatusChange, WeightChange
+from app.rounds import service as rounds
+from app.studies import forms
+from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
+from app.studies.service import group_label
+from app.web import form_errors, form_text, redirect, render
+
+router = APIRouter()
+EMPTY_FORM = {"name": "", "email": "", "stakeholder_group": "", "profile": "", "language": ""}
+
+
+def _panel_page(
+    request: Request,
+    session: SessionDep,
+    access: StudyAccess,
+    *,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    import_lines: list[dict[str, Any]] | None = None,
+    import_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    study = access.study
+    experts = service.experts_of(session, study.id)
+    return render(
+        request,
+        "researcher/panel.html",
+        {
+            "study": study,
+            "role": access.role,
+            "can_edit": access.can_edit and study.archived_at is None,
+            "is_owner": access.is_owner,
+            "tab": "panel",
+            "experts": experts,
+            "group_label": lambda key: group_label(study, key),
+            "group_options": [("", "—")] + [(g["key"], g["label"]) for g in study.groups],
+            "form": form or EMPTY_FORM,
+            "errors": errors or {},
+            "error": error,
+            "import_lines": import_lines or [],
+            "import_error": import_error,
+            "profile_fields": sorted({k for e in experts for k in e.profile}),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/{study_id}/panel", include_in_schema=False)
+def panel_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    return _panel_page(request, session, access)
+
+
+@router.post("/studies/{study_id}/panel", include_in_schema=False)
+def add_expert_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    values = {k: form_text(form, k, "") for k in EMPTY_FORM}
+    try:
+        data = ExpertCreate(
+            name=values["name"],
+            email=values["email"],
+            stakeholder_group=values["stakeholder_group"],
+            profile=dict(forms.pairs(values["profile"])),
+            language=values["language"] or None,
+        )
+        service.add_expert(session, access.study, data, access.researcher)
+        service.recompute_weights(session, access.study, access.researcher)
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, errors = form_errors(exc)
+        return _panel_page(request, session, access, form=values, errors=errors, error=error, status_code=400)
+    return redirect(f"/studies/{access.study.id}/panel", "created")
+
+
+@router.post("/studies/{study_id}/panel/import", include_in_schema=False)
+def import_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        return _panel_page(request, session, access, import_error="Choose a CSV or XLSX file.", status_code=400)
+    try:
+        service.import_panel(
+            session, access.study, upload.filename or "panel.csv", upload.file.read(), access.researcher
+        )
+    except AppError as exc:
+        session.rollback()
+        return _panel_page(
+            request, session, access, import_error=exc.detail, import_lines=exc.extra.get("lines", []), status_code=400
+        )
+    return redirect(f"/studies/{access.study.id}/panel", "imported")
+
+
+@router.post("/studies/{study_id}/panel/{expert_id}", include_in_schema=False)
+def expert_action_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    access: StudyForEditor,
+    expert_id: int,
+    form: Form,
+) -> Response:
+    study = access.study
+    expert = service.get_expert(session, study, expert_id)
+    action = form.get("action")
+    try:
+        if action == "weight":
+            raw = form_text(form, "weight", "").replace(",", ".")
+            try:
+                weight = float(raw)
+            except ValueError:
+                raise InvalidInput(f"“{raw}” is not a number.", fields={"weight": "invalid"}) from None
+            change = WeightChange(weight=weight, reason=form_text(form, "reason", ""))
+            service.set_weight(session, study, expert, change.weight, change.reason, access.researcher)
+        elif action == "withdraw":
+            service.withdraw(session, study, expert, form_text(form, "reason", ""), access.researcher)
+        elif action == "reinstate":
+            service.reinstate(session, study, expert, access.researcher)
+        elif action == "link":
+            rounds.reissue_link(session, study, expert, access.researcher, settings, templates)
+            return redirect(f"/studies/{study.id}/panel#expert-{expert.id}", "link")
+        else:
+            raise InvalidInput("Unknown action.")
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, _ = form_errors(exc)
+        return _panel_page(request, session, access, error=f"{expert.pseudonym}: {error}", status_code=400)
+    return redirect(f"/studies/{study.id}/panel#expert-{expert.id}", "saved")
+
+
+# --- API ------------------------------------------------------------------------------------------
+
+
+@router.get("/api/studies/{study_id}/experts", response_model=list[ExpertPublic], tags=["panel"])
+def api_experts(session: SessionDep, access: StudyForViewer) -> list[ExpertPublic]:
+    return [ExpertPublic.model_validate(e, from_attributes=True) for e in service.experts_of(session, access.study.id)]
+
+
+@router.post("/api/studies/{study_id}/experts", response_model=ExpertPublic, status_code=201, tags=["panel"])
+def api_add_expert(body: ExpertCreate, session: SessionDep, access: StudyForEditor) -> ExpertPublic:
+    expert = service.add_expert(session, access.study, body, access.researcher)
+    service.recompute_weights(session, access.study, access.researcher)
+    return ExpertPublic.model_validate(expert, from_attributes=True)
+
+
+@router.post("/api/studies/{study_id}/experts/import", response_model=ImportReport, status_code=201, tags=["panel"])
+def api_import(file: UploadFile, session: SessionDep, access: StudyForEditor) -> ImportReport:
+    """A CSV or XLSX with name, email, group and profile columns; all lines or none."""
+    experts = service.import_panel(
+        session, access.study, file.filename or "panel.csv", file.file.read(), access.researcher
+    )
+    return ImportReport(
+        imported=len(experts), experts=[ExpertPublic.model_validate(e, from_attributes=True) for e in experts]
+    )
+
+
+@router.put("/api/studies/{study_id}/experts/{expert_id}/weight", response_model=ExpertPublic, tags=["panel"])
+def api_weight(expert_id: int, body: WeightChange, session: SessionDep, access: StudyForEditor) -> ExpertPublic:
+    expert = service.get_expert(session, access.study, expert_id)
+    service.set_weight(session, access.study, expert, body.weight, body.reason, access.researcher)
+    return ExpertPublic.model_validate(expert, from_attributes=True)
+
+
+@router.post("/api/studies/{study_id}/experts/{expert_id}/withdraw", response_model=ExpertPublic, tags=["panel"])
+def api_withdraw(expert_id: int, body: StatusChange, session: SessionDep, access: StudyForEditor) -> ExpertPublic:
+    expert = service.get_expert(session, access.study, expert_id)
+    return ExpertPublic.model_validate(
+        service.withdraw(session, access.study, expert, body.reason, access.researcher), from_attributes=True
+    )
+
+
+@router.post("/api/studies/{study_id}/experts/{expert_id}/link", status_code=204, tags=["panel"])
+def api_reissue(
+    expert_id: int, session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor
+) -> Response:
+    """Issue a new personal link (the old one dies); e-mailed if a round is open."""
+    expert = service.get_expert(session, access.study, expert_id)
+    rounds.reissue_link(session, access.study, expert, access.researcher, settings, templates)
+    return Response(status_code=204)

@@ -1,0 +1,351 @@
+"""The panel: experts, their profiles and weights, imports, withdrawal and personal links."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.accounts.models import Researcher
+from app.audit import service as audit
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput, NotFound
+from app.panel.models import Expert
+from app.panel.schemas import ExpertCreate
+from app.scoring import RuleError, expert_weights, normalise_weights
+from app.security import hash_token, link_token, new_link_nonce
+from app.studies.models import Study
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+NAME_COLUMNS = ("name", "nom")
+EMAIL_COLUMNS = ("email", "e-mail", "mail", "courriel")
+GROUP_COLUMNS = ("group", "stakeholder_group", "groupe")
+LANGUAGE_COLUMNS = ("language", "langue")
+MAX_IMPORT_BYTES = 2_000_000
+
+
+def experts_of(session: Session, study_id: int, *, status: str | None = None) -> list[Expert]:
+    query = select(Expert).where(Expert.study_id == study_id)
+    if status:
+        query = query.where(Expert.status == status)
+    return list(session.exec(query.order_by(col(Expert.pseudonym))).all())
+
+
+def get_expert(session: Session, study: Study, expert_id: int) -> Expert:
+    expert = session.get(Expert, expert_id)
+    if expert is None or expert.study_id != study.id:
+        raise NotFound("No such expert on this panel.")
+    return expert
+
+
+def _pseudonyms(session: Session, study_id: int) -> Iterable[str]:
+    number = 0
+    taken = set(session.exec(select(Expert.pseudonym).where(Expert.study_id == study_id)).all())
+    while True:
+        number += 1
+        candidate = f"E{number:02d}"
+        if candidate not in taken:
+            taken.add(candidate)
+            yield candidate
+
+
+def _check_group(study: Study, group: str) -> str | None:
+    keys = [g["key"] for g in study.groups]
+    if group and keys and group not in keys:
+        labels = {g["label"].lower(): g["key"] for g in study.groups}
+        if group.lower() in labels:
+            return None
+        return f"group {group!r} is not one of the study's groups ({', '.join(keys)})"
+    return None
+
+
+def _group_key(study: Study, group: str) -> str:
+    for g in study.groups:
+        if group.lower() in (g["key"].lower(), g["label"].lower()):
+            return g["key"]
+    return group
+
+
+def add_expert(session: Session, study: Study, data: ExpertCreate, researcher: Researcher | None) -> Expert:
+    email = data.email.strip().lower()
+    if not EMAIL.match(email):
+        raise InvalidInput(f"“{data.email}” is not an e-mail address.", fields={"email": "invalid"})
+    problem = _check_group(study, data.stakeholder_group)
+    if problem:
+        raise InvalidInput(problem[0].upper() + problem[1:] + ".", fields={"stakeholder_group": "unknown"})
+    if session.exec(select(Expert).where(Expert.study_id == study.id, Expert.email == email)).first():
+        raise Conflict(f"{email} is already on this panel.", fields={"email": "duplicate"})
+    expert = Expert(
+        study_id=study.id,
+        name=data.name,
+        email=email,
+        pseudonym=next(iter(_pseudonyms(session, study.id))),
+        stakeholder_group=_group_key(study, data.stakeholder_group),
+        profile=_clean_profile(data.profile),
+        language=data.language,
+    )
+    session.add(expert)
+    session.flush()
+    audit.record(session, study.id, researcher, "expert.added", f"expert:{expert.pseudonym}")
+    return expert
+
+
+def _clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """Numbers stay numbers (formulas read them); everything else is text."""
+    clean: dict[str, Any] = {}
+    for key, value in profile.items():
+        key = str(key).strip().lower().replace(" ", "_")
+        if not key:
+            continue
+        if isinstance(value, bool) or value is None or isinstance(value, int | float):
+            clean[key] = value
+        else:
+            text = str(value).strip()
+            try:
+                number = float(text.replace(",", "."))
+                clean[key] = int(number) if number.is_integer() and "." not in text and "," not in text else number
+            except ValueError:
+                clean[key] = text
+    return clean
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[str]]]:
+    """Rows (with their line/row numbers) of a CSV or XLSX file; the first row is the header."""
+    if len(content) > MAX_IMPORT_BYTES:
+        raise InvalidInput("The file is larger than 2 MB; split it.", fields={"file": "too_large"})
+    if not content.strip():
+        raise InvalidInput("The file is empty.", fields={"file": "empty"})
+    if filename.lower().endswith((".xlsx", ".xlsm")) or content[:2] == b"PK":
+        from openpyxl import load_workbook
+
+        try:
+            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception:  # openpyxl raises many types for a broken workbook
+            raise InvalidInput("This is not a readable XLSX workbook.", fields={"file": "unreadable"}) from None
+        sheet = workbook.worksheets[0]
+        rows = []
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [
+                "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)) for v in row
+            ]
+            rows.append((number, cells))
+        workbook.close()
+        return rows
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = content.decode("cp1252")
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                "The file is neither UTF-8 nor Windows text; save it as CSV UTF-8.", fields={"file": "encoding"}
+            ) from None
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first_line.count)
+    return list(enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1))
+
+
+def parse_panel_file(session: Session, study: Study, filename: str, content: bytes) -> list[tuple[int, ExpertCreate]]:
+    """Check every row; raise one InvalidInput listing every bad line, or return what to import."""
+    rows = _table_from_upload(filename, content)
+    if not rows:
+        raise InvalidInput("The file is empty.", fields={"file": "empty"})
+    header = [h.strip().lower() for h in rows[0][1]]
+
+    def column(names: tuple[str, ...]) -> int | None:
+        return next((header.index(n) for n in names if n in header), None)
+
+    name_col, email_col = column(NAME_COLUMNS), column(EMAIL_COLUMNS)
+    group_col, language_col = column(GROUP_COLUMNS), column(LANGUAGE_COLUMNS)
+    if name_col is None or email_col is None:
+        raise InvalidInput(
+            f"Line 1: the header needs the columns name and email; found {', '.join(header) or 'none'}.",
+            fields={"file": "header"},
+            extra={"lines": [{"line": 1, "problem": "missing columns"}]},
+        )
+    special = {name_col, email_col, group_col, language_col}
+    existing = {e for e in session.exec(select(Expert.email).where(Expert.study_id == study.id)).all()}
+    seen: dict[str, int] = {}
+    problems: list[tuple[int, str]] = []
+    parsed: list[tuple[int, ExpertCreate]] = []
+    for number, cells in rows[1:]:
+        if not any(c.strip() for c in cells):
+            continue
+        cells = cells + [""] * (len(header) - len(cells))
+        name, email = cells[name_col].strip(), cells[email_col].strip().lower()
+        group = cells[group_col].strip() if group_col is not None else ""
+        language = cells[language_col].strip().lower() if language_col is not None else ""
+        line_problems = []
+        if not name:
+            line_problems.append("the name is empty")
+        if not EMAIL.match(email):
+            line_problems.append(f"“{cells[email_col].strip()}” is not an e-mail address")
+        elif email in seen:
+            line_problems.append(f"{email} is already on line {seen[email]}")
+        elif email in existing:
+            line_problems.append(f"{email} is already on the panel")
+        if group and (problem := _check_group(study, group)):
+            line_problems.append(problem)
+        if language and language not in ("fr", "en"):
+            line_problems.append(f"language {language!r} must be fr or en")
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+            line_problems.append("more cells than header columns")
+        if line_problems:
+            problems.append((number, "; ".join(line_problems)))
+            continue
+        seen[email] = number
+        profile = {
+            header[i]: cells[i] for i in range(len(header)) if i not in special and header[i] and cells[i].strip()
+        }
+        parsed.append(
+            (
+                number,
+                ExpertCreate(
+                    name=name, email=email, stakeholder_group=group, profile=profile, language=language or None
+                ),
+            )
+        )
+    if problems:
+        listing = "; ".join(f"line {n}: {p}" for n, p in problems[:20])
+        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        raise InvalidInput(
+            f"Nothing was imported: {len(problems)} line(s) need fixing. {listing}{more}.",
+            fields={"file": "lines"},
+            extra={"lines": [{"line": n, "problem": p} for n, p in problems]},
+        )
+    if not parsed:
+        raise InvalidInput("The file has a header but no experts.", fields={"file": "empty"})
+    return parsed
+
+
+def import_panel(
+    session: Session, study: Study, filename: str, content: bytes, researcher: Researcher | None
+) -> list[Expert]:
+    """All or nothing: every line is checked before any expert is added."""
+    parsed = parse_panel_file(session, study, filename, content)
+    experts = [add_expert(session, study, data, researcher) for _, data in parsed]
+    recompute_weights(session, study, researcher)
+    audit.record(session, study.id, researcher, "panel.imported", filename[:200], count=len(experts))
+    return experts
+
+
+# --- weights, status, links ---------------------------------------------------------------------------
+
+
+def recompute_weights(session: Session, study: Study, researcher: Researcher | None) -> None:
+    """Weights of active experts by the protocol's scheme; a researcher's own value is kept."""
+    experts = [e for e in experts_of(session, study.id) if e.weight_source != "researcher"]
+    if not experts:
+        return
+    scheme = study.weighting.get("scheme", "equal")
+    if scheme == "assigned":
+        return
+    try:
+        weights = expert_weights(
+            scheme,
+            [e.profile for e in experts],
+            formula=study.weighting.get("formula"),
+            field=study.weighting.get("field", "self_rating"),
+        )
+    except (ValueError, RuleError) as exc:
+        raise InvalidInput(
+            f"The weighting rule cannot be applied to this panel: {exc}", fields={"weighting": "invalid"}
+        ) from None
+    for expert, weight in zip(experts, weights, strict=True):
+        expert.weight = round(float(weight), 6)
+        expert.weight_source = scheme
+        expert.weight_reason = ""
+        session.add(expert)
+    session.flush()
+
+
+def set_weight(
+    session: Session, study: Study, expert: Expert, weight: float, reason: str, researcher: Researcher
+) -> Expert:
+    if not reason.strip():
+        raise InvalidInput("Say why this weight is changed.", fields={"reason": "required"})
+    before = expert.weight
+    expert.weight, expert.weight_source, expert.weight_reason = weight, "researcher", reason.strip()
+    session.add(expert)
+    audit.record(
+        session,
+        study.id,
+        researcher,
+        "expert.weight_changed",
+        f"expert:{expert.pseudonym}",
+        before=before,
+        after=weight,
+        reason=reason.strip(),
+    )
+    session.flush()
+    return expert
+
+
+def normalised_weights(experts: list[Expert]) -> list[float]:
+    """Weights with a mean of one: an average expert counts once in weighted statistics."""
+    raw = [max(e.weight, 0.0) for e in experts]
+    if not raw or sum(raw) <= 0:
+        return [1.0] * len(experts)
+    return list(normalise_weights(raw, mean_one=True))
+
+
+def withdraw(session: Session, study: Study, expert: Expert, reason: str, researcher: Researcher | None) -> Expert:
+    """The expert leaves the panel: their answers are kept and flagged, their link dies."""
+    if expert.status == "withdrawn":
+        return expert
+    expert.status, expert.status_reason, expert.status_changed_at = "withdrawn", reason.strip(), utcnow()
+    expert.link_token_hash = expert.link_nonce = None
+    session.add(expert)
+    audit.record(session, study.id, researcher, "expert.withdrawn", f"expert:{expert.pseudonym}", reason=reason)
+    session.flush()
+    return expert
+
+
+def reinstate(session: Session, study: Study, expert: Expert, researcher: Researcher) -> Expert:
+    if expert.status == "active":
+        return expert
+    expert.status, expert.status_reason, expert.status_changed_at = "active", "", utcnow()
+    session.add(expert)
+    audit.record(session, study.id, researcher, "expert.reinstated", f"expert:{expert.pseudonym}")
+    session.flush()
+    return expert
+
+
+def issue_link(session: Session, expert: Expert, secret_key: str) -> str:
+    """A new personal link; the old one, if any, stops working. Only the hash is stored."""
+    expert.link_nonce = new_link_nonce()
+    token = link_token(secret_key, expert.id, expert.link_nonce)
+    expert.link_token_hash = hash_token(token)
+    expert.link_issued_at = utcnow()
+    session.add(expert)
+    session.flush()
+    return token
+
+
+def current_link(session: Session, expert: Expert, secret_key: str) -> str:
+    """The expert's link token, issuing one if they have none (or it was revoked)."""
+    if expert.link_nonce is None or expert.link_token_hash is None:
+        return issue_link(session, expert, secret_key)
+    token = link_token(secret_key, expert.id, expert.link_nonce)
+    if hash_token(token) != expert.link_token_hash:  # the secret key changed: a new link
+        return issue_link(session, expert, secret_key)
+    return token
+
+
+def revoke_link(session: Session, study: Study, expert: Expert, researcher: Researcher | None) -> None:
+    expert.link_nonce = None
+    expert.link_token_hash = None
+    session.add(expert)
+    audit.record(session, study.id, researcher, "expert.link_revoked", f"expert:{expert.pseudonym}")
+    session.flush()
+
+
+def expert_by_token(session: Session, token: str) -> Expert | None:
+    return session.exec(select(Expert).where(Expert.link_token_hash == hash_token(token))).first()

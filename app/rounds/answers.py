@@ -1,0 +1,304 @@
+"""Experts' answers: validated per item kind, upserted (one row per round, expert and item) with an
+append-only history, and submitted with a conditional update, so nothing is ever lost or doubled."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from app.db import utcnow
+from app.errors import Conflict, Gone, InvalidInput
+from app.panel.models import Expert
+from app.rounds.models import Answer, AnswerHistory, Invitation, Round, RoundItem
+from app.studies.models import Item, Study
+
+TEXT_LIMIT = 5000
+REASON_LIMIT = 3000
+
+
+class AnswerIn(BaseModel):
+    """One answer as sent by an expert's page (form or autosave)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float | None = None
+    values: list[Any] | None = None
+    text: str | None = Field(default=None, max_length=TEXT_LIMIT)
+    reason: str | None = Field(default=None, max_length=REASON_LIMIT)
+    unable: bool = False
+
+
+@dataclass(frozen=True)
+class CleanAnswer:
+    value: float | None
+    values: list[Any] | None
+    text: str | None
+    reason: str | None
+    unable: bool
+
+    @property
+    def is_empty(self) -> bool:
+        return self.value is None and not self.values and not self.text and not self.unable
+
+    def same_as(self, answer: Answer) -> bool:
+        return (answer.value, answer.values, answer.text, answer.reason, answer.unable) == (
+            self.value,
+            self.values,
+            self.text,
+            self.reason,
+            self.unable,
+        )
+
+
+def scale_of(item: Item, study: Study) -> tuple[int, int]:
+    return (
+        item.scale_min if item.scale_min is not None else study.scale_min,
+        item.scale_max if item.scale_max is not None else study.scale_max,
+    )
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = value.replace("\r\n", "\n").strip()
+    if len(value) > limit:
+        raise ValueError(f"at most {limit} characters")
+    return value or None
+
+
+def clean_answer(item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
+    """Check an answer against its item; ValueError with a message for the expert."""
+    reason = _text(data.reason, REASON_LIMIT)
+    if item.kind == "rating":
+        low, high = scale_of(item, study)
+        if data.unable:
+            if not item.allow_unable:
+                raise ValueError("this item needs a rating")
+            return CleanAnswer(None, None, None, reason, True)
+        value = data.value
+        if value is not None:
+            if not math.isfinite(value) or not float(value).is_integer() or not low <= value <= high:
+                raise ValueError(f"choose a whole number from {low} to {high}")
+            value = float(value)
+        return CleanAnswer(value, None, None, reason, False)
+    if item.kind == "open":
+        return CleanAnswer(None, None, _text(data.text, TEXT_LIMIT), reason, False)
+    if item.kind == "choice":
+        chosen = [str(v) for v in (data.values or [])]
+        unknown = [c for c in chosen if c not in item.options]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not one of the options")
+        if len(set(chosen)) != len(chosen):
+            raise ValueError("an option is chosen twice")
+        if not item.multiple and len(chosen) > 1:
+            raise ValueError("choose one option")
+        return CleanAnswer(None, sorted(chosen, key=item.options.index) or None, None, reason, data.unable)
+    if item.kind == "ranking":
+        ranked = [str(v) for v in (data.values or [])]
+        unknown = [r for r in ranked if r not in item.options]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not one of the options")
+        if len(set(ranked)) != len(ranked):
+            raise ValueError("each option can have only one rank")
+        return CleanAnswer(None, ranked or None, None, reason, data.unable)
+    if item.kind == "estimate":
+        raw = data.values or []
+        if all(v in (None, "") for v in raw):
+            return CleanAnswer(None, None, None, reason, data.unable)
+        if len(raw) != len(item.quantiles):
+            raise ValueError(f"give all {len(item.quantiles)} values")
+        try:
+            numbers = [float(v) for v in raw]
+        except (TypeError, ValueError):
+            raise ValueError("the estimates must be numbers") from None
+        if not all(math.isfinite(n) for n in numbers):
+            raise ValueError("the estimates must be numbers")
+        if any(b < a for a, b in zip(numbers, numbers[1:], strict=False)):
+            raise ValueError("the low, middle and high estimates must go up")
+        return CleanAnswer(None, numbers, None, reason, data.unable)
+    raise ValueError(f"unknown item kind {item.kind}")
+
+
+def invitation_for(session: Session, round_: Round, expert: Expert) -> Invitation:
+    invitation = session.exec(
+        select(Invitation).where(Invitation.round_id == round_.id, Invitation.expert_id == expert.id)
+    ).first()
+    if invitation is None:
+        raise Gone("You are not on the panel of this round.")
+    return invitation
+
+
+def round_items(session: Session, round_id: int) -> list[Item]:
+    return list(
+        session.exec(
+            select(Item)
+            .join(RoundItem, col(RoundItem.item_id) == col(Item.id))
+            .where(RoundItem.round_id == round_id)
+            .order_by(col(RoundItem.position), col(Item.id))
+        ).all()
+    )
+
+
+def answers_of(session: Session, round_id: int, expert_id: int, *, lock: bool = False) -> dict[int, Answer]:
+    query = select(Answer).where(Answer.round_id == round_id, Answer.expert_id == expert_id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {a.item_id: a for a in session.exec(query).all()}
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    saved_at: datetime
+    changed: int
+    answered: int
+    total: int
+
+
+def require_open(round_: Round, expert: Expert) -> None:
+    if expert.status == "withdrawn":
+        raise Gone("You have withdrawn from this study; your earlier answers are kept.")
+    if not round_.accepts_answers:
+        raise Conflict(
+            f"Round {round_.number} is closed, so this change was not saved. "
+            "The answers you saved before the round closed are kept."
+        )
+
+
+def save_answers(
+    session: Session,
+    study: Study,
+    round_: Round,
+    expert: Expert,
+    answers: dict[int, AnswerIn],
+    *,
+    source: str = "save",
+    items: list[Item] | None = None,
+) -> SaveResult:
+    """Validate every answer first; save all or none; upsert and record the history of changes."""
+    require_open(round_, expert)
+    invitation = invitation_for(session, round_, expert)
+    items = items if items is not None else round_items(session, round_.id)
+    by_id = {item.id: item for item in items}
+    errors: dict[str, str] = {}
+    cleaned: dict[int, CleanAnswer] = {}
+    for item_id, data in answers.items():
+        item = by_id.get(item_id)
+        if item is None:
+            errors[f"item_{item_id}"] = "this question is not part of the round"
+            continue
+        try:
+            cleaned[item_id] = clean_answer(item, study, data)
+        except ValueError as exc:
+            errors[f"item_{item_id}"] = str(exc)
+    if errors:
+        raise InvalidInput(f"{len(errors)} answer(s) need a correction; nothing was saved.", fields=errors)
+    for attempt in (1, 2):
+        try:
+            with session.begin_nested():
+                changed = _upsert(session, round_, expert, cleaned, source)
+            break
+        except IntegrityError:
+            # Another tab inserted the same answer a moment ago: it exists now, update it.
+            if attempt == 2:
+                raise
+    now = utcnow()
+    if invitation.started_at is None and changed:
+        invitation.started_at = now
+    if invitation.opened_at is None:
+        invitation.opened_at = now
+    session.add(invitation)
+    session.flush()
+    answered = count_answered(session, round_.id, expert.id)
+    return SaveResult(saved_at=now, changed=changed, answered=answered, total=len(items))
+
+
+def _upsert(session: Session, round_: Round, expert: Expert, cleaned: dict[int, CleanAnswer], source: str) -> int:
+    existing = answers_of(session, round_.id, expert.id, lock=True)
+    now = utcnow()
+    changed: list[Answer] = []
+    for item_id, clean in cleaned.items():
+        answer = existing.get(item_id)
+        if answer is None:
+            if clean.is_empty:
+                continue
+            answer = Answer(
+                round_id=round_.id,
+                expert_id=expert.id,
+                item_id=item_id,
+                value=clean.value,
+                values=clean.values,
+                text=clean.text,
+                reason=clean.reason,
+                unable=clean.unable,
+                created_at=now,
+                updated_at=now,
+            )
+        elif clean.same_as(answer):
+            continue
+        else:
+            answer.value, answer.values, answer.text = clean.value, clean.values, clean.text
+            answer.reason, answer.unable = clean.reason, clean.unable
+            answer.version += 1
+            answer.updated_at = now
+        session.add(answer)
+        changed.append(answer)
+    session.flush()
+    for answer in changed:
+        session.add(
+            AnswerHistory(
+                answer_id=answer.id,
+                round_id=answer.round_id,
+                expert_id=answer.expert_id,
+                item_id=answer.item_id,
+                version=answer.version,
+                value=answer.value,
+                values=answer.values,
+                text=answer.text,
+                reason=answer.reason,
+                unable=answer.unable,
+                source=source,
+                recorded_at=now,
+            )
+        )
+    session.flush()
+    return len(changed)
+
+
+def count_answered(session: Session, round_id: int, expert_id: int) -> int:
+    return session.exec(
+        select(func.count())
+        .select_from(Answer)
+        .where(
+            Answer.round_id == round_id,
+            Answer.expert_id == expert_id,
+            (col(Answer.value).is_not(None))
+            | (col(Answer.values).is_not(None))
+            | (col(Answer.text).is_not(None))
+            | (col(Answer.unable).is_(True)),
+        )
+    ).one()
+
+
+def submit(session: Session, round_: Round, expert: Expert) -> tuple[bool, datetime]:
+    """Final submit as a conditional update: doing it twice gives the same result."""
+    require_open(round_, expert)
+    invitation = invitation_for(session, round_, expert)
+    now = utcnow()
+    result = session.exec(
+        update(Invitation)
+        .where(
+            col(Invitation.id) == invitation.id,
+            col(Invitation.submitted_at).is_(None),
+        )
+        .values(submitted_at=now)
+    )
+    session.flush()
+    session.refresh(invitation)
+    return result.rowcount == 1, invitation.submitted_at or now

@@ -1,0 +1,135 @@
+"""Qualitative rounds: researchers code open answers into candidate statements (tag, merge, link
+to their source answers); a statement becomes an item of the next round."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from app.accounts.models import Researcher
+from app.audit import service as audit
+from app.errors import Conflict, InvalidInput, NotFound
+from app.panel.models import Expert
+from app.rounds.models import Answer, Round, Statement, StatementSource
+from app.studies import service as studies
+from app.studies.models import Item, Study
+from app.studies.schemas import ItemCreate
+
+
+def open_answers(session: Session, round_: Round) -> list[tuple[Item, list[tuple[Answer, Expert]]]]:
+    """The open answers of a round, per open item (researchers see pseudonyms)."""
+    rows = session.exec(
+        select(Answer, Expert, Item)
+        .join(Expert, col(Expert.id) == col(Answer.expert_id))
+        .join(Item, col(Item.id) == col(Answer.item_id))
+        .where(Answer.round_id == round_.id, col(Answer.text).is_not(None), Item.kind == "open")
+        .order_by(col(Item.position), col(Item.id), col(Expert.pseudonym))
+    ).all()
+    grouped: dict[int, tuple[Item, list[tuple[Answer, Expert]]]] = {}
+    for answer, expert, item in rows:
+        grouped.setdefault(item.id, (item, []))[1].append((answer, expert))
+    return list(grouped.values())
+
+
+def statements_of(session: Session, study: Study) -> list[Statement]:
+    return list(session.exec(select(Statement).where(Statement.study_id == study.id).order_by(col(Statement.id))).all())
+
+
+def sources_of(session: Session, statement_ids: list[int]) -> dict[int, list[int]]:
+    links = session.exec(select(StatementSource).where(col(StatementSource.statement_id).in_(statement_ids))).all()
+    result: dict[int, list[int]] = {}
+    for link in links:
+        result.setdefault(link.statement_id, []).append(link.answer_id)
+    return result
+
+
+def get_statement(session: Session, study: Study, statement_id: int) -> Statement:
+    statement = session.get(Statement, statement_id)
+    if statement is None or statement.study_id != study.id:
+        raise NotFound("No such statement in this study.")
+    return statement
+
+
+def create_statement(
+    session: Session,
+    study: Study,
+    round_: Round,
+    text: str,
+    answer_ids: list[int],
+    theme_id: int | None,
+    tags: list[str],
+    researcher: Researcher | None,
+) -> Statement:
+    text = text.strip()
+    if len(text) < 3:
+        raise InvalidInput("Write the statement (at least 3 characters).", fields={"text": "required"})
+    if theme_id is not None:
+        studies.get_theme(session, study, theme_id)
+    answers = session.exec(select(Answer).where(col(Answer.id).in_(answer_ids))).all() if answer_ids else []
+    if len(answers) != len(set(answer_ids)) or any(a.round_id != round_.id for a in answers):
+        raise InvalidInput("Some source answers are not answers of this round.", fields={"answer_ids": "unknown"})
+    statement = Statement(
+        study_id=study.id,
+        round_id=round_.id,
+        text=text,
+        theme_id=theme_id,
+        tags=sorted({t.strip().lower() for t in tags if t.strip()}),
+    )
+    session.add(statement)
+    session.flush()
+    for answer in answers:
+        session.add(StatementSource(statement_id=statement.id, answer_id=answer.id))
+    audit.record(session, study.id, researcher, "statement.created", f"statement:{statement.id}", sources=len(answers))
+    session.flush()
+    return statement
+
+
+def merge_statements(
+    session: Session, study: Study, into: Statement, others: list[Statement], researcher: Researcher | None
+) -> Statement:
+    """Fold statements into one: their sources and tags join it; they are kept as ``merged``."""
+    if into.status != "candidate" or any(o.status != "candidate" for o in others):
+        raise Conflict("Only candidate statements can be merged.")
+    links = sources_of(session, [into.id] + [o.id for o in others])
+    present = set(links.get(into.id, []))
+    for other in others:
+        for answer_id in links.get(other.id, []):
+            if answer_id not in present:
+                session.add(StatementSource(statement_id=into.id, answer_id=answer_id))
+                present.add(answer_id)
+        into.tags = sorted(set(into.tags) | set(other.tags))
+        other.status, other.merged_into_id = "merged", into.id
+        session.add(other)
+    session.add(into)
+    audit.record(
+        session, study.id, researcher, "statement.merged", f"statement:{into.id}", merged=[o.id for o in others]
+    )
+    session.flush()
+    return into
+
+
+def promote(session: Session, study: Study, statement: Statement, researcher: Researcher | None) -> Item:
+    """The statement becomes a rating item of the next round (origin: coding)."""
+    if statement.status != "candidate":
+        raise Conflict(f"This statement is {statement.status}.")
+    round_ = session.get(Round, statement.round_id)
+    item = studies.add_item(
+        session,
+        study,
+        ItemCreate(text=statement.text, kind="rating", theme_id=statement.theme_id),
+        researcher,
+        origin="coding",
+        round_number=(round_.number + 1) if round_ else None,
+    )
+    statement.status, statement.item_id = "promoted", item.id
+    session.add(statement)
+    session.flush()
+    return item
+
+
+def discard(session: Session, study: Study, statement: Statement, researcher: Researcher | None) -> None:
+    if statement.status != "candidate":
+        raise Conflict(f"This statement is {statement.status}.")
+    statement.status = "discarded"
+    session.add(statement)
+    audit.record(session, study.id, researcher, "statement.discarded", f"statement:{statement.id}")
+    session.flush()

@@ -1,0 +1,359 @@
+"""The expert's pages at /e/{token}: no account, any device, French or English.
+
+GET and HEAD never change anything (mail scanners open links); saving, submitting, consenting and
+withdrawing are POSTs carrying a CSRF token tied to the link. Every invalid link gets the same
+page, and failed look-ups from one client are rate-limited.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from app.dependencies import Form, RawBody, SessionDep, same_origin
+from app.errors import AppError, Conflict, Forbidden, Gone, InvalidInput, NotFound, TooManyRequests
+from app.panel import service as panel
+from app.panel.models import Expert
+from app.rounds import answers as answer_service
+from app.rounds import feedback as feedback_service
+from app.rounds.answers import AnswerIn
+from app.rounds.models import Answer, Invitation, Round
+from app.rounds.ratelimit import FailureLimiter
+from app.security import link_csrf_token, looks_like_token, tokens_match
+from app.studies import service as studies
+from app.studies.models import Item, Study, Theme
+from app.web import render, request_language
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass
+class LinkContext:
+    token: str
+    expert: Expert
+    study: Study
+    round: Round | None
+    invitation: Invitation | None
+    language: str
+    csrf: str
+
+    def answering(self) -> tuple[Round, Invitation]:
+        """The round this expert answers now (the status page was ruled out before)."""
+        if self.round is None or self.invitation is None:
+            raise Gone("You are not on the panel of this round.")
+        return self.round, self.invitation
+
+
+def _limiter(request: Request) -> FailureLimiter:
+    state = request.app.state
+    if not hasattr(state, "link_limiter"):
+        settings = state.settings
+        state.link_limiter = FailureLimiter(
+            settings.link_failures_per_minute, settings.link_failures_per_minute_overall
+        )
+    return state.link_limiter  # type: ignore[no-any-return]
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def resolve(request: Request, session: Session, token: str) -> LinkContext:
+    limiter = _limiter(request)
+    client = _client(request)
+    if limiter.blocked(client):
+        raise TooManyRequests("Too many attempts with links that do not work. Wait a minute and try again.")
+    expert = panel.expert_by_token(session, token) if looks_like_token(token) else None
+    if expert is None:
+        limiter.record_failure(client)
+        raise NotFound("This link is not valid.")
+    study = session.get(Study, expert.study_id)
+    if study is None:
+        raise NotFound("This link is not valid.")
+    round_, invitation = None, None
+    open_round = session.exec(select(Round).where(Round.study_id == study.id, Round.status == "open")).first()
+    latest = (
+        open_round
+        or session.exec(
+            select(Round).where(Round.study_id == study.id, Round.status != "draft").order_by(col(Round.number).desc())
+        ).first()
+    )
+    if latest is not None:
+        round_ = latest
+        invitation = session.exec(
+            select(Invitation).where(Invitation.round_id == latest.id, Invitation.expert_id == expert.id)
+        ).first()
+    language = request_language(request, expert.language or study.language)
+    csrf = link_csrf_token(request.app.state.settings.secret_key, expert.link_token_hash or "")
+    return LinkContext(token, expert, study, round_, invitation, language, csrf)
+
+
+def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200, **context: Any) -> Response:
+    return render(
+        request,
+        name,
+        {
+            "study": ctx.study,
+            "expert": ctx.expert,
+            "round": ctx.round,
+            "token": ctx.token,
+            "link_csrf": ctx.csrf,
+            "base": f"/e/{ctx.token}",
+            **context,
+        },
+        language=ctx.language,
+        status_code=status_code,
+    )
+
+
+def _check_post(request: Request, ctx: LinkContext, given: str | None) -> None:
+    if not tokens_match(given, ctx.csrf) or not same_origin(request, request.app.state.settings):
+        raise Forbidden("This page has expired. Reload it and try again; your saved answers are kept.")
+
+
+def _status_page(request: Request, ctx: LinkContext) -> Response | None:
+    """The page for an expert who cannot answer now, or None if they can."""
+    expert, round_ = ctx.expert, ctx.round
+    if expert.status == "withdrawn":
+        return _page(request, ctx, "expert/status.html", 410, state="withdrawn")
+    if round_ is None:
+        return _page(request, ctx, "expert/status.html", state="not_open")
+    if ctx.invitation is None:
+        state = "dropped" if expert.status == "dropped" else "not_invited"
+        return _page(request, ctx, "expert/status.html", state=state)
+    if round_.status != "open":
+        state = "finished" if ctx.study.status == "finished" else "closed"
+        return _page(request, ctx, "expert/status.html", state=state, submitted=ctx.invitation.submitted_at is not None)
+    return None
+
+
+def _saved_values(answers: dict[int, Answer]) -> dict[int, dict[str, Any]]:
+    return {
+        item_id: {"value": a.value, "values": a.values, "text": a.text, "reason": a.reason, "unable": a.unable}
+        for item_id, a in answers.items()
+    }
+
+
+def _form_page(
+    request: Request,
+    session: Session,
+    ctx: LinkContext,
+    *,
+    values: dict[int, dict[str, Any]] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    round_, invitation = ctx.answering()
+    items = answer_service.round_items(session, round_.id)
+    saved = answer_service.answers_of(session, round_.id, ctx.expert.id)
+    values = values if values is not None else _saved_values(saved)
+    answered = sum(1 for a in saved.values() if a.value is not None or a.values or a.text or a.unable)
+    last_saved = max((a.updated_at for a in saved.values()), default=None)
+    feedback = feedback_service.for_expert(session, ctx.study, round_, ctx.expert, items)
+    themes: dict[int | None, Theme] = {t.id: t for t in studies.themes_of(session, ctx.study.id)}
+    grouped: list[tuple[Any, list[Item]]] = []
+    for item in items:
+        theme = themes.get(item.theme_id)
+        if not grouped or grouped[-1][0] is not theme:
+            grouped.append((theme, []))
+        grouped[-1][1].append(item)
+    return _page(
+        request,
+        ctx,
+        "expert/form.html",
+        status_code,
+        groups=grouped,
+        values=values,
+        errors=errors or {},
+        error=error,
+        feedback=feedback,
+        answered=answered,
+        total=len(items),
+        last_saved=last_saved,
+        invitation=invitation,
+        points=list(range(ctx.study.scale_min, ctx.study.scale_max + 1)),
+        threshold=ctx.study.divergence_threshold,
+    )
+
+
+@router.get("/e/{token}")
+def expert_page(request: Request, session: SessionDep, token: str) -> Response:
+    ctx = resolve(request, session, token)
+    if (page := _status_page(request, ctx)) is not None:
+        return page
+    if ctx.expert.consent_at is None:
+        return _page(request, ctx, "expert/welcome.html", error=None)
+    return _form_page(request, session, ctx)
+
+
+@router.post("/e/{token}/consent")
+def consent(request: Request, session: SessionDep, token: str, form: Form) -> Response:
+    ctx = resolve(request, session, token)
+    _check_post(request, ctx, str(form.get("csrf_token", "")))
+    if (page := _status_page(request, ctx)) is not None:
+        return page
+    if not form.get("consent"):
+        return _page(
+            request, ctx, "expert/welcome.html", 400, error="Please tick the box to say you agree to take part."
+        )
+    from app.db import utcnow
+
+    ctx.expert.consent_at = ctx.expert.consent_at or utcnow()
+    session.add(ctx.expert)
+    if ctx.invitation is not None and ctx.invitation.opened_at is None:
+        ctx.invitation.opened_at = utcnow()
+        session.add(ctx.invitation)
+    return _redirect(ctx)
+
+
+def _redirect(ctx: LinkContext, done: str | None = None, anchor: str = "") -> Response:
+    url = f"/e/{ctx.token}" + (f"?done={done}" if done else "") + anchor
+    return Response(status_code=303, headers={"Location": url})
+
+
+def parse_form_answers(
+    form: Any, items: list[Item]
+) -> tuple[dict[int, AnswerIn], dict[int, dict[str, Any]], dict[str, str]]:
+    """The answers in a posted page: what to save, what was typed (to show it again), errors."""
+    answers: dict[int, AnswerIn] = {}
+    typed: dict[int, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    for item in items:
+        i = item.id
+        raw: dict[str, Any] = {"reason": form.get(f"r{i}"), "unable": bool(form.get(f"u{i}"))}
+        if item.kind == "rating":
+            value = form.get(f"v{i}")
+            raw["value"] = value if value not in (None, "") else None
+        elif item.kind == "open":
+            raw["text"] = form.get(f"t{i}")
+        elif item.kind == "choice":
+            raw["values"] = [v for v in form.getlist(f"c{i}") if v]
+        elif item.kind == "ranking":
+            ranks = {option: form.get(f"k{i}_{n}") for n, option in enumerate(item.options)}
+            given = {o: r for o, r in ranks.items() if r not in (None, "")}
+            raw["ranks"] = ranks
+            try:
+                order = sorted(given, key=lambda o: int(given[o]))
+                if len({int(r) for r in given.values()}) != len(given):
+                    raise ValueError
+                raw["values"] = order
+            except (TypeError, ValueError):
+                errors[f"item_{i}"] = "Give each option a different rank."
+                typed[i] = raw
+                continue
+        elif item.kind == "estimate":
+            raw["values"] = [form.get(f"q{i}_{k}") or "" for k in range(len(item.quantiles))]
+        typed[i] = raw
+        try:
+            answers[i] = AnswerIn(**{k: v for k, v in raw.items() if k != "ranks"})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            errors[f"item_{i}"] = "Enter a number." if first["loc"] and first["loc"][0] == "value" else first["msg"]
+    return answers, typed, errors
+
+
+def _save_from_form(request: Request, session: Session, ctx: LinkContext, form: Any, source: str) -> Response | None:
+    """Save the posted page; on a problem, the page again with what was typed and the messages."""
+    round_, _ = ctx.answering()
+    items = answer_service.round_items(session, round_.id)
+    answers, typed, errors = parse_form_answers(form, items)
+    if errors:
+        return _form_page(
+            request,
+            session,
+            ctx,
+            values=typed,
+            errors=errors,
+            status_code=400,
+            error=f"{len(errors)} answer(s) need a correction; nothing was saved.",
+        )
+    try:
+        answer_service.save_answers(
+            session,
+            ctx.study,
+            round_,
+            ctx.expert,
+            answers,
+            source=source,
+            items=items,
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        return _form_page(request, session, ctx, values=typed, errors=exc.fields, error=exc.detail, status_code=400)
+    return None
+
+
+@router.post("/e/{token}/save")
+def save(request: Request, session: SessionDep, token: str, form: Form) -> Response:
+    ctx = resolve(request, session, token)
+    _check_post(request, ctx, str(form.get("csrf_token", "")))
+    if (page := _closed_page(request, ctx)) is not None:
+        return page
+    if (page := _save_from_form(request, session, ctx, form, "save")) is not None:
+        return page
+    return _redirect(ctx, "saved", "#save-bar")
+
+
+@router.post("/e/{token}/submit")
+def submit(request: Request, session: SessionDep, token: str, form: Form) -> Response:
+    ctx = resolve(request, session, token)
+    _check_post(request, ctx, str(form.get("csrf_token", "")))
+    if (page := _closed_page(request, ctx)) is not None:
+        return page
+    if (page := _save_from_form(request, session, ctx, form, "submit")) is not None:
+        return page
+    answer_service.submit(session, ctx.answering()[0], ctx.expert)
+    return _redirect(ctx, "submitted")
+
+
+def _closed_page(request: Request, ctx: LinkContext) -> Response | None:
+    """A late or impossible write gets its own clear page; what was saved before stays."""
+    page = _status_page(request, ctx)
+    if page is not None and page.status_code == 200:
+        page.status_code = 409
+    return page
+
+
+@router.post("/e/{token}/answers")
+def autosave(request: Request, session: SessionDep, token: str, body: RawBody) -> Response:
+    """Autosave from the page's script: JSON ``{"answers": {item_id: {...}}}``."""
+    ctx = resolve(request, session, token)
+    _check_post(request, ctx, request.headers.get("x-csrf-token"))
+    try:
+        raw = json.loads(body)["answers"]
+        answers = {int(k): AnswerIn(**v) for k, v in raw.items()}
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
+        return JSONResponse({"error": "invalid_request", "detail": "Malformed answers."}, status_code=422)
+    try:
+        round_, _ = ctx.answering()
+        result = answer_service.save_answers(session, ctx.study, round_, ctx.expert, answers, source="autosave")
+    except AppError as exc:
+        session.rollback()
+        return JSONResponse(
+            {"error": exc.code, "detail": exc.detail, "fields": exc.fields}, status_code=exc.status_code
+        )
+    return JSONResponse(
+        {
+            "saved_at": result.saved_at.isoformat(),
+            "changed": result.changed,
+            "answered": result.answered,
+            "total": result.total,
+        }
+    )
+
+
+@router.post("/e/{token}/withdraw")
+def withdraw(request: Request, session: SessionDep, token: str, form: Form) -> Response:
+    ctx = resolve(request, session, token)
+    _check_post(request, ctx, str(form.get("csrf_token", "")))
+    if not form.get("confirm"):
+        raise Conflict("Tick the box to confirm that you leave the study.")
+    panel.withdraw(session, ctx.study, ctx.expert, "withdrew through their link", None)
+    return _page(request, ctx, "expert/status.html", state="withdrawn")

@@ -1,0 +1,182 @@
+"""Narrowing the panel between rounds: preview the declared rule's proposal, override with a
+reason, confirm; the decision, its inputs and every expert's fate are recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app import scoring
+from app.accounts.models import Researcher
+from app.audit import service as audit
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput
+from app.panel.models import Expert
+from app.rounds.models import Invitation, PanelDecision, PanelDecisionEntry, Round, RoundResult
+from app.studies.models import Study
+
+
+@dataclass(frozen=True)
+class Proposal:
+    rule: scoring.NarrowingRule
+    result: scoring.NarrowingResult
+    experts: dict[str, Expert]  # by pseudonym
+    inputs: dict[str, dict[str, float]]
+
+
+def decision_for(session: Session, round_: Round) -> PanelDecision | None:
+    return session.exec(select(PanelDecision).where(PanelDecision.round_id == round_.id)).first()
+
+
+def rule_of(study: Study) -> scoring.NarrowingRule | None:
+    target = study.narrowing.get("target")
+    if not target:
+        return None
+    return scoring.NarrowingRule(
+        target=int(target),
+        keep_group_share=bool(study.narrowing.get("keep_group_share", True)),
+        composite=study.narrowing.get("composite") or {"weight": 1.0},
+    )
+
+
+def propose(session: Session, study: Study, round_: Round) -> Proposal:
+    """What the protocol's rule gives after this round: deterministic for the same data."""
+    rule = rule_of(study)
+    if rule is None:
+        raise Conflict("The protocol declares no narrowing rule (no target panel size).")
+    if round_.status != "analysed":
+        raise Conflict(f"Round {round_.number} is {round_.status}; narrowing follows an analysed round.")
+    result_row = session.exec(select(RoundResult).where(RoundResult.round_id == round_.id)).one()
+    participation = {p["expert_id"]: p for p in result_row.data["experts"]}
+    cooke = {e["expert"]: e["combined"] for e in (result_row.data.get("cooke") or {}).get("experts", [])}
+    rounds_so_far = session.exec(
+        select(Round.id).where(Round.study_id == study.id, Round.number <= round_.number)
+    ).all()
+    submitted = session.exec(
+        select(Invitation.expert_id).where(
+            col(Invitation.round_id).in_(rounds_so_far), col(Invitation.submitted_at).is_not(None)
+        )
+    ).all()
+    experts = session.exec(
+        select(Expert)
+        .where(col(Expert.id).in_(list(participation)), Expert.status == "active")
+        .order_by(col(Expert.pseudonym))
+    ).all()
+    candidates, inputs = [], {}
+    for expert in experts:
+        p = participation[expert.id]
+        values = {
+            "weight": float(expert.weight),
+            "participation": sum(1 for s in submitted if s == expert.id) / max(len(rounds_so_far), 1),
+            "completeness": p["answered"] / p["items"] if p["items"] else 0.0,
+            "performance": float(cooke.get(expert.pseudonym, 0.0)),
+        }
+        inputs[expert.pseudonym] = values
+        candidates.append(scoring.Candidate(key=expert.pseudonym, group=expert.stakeholder_group, **values))
+    if not candidates:
+        raise Conflict("No active expert took part in this round.")
+    return Proposal(
+        rule=rule, result=scoring.narrow(candidates, rule), experts={e.pseudonym: e for e in experts}, inputs=inputs
+    )
+
+
+def confirm(
+    session: Session, study: Study, round_: Round, overrides: dict[str, tuple[bool, str]], researcher: Researcher | None
+) -> PanelDecision:
+    """Record the decision. ``overrides`` maps a pseudonym to (kept, reason) where the researcher
+    departs from the rule; the dropped experts are not invited to the next round."""
+    if decision_for(session, round_) is not None:
+        raise Conflict(f"The panel was already narrowed after round {round_.number}.")
+    later = session.exec(select(Round).where(Round.study_id == study.id, Round.number > round_.number)).first()
+    if later is not None and later.status != "draft":
+        raise Conflict(f"Round {later.number} has started; the panel can no longer be narrowed before it.")
+    proposal = propose(session, study, round_)
+    unknown = sorted(set(overrides) - set(proposal.experts))
+    if unknown:
+        raise InvalidInput(f"Not on this round's panel: {', '.join(unknown)}.", fields={"overrides": "unknown"})
+    for key, (_, reason) in overrides.items():
+        if not reason.strip():
+            raise InvalidInput(f"Say why {key} departs from the rule.", fields={"reason": "required"})
+    decision = PanelDecision(
+        study_id=study.id,
+        round_id=round_.id,
+        rule={
+            "target": proposal.rule.target,
+            "keep_group_share": proposal.rule.keep_group_share,
+            "composite": dict(proposal.rule.composite),
+        },
+        inputs={"experts": proposal.inputs, "seats": proposal.result.seats},
+        researcher_id=researcher.id if researcher else None,
+        decided_at=utcnow(),
+    )
+    session.add(decision)
+    session.flush()
+    kept_count = 0
+    for fate in proposal.result.fates:
+        expert = proposal.experts[fate.key]
+        kept, reason, overridden, override_reason = fate.kept, fate.reason, False, ""
+        if fate.key in overrides and overrides[fate.key][0] != fate.kept:
+            kept, overridden, override_reason = overrides[fate.key][0], True, overrides[fate.key][1].strip()
+        session.add(
+            PanelDecisionEntry(
+                decision_id=decision.id,
+                expert_id=expert.id,
+                kept=kept,
+                rank=fate.rank,
+                score=fate.score,
+                reason=reason,
+                overridden=overridden,
+                override_reason=override_reason,
+            )
+        )
+        if not kept:
+            expert.status = "dropped"
+            expert.status_reason = override_reason or reason
+            expert.status_changed_at = utcnow()
+            session.add(expert)
+        kept_count += kept
+    audit.record(
+        session,
+        study.id,
+        researcher,
+        "panel.narrowed",
+        f"round:{round_.number}",
+        kept=kept_count,
+        dropped=len(proposal.result.fates) - kept_count,
+        overrides={k: v[0] for k, v in overrides.items()},
+    )
+    session.flush()
+    return decision
+
+
+def entries_of(session: Session, decision: PanelDecision) -> list[tuple[PanelDecisionEntry, Expert]]:
+    return [
+        (entry, expert)
+        for entry, expert in session.exec(
+            select(PanelDecisionEntry, Expert)
+            .join(Expert, col(Expert.id) == col(PanelDecisionEntry.expert_id))
+            .where(PanelDecisionEntry.decision_id == decision.id)
+            .order_by(col(Expert.stakeholder_group), col(PanelDecisionEntry.rank))
+        ).all()
+    ]
+
+
+def proposal_rows(proposal: Proposal) -> list[dict[str, Any]]:
+    return [
+        {
+            "pseudonym": f.key,
+            "group": f.group,
+            "kept": f.kept,
+            "rank": f.rank,
+            "pool_size": f.pool_size,
+            "seats": f.seats,
+            "score": f.score,
+            "components": f.components,
+            "tie_broken": f.tie_broken,
+            "reason": f.reason,
+            "inputs": proposal.inputs[f.key],
+        }
+        for f in sorted(proposal.result.fates, key=lambda f: (f.group, f.rank))
+    ]

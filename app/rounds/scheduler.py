@@ -1,0 +1,89 @@
+"""Time-driven round work, run by the worker: close rounds at their deadline, queue reminders."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from app.config import Settings
+from app.db import session_scope, utcnow
+from app.panel.models import Expert
+from app.rounds import service
+from app.rounds.models import Invitation, Round
+from app.studies.models import Study
+from app.templating import default_templates
+
+
+def close_due_rounds(engine: Engine, settings: Settings) -> int:
+    """Close (and analyse) every open round whose deadline has passed, each in its own transaction."""
+    with session_scope(engine) as session:
+        due = [
+            r.id
+            for r in session.exec(
+                select(Round).where(
+                    Round.status == "open", col(Round.closes_at).is_not(None), col(Round.closes_at) <= utcnow()
+                )
+            ).all()
+        ]
+    closed = 0
+    for round_id in due:
+        with session_scope(engine) as session:
+            query = select(Round).where(Round.id == round_id)
+            if engine.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            round_ = session.exec(query).first()
+            if round_ is None or round_.status != "open":
+                continue  # another worker did it
+            study = session.get(Study, round_.study_id)
+            if study is None:
+                continue
+            service.close_round(session, study, round_, None)
+            closed += 1
+    return closed
+
+
+def queue_due_reminders(engine: Engine, settings: Settings) -> int:
+    """Remind those who have not submitted, every ``reminder_interval_hours`` of an open round."""
+    now = utcnow()
+    queued = 0
+    with session_scope(engine) as session:
+        rounds = session.exec(
+            select(Round).where(Round.status == "open", col(Round.reminder_interval_hours).is_not(None))
+        ).all()
+        templates = default_templates()
+        for round_ in rounds:
+            interval = timedelta(hours=round_.reminder_interval_hours or 0)
+            study = session.get(Study, round_.study_id)
+            if study is None:
+                continue
+            pending = session.exec(
+                select(Invitation, Expert)
+                .join(Expert, col(Expert.id) == col(Invitation.expert_id))
+                .where(
+                    Invitation.round_id == round_.id,
+                    col(Invitation.submitted_at).is_(None),
+                    Expert.status == "active",
+                    Invitation.reminder_count < round_.max_reminders,
+                )
+            ).all()
+            for invitation, expert in pending:
+                last = invitation.last_reminder_at or invitation.sent_at or round_.opened_at
+                if last is None or now - last < interval:
+                    continue
+                invitation.reminder_count += 1
+                invitation.last_reminder_at = now
+                session.add(invitation)
+                service.queue_invitation(
+                    session,
+                    study,
+                    round_,
+                    expert,
+                    settings,
+                    templates,
+                    kind="reminder",
+                    sequence=str(invitation.reminder_count),
+                )
+                queued += 1
+    return queued

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class RoundCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    realtime: bool = False
+    closes_at: datetime | None = None
+    reminder_interval_hours: int | None = Field(default=None, ge=1, le=24 * 30)
+
+    _utc = field_validator("closes_at")(lambda cls, v: _aware(v))
+
+
+class RoundReopen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+    closes_at: datetime | None = None
+
+    _utc = field_validator("closes_at")(lambda cls, v: _aware(v))
+
+
+class ProgressPublic(BaseModel):
+    invited: int
+    opened: int
+    started: int
+    submitted: int
+
+
+class RoundPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    number: int
+    status: str
+    realtime: bool
+    closes_at: datetime | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    analysed_at: datetime | None
+    reminder_interval_hours: int | None
+
+
+class RoundDetail(RoundPublic):
+    items: list[int]
+    progress: ProgressPublic
+    groups: dict[str, ProgressPublic]
+
+
+class NarrowingOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pseudonym: str
+    kept: bool
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class NarrowingConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overrides: list[NarrowingOverride] = Field(default_factory=list)
+
+
+class NarrowingRow(BaseModel):
+    pseudonym: str
+    group: str
+    kept: bool
+    rank: int
+    pool_size: int
+    seats: int
+    score: float
+    components: dict[str, float]
+    tie_broken: bool
+    reason: str
+    inputs: dict[str, float]
+
+
+class NarrowingPreview(BaseModel):
+    target: int
+    seats: dict[str, int]
+    decided: bool
+    experts: list[NarrowingRow]
+
+
+class StatementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=3, max_length=2000)
+    answer_ids: list[int] = Field(default_factory=list)
+    theme_id: int | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class StatementPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    text: str
+    theme_id: int | None
+    tags: list[str]
+    status: str
+    item_id: int | None
+    merged_into_id: int | None
+
+
+class OpenAnswerPublic(BaseModel):
+    answer_id: int
+    item_id: int
+    pseudonym: str
+    text: str
+
+
+class ResultsPublic(BaseModel):
+    round: int
+    data: dict[str, Any]

@@ -1,0 +1,301 @@
+"""The round lifecycle (draft -> open -> closed -> analysed), invitations and reminders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, func, select
+
+from app.accounts.models import Researcher
+from app.audit import service as audit
+from app.config import Settings
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput, NotFound
+from app.mail import service as mail
+from app.panel import service as panel
+from app.panel.models import Expert
+from app.rounds.models import Invitation, Round, RoundItem, RoundResult
+from app.studies import service as studies
+from app.studies.models import Item, Study
+from app.templating import Templates
+
+
+def rounds_of(session: Session, study_id: int) -> list[Round]:
+    return list(session.exec(select(Round).where(Round.study_id == study_id).order_by(col(Round.number))).all())
+
+
+def get_round(session: Session, study: Study, number: int) -> Round:
+    round_ = session.exec(select(Round).where(Round.study_id == study.id, Round.number == number)).first()
+    if round_ is None:
+        raise NotFound(f"This study has no round {number}.")
+    return round_
+
+
+def current_round(session: Session, study_id: int) -> Round | None:
+    """The latest round of a study, whatever its state."""
+    return session.exec(select(Round).where(Round.study_id == study_id).order_by(col(Round.number).desc())).first()
+
+
+def open_round_for(session: Session, study_id: int) -> Round | None:
+    return session.exec(select(Round).where(Round.study_id == study_id, Round.status == "open")).first()
+
+
+def result_of(session: Session, round_id: int) -> RoundResult | None:
+    return session.exec(select(RoundResult).where(RoundResult.round_id == round_id)).first()
+
+
+def next_round_items(session: Session, study: Study, previous: Round | None) -> list[Item]:
+    """Round 1 asks every active item. Later rounds ask the active items that are not open
+    questions (those were coded into statements) and have not reached consensus when the
+    protocol retires consensual items; items added since (from coding, merges, splits) join."""
+    items = studies.items_of(session, study.id, active_only=True)
+    if previous is None:
+        return items
+    return [i for i in items if i.kind != "open"]
+
+
+def create_round(
+    session: Session,
+    study: Study,
+    researcher: Researcher | None,
+    *,
+    realtime: bool = False,
+    closes_at: datetime | None = None,
+    reminder_interval_hours: int | None = None,
+) -> Round:
+    studies.require_active(study)
+    if study.status == "finished":
+        raise Conflict("The study has finished: its stopping rule was met. Reopen the last round to go on.")
+    previous = current_round(session, study.id)
+    if previous is not None and previous.status != "analysed":
+        raise Conflict(f"Round {previous.number} is {previous.status}; close and analyse it before preparing the next.")
+    number = 1 if previous is None else previous.number + 1
+    if number > study.max_rounds:
+        raise Conflict(f"The protocol allows at most {study.max_rounds} rounds.")
+    items = next_round_items(session, study, previous)
+    if not items:
+        raise Conflict("There is no active item to ask: add items (or promote coded statements) first.")
+    round_ = Round(
+        study_id=study.id,
+        number=number,
+        realtime=realtime,
+        closes_at=closes_at,
+        reminder_interval_hours=reminder_interval_hours,
+    )
+    session.add(round_)
+    session.flush()
+    for position, item in enumerate(items, start=1):
+        session.add(RoundItem(round_id=round_.id, item_id=item.id, position=position))
+    audit.record(session, study.id, researcher, "round.created", f"round:{number}", items=len(items))
+    session.flush()
+    return round_
+
+
+def update_draft(
+    session: Session,
+    study: Study,
+    round_: Round,
+    *,
+    realtime: bool,
+    closes_at: datetime | None,
+    reminder_interval_hours: int | None,
+    researcher: Researcher,
+) -> Round:
+    if round_.status not in ("draft", "open"):
+        raise Conflict(f"Round {round_.number} is {round_.status}; its settings cannot change now.")
+    if closes_at is not None and closes_at <= utcnow():
+        raise InvalidInput("The deadline is in the past; choose a later date.", fields={"closes_at": "past"})
+    round_.realtime, round_.closes_at, round_.reminder_interval_hours = realtime, closes_at, reminder_interval_hours
+    session.add(round_)
+    audit.record(session, study.id, researcher, "round.updated", f"round:{round_.number}")
+    session.flush()
+    return round_
+
+
+def panel_for_round(session: Session, study: Study) -> list[Expert]:
+    """Who is invited: the active experts (the narrowing marks the others as dropped)."""
+    return panel.experts_of(session, study.id, status="active")
+
+
+def open_round(
+    session: Session,
+    study: Study,
+    round_: Round,
+    researcher: Researcher | None,
+    settings: Settings,
+    templates: Templates,
+) -> list[Invitation]:
+    """Open a round: lock the protocol (round 1), invite the panel and queue one e-mail per expert,
+    all in the caller's transaction."""
+    studies.require_active(study)
+    experts = panel_for_round(session, study)
+    if not experts:
+        raise Conflict("The panel is empty: add experts before opening a round.")
+    if session.exec(select(func.count()).select_from(RoundItem).where(RoundItem.round_id == round_.id)).one() == 0:
+        raise Conflict("This round has no item.")
+    other_open = open_round_for(session, study.id)
+    if other_open is not None and other_open.id != round_.id:
+        raise Conflict(f"Round {other_open.number} is still open.")
+    if round_.number == 1:
+        studies.lock_protocol(session, study, researcher)
+    round_.open(utcnow())
+    session.add(round_)
+    invitations = []
+    for expert in experts:
+        invitation = Invitation(round_id=round_.id, expert_id=expert.id)
+        session.add(invitation)
+        invitations.append(invitation)
+        queue_invitation(session, study, round_, expert, settings, templates, kind="invitation")
+    audit.record(session, study.id, researcher, "round.opened", f"round:{round_.number}", invited=len(experts))
+    session.flush()
+    return invitations
+
+
+def expert_language(study: Study, expert: Expert) -> str:
+    return expert.language or study.language
+
+
+def queue_invitation(
+    session: Session,
+    study: Study,
+    round_: Round,
+    expert: Expert,
+    settings: Settings,
+    templates: Templates,
+    *,
+    kind: str,
+    sequence: str = "0",
+) -> None:
+    """Queue an invitation or a reminder, written from the e-mail templates in the expert's language."""
+    token = panel.current_link(session, expert, settings.secret_key)
+    language = expert_language(study, expert)
+    link = f"{settings.base_url}/e/{token}"
+    from app.i18n import gettext
+
+    if kind == "invitation":
+        subject = gettext(language, "Delphi study “%(title)s”: round %(number)s is open") % {
+            "title": study.title,
+            "number": round_.number,
+        }
+    else:
+        subject = gettext(language, "Reminder: round %(number)s of the Delphi study “%(title)s”") % {
+            "title": study.title,
+            "number": round_.number,
+        }
+    email = mail.render_email(
+        templates,
+        kind,
+        language,
+        subject,
+        study=study,
+        round=round_,
+        expert=expert,
+        link=link,
+        closes_at=round_.closes_at,
+    )
+    mail.queue(
+        session,
+        dedupe_key=f"{kind}:{round_.id}:{expert.id}:{sequence}",
+        to=expert.email,
+        email=email,
+        kind=kind,
+        study_id=study.id,
+        round_id=round_.id,
+        expert_id=expert.id,
+    )
+
+
+def send_reminders(
+    session: Session,
+    study: Study,
+    round_: Round,
+    researcher: Researcher | None,
+    settings: Settings,
+    templates: Templates,
+) -> int:
+    """Remind, now, every invited expert who has not submitted."""
+    if round_.status != "open":
+        raise Conflict(f"Round {round_.number} is {round_.status}; reminders are for open rounds.")
+    pending = session.exec(
+        select(Invitation, Expert)
+        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
+        .where(Invitation.round_id == round_.id, col(Invitation.submitted_at).is_(None), Expert.status == "active")
+    ).all()
+    now = utcnow()
+    for invitation, expert in pending:
+        invitation.reminder_count += 1
+        invitation.last_reminder_at = now
+        session.add(invitation)
+        queue_invitation(
+            session,
+            study,
+            round_,
+            expert,
+            settings,
+            templates,
+            kind="reminder",
+            sequence=str(invitation.reminder_count),
+        )
+    audit.record(session, study.id, researcher, "round.reminders", f"round:{round_.number}", count=len(pending))
+    session.flush()
+    return len(pending)
+
+
+def close_round(session: Session, study: Study, round_: Round, researcher: Researcher | None) -> Round:
+    """Close and analyse in one transaction: the snapshot exists as soon as the round is closed."""
+    from app.rounds import analysis
+
+    round_.close(utcnow())
+    session.add(round_)
+    audit.record(session, study.id, researcher, "round.closed", f"round:{round_.number}")
+    session.flush()
+    analysis.analyse_round(session, study, round_, researcher)
+    return round_
+
+
+def reopen_round(
+    session: Session,
+    study: Study,
+    round_: Round,
+    reason: str,
+    closes_at: datetime | None,
+    researcher: Researcher | None,
+) -> Round:
+    later = session.exec(select(Round).where(Round.study_id == study.id, Round.number > round_.number)).first()
+    if later is not None:
+        raise Conflict(f"Round {later.number} exists already; only the last round can be reopened.")
+    round_.reopen(utcnow(), reason, closes_at)
+    if study.status == "finished":
+        study.status, study.finished_at = "running", None
+        session.add(study)
+    session.add(round_)
+    audit.record(session, study.id, researcher, "round.reopened", f"round:{round_.number}", reason=reason)
+    session.flush()
+    return round_
+
+
+def reissue_link(
+    session: Session, study: Study, expert: Expert, researcher: Researcher, settings: Settings, templates: Templates
+) -> str:
+    """A new link for an expert (the old one dies); if a round is open, it is e-mailed to them."""
+    if expert.status == "withdrawn":
+        raise Conflict("This expert has withdrawn; reinstate them first.")
+    token = panel.issue_link(session, expert, settings.secret_key)
+    audit.record(session, study.id, researcher, "expert.link_reissued", f"expert:{expert.pseudonym}")
+    round_ = open_round_for(session, study.id)
+    if round_ is not None:
+        invitation = session.exec(
+            select(Invitation).where(Invitation.round_id == round_.id, Invitation.expert_id == expert.id)
+        ).first()
+        if invitation is not None:
+            queue_invitation(
+                session,
+                study,
+                round_,
+                expert,
+                settings,
+                templates,
+                kind="invitation",
+                sequence=f"link-{(expert.link_token_hash or '')[:12]}",
+            )
+    return token

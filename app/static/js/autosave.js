@@ -1,0 +1,104 @@
+/* Autosave for the expert page: each change is sent as JSON a moment after it is made.
+   Without JavaScript the Save and Submit buttons do the same job. */
+(function () {
+  "use strict";
+  var form = document.getElementById("answers");
+  if (!form || !window.fetch) { return; }
+  var url = form.getAttribute("data-autosave");
+  var csrf = form.getAttribute("data-csrf");
+  var threshold = parseFloat(form.getAttribute("data-threshold") || "0");
+  var text = document.getElementById("i18n").dataset;
+  var savedAt = document.getElementById("saved-at");
+  var progress = document.getElementById("progress-text");
+  var pending = {};
+  var timer = null;
+
+  function answerOf(box) {
+    var id = box.getAttribute("data-item");
+    var kind = box.getAttribute("data-kind");
+    var answer = { reason: valueOf(box, "r" + id) || null, unable: checked(box, "u" + id) };
+    if (kind === "rating") {
+      var picked = box.querySelector('input[name="v' + id + '"]:checked');
+      answer.value = picked ? parseFloat(picked.value) : null;
+    } else if (kind === "open") {
+      answer.text = valueOf(box, "t" + id) || null;
+    } else if (kind === "choice") {
+      answer.values = Array.prototype.map.call(box.querySelectorAll('input[name="c' + id + '"]:checked'),
+        function (i) { return i.value; });
+    } else if (kind === "ranking") {
+      var ranked = [];
+      box.querySelectorAll("select").forEach(function (s) {
+        if (s.value) { ranked.push([parseInt(s.value, 10), s.getAttribute("data-option")]); }
+      });
+      ranked.sort(function (a, b) { return a[0] - b[0]; });
+      answer.values = ranked.map(function (r) { return r[1]; });
+    } else if (kind === "estimate") {
+      answer.values = Array.prototype.map.call(box.querySelectorAll('input[name^="q' + id + '_"]'),
+        function (i) { return i.value.replace(",", "."); });
+    }
+    return answer;
+  }
+  function valueOf(box, name) { var el = box.querySelector('[name="' + name + '"]'); return el ? el.value.trim() : ""; }
+  function checked(box, name) { var el = box.querySelector('[name="' + name + '"]'); return !!(el && el.checked); }
+
+  function flagFar(box) {
+    var median = parseFloat(box.getAttribute("data-median"));
+    var picked = box.querySelector('input[type="radio"]:checked');
+    var details = box.querySelector(".reason-box");
+    if (isNaN(median) || !picked || !details || !threshold) { return; }
+    if (Math.abs(parseFloat(picked.value) - median) >= threshold) {
+      details.open = true;
+      details.querySelector("summary").textContent = text.far;
+    }
+  }
+
+  function send() {
+    timer = null;
+    var batch = pending;
+    pending = {};
+    if (!Object.keys(batch).length) { return; }
+    savedAt.textContent = text.saving;
+    fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: JSON.stringify({ answers: batch })
+    }).then(function (response) {
+      return response.json().then(function (body) { return { ok: response.ok, status: response.status, body: body }; });
+    }).then(function (r) {
+      document.querySelectorAll(".field-error.autosave").forEach(function (e) { e.remove(); });
+      if (r.ok) {
+        var when = new Date(r.body.saved_at);
+        savedAt.textContent = text.saved + " " + when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+        progress.textContent = r.body.answered + " / " + r.body.total + " " + text.answered;
+      } else if (r.status === 409 || r.status === 410) {
+        savedAt.textContent = text.closed;
+      } else {
+        savedAt.textContent = r.body.detail || text.failed;
+        Object.keys(r.body.fields || {}).forEach(function (key) {
+          var box = document.getElementById(key.replace("item_", "item-"));
+          if (box) {
+            var p = document.createElement("p");
+            p.className = "field-error autosave"; p.setAttribute("role", "alert"); p.textContent = r.body.fields[key];
+            box.querySelector("fieldset").appendChild(p);
+          }
+        });
+      }
+    }).catch(function () {
+      Object.keys(batch).forEach(function (k) { if (!(k in pending)) { pending[k] = batch[k]; } });
+      savedAt.textContent = text.failed;
+      timer = setTimeout(send, 5000);
+    });
+  }
+
+  form.addEventListener("change", onEdit);
+  form.addEventListener("input", function (event) { if (event.target.tagName === "TEXTAREA") { onEdit(event); } });
+  function onEdit(event) {
+    var box = event.target.closest(".item");
+    if (!box) { return; }
+    pending[box.getAttribute("data-item")] = answerOf(box);
+    if (event.target.type === "radio") { flagFar(box); }
+    if (timer) { clearTimeout(timer); }
+    timer = setTimeout(send, event.target.tagName === "TEXTAREA" ? 1500 : 400);
+  }
+  window.addEventListener("beforeunload", function () { if (Object.keys(pending).length) { send(); } });
+})();

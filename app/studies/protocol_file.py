@@ -1,0 +1,168 @@
+"""A study's protocol as a TOML file: export it, or create a study from one."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import tomli_w
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from app.accounts.models import Researcher, StudyMember
+from app.errors import InvalidInput, NotFound
+from app.panel import service as panel
+from app.panel.schemas import ExpertCreate
+from app.studies import service
+from app.studies.models import Study
+from app.studies.schemas import ItemCreate, ProtocolFile, ThemeCreate
+
+
+def validation_message(exc: ValidationError, prefix: str = "") -> str:
+    """Pydantic's errors as readable lines: 'themes.2.items.0.kind: Input should be ...'."""
+    lines = []
+    for error in exc.errors()[:20]:
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{prefix}{where}: {message}" if where else f"{prefix}{message}")
+    return "; ".join(lines)
+
+
+def parse_text(text: str, filename: str = "protocol") -> ProtocolFile:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{filename} is not valid TOML: {exc}") from None
+    try:
+        return ProtocolFile.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(f"{filename}: {validation_message(exc)}") from None
+
+
+def create_from_file(session: Session, spec: ProtocolFile, owner: Researcher | None) -> Study:
+    study = service.create_study(session, owner, spec.study)
+    service.apply_protocol(study, spec.scale, spec.protocol, spec.feedback, spec.weighting, spec.narrowing, spec.groups)
+    study.report_notes = dict(spec.report)
+    session.add(study)
+    session.flush()
+    for theme_spec in spec.themes:
+        theme = service.add_theme(
+            session, study, ThemeCreate(title=theme_spec.title, description=theme_spec.description), owner
+        )
+        for item_spec in theme_spec.items:
+            service.add_item(session, study, ItemCreate(theme_id=theme.id, **item_spec.model_dump()), owner)
+    for expert_spec in spec.experts:
+        if not expert_spec.email:
+            raise InvalidInput(f"Expert {expert_spec.name!r} has no e-mail; a panel needs one per expert.")
+        panel.add_expert(
+            session,
+            study,
+            ExpertCreate(
+                name=expert_spec.name,
+                email=expert_spec.email,
+                stakeholder_group=expert_spec.group,
+                profile=expert_spec.profile,
+            ),
+            owner,
+        )
+    panel.recompute_weights(session, study, owner)
+    return study
+
+
+def create_from_text(
+    session: Session,
+    text: str,
+    *,
+    owner_email: str | None = None,
+    filename: str = "protocol",
+    owner: Researcher | None = None,
+) -> Study:
+    spec = parse_text(text, filename)
+    if owner is None and owner_email:
+        owner = session.exec(select(Researcher).where(Researcher.email == owner_email.strip().lower())).first()
+        if owner is None:
+            raise NotFound(f"No researcher account uses {owner_email}.")
+    return create_from_file(session, spec, owner)
+
+
+def to_file(session: Session, study: Study, *, with_identities: bool = False) -> dict[str, Any]:
+    protocol = service.protocol_of(study)
+    themes = []
+    for theme, items in service.themes_with_items(session, study, active_only=True):
+        if theme is None:
+            continue
+        themes.append(
+            {
+                "title": theme.title,
+                "description": theme.description,
+                "items": [_item_entry(item) for item in items],
+            }
+        )
+    experts = []
+    for expert in panel.experts_of(session, study.id):
+        entry: dict[str, Any] = {
+            "name": expert.name if with_identities else expert.pseudonym,
+            "group": expert.stakeholder_group,
+            "profile": expert.profile,
+            "pseudonym": expert.pseudonym,
+        }
+        if with_identities:
+            entry["email"] = expert.email
+        experts.append(entry)
+    data: dict[str, Any] = {
+        "format": 1,
+        "study": {
+            "title": study.title,
+            "question": study.question,
+            "description": study.description,
+            "language": study.language,
+            "expert_definition": study.expert_definition,
+        },
+        "scale": protocol["scale"].model_dump(),
+        "protocol": protocol["protocol"].model_dump(),
+        "feedback": protocol["feedback"].model_dump(),
+        "weighting": protocol["weighting"].model_dump(),
+        "narrowing": {k: v for k, v in protocol["narrowing"].model_dump().items() if v is not None},
+        "groups": study.groups,
+        "themes": themes,
+        "experts": experts,
+    }
+    if study.report_notes:
+        data["report"] = study.report_notes
+    data["scale"]["agree"] = list(data["scale"]["agree"])
+    return data
+
+
+def _item_entry(item: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"text": item.text, "kind": item.kind}
+    if item.anchors:
+        entry["anchors"] = item.anchors
+    if item.options:
+        entry["options"] = item.options
+    if item.multiple:
+        entry["multiple"] = True
+    if not item.allow_unable:
+        entry["allow_unable"] = False
+    if item.kind == "estimate":
+        entry["quantiles"] = item.quantiles
+        if item.is_seed:
+            entry["is_seed"] = True
+            entry["realization"] = item.realization
+    return entry
+
+
+def export_study(session: Session, study_id: int, *, with_identities: bool = False) -> str:
+    study = service.get_study(session, study_id)
+    header = (
+        f"# Delphi protocol: {study.title}\n"
+        f"# Exported {'with' if with_identities else 'without'} experts' names and e-mails.\n"
+    )
+    return header + tomli_w.dumps(to_file(session, study, with_identities=with_identities))
+
+
+def owners_of(session: Session, study_id: int) -> list[int]:
+    return list(
+        session.exec(
+            select(StudyMember.researcher_id).where(StudyMember.study_id == study_id, StudyMember.role == "owner")
+        ).all()
+    )

@@ -1,0 +1,714 @@
+"""Studies, protocol, themes and items: server-rendered pages and the JSON API, same services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import select
+
+from app.accounts import service as accounts
+from app.accounts.models import Researcher, StudyMember
+from app.dependencies import CurrentResearcher, Form, OptionalAuth, RawBody, SessionDep
+from app.errors import AppError, InvalidInput
+from app.panel import service as panel
+from app.rounds import dashboard
+from app.rounds import service as rounds
+from app.studies import forms, protocol_file, service
+from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
+from app.studies.schemas import (
+    ItemCreate,
+    ItemPublic,
+    ItemUpdate,
+    MemberAdd,
+    MergeItems,
+    ProtocolUpdate,
+    SplitItem,
+    StudyCreate,
+    StudyPublic,
+    StudyUpdate,
+    ThemeCreate,
+    ThemePublic,
+)
+from app.web import form_errors, form_ids, form_text, redirect, render
+
+router = APIRouter()
+QUANTILE_CHOICES = ("linear", "weibull", "hazen", "median_unbiased", "normal_unbiased", "inverted_cdf")
+
+
+def _study_context(session: SessionDep, access: StudyAccess, **extra: Any) -> dict[str, Any]:
+    study = access.study
+    if "themes" in extra:
+        extra["theme_options"] = [("", "—")] + [(t.id, t.title) for t in extra["themes"]]
+    return {
+        "study": study,
+        "role": access.role,
+        "can_edit": access.can_edit and study.archived_at is None,
+        "is_owner": access.is_owner,
+        "rounds": rounds.rounds_of(session, study.id),
+        **extra,
+    }
+
+
+# --- pages: studies -------------------------------------------------------------------------------
+
+
+@router.get("/", include_in_schema=False)
+def home(auth: OptionalAuth) -> RedirectResponse:
+    return RedirectResponse("/studies" if auth else "/login", status_code=303)
+
+
+@router.get("/studies", include_in_schema=False)
+def studies_page(
+    request: Request, session: SessionDep, researcher: CurrentResearcher, archived: bool = False
+) -> Response:
+    return render(
+        request,
+        "researcher/studies.html",
+        {
+            "studies": service.studies_for(session, researcher, archived=archived),
+            "archived": archived,
+            "form": {"title": "", "question": "", "language": "fr", "description": ""},
+            "errors": {},
+            "error": None,
+        },
+    )
+
+
+@router.post("/studies", include_in_schema=False)
+def create_study_page(request: Request, session: SessionDep, researcher: CurrentResearcher, form: Form) -> Response:
+    values = {k: form_text(form, k) for k in ("title", "question", "language", "description")}
+    try:
+        study = service.create_study(session, researcher, StudyCreate(**values))
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, errors = form_errors(exc)
+        return render(
+            request,
+            "researcher/studies.html",
+            {
+                "studies": service.studies_for(session, researcher),
+                "archived": False,
+                "form": values,
+                "errors": errors,
+                "error": error,
+            },
+            status_code=400,
+        )
+    return redirect(f"/studies/{study.id}/design", "created")
+
+
+@router.post("/studies/import", include_in_schema=False)
+def import_study_page(request: Request, session: SessionDep, researcher: CurrentResearcher, form: Form) -> Response:
+    upload = form.get("file")
+    content = upload.file.read() if isinstance(upload, UploadFile) else b""
+    try:
+        text = content.decode("utf-8")
+        study = protocol_file.create_from_text(
+            session, text, owner=researcher, filename=getattr(upload, "filename", None) or "protocol.toml"
+        )
+    except (UnicodeDecodeError, AppError) as exc:
+        session.rollback()
+        detail = exc.detail if isinstance(exc, AppError) else "The file is not UTF-8 text."
+        return render(
+            request,
+            "researcher/studies.html",
+            {
+                "studies": service.studies_for(session, researcher),
+                "archived": False,
+                "form": {"title": "", "question": "", "language": "fr", "description": ""},
+                "errors": {},
+                "error": None,
+                "import_error": detail,
+            },
+            status_code=400,
+        )
+    return redirect(f"/studies/{study.id}", "created")
+
+
+@router.get("/studies/{study_id}", include_in_schema=False)
+def overview_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    study = access.study
+    experts = panel.experts_of(session, study.id)
+    items = service.items_of(session, study.id)
+    return render(
+        request,
+        "researcher/overview.html",
+        _study_context(
+            session,
+            access,
+            tab="overview",
+            progress=dashboard.study_progress(session, study),
+            timeline=dashboard.timeline(session, study),
+            n_experts=len(experts),
+            n_active=sum(e.status == "active" for e in experts),
+            n_items=len(items),
+            n_themes=len(service.themes_of(session, study.id)),
+        ),
+    )
+
+
+@router.get("/studies/{study_id}/settings", include_in_schema=False)
+def settings_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    study = access.study
+    values = {k: getattr(study, k) for k in ("title", "question", "description", "language", "expert_definition")}
+    values.update({f"report_{k}": study.report_notes.get(k, "") for k in ("rationale", "funding", "conflicts")})
+    members = session.exec(
+        select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == study.id)
+    ).all()
+    return render(
+        request,
+        "researcher/settings.html",
+        _study_context(
+            session,
+            access,
+            tab="settings",
+            form=values,
+            errors={},
+            error=None,
+            members=members,
+            member_form={"email": "", "role": "editor"},
+            member_errors={},
+        ),
+    )
+
+
+@router.post("/studies/{study_id}/settings", include_in_schema=False)
+def save_settings_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    values = {k: form_text(form, k) for k in ("title", "question", "description", "language", "expert_definition")}
+    notes = {k: form_text(form, f"report_{k}", "").strip() for k in ("rationale", "funding", "conflicts")}
+    try:
+        service.update_study(
+            session,
+            access.study,
+            StudyUpdate(**values, report_notes=notes),
+            access.researcher,
+        )
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, errors = form_errors(exc)
+        values.update({f"report_{k}": v for k, v in notes.items()})
+        members = session.exec(
+            select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == access.study.id)
+        ).all()
+        return render(
+            request,
+            "researcher/settings.html",
+            _study_context(
+                session,
+                access,
+                tab="settings",
+                form=values,
+                errors=errors,
+                error=error,
+                members=members,
+                member_form={"email": "", "role": "editor"},
+                member_errors={},
+            ),
+            status_code=400,
+        )
+    return redirect(f"/studies/{access.study.id}/settings", "saved")
+
+
+@router.post("/studies/{study_id}/members", include_in_schema=False)
+def add_member_page(request: Request, session: SessionDep, access: StudyForOwner, form: Form) -> Response:
+    values = {"email": form_text(form, "email", ""), "role": form_text(form, "role", "editor")}
+    try:
+        data = MemberAdd(**values)
+        accounts.add_member(session, access.study.id, data.email, data.role)
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, errors = form_errors(exc)
+        study = access.study
+        form_values = {
+            k: getattr(study, k) for k in ("title", "question", "description", "language", "expert_definition")
+        }
+        form_values.update(
+            {f"report_{k}": study.report_notes.get(k, "") for k in ("rationale", "funding", "conflicts")}
+        )
+        members = session.exec(
+            select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == study.id)
+        ).all()
+        return render(
+            request,
+            "researcher/settings.html",
+            _study_context(
+                session,
+                access,
+                tab="settings",
+                form=form_values,
+                errors={},
+                error=None,
+                members=members,
+                member_form=values,
+                member_errors={"email": error, **errors},
+            ),
+            status_code=400,
+        )
+    return redirect(f"/studies/{access.study.id}/settings", "saved")
+
+
+@router.post("/studies/{study_id}/members/{researcher_id}/remove", include_in_schema=False)
+def remove_member_page(session: SessionDep, access: StudyForOwner, researcher_id: int) -> Response:
+    accounts.remove_member(session, access.study.id, researcher_id)
+    return redirect(f"/studies/{access.study.id}/settings", "saved")
+
+
+@router.post("/studies/{study_id}/archive", include_in_schema=False)
+def archive_page(session: SessionDep, access: StudyForOwner, form: Form) -> Response:
+    restore = form.get("restore") == "1"
+    service.archive_study(session, access.study, access.researcher, archived=not restore)
+    return redirect(f"/studies/{access.study.id}", "restored" if restore else "archived")
+
+
+# --- pages: protocol ------------------------------------------------------------------------------
+
+
+def _protocol_page(
+    request: Request,
+    session: SessionDep,
+    access: StudyAccess,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None,
+    status_code: int = 200,
+) -> Response:
+    study = access.study
+    return render(
+        request,
+        "researcher/protocol.html",
+        _study_context(
+            session,
+            access,
+            tab="protocol",
+            form=values,
+            errors=errors,
+            error=error,
+            locked_reason=service.locked_reason(study) if study.locked_at else None,
+            quantile_methods=QUANTILE_CHOICES,
+        ),
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/{study_id}/protocol", include_in_schema=False)
+def protocol_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    return _protocol_page(request, session, access, forms.protocol_form_values(access.study), {}, None)
+
+
+@router.post("/studies/{study_id}/protocol", include_in_schema=False)
+def save_protocol_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    values = {k: v for k, v in form.items() if k != "csrf_token"}
+    update, errors = forms.protocol_from_form(values)
+    if update is None:
+        return _protocol_page(
+            request, session, access, values, errors, "Please correct the fields marked below; nothing was saved.", 400
+        )
+    try:
+        service.update_protocol(session, access.study, update, access.researcher)
+        panel.recompute_weights(session, access.study, access.researcher)
+    except AppError as exc:
+        session.rollback()
+        error, field_errors = form_errors(exc)
+        return _protocol_page(request, session, access, values, field_errors, error, exc.status_code)
+    return redirect(f"/studies/{access.study.id}/protocol", "saved")
+
+
+@router.post("/studies/{study_id}/lock", include_in_schema=False)
+def lock_page(session: SessionDep, access: StudyForOwner) -> Response:
+    service.lock_protocol(session, access.study, access.researcher)
+    return redirect(f"/studies/{access.study.id}/protocol", "locked")
+
+
+@router.get("/studies/{study_id}/protocol.toml", include_in_schema=False)
+def protocol_download(session: SessionDep, access: StudyForViewer, with_emails: bool = False) -> Response:
+    text = protocol_file.export_study(session, access.study.id, with_identities=with_emails and access.can_edit)
+    return PlainTextResponse(
+        text,
+        media_type="application/toml; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="study-{access.study.id}.toml"'},
+    )
+
+
+# --- pages: design (themes and items) -------------------------------------------------------------
+
+
+def _design_page(
+    request: Request,
+    session: SessionDep,
+    access: StudyAccess,
+    *,
+    item_form: dict[str, Any] | None = None,
+    item_errors: dict[str, str] | None = None,
+    theme_form: dict[str, Any] | None = None,
+    theme_errors: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    study = access.study
+    return render(
+        request,
+        "researcher/design.html",
+        _study_context(
+            session,
+            access,
+            tab="design",
+            groups=service.themes_with_items(session, study),
+            themes=service.themes_of(session, study.id),
+            item_form=item_form or forms.item_form_values(),
+            item_errors=item_errors or {},
+            theme_form=theme_form or {"title": "", "description": ""},
+            theme_errors=theme_errors or {},
+            error=error,
+            locked=study.locked_at is not None,
+        ),
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/{study_id}/design", include_in_schema=False)
+def design_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    return _design_page(request, session, access)
+
+
+@router.post("/studies/{study_id}/themes", include_in_schema=False)
+def add_theme_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    values = {"title": form_text(form, "title", ""), "description": form_text(form, "description", "")}
+    try:
+        service.add_theme(session, access.study, ThemeCreate(**values), access.researcher)
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, errors = form_errors(exc)
+        return _design_page(
+            request, session, access, theme_form=values, theme_errors=errors, error=error, status_code=400
+        )
+    return redirect(f"/studies/{access.study.id}/design#themes", "created")
+
+
+@router.post("/studies/{study_id}/themes/{theme_id}", include_in_schema=False)
+def edit_theme_page(
+    request: Request, session: SessionDep, access: StudyForEditor, theme_id: int, form: Form
+) -> Response:
+    theme = service.get_theme(session, access.study, theme_id)
+    action = form.get("action", "save")
+    if action == "delete":
+        service.delete_theme(session, access.study, theme, access.researcher)
+        return redirect(f"/studies/{access.study.id}/design", "deleted")
+    if action in ("up", "down"):
+        service.move(session, service.themes_of(session, access.study.id), theme, -1 if action == "up" else 1)
+        return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}")
+    values = {"title": form_text(form, "title", ""), "description": form_text(form, "description", "")}
+    try:
+        service.update_theme(session, access.study, theme, ThemeCreate(**values), access.researcher)
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, errors = form_errors(exc)
+        return _design_page(request, session, access, error=error, status_code=400)
+    return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}", "saved")
+
+
+@router.post("/studies/{study_id}/items", include_in_schema=False)
+def add_item_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    values = {k: v for k, v in form.items() if k != "csrf_token"}
+    data, errors = forms.item_from_form(values)
+    if data is None:
+        return _design_page(
+            request,
+            session,
+            access,
+            item_form=values,
+            item_errors=errors,
+            error="The item was not added: see the fields marked below.",
+            status_code=400,
+        )
+    try:
+        item = service.add_item(session, access.study, data, access.researcher)
+    except AppError as exc:
+        session.rollback()
+        error, field_errors = form_errors(exc)
+        return _design_page(
+            request,
+            session,
+            access,
+            item_form=values,
+            item_errors=field_errors,
+            error=error,
+            status_code=exc.status_code,
+        )
+    return redirect(f"/studies/{access.study.id}/design#item-{item.id}", "created")
+
+
+@router.post("/studies/{study_id}/items/merge", include_in_schema=False)
+def merge_items_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    try:
+        data = MergeItems(
+            item_ids=form_ids(form, "item_ids"),
+            text=form_text(form, "merge_text", ""),
+            reason=form_text(form, "merge_reason", ""),
+        )
+        item = service.merge_items(
+            session,
+            access.study,
+            data.item_ids,
+            data.text,
+            data.reason,
+            access.researcher,
+            _round_number(session, access),
+        )
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, _ = form_errors(exc)
+        return _design_page(
+            request,
+            session,
+            access,
+            error="To merge, tick two or more items, write the merged item and say why. " + error,
+            status_code=400,
+        )
+    return redirect(f"/studies/{access.study.id}/design#item-{item.id}", "saved")
+
+
+def _round_number(session: SessionDep, access: StudyAccess) -> int | None:
+    """The round a change between rounds prepares (None before round 1)."""
+    latest = rounds.current_round(session, access.study.id)
+    if latest is None:
+        return None
+    return latest.number + 1 if latest.status == "analysed" else latest.number
+
+
+@router.get("/studies/{study_id}/items/{item_id}", include_in_schema=False)
+def item_page(request: Request, session: SessionDep, access: StudyForViewer, item_id: int) -> Response:
+    item = service.get_item(session, access.study, item_id)
+    return _item_page(request, session, access, item, forms.item_form_values(item), {}, None)
+
+
+def _item_page(
+    request: Request,
+    session: SessionDep,
+    access: StudyAccess,
+    item: Any,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None,
+    status_code: int = 200,
+) -> Response:
+    history = [r for r in service.revisions_of(session, access.study.id) if r.item_id == item.id]
+    return render(
+        request,
+        "researcher/item.html",
+        _study_context(
+            session,
+            access,
+            tab="design",
+            item=item,
+            form=values,
+            errors=errors,
+            error=error,
+            history=history,
+            themes=service.themes_of(session, access.study.id),
+            locked=access.study.locked_at is not None,
+        ),
+        status_code=status_code,
+    )
+
+
+@router.post("/studies/{study_id}/items/{item_id}", include_in_schema=False)
+def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form) -> Response:
+    study = access.study
+    item = service.get_item(session, study, item_id)
+    action = form.get("action", "save")
+    if action in ("up", "down"):
+        service.move(session, service.items_of(session, study.id), item, -1 if action == "up" else 1)
+        return redirect(f"/studies/{study.id}/design#item-{item.id}")
+    values = {k: v for k, v in form.items() if k != "csrf_token"}
+    try:
+        if action == "delete":
+            service.delete_item(session, study, item, access.researcher)
+            return redirect(f"/studies/{study.id}/design", "deleted")
+        if action == "retire":
+            service.retire_item(
+                session,
+                study,
+                item,
+                access.researcher,
+                form_text(form, "reason", "").strip() or "retired",
+                _round_number(session, access),
+            )
+            return redirect(f"/studies/{study.id}/items/{item.id}", "saved")
+        if action == "split":
+            data = SplitItem(
+                texts=forms.lines(form_text(form, "split_texts", "")), reason=form_text(form, "reason", "")
+            )
+            parts = service.split_item(
+                session, study, item, data.texts, data.reason, access.researcher, _round_number(session, access)
+            )
+            return redirect(f"/studies/{study.id}/design#item-{parts[0].id}", "saved")
+        theme = form_text(form, "theme_id", "").strip()
+        changes: dict[str, Any] = {
+            "text": form.get("text", item.text),
+            "reason": form.get("reason", ""),
+            "theme_id": int(theme) if theme.isdigit() else None,
+        }
+        if study.locked_at is None:
+            changes.update(
+                options=forms.lines(form_text(form, "options", "")), allow_unable=bool(form.get("allow_unable"))
+            )
+        service.update_item(
+            session, study, item, ItemUpdate(**changes), access.researcher, _round_number(session, access)
+        )
+    except (ValidationError, AppError) as exc:
+        session.rollback()
+        error, errors = form_errors(exc)
+        return _item_page(
+            request,
+            session,
+            access,
+            service.get_item(session, study, item_id),
+            values,
+            errors,
+            error,
+            400 if isinstance(exc, ValidationError) else exc.status_code,
+        )
+    return redirect(f"/studies/{study.id}/design#item-{item.id}", "saved")
+
+
+# --- JSON API -------------------------------------------------------------------------------------
+
+
+@router.get("/api/studies", response_model=list[StudyPublic], tags=["studies"])
+def api_list(session: SessionDep, researcher: CurrentResearcher, archived: bool = False) -> list[StudyPublic]:
+    return [StudyPublic.model_validate(s) for s, _ in service.studies_for(session, researcher, archived=archived)]
+
+
+@router.post("/api/studies", response_model=StudyPublic, status_code=201, tags=["studies"])
+def api_create(body: StudyCreate, session: SessionDep, researcher: CurrentResearcher) -> StudyPublic:
+    return StudyPublic.model_validate(service.create_study(session, researcher, body))
+
+
+@router.post("/api/studies/import", response_model=StudyPublic, status_code=201, tags=["studies"])
+def api_import(body: RawBody, session: SessionDep, researcher: CurrentResearcher) -> StudyPublic:
+    """Create a study from a protocol file (TOML in the request body)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("The protocol must be UTF-8 text.") from None
+    return StudyPublic.model_validate(protocol_file.create_from_text(session, text, owner=researcher))
+
+
+@router.get("/api/studies/{study_id}", response_model=StudyPublic, tags=["studies"])
+def api_get(access: StudyForViewer) -> StudyPublic:
+    return StudyPublic.model_validate(access.study)
+
+
+@router.patch("/api/studies/{study_id}", response_model=StudyPublic, tags=["studies"])
+def api_update(body: StudyUpdate, session: SessionDep, access: StudyForEditor) -> StudyPublic:
+    return StudyPublic.model_validate(service.update_study(session, access.study, body, access.researcher))
+
+
+@router.put("/api/studies/{study_id}/protocol", response_model=StudyPublic, tags=["studies"])
+def api_protocol(body: ProtocolUpdate, session: SessionDep, access: StudyForEditor) -> StudyPublic:
+    study = service.update_protocol(session, access.study, body, access.researcher)
+    panel.recompute_weights(session, study, access.researcher)
+    return StudyPublic.model_validate(study)
+
+
+@router.post("/api/studies/{study_id}/lock", response_model=StudyPublic, tags=["studies"])
+def api_lock(session: SessionDep, access: StudyForOwner) -> StudyPublic:
+    return StudyPublic.model_validate(service.lock_protocol(session, access.study, access.researcher))
+
+
+@router.post("/api/studies/{study_id}/archive", response_model=StudyPublic, tags=["studies"])
+def api_archive(session: SessionDep, access: StudyForOwner, restore: bool = False) -> StudyPublic:
+    return StudyPublic.model_validate(service.archive_study(session, access.study, access.researcher, not restore))
+
+
+@router.get("/api/studies/{study_id}/protocol.toml", tags=["studies"], response_class=PlainTextResponse)
+def api_export(session: SessionDep, access: StudyForViewer, with_emails: bool = False) -> PlainTextResponse:
+    return PlainTextResponse(
+        protocol_file.export_study(
+            session,
+            access.study.id,
+            with_identities=with_emails and access.can_edit,
+        ),
+        media_type="application/toml; charset=utf-8",
+    )
+
+
+@router.get("/api/studies/{study_id}/themes", response_model=list[ThemePublic], tags=["design"])
+def api_themes(session: SessionDep, access: StudyForViewer) -> list[ThemePublic]:
+    return [ThemePublic.model_validate(t) for t in service.themes_of(session, access.study.id)]
+
+
+@router.post("/api/studies/{study_id}/themes", response_model=ThemePublic, status_code=201, tags=["design"])
+def api_add_theme(body: ThemeCreate, session: SessionDep, access: StudyForEditor) -> ThemePublic:
+    return ThemePublic.model_validate(service.add_theme(session, access.study, body, access.researcher))
+
+
+@router.put("/api/studies/{study_id}/themes/{theme_id}", response_model=ThemePublic, tags=["design"])
+def api_edit_theme(theme_id: int, body: ThemeCreate, session: SessionDep, access: StudyForEditor) -> ThemePublic:
+    theme = service.get_theme(session, access.study, theme_id)
+    return ThemePublic.model_validate(service.update_theme(session, access.study, theme, body, access.researcher))
+
+
+@router.delete("/api/studies/{study_id}/themes/{theme_id}", status_code=204, tags=["design"])
+def api_delete_theme(theme_id: int, session: SessionDep, access: StudyForEditor) -> Response:
+    service.delete_theme(session, access.study, service.get_theme(session, access.study, theme_id), access.researcher)
+    return Response(status_code=204)
+
+
+@router.get("/api/studies/{study_id}/items", response_model=list[ItemPublic], tags=["design"])
+def api_items(session: SessionDep, access: StudyForViewer) -> list[ItemPublic]:
+    return [ItemPublic.model_validate(i) for i in service.items_of(session, access.study.id)]
+
+
+@router.post("/api/studies/{study_id}/items", response_model=ItemPublic, status_code=201, tags=["design"])
+def api_add_item(body: ItemCreate, session: SessionDep, access: StudyForEditor) -> ItemPublic:
+    return ItemPublic.model_validate(service.add_item(session, access.study, body, access.researcher))
+
+
+@router.patch("/api/studies/{study_id}/items/{item_id}", response_model=ItemPublic, tags=["design"])
+def api_edit_item(item_id: int, body: ItemUpdate, session: SessionDep, access: StudyForEditor) -> ItemPublic:
+    item = service.get_item(session, access.study, item_id)
+    return ItemPublic.model_validate(
+        service.update_item(session, access.study, item, body, access.researcher, _round_number(session, access))
+    )
+
+
+@router.delete("/api/studies/{study_id}/items/{item_id}", status_code=204, tags=["design"])
+def api_delete_item(item_id: int, session: SessionDep, access: StudyForEditor) -> Response:
+    service.delete_item(session, access.study, service.get_item(session, access.study, item_id), access.researcher)
+    return Response(status_code=204)
+
+
+@router.post("/api/studies/{study_id}/items/merge", response_model=ItemPublic, status_code=201, tags=["design"])
+def api_merge(body: MergeItems, session: SessionDep, access: StudyForEditor) -> ItemPublic:
+    return ItemPublic.model_validate(
+        service.merge_items(
+            session,
+            access.study,
+            body.item_ids,
+            body.text,
+            body.reason,
+            access.researcher,
+            _round_number(session, access),
+        )
+    )
+
+
+@router.post(
+    "/api/studies/{study_id}/items/{item_id}/split", response_model=list[ItemPublic], status_code=201, tags=["design"]
+)
+def api_split(item_id: int, body: SplitItem, session: SessionDep, access: StudyForEditor) -> list[ItemPublic]:
+    item = service.get_item(session, access.study, item_id)
+    parts = service.split_item(
+        session, access.study, item, body.texts, body.reason, access.researcher, _round_number(session, access)
+    )
+    return [ItemPublic.model_validate(p) for p in parts]
+
+
+@router.post("/api/studies/{study_id}/members", status_code=204, tags=["studies"])
+def api_add_member(body: MemberAdd, session: SessionDep, access: StudyForOwner) -> Response:
+    accounts.add_member(session, access.study.id, body.email, body.role)
+    return Response(status_code=204)

@@ -1,0 +1,331 @@
+"""What goes in and out of the studies domain; the protocol is validated here, once, for the
+TOML file, the JSON API and the forms alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.scoring import QUANTILE_METHODS, RuleError, parse, parse_consensus_rule, parse_stopping_rule
+from app.scoring.narrowing import COMPONENTS
+
+ItemKind = Literal["rating", "open", "ranking", "choice", "estimate"]
+Language = Literal["fr", "en"]
+
+
+class _AnyName:
+    """Formula names are profile fields, known only once the panel exists: accept any at design."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _rule_error(exc: RuleError) -> ValueError:
+    return ValueError(str(exc))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ScaleSpec(Strict):
+    min: int = Field(default=1, ge=0, le=10)
+    max: int = Field(default=9, ge=1, le=20)
+    agree: tuple[int, int] = (7, 9)
+    anchors: dict[str, str] = Field(default_factory=dict)
+    quantile_method: str = "linear"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScaleSpec:
+        if not 2 <= self.max - self.min + 1 <= 11:
+            raise ValueError("a scale has 2 to 11 points")
+        if not (self.min <= self.agree[0] <= self.agree[1] <= self.max):
+            raise ValueError(
+                f"the agreement band {self.agree[0]}-{self.agree[1]} must lie on the scale {self.min}-{self.max}"
+            )
+        for key in self.anchors:
+            if not key.lstrip("-").isdigit() or not self.min <= int(key) <= self.max:
+                raise ValueError(f"anchor {key!r} is not a point of the scale {self.min}-{self.max}")
+        if self.quantile_method not in QUANTILE_METHODS:
+            raise ValueError(f"quantile_method must be one of {', '.join(QUANTILE_METHODS)}")
+        return self
+
+
+class ProtocolSpec(Strict):
+    consensus_rule: str = "agreement >= 0.7 and opposition < 0.15"
+    stopping_rule: str = "consensus_share >= 1 or stable_share >= 0.8 or round >= max_rounds"
+    max_rounds: int = Field(default=3, ge=1, le=10)
+    divergence_threshold: float = Field(default=3.0, gt=0, le=20)
+    retire_consensual: bool = True
+
+    @field_validator("consensus_rule")
+    @classmethod
+    def _consensus(cls, value: str) -> str:
+        try:
+            parse_consensus_rule(value)
+        except RuleError as exc:
+            raise _rule_error(exc) from None
+        return value
+
+    @field_validator("stopping_rule")
+    @classmethod
+    def _stopping(cls, value: str) -> str:
+        try:
+            parse_stopping_rule(value)
+        except RuleError as exc:
+            raise _rule_error(exc) from None
+        return value
+
+
+class FeedbackSpec(Strict):
+    distribution: bool = True
+    median_iqr: bool = True
+    own_previous: bool = True
+    reasons: bool = True
+    by_group: bool = False
+    weights: bool = True
+    consensus: bool = True
+
+
+class WeightingSpec(Strict):
+    scheme: Literal["equal", "self_rated", "assigned", "formula"] = "equal"
+    formula: str = ""
+    field: str = "self_rating"
+
+    @model_validator(mode="after")
+    def _formula(self) -> WeightingSpec:
+        if self.scheme == "formula":
+            if not self.formula:
+                raise ValueError("the formula scheme needs a formula")
+            try:
+                parse(self.formula, _AnyName(), expect="number")
+            except RuleError as exc:
+                raise _rule_error(exc) from None
+        return self
+
+
+class NarrowingSpec(Strict):
+    target: int | None = Field(default=None, ge=1)
+    keep_group_share: bool = True
+    composite: dict[str, float] = Field(
+        default_factory=lambda: {"weight": 0.4, "participation": 0.3, "completeness": 0.3, "performance": 0.0}
+    )
+
+    @field_validator("composite")
+    @classmethod
+    def _components(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown components {sorted(unknown)}; use {', '.join(COMPONENTS)}")
+        if any(v < 0 for v in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("coefficients must be >= 0 and not all zero")
+        return value
+
+
+class GroupSpec(Strict):
+    key: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_-]+$")
+    label: str = Field(min_length=1, max_length=120)
+
+
+class StudyFields(Strict):
+    title: str = Field(min_length=3, max_length=300)
+    question: str = Field(default="", max_length=5000)
+    description: str = Field(default="", max_length=10000)
+    language: Language = "fr"
+    expert_definition: str = Field(default="", max_length=10000)
+
+
+class ItemSpec(Strict):
+    text: str = Field(min_length=3, max_length=2000)
+    kind: ItemKind = "rating"
+    anchors: dict[str, str] = Field(default_factory=dict)
+    options: list[str] = Field(default_factory=list)
+    multiple: bool = False
+    allow_unable: bool = True
+    is_seed: bool = False
+    realization: float | None = None
+    quantiles: list[float] = Field(default_factory=lambda: [0.05, 0.5, 0.95])
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> ItemSpec:
+        if self.kind in ("choice", "ranking"):
+            options = [o.strip() for o in self.options if o.strip()]
+            if len(options) < 2:
+                raise ValueError(f"a {self.kind} item needs at least two options")
+            if len(set(options)) != len(options):
+                raise ValueError("options must be different from each other")
+            self.options = options
+        if self.is_seed and (self.kind != "estimate" or self.realization is None):
+            raise ValueError("a seed question is an estimate item with a known answer (realization)")
+        if self.kind == "estimate":
+            q = self.quantiles
+            if not q or any(not 0 < x < 1 for x in q) or any(b <= a for a, b in zip(q, q[1:], strict=False)):
+                raise ValueError("quantiles must increase strictly between 0 and 1, such as 0.05, 0.5, 0.95")
+        return self
+
+
+class ThemeSpec(Strict):
+    title: str = Field(min_length=2, max_length=300)
+    description: str = Field(default="", max_length=5000)
+    items: list[ItemSpec] = Field(default_factory=list)
+
+
+class ExpertSpec(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(default="", max_length=320)
+    group: str = Field(default="", max_length=60)
+    profile: dict[str, Any] = Field(default_factory=dict)
+    pseudonym: str | None = Field(default=None, max_length=40)
+
+
+class ProtocolFile(Strict):
+    """A whole study as a file: ``delphi study export`` writes it, ``delphi study create`` reads it."""
+
+    format: Literal[1] = 1
+    study: StudyFields
+    scale: ScaleSpec = Field(default_factory=ScaleSpec)
+    protocol: ProtocolSpec = Field(default_factory=ProtocolSpec)
+    feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
+    weighting: WeightingSpec = Field(default_factory=WeightingSpec)
+    narrowing: NarrowingSpec = Field(default_factory=NarrowingSpec)
+    groups: list[GroupSpec] = Field(default_factory=list)
+    themes: list[ThemeSpec] = Field(default_factory=list)
+    experts: list[ExpertSpec] = Field(default_factory=list)
+    report: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _groups_known(self) -> ProtocolFile:
+        keys = [g.key for g in self.groups]
+        if len(set(keys)) != len(keys):
+            raise ValueError("group keys must be unique")
+        unknown = sorted({e.group for e in self.experts if e.group and keys and e.group not in keys})
+        if unknown:
+            raise ValueError(f"experts use groups not declared in [[groups]]: {', '.join(unknown)}")
+        return self
+
+
+# --- API shapes ---------------------------------------------------------------------------------------
+
+
+class StudyCreate(StudyFields):
+    pass
+
+
+class StudyUpdate(Strict):
+    title: str | None = Field(default=None, min_length=3, max_length=300)
+    question: str | None = Field(default=None, max_length=5000)
+    description: str | None = Field(default=None, max_length=10000)
+    language: Language | None = None
+    expert_definition: str | None = Field(default=None, max_length=10000)
+    report_notes: dict[str, str] | None = None
+
+
+class ProtocolUpdate(Strict):
+    scale: ScaleSpec | None = None
+    protocol: ProtocolSpec | None = None
+    feedback: FeedbackSpec | None = None
+    weighting: WeightingSpec | None = None
+    narrowing: NarrowingSpec | None = None
+    groups: list[GroupSpec] | None = None
+
+
+class StudyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    question: str
+    description: str
+    language: str
+    expert_definition: str
+    status: str
+    scale_min: int
+    scale_max: int
+    agree_low: int
+    agree_high: int
+    anchors: dict[str, str]
+    quantile_method: str
+    consensus_rule: str
+    stopping_rule: str
+    max_rounds: int
+    divergence_threshold: float
+    retire_consensual: bool
+    feedback: dict[str, Any]
+    weighting: dict[str, Any]
+    narrowing: dict[str, Any]
+    groups: list[dict[str, str]]
+    report_notes: dict[str, str]
+    created_at: datetime
+    locked_at: datetime | None
+    archived_at: datetime | None
+
+
+class ThemeCreate(Strict):
+    title: str = Field(min_length=2, max_length=300)
+    description: str = Field(default="", max_length=5000)
+
+
+class ThemePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str
+    position: int
+
+
+class ItemCreate(ItemSpec):
+    theme_id: int | None = None
+
+
+class ItemUpdate(Strict):
+    text: str | None = Field(default=None, min_length=3, max_length=2000)
+    theme_id: int | None = None
+    anchors: dict[str, str] | None = None
+    options: list[str] | None = None
+    allow_unable: bool | None = None
+    reason: str = Field(default="", max_length=2000)
+
+
+class ItemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    theme_id: int | None
+    kind: str
+    text: str
+    position: int
+    anchors: dict[str, str]
+    options: list[str]
+    multiple: bool
+    allow_unable: bool
+    is_seed: bool
+    realization: float | None
+    quantiles: list[float]
+    status: str
+    origin: str
+    source_item_ids: list[int]
+
+
+class MergeItems(Strict):
+    item_ids: list[int] = Field(min_length=2)
+    text: str = Field(min_length=3, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SplitItem(Strict):
+    texts: list[str] = Field(min_length=2)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class MemberAdd(Strict):
+    email: str
+    role: Literal["owner", "editor", "viewer"]

@@ -1,0 +1,553 @@
+"""Studies, their protocol (fixed before round 1, then locked), themes and items with history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from app.accounts import service as accounts
+from app.accounts.models import Researcher, StudyMember
+from app.audit import service as audit
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput, NotFound
+from app.studies.models import Item, ItemRevision, Study, Theme
+from app.studies.schemas import (
+    FeedbackSpec,
+    ItemCreate,
+    ItemUpdate,
+    NarrowingSpec,
+    ProtocolSpec,
+    ProtocolUpdate,
+    ScaleSpec,
+    StudyFields,
+    StudyUpdate,
+    ThemeCreate,
+    WeightingSpec,
+)
+
+# --- studies ----------------------------------------------------------------------------------------
+
+
+def get_study(session: Session, study_id: int) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFound("No such study.")
+    return study
+
+
+def studies_for(session: Session, researcher: Researcher, *, archived: bool = False) -> list[tuple[Study, str]]:
+    query = (
+        select(Study, StudyMember.role)
+        .join(StudyMember, col(StudyMember.study_id) == col(Study.id))
+        .where(StudyMember.researcher_id == researcher.id)
+        .order_by(col(Study.created_at).desc(), col(Study.id).desc())
+    )
+    query = query.where(col(Study.archived_at).is_not(None) if archived else col(Study.archived_at).is_(None))
+    return [(study, role) for study, role in session.exec(query).all()]
+
+
+def create_study(session: Session, researcher: Researcher | None, fields: StudyFields) -> Study:
+    study = Study(**fields.model_dump(), created_by=researcher.id if researcher else None)
+    apply_protocol(study, ScaleSpec(), ProtocolSpec(), FeedbackSpec(), WeightingSpec(), NarrowingSpec(), [])
+    session.add(study)
+    session.flush()
+    if researcher is not None:
+        session.add(StudyMember(study_id=study.id, researcher_id=researcher.id, role="owner"))
+    audit.record(session, study.id, researcher, "study.created", f"study:{study.id}", title=study.title)
+    session.flush()
+    return study
+
+
+def update_study(session: Session, study: Study, changes: StudyUpdate, researcher: Researcher) -> Study:
+    data = changes.model_dump(exclude_unset=True, exclude_none=True)
+    for key, value in data.items():
+        setattr(study, key, value)
+    study.updated_at = utcnow()
+    session.add(study)
+    audit.record(session, study.id, researcher, "study.updated", f"study:{study.id}", fields=sorted(data))
+    session.flush()
+    return study
+
+
+def archive_study(session: Session, study: Study, researcher: Researcher, archived: bool = True) -> Study:
+    study.archived_at = utcnow() if archived else None
+    session.add(study)
+    audit.record(session, study.id, researcher, "study.archived" if archived else "study.restored", f"study:{study.id}")
+    session.flush()
+    return study
+
+
+# --- protocol -----------------------------------------------------------------------------------------
+
+
+def locked_reason(study: Study) -> str:
+    when = study.locked_at.strftime("%Y-%m-%d %H:%M UTC") if study.locked_at else ""
+    return (
+        f"The protocol was locked on {when}, when round 1 opened. Rules fixed in advance cannot change "
+        "afterwards; what you would change and why belongs in the report instead."
+    )
+
+
+def require_unlocked(study: Study) -> None:
+    if study.locked_at is not None:
+        raise Conflict(locked_reason(study))
+
+
+def require_active(study: Study) -> None:
+    if study.archived_at is not None:
+        raise Conflict("This study is archived; restore it to change it.")
+
+
+def apply_protocol(
+    study: Study,
+    scale: ScaleSpec,
+    protocol: ProtocolSpec,
+    feedback: FeedbackSpec,
+    weighting: WeightingSpec,
+    narrowing: NarrowingSpec,
+    groups: Sequence[Any],
+) -> None:
+    study.scale_min, study.scale_max = scale.min, scale.max
+    study.agree_low, study.agree_high = scale.agree
+    study.anchors = dict(scale.anchors)
+    study.quantile_method = scale.quantile_method
+    study.consensus_rule = protocol.consensus_rule
+    study.stopping_rule = protocol.stopping_rule
+    study.max_rounds = protocol.max_rounds
+    study.divergence_threshold = protocol.divergence_threshold
+    study.retire_consensual = protocol.retire_consensual
+    study.feedback = feedback.model_dump()
+    study.weighting = weighting.model_dump()
+    study.narrowing = narrowing.model_dump()
+    study.groups = [g.model_dump() if hasattr(g, "model_dump") else dict(g) for g in groups]
+
+
+def protocol_of(study: Study) -> dict[str, Any]:
+    """The study's protocol as the specification objects (for forms and the TOML file)."""
+    return {
+        "scale": ScaleSpec(
+            min=study.scale_min,
+            max=study.scale_max,
+            agree=(study.agree_low, study.agree_high),
+            anchors=study.anchors,
+            quantile_method=study.quantile_method,
+        ),
+        "protocol": ProtocolSpec(
+            consensus_rule=study.consensus_rule,
+            stopping_rule=study.stopping_rule,
+            max_rounds=study.max_rounds,
+            divergence_threshold=study.divergence_threshold,
+            retire_consensual=study.retire_consensual,
+        ),
+        "feedback": FeedbackSpec(**study.feedback),
+        "weighting": WeightingSpec(**study.weighting),
+        "narrowing": NarrowingSpec(**study.narrowing),
+    }
+
+
+def update_protocol(session: Session, study: Study, changes: ProtocolUpdate, researcher: Researcher) -> Study:
+    require_active(study)
+    require_unlocked(study)
+    current = protocol_of(study)
+    for key in ("scale", "protocol", "feedback", "weighting", "narrowing"):
+        value = getattr(changes, key)
+        if value is not None:
+            current[key] = value
+    groups = changes.groups if changes.groups is not None else study.groups
+    apply_protocol(study, groups=groups, **current)
+    study.updated_at = utcnow()
+    session.add(study)
+    audit.record(
+        session,
+        study.id,
+        researcher,
+        "protocol.updated",
+        f"study:{study.id}",
+        fields=sorted(k for k in changes.model_fields_set),
+    )
+    session.flush()
+    return study
+
+
+def lock_protocol(session: Session, study: Study, researcher: Researcher | None) -> Study:
+    """Fix the rules: timestamped, read-only from now on. Idempotent."""
+    if study.locked_at is None:
+        study.locked_at = utcnow()
+        study.status = "running"
+        session.add(study)
+        audit.record(session, study.id, researcher, "protocol.locked", f"study:{study.id}")
+        session.flush()
+    return study
+
+
+def group_label(study: Study, key: str) -> str:
+    for group in study.groups:
+        if group.get("key") == key:
+            return group.get("label") or key
+    return key
+
+
+# --- themes -----------------------------------------------------------------------------------------
+
+
+def themes_of(session: Session, study_id: int) -> list[Theme]:
+    return list(
+        session.exec(select(Theme).where(Theme.study_id == study_id).order_by(col(Theme.position), col(Theme.id))).all()
+    )
+
+
+def get_theme(session: Session, study: Study, theme_id: int) -> Theme:
+    theme = session.get(Theme, theme_id)
+    if theme is None or theme.study_id != study.id:
+        raise NotFound("No such theme in this study.")
+    return theme
+
+
+def _next_position(session: Session, model: Any, study_id: int) -> int:
+    highest = session.exec(select(func.max(model.position)).where(model.study_id == study_id)).one()
+    return (highest or 0) + 1
+
+
+def add_theme(session: Session, study: Study, data: ThemeCreate, researcher: Researcher | None) -> Theme:
+    require_active(study)
+    theme = Theme(
+        study_id=study.id,
+        title=data.title,
+        description=data.description,
+        position=_next_position(session, Theme, study.id),
+    )
+    session.add(theme)
+    session.flush()
+    audit.record(session, study.id, researcher, "theme.created", f"theme:{theme.id}", title=theme.title)
+    return theme
+
+
+def update_theme(session: Session, study: Study, theme: Theme, data: ThemeCreate, researcher: Researcher) -> Theme:
+    require_active(study)
+    theme.title, theme.description = data.title, data.description
+    session.add(theme)
+    audit.record(session, study.id, researcher, "theme.updated", f"theme:{theme.id}")
+    session.flush()
+    return theme
+
+
+def delete_theme(session: Session, study: Study, theme: Theme, researcher: Researcher) -> None:
+    require_active(study)
+    require_unlocked(study)
+    items = session.exec(select(Item).where(Item.theme_id == theme.id)).all()
+    if items:
+        raise Conflict(f"The theme “{theme.title}” still has {len(items)} item(s); move or delete them first.")
+    session.delete(theme)
+    audit.record(session, study.id, researcher, "theme.deleted", f"theme:{theme.id}", title=theme.title)
+    session.flush()
+
+
+def move(session: Session, rows: list[Any], row: Any, direction: int) -> None:
+    """Swap a theme or item with its neighbour (direction -1 up, +1 down) and renumber."""
+    index = next(i for i, r in enumerate(rows) if r.id == row.id)
+    other = index + direction
+    if 0 <= other < len(rows):
+        rows[index], rows[other] = rows[other], rows[index]
+    for position, r in enumerate(rows, start=1):
+        r.position = position
+        session.add(r)
+    session.flush()
+
+
+# --- items ----------------------------------------------------------------------------------------
+
+
+def items_of(session: Session, study_id: int, *, active_only: bool = False) -> list[Item]:
+    query = select(Item).where(Item.study_id == study_id)
+    if active_only:
+        query = query.where(Item.status == "active")
+    return list(session.exec(query.order_by(col(Item.position), col(Item.id))).all())
+
+
+def get_item(session: Session, study: Study, item_id: int) -> Item:
+    item = session.get(Item, item_id)
+    if item is None or item.study_id != study.id:
+        raise NotFound("No such item in this study.")
+    return item
+
+
+def _check_anchors(study: Study, anchors: dict[str, str]) -> None:
+    for key in anchors:
+        if not key.lstrip("-").isdigit() or not study.scale_min <= int(key) <= study.scale_max:
+            raise InvalidInput(
+                f"Anchor {key!r} is not a point of the scale {study.scale_min}-{study.scale_max}.",
+                fields={"anchors": "invalid"},
+            )
+
+
+def add_item(
+    session: Session,
+    study: Study,
+    data: ItemCreate,
+    researcher: Researcher | None,
+    *,
+    origin: str = "protocol",
+    source_item_ids: list[int] | None = None,
+    round_number: int | None = None,
+) -> Item:
+    require_active(study)
+    if data.theme_id is not None:
+        get_theme(session, study, data.theme_id)
+    _check_anchors(study, data.anchors)
+    item = Item(
+        study_id=study.id,
+        position=_next_position(session, Item, study.id),
+        origin=origin,
+        source_item_ids=source_item_ids or [],
+        introduced_round=round_number,
+        **data.model_dump(),
+    )
+    session.add(item)
+    session.flush()
+    _revision(
+        session, item, researcher, "created", after=item.text, round_number=round_number, related=source_item_ids or []
+    )
+    return item
+
+
+def _revision(
+    session: Session,
+    item: Item,
+    researcher: Researcher | None,
+    action: str,
+    *,
+    before: str | None = None,
+    after: str | None = None,
+    reason: str = "",
+    related: list[int] | None = None,
+    round_number: int | None = None,
+) -> None:
+    session.add(
+        ItemRevision(
+            item_id=item.id,
+            study_id=item.study_id,
+            action=action,
+            before_text=before,
+            after_text=after,
+            reason=reason,
+            related_item_ids=related or [],
+            round_number=round_number,
+            researcher_id=researcher.id if researcher else None,
+        )
+    )
+    audit.record(session, item.study_id, researcher, f"item.{action}", f"item:{item.id}", reason=reason)
+
+
+def update_item(
+    session: Session,
+    study: Study,
+    item: Item,
+    data: ItemUpdate,
+    researcher: Researcher,
+    round_number: int | None = None,
+) -> Item:
+    """Edit an item. Once the protocol is locked, only rewording (with a reason) and moving are
+    allowed, and a rewording is kept in the item's history."""
+    require_active(study)
+    changes = data.model_dump(exclude_unset=True)
+    changes.pop("reason", None)
+    if study.locked_at is not None:
+        structural = {k for k in changes if k not in ("text", "theme_id")}
+        if structural:
+            raise Conflict(locked_reason(study))
+        if "text" in changes and changes["text"] != item.text and not data.reason.strip():
+            raise InvalidInput(
+                "Say why the item is reworded: the change goes into the report.", fields={"reason": "required"}
+            )
+    if "theme_id" in changes and changes["theme_id"] is not None:
+        get_theme(session, study, changes["theme_id"])
+    if "anchors" in changes and changes["anchors"] is not None:
+        _check_anchors(study, changes["anchors"])
+    if "options" in changes and changes["options"] is not None and item.kind in ("choice", "ranking"):
+        options = [o.strip() for o in changes["options"] if o.strip()]
+        if len(options) < 2:
+            raise InvalidInput(f"A {item.kind} item needs at least two options.", fields={"options": "too_few"})
+        changes["options"] = options
+    before = item.text
+    for key, value in changes.items():
+        if value is not None or key == "theme_id":
+            setattr(item, key, value)
+    item.updated_at = utcnow()
+    session.add(item)
+    session.flush()
+    if item.text != before:
+        _revision(
+            session,
+            item,
+            researcher,
+            "reworded",
+            before=before,
+            after=item.text,
+            reason=data.reason,
+            round_number=round_number,
+        )
+    return item
+
+
+def delete_item(session: Session, study: Study, item: Item, researcher: Researcher) -> None:
+    require_active(study)
+    if study.locked_at is not None:
+        raise Conflict(
+            "Items cannot be deleted once round 1 has opened; retire the item instead (it stays in the report)."
+        )
+    audit.record(session, study.id, researcher, "item.deleted", f"item:{item.id}", text=item.text)
+    session.delete(item)
+    session.flush()
+
+
+def retire_item(
+    session: Session,
+    study: Study,
+    item: Item,
+    researcher: Researcher | None,
+    reason: str,
+    round_number: int | None = None,
+    status: str = "retired",
+) -> Item:
+    if item.status != "active":
+        raise Conflict(f"This item is already {item.status}.")
+    item.status = status
+    item.retired_round = round_number
+    session.add(item)
+    _revision(session, item, researcher, status, before=item.text, reason=reason, round_number=round_number)
+    session.flush()
+    return item
+
+
+def merge_items(
+    session: Session,
+    study: Study,
+    item_ids: list[int],
+    text: str,
+    reason: str,
+    researcher: Researcher,
+    round_number: int | None = None,
+) -> Item:
+    """Several items become one new item; the old ones are kept as ``merged`` with a link to it."""
+    sources = [get_item(session, study, i) for i in dict.fromkeys(item_ids)]
+    if len(sources) < 2:
+        raise InvalidInput("Choose at least two different items to merge.", fields={"item_ids": "too_few"})
+    kinds = {s.kind for s in sources}
+    if len(kinds) != 1:
+        raise InvalidInput("Only items of the same kind can be merged.", fields={"item_ids": "kinds"})
+    if any(s.status != "active" for s in sources):
+        raise Conflict("Only active items can be merged.")
+    first = sources[0]
+    merged = add_item(
+        session,
+        study,
+        ItemCreate(
+            text=text,
+            kind=first.kind,
+            theme_id=first.theme_id,
+            anchors=first.anchors,
+            options=first.options,
+            multiple=first.multiple,
+            allow_unable=first.allow_unable,
+        ),
+        researcher,
+        origin="merged",
+        source_item_ids=[s.id for s in sources],
+        round_number=round_number,
+    )
+    for source in sources:
+        source.status = "merged"
+        source.retired_round = round_number
+        session.add(source)
+        _revision(
+            session,
+            source,
+            researcher,
+            "merged",
+            before=source.text,
+            after=text,
+            reason=reason,
+            related=[merged.id],
+            round_number=round_number,
+        )
+    session.flush()
+    return merged
+
+
+def split_item(
+    session: Session,
+    study: Study,
+    item: Item,
+    texts: list[str],
+    reason: str,
+    researcher: Researcher,
+    round_number: int | None = None,
+) -> list[Item]:
+    texts = [t.strip() for t in texts if t.strip()]
+    if len(texts) < 2:
+        raise InvalidInput("A split gives at least two new items.", fields={"texts": "too_few"})
+    if item.status != "active":
+        raise Conflict("Only an active item can be split.")
+    parts = [
+        add_item(
+            session,
+            study,
+            ItemCreate(
+                text=t,
+                kind=item.kind,
+                theme_id=item.theme_id,
+                anchors=item.anchors,
+                options=item.options,
+                multiple=item.multiple,
+                allow_unable=item.allow_unable,
+            ),
+            researcher,
+            origin="split",
+            source_item_ids=[item.id],
+            round_number=round_number,
+        )
+        for t in texts
+    ]
+    item.status = "split"
+    item.retired_round = round_number
+    session.add(item)
+    _revision(
+        session,
+        item,
+        researcher,
+        "split",
+        before=item.text,
+        reason=reason,
+        related=[p.id for p in parts],
+        round_number=round_number,
+    )
+    session.flush()
+    return parts
+
+
+def revisions_of(session: Session, study_id: int) -> list[ItemRevision]:
+    return list(
+        session.exec(select(ItemRevision).where(ItemRevision.study_id == study_id).order_by(col(ItemRevision.id))).all()
+    )
+
+
+def themes_with_items(
+    session: Session, study: Study, *, active_only: bool = False
+) -> list[tuple[Theme | None, list[Item]]]:
+    """Themes in order, each with its items in order; items without a theme come last."""
+    themes = themes_of(session, study.id)
+    items = items_of(session, study.id, active_only=active_only)
+    grouped: dict[int | None, list[Item]] = {t.id: [] for t in themes}
+    grouped[None] = []
+    for item in items:
+        grouped.setdefault(item.theme_id, []).append(item)
+    result: list[tuple[Theme | None, list[Item]]] = [(t, grouped[t.id]) for t in themes]
+    if grouped[None]:
+        result.append((None, grouped[None]))
+    return result
+
+
+def role_in(session: Session, study: Study, researcher: Researcher) -> str:
+    return accounts.require_role(session, study.id, researcher).role

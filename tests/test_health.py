@@ -1,0 +1,23 @@
+from sqlalchemy import create_engine
+
+from app import __version__
+from app.main import create_app
+from tests.conftest import settings_for
+
+
+def test_health_reports_ok_and_the_version(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "version": __version__}
+
+
+def test_health_is_503_with_the_reason_when_the_database_is_unreachable(tmp_path):
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    engine = create_engine(url, connect_args={"connect_timeout": 2})
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(settings_for(url), engine=engine, run_sender=False)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "error" and body["database"] and body["version"] == __version__
