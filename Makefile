@@ -32,7 +32,7 @@ lint: $(VENV)/.dev
 
 # Refresh the French catalogue after changing user-facing text (then translate the new entries).
 messages: $(VENV)/.dev
-	$(BIN)/pybabel extract -F babel.cfg -o app/translations/messages.pot --no-location --sort-output app
+	$(BIN)/pybabel extract -F babel.cfg -o app/translations/messages.pot --no-location --sort-output -k N_ -k gettext:2 app
 	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations -l fr --no-fuzzy-matching
 
 clean:

@@ -32,6 +32,7 @@ from app.templating import Templates
 from app.web import render, wants_json
 
 log = logging.getLogger("delphi")
+ROUTERS = (accounts_router, studies_router, panel_router, rounds_router, expert_router, mail_router, audit_router)
 STATIC_DIR = Path(__file__).parent / "static"
 
 CONTENT_SECURITY_POLICY = (
@@ -178,14 +179,6 @@ def create_app(
             return JSONResponse({"status": "error", "database": reason, "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
-    for router in (
-        accounts_router,
-        studies_router,
-        panel_router,
-        rounds_router,
-        expert_router,
-        mail_router,
-        audit_router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     return app

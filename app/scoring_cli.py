@@ -12,6 +12,7 @@ import typer
 
 from app import scoring
 from app.scoring.files import InputFileError, parse_range, read_cooke, read_ratings, read_weights
+from app.serialization import json_safe
 
 
 def _fail(message: str) -> None:
@@ -29,19 +30,6 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         _fail(f"{path}: {exc.strerror}")
     raise AssertionError("unreachable")
-
-
-def _clean(value: Any) -> Any:
-    """NaN -> None, numpy scalars -> Python, recursively: strict JSON."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def score_command(
@@ -68,7 +56,7 @@ def score_command(
         _fail(str(exc))
     result = score_table(table, scale_range, agree_range, quantile_method, w)
     if as_json:
-        typer.echo(json.dumps(_clean(result), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(json_safe(result), ensure_ascii=False, indent=2))
     else:
         typer.echo(_format_score_table(result, table.has_round_column))
 
@@ -138,12 +126,12 @@ def _format_score_table(result: dict[str, Any], with_round: bool) -> str:
         "rwg",
         "di",
     ]
-    items = _clean(result["items"])
+    items = json_safe(result["items"])
     width = max([4] + [len(str(r["item"])) for r in items])
     lines = [f"{'item':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
     for record in items:
         lines.append(f"{record['item']:<{width}}  " + "  ".join(f"{_fmt(record[c]):>9}" for c in columns))
-    panel = _clean(result["panel"])
+    panel = json_safe(result["panel"])
     lines.append("")
     lines.append(
         f"Kendall's W {_fmt(panel['kendall_w'], 3)} (uncorrected {_fmt(panel['kendall_w_uncorrected'], 3)}, "
@@ -157,7 +145,7 @@ def _format_score_table(result: dict[str, Any], with_round: bool) -> str:
         lines.append(
             f"{'item':<{width}}  {'rounds':>7}  {'paired':>6}  {'wilcoxon p':>10}  {'cv change':>9}  {'% change':>8}"
         )
-        for s in _clean(result["stability"]):
+        for s in json_safe(result["stability"]):
             lines.append(
                 f"{s['item']:<{width}}  {str(s['from_round']) + '->' + str(s['to_round']):>7}  "
                 f"{s['n_paired']:>6}  {_fmt(s['wilcoxon_p'], 4):>10}  {_fmt(s['cv_change'], 3):>9}  "
@@ -199,7 +187,7 @@ def cooke_command(
         },
     }
     if as_json:
-        typer.echo(json.dumps(_clean(payload), indent=2))
+        typer.echo(json.dumps(json_safe(payload), indent=2))
         return
     lines = [
         f"alpha {result.alpha:.4g}  (overshoot {result.overshoot:g})",

@@ -8,27 +8,27 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from app.i18n import negotiate, normalise
+from app.i18n import N_, negotiate, normalise
 
 LANG_COOKIE = "delphi_lang"
 # Confirmations shown once after a Post/Redirect/Get: fixed codes, never text from the URL.
 DONE_MESSAGES = {
-    "saved": "Saved.",
-    "created": "Created.",
-    "deleted": "Deleted.",
-    "imported": "The panel was imported.",
-    "locked": "The protocol is locked.",
-    "opened": "The round is open; the invitations are in the outbox.",
-    "closed": "The round is closed and analysed.",
-    "reopened": "The round is open again.",
-    "reminded": "Reminders are in the outbox.",
-    "narrowed": "The panel was narrowed.",
-    "link": "A new link was issued.",
-    "archived": "The study is archived.",
-    "restored": "The study is restored.",
-    "submitted": "Thank you: your answers are submitted. You can still change them until the round closes.",
-    "sent": "Delivery was attempted; see each message's status.",
-    "analysed": "The round was analysed again.",
+    "saved": N_("Saved."),
+    "created": N_("Created."),
+    "deleted": N_("Deleted."),
+    "imported": N_("The panel was imported."),
+    "locked": N_("The protocol is locked."),
+    "opened": N_("The round is open; the invitations are in the outbox."),
+    "closed": N_("The round is closed and analysed."),
+    "reopened": N_("The round is open again."),
+    "reminded": N_("Reminders are in the outbox."),
+    "narrowed": N_("The panel was narrowed."),
+    "link": N_("A new link was issued."),
+    "archived": N_("The study is archived."),
+    "restored": N_("The study is restored."),
+    "submitted": N_("Thank you: your answers are submitted. You can still change them until the round closes."),
+    "sent": N_("Delivery was attempted; see each message's status."),
+    "analysed": N_("The round was analysed again."),
 }
 
 

@@ -30,15 +30,15 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:
-    return load_settings(
-        environment="test",
-        database_url=database_url,
-        secret_key=TEST_SECRET,
-        base_url="http://testserver",
-        run_sender_in_server=False,
-        smtp_host=None,
-        **overrides,
-    )
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "secret_key": TEST_SECRET,
+        "base_url": "http://testserver",
+        "run_sender_in_server": False,
+        "smtp_host": None,
+    }
+    return load_settings(**(values | overrides))
 
 
 class Database:

@@ -90,3 +90,14 @@ def login(client: TestClient, email: str = "rita@example.org", password: str = P
     token = response.json()["csrf_token"]
     client.headers["X-CSRF-Token"] = token
     return token
+
+
+def page_login(client: TestClient, email: str = "rita@example.org") -> str:
+    """Log in through the login page, as a person does; returns the CSRF token of the forms."""
+    import re
+
+    token = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
+    client.post("/login", data={"email": email, "password": PASSWORD, "login_csrf": token})
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/studies").text)
+    assert found, "login failed"
+    return found.group(1)

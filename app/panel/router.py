@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.dependencies import Form, SessionDep, SettingsDep, TemplatesDep
 from app.errors import AppError, InvalidInput
@@ -87,7 +88,7 @@ def add_expert_page(request: Request, session: SessionDep, access: StudyForEdito
 @router.post("/studies/{study_id}/panel/import", include_in_schema=False)
 def import_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     upload = form.get("file")
-    if not isinstance(upload, UploadFile):
+    if not isinstance(upload, StarletteUpload):
         return _panel_page(request, session, access, import_error="Choose a CSV or XLSX file.", status_code=400)
     try:
         service.import_panel(

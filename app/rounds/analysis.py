@@ -21,6 +21,7 @@ from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds.answers import round_items
 from app.rounds.models import Answer, Invitation, Round, RoundResult
+from app.serialization import json_safe
 from app.studies import service as studies
 from app.studies.models import Item, Study, Theme
 
@@ -198,7 +199,7 @@ def analyse_round(
     result = session.exec(select(RoundResult).where(RoundResult.round_id == round_.id)).first()
     if result is None:
         result = RoundResult(round_id=round_.id)
-    result.data, result.computed_at, result.scoring_version = data, utcnow(), SCORING_VERSION
+    result.data, result.computed_at, result.scoring_version = json_safe(data), utcnow(), SCORING_VERSION
     session.add(result)
     round_.mark_analysed(utcnow())
     session.add(round_)

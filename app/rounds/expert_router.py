@@ -183,7 +183,7 @@ def _form_page(
     )
 
 
-@router.get("/e/{token}")
+@router.api_route("/e/{token}", methods=["GET", "HEAD"])
 def expert_page(request: Request, session: SessionDep, token: str) -> Response:
     ctx = resolve(request, session, token)
     if (page := _status_page(request, ctx)) is not None:

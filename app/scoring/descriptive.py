@@ -8,6 +8,7 @@ the same numbers.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -419,11 +420,8 @@ def _bootstrap(
         s = _summarize_matrix(matrix[rows], scale, agree, None if w is None else w[rows], method)
         medians[b], agreements[b] = s.median, s.agreement
     tail = (1 - confidence) / 2 * 100
-    with np.errstate(invalid="ignore"):
-        median_ci = (
-            np.nanpercentile(medians, [tail, 100 - tail], axis=0).T if n_experts else np.full((n_items, 2), np.nan)
-        )
-        agreement_ci = (
-            np.nanpercentile(agreements, [tail, 100 - tail], axis=0).T if n_experts else np.full((n_items, 2), np.nan)
-        )
+    with warnings.catch_warnings():  # an item nobody answered has no interval: NaN, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median_ci = np.nanpercentile(medians, [tail, 100 - tail], axis=0).T
+        agreement_ci = np.nanpercentile(agreements, [tail, 100 - tail], axis=0).T
     return median_ci, agreement_ci

@@ -22,6 +22,15 @@ FEEDBACK_FIELDS = ("distribution", "median_iqr", "own_previous", "reasons", "by_
 COMPOSITE_FIELDS = ("weight", "participation", "completeness", "performance")
 
 
+def posted(form: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a form as posted, for every field the page shows (unticked boxes are False)."""
+    values: dict[str, Any] = {}
+    for key, default in defaults.items():
+        raw = form.get(key)
+        values[key] = bool(raw) if isinstance(default, bool) else (raw if isinstance(raw, str) else "")
+    return values
+
+
 def lines(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import select
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.accounts import service as accounts
 from app.accounts.models import Researcher, StudyMember
@@ -103,7 +104,7 @@ def create_study_page(request: Request, session: SessionDep, researcher: Current
 @router.post("/studies/import", include_in_schema=False)
 def import_study_page(request: Request, session: SessionDep, researcher: CurrentResearcher, form: Form) -> Response:
     upload = form.get("file")
-    content = upload.file.read() if isinstance(upload, UploadFile) else b""
+    content = upload.file.read() if isinstance(upload, StarletteUpload) else b""
     try:
         text = content.decode("utf-8")
         study = protocol_file.create_from_text(
@@ -300,7 +301,7 @@ def protocol_page(request: Request, session: SessionDep, access: StudyForViewer)
 
 @router.post("/studies/{study_id}/protocol", include_in_schema=False)
 def save_protocol_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
-    values = {k: v for k, v in form.items() if k != "csrf_token"}
+    values = forms.posted(form, forms.protocol_form_values(access.study))
     update, errors = forms.protocol_from_form(values)
     if update is None:
         return _protocol_page(
@@ -411,7 +412,7 @@ def edit_theme_page(
 
 @router.post("/studies/{study_id}/items", include_in_schema=False)
 def add_item_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
-    values = {k: v for k, v in form.items() if k != "csrf_token"}
+    values = forms.posted(form, forms.item_form_values())
     data, errors = forms.item_from_form(values)
     if data is None:
         return _design_page(
@@ -522,7 +523,7 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
     if action in ("up", "down"):
         service.move(session, service.items_of(session, study.id), item, -1 if action == "up" else 1)
         return redirect(f"/studies/{study.id}/design#item-{item.id}")
-    values = {k: v for k, v in form.items() if k != "csrf_token"}
+    values = forms.posted(form, forms.item_form_values(item) | {"reason": "", "split_texts": ""})
     try:
         if action == "delete":
             service.delete_item(session, study, item, access.researcher)

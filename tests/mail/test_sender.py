@@ -1,0 +1,99 @@
+"""Mail over real SMTP (aiosmtpd): sent once, retried with back-off when SMTP is down, never twice."""
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from app.db import make_engine, session_scope, utcnow
+from app.mail import sender
+from app.mail.models import OutboxMessage
+from app.rounds.models import Invitation
+from tests.conftest import settings_for
+from tests.factories import make_panel_study
+from tests.mail.conftest import free_port
+from tests.rounds.helpers import open_round
+
+
+@pytest.fixture
+def world(database):
+    """A fresh database with a study whose round 1 is open (five invitations queued)."""
+    url = database.fresh()
+    engine = make_engine(url)
+    settings = settings_for(url)
+    with session_scope(engine) as session:
+        study = make_panel_study(session, experts=5, items=2, language="fr")
+        open_round(session, study, settings)
+    yield engine, url
+    engine.dispose()
+
+
+def statuses(engine):
+    with Session(engine) as session:
+        return sorted(m.status for m in session.exec(select(OutboxMessage)).all())
+
+
+def test_invitations_go_out_once_with_text_html_and_the_link(world, smtp_server):
+    engine, url = world
+    settings = settings_for(url, smtp_host="127.0.0.1", smtp_port=smtp_server.port)
+    report = sender.deliver_due(engine, settings)
+    assert report.sent == 5 and statuses(engine) == ["sent"] * 5
+    assert len(smtp_server.messages) == 5
+    message = smtp_server.messages[0]
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "http://testserver/e/" in text and "http://testserver/e/" in html
+    assert "Bonjour" in message.get_body(("plain",)).get_content() or "Hello" in text  # the study's language
+    assert sender.deliver_due(engine, settings).sent == 0 and len(smtp_server.messages) == 5  # never twice
+    with Session(engine) as session:
+        assert all(i.sent_at is not None for i in session.exec(select(Invitation)).all())
+
+
+def test_smtp_down_then_up_every_mail_goes_out_later_none_twice(world, smtp_server):
+    engine, url = world
+    down = settings_for(url, smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout=2)
+    report = sender.deliver_due(engine, down)
+    assert report.sent == 0 and report.retried == 5 and statuses(engine) == ["pending"] * 5
+    with Session(engine) as session:
+        waiting = session.exec(select(OutboxMessage)).all()
+        assert all(m.attempts == 1 and m.next_attempt_at > utcnow() and "cannot reach" in m.last_error for m in waiting)
+    up = settings_for(url, smtp_host="127.0.0.1", smtp_port=smtp_server.port)
+    assert sender.deliver_due(engine, up).sent == 0  # not due yet: back-off is respected
+    with session_scope(engine) as session:
+        for m in session.exec(select(OutboxMessage)).all():
+            m.next_attempt_at = utcnow() - timedelta(seconds=1)
+            session.add(m)
+    assert sender.deliver_due(engine, up).sent == 5
+    assert len(smtp_server.messages) == 5 and len({m["To"] for m in smtp_server.messages}) == 5
+    assert sender.deliver_due(engine, up).sent == 0 and len(smtp_server.messages) == 5
+
+
+def test_a_refused_address_fails_for_good_and_the_rest_go(world, smtp_server):
+    engine, url = world
+    with Session(engine) as session:
+        smtp_server.refuse.add(session.exec(select(OutboxMessage)).first().to_address)
+    report = sender.deliver_due(engine, settings_for(url, smtp_host="127.0.0.1", smtp_port=smtp_server.port))
+    assert report.sent == 4 and report.failed == 1
+    assert statuses(engine) == ["failed"] + ["sent"] * 4
+
+
+def test_a_sender_that_died_mid_send_leaves_the_message_uncertain_not_resent(world, smtp_server):
+    engine, url = world
+    with session_scope(engine) as session:
+        message = session.exec(select(OutboxMessage)).first()
+        message.status, message.lease_until, message.attempts = "sending", utcnow() - timedelta(minutes=1), 1
+        session.add(message)
+    sender.deliver_due(engine, settings_for(url, smtp_host="127.0.0.1", smtp_port=smtp_server.port))
+    assert statuses(engine) == ["sent"] * 4 + ["uncertain"]
+    assert len(smtp_server.messages) == 4
+
+
+def test_without_smtp_settings_mail_waits_in_the_outbox(world):
+    engine, url = world
+    assert sender.deliver_due(engine, settings_for(url)).sent == 0
+    assert statuses(engine) == ["pending"] * 5
+
+
+def test_backoff_grows_and_is_capped():
+    assert [sender.backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
+    assert sender.backoff(20) == timedelta(hours=1)

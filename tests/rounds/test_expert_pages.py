@@ -1,0 +1,174 @@
+"""The expert's link pages over HTTP (contract: /e/{token})."""
+
+import re
+import secrets
+
+import pytest
+from sqlmodel import select
+
+from app.panel import service as panel
+from app.rounds import answers, service
+from app.rounds.models import Answer, AnswerHistory, Invitation
+from tests.conftest import TEST_SECRET, csrf_from
+from tests.factories import make_item, make_panel_study
+from tests.rounds.helpers import invited, open_round
+
+
+@pytest.fixture
+def link(session, settings):
+    study = make_panel_study(session, experts=3, items=2, language="en")
+    make_item(session, study, None, "Which network first?", kind="choice", options=["Twitter", "LinkedIn"])
+    round_ = open_round(session, study, settings)
+    expert = invited(session, round_)[0]
+    token = panel.current_link(session, expert, TEST_SECRET)
+    return study, round_, expert, f"/e/{token}"
+
+
+def state(session, round_, expert):
+    invitation = session.exec(
+        select(Invitation).where(Invitation.round_id == round_.id, Invitation.expert_id == expert.id)
+    ).one()
+    session.refresh(invitation)
+    session.refresh(expert)
+    rows = session.exec(select(Answer).where(Answer.expert_id == expert.id)).all()
+    return (
+        invitation.opened_at,
+        invitation.started_at,
+        invitation.submitted_at,
+        expert.consent_at,
+        [(a.item_id, a.value, a.version) for a in rows],
+    )
+
+
+def test_get_and_head_change_nothing_as_a_mail_scanner_would(client, session, link):
+    study, round_, expert, url = link
+    before = state(session, round_, expert)
+    for _ in range(3):
+        assert client.head(url).status_code == 200
+        assert client.get(url).status_code == 200
+    assert state(session, round_, expert) == before
+
+
+def test_link_pages_are_private_and_uncached(client, link):
+    _, _, _, url = link
+    response = client.get(url)
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "no-store" in response.headers["cache-control"]
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_every_invalid_link_gets_the_same_page_then_429(client, settings):
+    first = client.get(f"/e/{secrets.token_urlsafe(32)}")
+    second = client.get("/e/short")
+    assert first.status_code == second.status_code == 404
+    assert first.text == second.text and "not valid" in first.text
+    assert first.headers["referrer-policy"] == "no-referrer" and "no-store" in first.headers["cache-control"]
+    codes = [
+        client.get(f"/e/{secrets.token_urlsafe(32)}").status_code for _ in range(settings.link_failures_per_minute)
+    ]
+    assert codes[-1] == 429 and set(codes) <= {404, 429}
+
+
+def test_consent_then_answer_save_submit_with_post_redirect_get(client, session, link):
+    study, round_, expert, url = link
+    welcome = client.get(url)
+    assert "I agree" in welcome.text
+    csrf = csrf_from(welcome.text)
+    assert client.post(f"{url}/consent", data={"csrf_token": csrf}).status_code == 400  # box not ticked
+    assert (
+        client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"}, follow_redirects=False).status_code
+        == 303
+    )
+    page = client.get(url).text
+    items = answers.round_items(session, round_.id)
+    data = {
+        "csrf_token": csrf,
+        f"v{items[0].id}": "8",
+        f"r{items[0].id}": "key for SMEs",
+        f"c{items[2].id}": "LinkedIn",
+    }
+    response = client.post(f"{url}/save", data=data, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith(url)
+    page = client.get(url).text
+    assert re.search(rf'name="v{items[0].id}" value="8" checked', page) and "key for SMEs" in page
+    assert "2 / 3" in page
+    done = client.post(f"{url}/submit", data=data, follow_redirects=True)
+    assert "submitted" in done.text.lower()
+    again = client.post(f"{url}/submit", data=data, follow_redirects=False)  # idempotent, no error page
+    assert again.status_code == 303
+    assert state(session, round_, expert)[2] is not None
+
+
+def test_a_bad_answer_comes_back_with_what_was_typed(client, session, link):
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
+    items = answers.round_items(session, round_.id)
+    response = client.post(
+        f"{url}/save",
+        data={
+            "csrf_token": csrf,
+            f"v{items[0].id}": "12",
+            f"r{items[0].id}": "my typed reason",
+            f"v{items[1].id}": "7",
+        },
+    )
+    assert response.status_code == 400
+    assert "my typed reason" in response.text and "from 1 to 9" in response.text
+    assert re.search(rf'name="v{items[1].id}" value="7" checked', response.text)
+    assert session.exec(select(Answer).where(Answer.expert_id == expert.id)).all() == []
+
+
+def test_autosave_json_and_its_errors(client, session, link):
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    items = answers.round_items(session, round_.id)
+    headers = {"X-CSRF-Token": csrf}
+    ok = client.post(f"{url}/answers", json={"answers": {str(items[0].id): {"value": 6}}}, headers=headers)
+    assert ok.status_code == 200 and ok.json()["answered"] == 1 and ok.json()["total"] == 3
+    bad = client.post(f"{url}/answers", json={"answers": {str(items[0].id): {"value": 0}}}, headers=headers)
+    assert bad.status_code == 400 and f"item_{items[0].id}" in bad.json()["fields"]
+    assert client.post(f"{url}/answers", json={"answers": {"x": 1}}, headers=headers).status_code == 422
+    assert client.post(f"{url}/answers", json={"answers": {}}, headers={"X-CSRF-Token": "nope"}).status_code == 403
+
+
+def test_two_tabs_saving_at_once_keep_every_version(client, session, link):
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    item = answers.round_items(session, round_.id)[0]
+    for value in (3, 4, 5):
+        client.post(
+            f"{url}/answers", json={"answers": {str(item.id): {"value": value}}}, headers={"X-CSRF-Token": csrf}
+        )
+    history = session.exec(select(AnswerHistory).where(AnswerHistory.expert_id == expert.id)).all()
+    assert [h.value for h in sorted(history, key=lambda h: h.version)] == [3, 4, 5]
+
+
+def test_after_the_round_closes_the_expert_sees_why_and_a_late_post_is_refused(client, session, link):
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    item = answers.round_items(session, round_.id)[0]
+    client.post(f"{url}/answers", json={"answers": {str(item.id): {"value": 6}}}, headers={"X-CSRF-Token": csrf})
+    service.close_round(session, study, round_, None)
+    page = client.get(url)
+    assert page.status_code == 200 and ("closed" in page.text or "ended" in page.text)
+    late = client.post(f"{url}/answers", json={"answers": {str(item.id): {"value": 9}}}, headers={"X-CSRF-Token": csrf})
+    assert late.status_code == 409 and "closed" in late.json()["detail"]
+    assert session.exec(select(Answer).where(Answer.expert_id == expert.id)).one().value == 6
+
+
+def test_withdrawn_and_revoked_links(client, session, link):
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    response = client.post(f"{url}/withdraw", data={"csrf_token": csrf, "confirm": "1"})
+    assert response.status_code == 200 and "left the study" in response.text
+    assert client.get(url).status_code == 404  # the link died with the withdrawal
+
+
+def test_french_and_english(client, session, link):
+    study, round_, expert, url = link
+    assert 'lang="en"' in client.get(url).text  # the study's language
+    french = client.get(f"{url}?lang=fr")
+    assert 'lang="fr"' in french.text and "J’accepte" in french.text
+    assert 'lang="fr"' in client.get(url).text  # the choice is remembered
