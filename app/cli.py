@@ -234,6 +234,41 @@ def study_create(
     typer.echo(str(study_id))
 
 
+@cli.command()
+def report(
+    study_id: Annotated[int, typer.Argument(help="The study's number.")],
+    out: Annotated[Path, typer.Option(help="The PDF to write.")],
+    lang: Annotated[str | None, typer.Option(help="fr or en (default: the study's language).")] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write the HTML that was rendered.")] = None,
+) -> None:
+    """Write the consensus report of a study as PDF."""
+    import time
+
+    from app.db import make_engine
+    from app.errors import AppError
+    from app.i18n import LANGUAGES
+    from app.reports.service import write_report
+
+    if lang is not None and lang not in LANGUAGES:
+        say("error: --lang must be fr or en")
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    started = time.perf_counter()
+    say(f"Rendering the report of study {study_id} ...")
+    try:
+        size = write_report(engine, study_id, out, lang, html)
+    except AppError as exc:
+        say(f"error: {exc.detail}")
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        say(f"error: {exc.strerror}: {exc.filename}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    say(f"Report written to {out} ({size // 1024} KB, {time.perf_counter() - started:.1f} s)")
+
+
 def main() -> None:
     from sqlalchemy.exc import SQLAlchemyError
 

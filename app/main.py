@@ -25,6 +25,7 @@ from app.db import make_engine
 from app.errors import AppError
 from app.mail.router import router as mail_router
 from app.panel.router import router as panel_router
+from app.reports.router import router as reports_router
 from app.rounds.expert_router import router as expert_router
 from app.rounds.router import router as rounds_router
 from app.studies.router import router as studies_router
@@ -32,7 +33,16 @@ from app.templating import Templates
 from app.web import render, wants_json
 
 log = logging.getLogger("delphi")
-ROUTERS = (accounts_router, studies_router, panel_router, rounds_router, expert_router, mail_router, audit_router)
+ROUTERS = (
+    accounts_router,
+    studies_router,
+    panel_router,
+    rounds_router,
+    expert_router,
+    mail_router,
+    audit_router,
+    reports_router,
+)
 STATIC_DIR = Path(__file__).parent / "static"
 
 CONTENT_SECURITY_POLICY = (

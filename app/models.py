@@ -6,6 +6,7 @@ from app.accounts.models import Researcher, ResearcherSession, StudyMember
 from app.audit.models import AuditEvent
 from app.mail.models import OutboxMessage
 from app.panel.models import Expert
+from app.reports.models import ReportFile
 from app.rounds.models import (
     Answer,
     AnswerHistory,
@@ -33,6 +34,7 @@ __all__ = [
     "OutboxMessage",
     "PanelDecision",
     "PanelDecisionEntry",
+    "ReportFile",
     "Researcher",
     "ResearcherSession",
     "Round",

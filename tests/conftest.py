@@ -148,7 +148,7 @@ def app(settings: Settings, database: Database, connection: Connection):  # type
 
 @pytest.fixture
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(app, base_url="http://testserver") as c:
+    with TestClient(app, base_url="http://testserver", headers={"Accept-Language": "en"}) as c:
         yield c
 
 

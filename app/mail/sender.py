@@ -44,6 +44,7 @@ class PassReport:
     retried: int = 0
     rounds_closed: int = 0
     reminders: int = 0
+    reports: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -206,6 +207,7 @@ def _release_claimed(engine: Engine, ids: list[int]) -> None:
 def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
     """One pass of the background work: close rounds whose deadline passed, queue due reminders,
     deliver the outbox."""
+    from app.reports import jobs
     from app.rounds import scheduler
 
     report = PassReport()
@@ -215,7 +217,13 @@ def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
     except Exception as exc:  # keep the sender alive; the next pass tries again
         log.exception("scheduled round work failed")
         report.errors.append(str(exc))
-    return deliver_due(engine, settings, report)
+    deliver_due(engine, settings, report)
+    try:
+        report.reports = jobs.render_queued(engine, settings)
+    except Exception as exc:
+        log.exception("report rendering failed")
+        report.errors.append(str(exc))
+    return report
 
 
 def run_sender_loop(engine: Engine, settings: Settings, stop: threading.Event, verbose: bool = False) -> None:

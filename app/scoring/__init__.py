@@ -13,6 +13,7 @@ from app.scoring.agreement import (
     krippendorff_alpha,
     panel_agreement,
 )
+from app.scoring.attrition import AttritionComparison, attrition_bias
 from app.scoring.cooke import CookeData, CookeResult, classical_model, decision_maker
 from app.scoring.descriptive import QUANTILE_METHODS, ItemSummary, opposite_band, summarize
 from app.scoring.narrowing import Candidate, NarrowingResult, NarrowingRule, allocate_seats, narrow
@@ -40,6 +41,8 @@ from app.scoring.weighting import (
 )
 
 __all__ = [
+    "AttritionComparison",
+    "attrition_bias",
     "CONSENSUS_NAMES",
     "QUANTILE_METHODS",
     "STABLE_PCT_CHANGE",

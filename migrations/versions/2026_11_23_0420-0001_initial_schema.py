@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 04:48:02.883476
+Create Date: 2026-11-23 05:03:33.439334
 """
 
 from collections.abc import Sequence
@@ -139,6 +139,35 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("expert", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_expert_study_id"), ["study_id"], unique=False)
+
+    op.create_table(
+        "report_file",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
+        sa.Column("cache_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("pdf", sa.LargeBinary(), nullable=True),
+        sa.Column("pages", sa.Integer(), nullable=True),
+        sa.Column("requested_by", sa.Integer(), nullable=True),
+        sa.Column("requested_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["requested_by"],
+            ["researcher.id"],
+            name=op.f("fk_report_file_requested_by_researcher"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["study_id"], ["study.id"], name=op.f("fk_report_file_study_id_study"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_file")),
+    )
+    with op.batch_alter_table("report_file", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_report_file_cache_key"), ["cache_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_report_file_study_id"), ["study_id"], unique=False)
 
     op.create_table(
         "round",
@@ -591,6 +620,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_round_study_id"))
 
     op.drop_table("round")
+    with op.batch_alter_table("report_file", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_report_file_study_id"))
+        batch_op.drop_index(batch_op.f("ix_report_file_cache_key"))
+
+    op.drop_table("report_file")
     with op.batch_alter_table("expert", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_expert_study_id"))
 

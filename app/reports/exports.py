@@ -1,0 +1,199 @@
+"""Raw data exports: answers (long format, as `delphi score` reads), statistics per round, and the
+whole study as JSON. Pseudonyms unless identities are asked for; spreadsheet formulas neutralised."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from sqlmodel import Session, col, select
+
+from app.panel.models import Expert
+from app.reports.results import final_results
+from app.rounds.models import Answer, Round, RoundResult
+from app.serialization import json_safe
+from app.studies import protocol_file
+from app.studies import service as studies
+from app.studies.models import Study
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ANSWER_COLUMNS = (
+    "round",
+    "expert",
+    "group",
+    "item",
+    "theme",
+    "kind",
+    "value",
+    "values",
+    "unable",
+    "text",
+    "reason",
+    "item_text",
+    "updated_at",
+)
+STAT_COLUMNS = (
+    "round",
+    "item",
+    "item_text",
+    "n",
+    "median",
+    "q1",
+    "q3",
+    "iqr",
+    "mean",
+    "sd",
+    "cv",
+    "agreement",
+    "opposition",
+    "ad_m",
+    "rwg",
+    "ipr",
+    "ipras",
+    "di",
+    "consensus",
+    "weight",
+    "rank",
+)
+
+
+def neutralise(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def answer_rows(session: Session, study: Study, *, identities: bool = False) -> list[dict[str, Any]]:
+    experts = {e.id: e for e in session.exec(select(Expert).where(Expert.study_id == study.id)).all()}
+    items = {i.id: i for i in studies.items_of(session, study.id)}
+    themes = {t.id: t.title for t in studies.themes_of(session, study.id)}
+    rows = session.exec(
+        select(Answer, Round)
+        .join(Round, col(Round.id) == col(Answer.round_id))
+        .where(Round.study_id == study.id)
+        .order_by(col(Round.number), col(Answer.expert_id), col(Answer.item_id))
+    ).all()
+    out = []
+    for answer, round_ in rows:
+        expert, item = experts[answer.expert_id], items[answer.item_id]
+        out.append(
+            {
+                "round": round_.number,
+                "expert": f"{expert.name} <{expert.email}>" if identities else expert.pseudonym,
+                "group": expert.stakeholder_group,
+                "item": item.id,
+                "theme": themes.get(item.theme_id, ""),  # type: ignore[arg-type]
+                "kind": item.kind,
+                "value": answer.value,
+                "values": " | ".join(str(v) for v in answer.values) if answer.values else "",
+                "unable": int(answer.unable),
+                "text": answer.text or "",
+                "reason": answer.reason or "",
+                "item_text": item.text,
+                "updated_at": answer.updated_at.isoformat(),
+            }
+        )
+    return out
+
+
+def stat_rows(session: Session, study: Study) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(RoundResult, Round)
+        .join(Round, col(Round.id) == col(RoundResult.round_id))
+        .where(Round.study_id == study.id)
+        .order_by(col(Round.number))
+    ).all()
+    out = []
+    for result, round_ in rows:
+        for entry in result.data["items"]:
+            if entry["kind"] != "rating":
+                continue
+            stats = entry.get("weighted_stats") or entry["stats"]
+            out.append(
+                {
+                    "round": round_.number,
+                    "item": entry["item_id"],
+                    "item_text": entry["text"],
+                    **{k: stats.get(k) for k in STAT_COLUMNS if k in stats},
+                    "consensus": int(entry["consensus"]),
+                    "weight": entry.get("weight"),
+                    "rank": entry.get("rank"),
+                }
+            )
+    return out
+
+
+def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: neutralise("" if row.get(k) is None else row.get(k)) for k in columns})
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: spreadsheets then read UTF-8
+
+
+def to_xlsx(sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]]) -> bytes:
+    workbook = Workbook(write_only=True)
+    for title, (columns, rows) in sheets.items():
+        sheet = workbook.create_sheet(title[:31])
+        sheet.append(list(columns))
+        for row in rows:
+            sheet.append([neutralise(row.get(k)) for k in columns])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def study_json(session: Session, study: Study) -> bytes:
+    results = final_results(session, study.id)
+    data = {
+        "protocol": protocol_file.to_file(session, study),
+        "locked_at": study.locked_at.isoformat() if study.locked_at else None,
+        "rounds": [
+            {
+                "number": f.round.number,
+                "status": f.round.status,
+                "realtime": f.round.realtime,
+                "opened_at": f.round.opened_at.isoformat() if f.round.opened_at else None,
+                "closed_at": f.round.closed_at.isoformat() if f.round.closed_at else None,
+                "invited": f.total.invited,
+                "responded": f.total.responded,
+                "snapshot": f.data,
+            }
+            for f in results.rounds
+        ],
+        "items": [
+            {
+                "id": o.item.id,
+                "text": o.item.text,
+                "kind": o.item.kind,
+                "theme_id": o.item.theme_id,
+                "status": o.item.status,
+                "origin": o.item.origin,
+                "fate": o.fate,
+                "consensus_round": o.consensus_round,
+                "final_weight": o.weight,
+                "final_rank": o.rank,
+            }
+            for o in results.items
+        ],
+        "themes": [{"title": t.title, "weight": t.weight, "rank": t.rank} for t in results.themes],
+        "narrowing": [
+            {
+                "expert": e.pseudonym,
+                "group": e.stakeholder_group,
+                "kept": entry.kept,
+                "score": entry.score,
+                "reason": entry.reason,
+                "override": entry.override_reason or None,
+            }
+            for entry, e in results.decision
+        ],
+        "answers": answer_rows(session, study),
+    }
+    return json.dumps(json_safe(data), ensure_ascii=False, indent=1).encode("utf-8")

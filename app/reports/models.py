@@ -1,0 +1,29 @@
+"""Rendered reports, cached per analysed snapshot and language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import LargeBinary, Text
+from sqlmodel import Field, SQLModel
+
+from app.db import utcnow
+
+REPORT_STATUSES = ("queued", "rendering", "done", "failed")
+
+
+class ReportFile(SQLModel, table=True):
+    __tablename__ = "report_file"
+
+    id: int = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
+    language: str = Field(max_length=2)
+    cache_key: str = Field(max_length=64, index=True)
+    status: str = Field(default="queued", max_length=20)
+    error: str = Field(default="", sa_type=Text)
+    pdf: bytes | None = Field(default=None, sa_type=LargeBinary)
+    pages: int | None = None
+    requested_by: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")
+    requested_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

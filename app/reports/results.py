@@ -1,0 +1,262 @@
+"""Everything a report needs, gathered once from the study's snapshots and history.
+
+Nothing is recomputed from answers here except what no snapshot holds: the final weights (each
+item's figures from the last round that rated it) and the attrition comparison.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, col, select
+
+from app import __version__, scoring
+from app.audit.models import AuditEvent
+from app.panel.models import Expert
+from app.rounds import narrowing
+from app.rounds.analysis import rating_matrix
+from app.rounds.models import Invitation, PanelDecisionEntry, Round, RoundResult
+from app.studies import service as studies
+from app.studies.models import Item, ItemRevision, Study, Theme
+
+
+@dataclass
+class ItemOutcome:
+    item: Item
+    rounds: dict[int, dict[str, Any]] = field(default_factory=dict)  # round number -> snapshot entry
+    weight: float | None = None
+    rank: int | None = None
+
+    @property
+    def last_round(self) -> int | None:
+        return max(self.rounds) if self.rounds else None
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        return self.rounds[self.last_round] if self.rounds else None  # type: ignore[index]
+
+    @property
+    def final_stats(self) -> dict[str, Any] | None:
+        final = self.final
+        return (final.get("weighted_stats") or final.get("stats")) if final else None
+
+    @property
+    def consensus_round(self) -> int | None:
+        return next((n for n in sorted(self.rounds) if self.rounds[n].get("consensus")), None)
+
+    @property
+    def fate(self) -> str:
+        """What happened to the item, in a few words (kept, reworded, merged...)."""
+        item = self.item
+        if item.status == "merged":
+            return "merged"
+        if item.status == "split":
+            return "split"
+        if self.consensus_round is not None:
+            return "consensus"
+        if item.status in ("retired", "dropped"):
+            return "retired"
+        if not self.rounds:
+            return "not asked"
+        return "no consensus"
+
+
+@dataclass
+class ThemeOutcome:
+    theme: Theme | None
+    score: float
+    weight: float
+    rank: int
+    items: list[ItemOutcome]
+
+    @property
+    def title(self) -> str:
+        return self.theme.title if self.theme else "—"
+
+
+@dataclass
+class GroupFlow:
+    invited: int = 0
+    responded: int = 0
+    submitted: int = 0
+
+    @property
+    def response_rate(self) -> float:
+        return self.responded / self.invited if self.invited else 0.0
+
+
+@dataclass
+class RoundOutcome:
+    round: Round
+    data: dict[str, Any] | None
+    groups: dict[str, GroupFlow]
+    total: GroupFlow
+    kept_after: int | None = None
+    days_since_previous: float | None = None
+
+
+@dataclass
+class StudyResults:
+    study: Study
+    rounds: list[RoundOutcome]
+    items: list[ItemOutcome]
+    themes: list[ThemeOutcome]
+    experts: list[Expert]
+    decision: list[tuple[PanelDecisionEntry, Expert]]
+    decision_round: int | None
+    decision_rule: dict[str, Any] | None
+    attrition: scoring.AttritionComparison | None
+    revisions: list[ItemRevision]
+    audit: list[AuditEvent]
+    software: str = f"Delphi {__version__}"
+    generated_at: datetime | None = None
+
+    @property
+    def analysed(self) -> list[RoundOutcome]:
+        return [r for r in self.rounds if r.data is not None]
+
+    @property
+    def panel_initial(self) -> int:
+        return self.rounds[0].total.invited if self.rounds else len(self.experts)
+
+    @property
+    def panel_final(self) -> int:
+        return self.rounds[-1].total.invited if self.rounds else len(self.experts)
+
+    @property
+    def dissent(self) -> list[ItemOutcome]:
+        return [o for o in self.items if o.item.kind == "rating" and o.rounds and o.consensus_round is None]
+
+    def group_label(self, key: str) -> str:
+        return studies.group_label(self.study, key) or "—"
+
+
+def final_results(session: Session, study_id: int) -> StudyResults:
+    study = studies.get_study(session, study_id)
+    rounds = list(session.exec(select(Round).where(Round.study_id == study.id).order_by(col(Round.number))).all())
+    snapshots = {
+        r.round_id: r.data
+        for r in session.exec(select(RoundResult).where(col(RoundResult.round_id).in_([r.id for r in rounds]))).all()
+    }
+    items = studies.items_of(session, study.id)
+    experts = list(
+        session.exec(select(Expert).where(Expert.study_id == study.id).order_by(col(Expert.pseudonym))).all()
+    )
+    by_expert = {e.id: e for e in experts}
+
+    outcomes = {item.id: ItemOutcome(item) for item in items}
+    for round_ in rounds:
+        data = snapshots.get(round_.id)
+        for entry in (data or {}).get("items", []):
+            if entry["item_id"] in outcomes:
+                outcomes[entry["item_id"]].rounds[round_.number] = entry
+
+    themes = {t.id: t for t in studies.themes_of(session, study.id)}
+    rated = [
+        o
+        for o in outcomes.values()
+        if o.item.kind == "rating" and o.final_stats and o.final_stats.get("mean") is not None
+    ]
+    theme_outcomes: list[ThemeOutcome] = []
+    if rated:
+        weights = scoring.importance_weights(
+            [o.final_stats["mean"] for o in rated],  # type: ignore[index]
+            [o.item.theme_id for o in rated],
+            (study.scale_min, study.scale_max),
+        )
+        for outcome, weight, rank in zip(rated, weights.item_weight, weights.item_rank, strict=True):
+            outcome.weight, outcome.rank = float(weight), int(rank)
+        for k, key in enumerate(weights.theme_keys):
+            members = sorted((o for o in rated if o.item.theme_id == key), key=lambda o: (o.rank or 0, o.item.id))
+            theme_outcomes.append(
+                ThemeOutcome(
+                    themes.get(key),
+                    float(weights.theme_score[k]),
+                    float(weights.theme_weight[k]),
+                    int(weights.theme_rank[k]),
+                    members,
+                )
+            )
+        theme_outcomes.sort(key=lambda t: (t.rank, t.title))
+
+    flows = _flows(session, study, rounds, snapshots, by_expert)
+    decision_entries: list[tuple[PanelDecisionEntry, Expert]] = []
+    decision_round, decision_rule = None, None
+    for round_ in rounds:
+        decision = narrowing.decision_for(session, round_)
+        if decision is not None:
+            decision_entries = narrowing.entries_of(session, decision)
+            decision_round, decision_rule = round_.number, decision.rule
+            for flow in flows:
+                if flow.round.number == round_.number:
+                    flow.kept_after = sum(entry.kept for entry, _ in decision_entries)
+    return StudyResults(
+        study=study,
+        rounds=flows,
+        items=sorted(outcomes.values(), key=lambda o: (o.item.position, o.item.id)),
+        themes=theme_outcomes,
+        experts=experts,
+        decision=decision_entries,
+        decision_round=decision_round,
+        decision_rule=decision_rule,
+        attrition=_attrition(session, rounds, rated),
+        revisions=studies.revisions_of(session, study.id),
+        audit=list(
+            session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.study_id == study.id)
+                .order_by(col(AuditEvent.created_at), col(AuditEvent.id))
+            ).all()
+        ),
+    )
+
+
+def _flows(
+    session: Session, study: Study, rounds: list[Round], snapshots: dict[int, Any], experts: dict[int, Expert]
+) -> list[RoundOutcome]:
+    flows = []
+    previous_opened = None
+    for round_ in rounds:
+        invitations = session.exec(select(Invitation).where(Invitation.round_id == round_.id)).all()
+        data = snapshots.get(round_.id)
+        answered = {p["expert_id"]: p["answered"] > 0 for p in (data or {}).get("experts", [])}
+        groups: dict[str, GroupFlow] = defaultdict(GroupFlow)
+        total = GroupFlow()
+        for invitation in invitations:
+            expert = experts.get(invitation.expert_id)
+            key = expert.stakeholder_group if expert else ""
+            responded = answered.get(invitation.expert_id, invitation.started_at is not None)
+            for flow in (groups[key], total):
+                flow.invited += 1
+                flow.responded += responded
+                flow.submitted += invitation.submitted_at is not None
+        days = None
+        if previous_opened and round_.opened_at:
+            days = (round_.opened_at - previous_opened).total_seconds() / 86400
+        previous_opened = round_.opened_at or previous_opened
+        flows.append(RoundOutcome(round_, data, dict(groups), total, days_since_previous=days))
+    return flows
+
+
+def _attrition(session: Session, rounds: list[Round], rated: list[ItemOutcome]) -> scoring.AttritionComparison | None:
+    """Round-1 answers of those who answered the last round against those who did not."""
+    analysed = [r for r in rounds if r.status == "analysed"]
+    if len(analysed) < 2:
+        return None
+    first, last = analysed[0], analysed[-1]
+    first_ids = sorted(session.exec(select(Invitation.expert_id).where(Invitation.round_id == first.id)).all())
+    stayed_ids = set(
+        session.exec(
+            select(Invitation.expert_id).where(Invitation.round_id == last.id, col(Invitation.started_at).is_not(None))
+        ).all()
+    )
+    item_ids = np.array(sorted(o.item.id for o in rated if 1 in o.rounds), dtype=np.float64)
+    if not len(item_ids) or not first_ids:
+        return None
+    matrix = rating_matrix(session, first.id, np.array(first_ids, dtype=np.float64), item_ids)
+    stayed = np.array([e in stayed_ids for e in first_ids])
+    return scoring.attrition_bias(matrix[stayed], matrix[~stayed])

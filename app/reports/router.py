@@ -1,0 +1,100 @@
+"""The report page: request the PDF (rendered in the background), download it and the raw data."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.dependencies import Form, SessionDep
+from app.errors import Conflict
+from app.i18n import LANGUAGES
+from app.reports import exports, jobs
+from app.rounds import service as rounds
+from app.studies.dependencies import StudyForViewer
+from app.web import form_text, redirect, render
+
+router = APIRouter()
+
+
+def _download(content: bytes, media_type: str, filename: str) -> Response:
+    return Response(
+        content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+@router.get("/studies/{study_id}/report", include_in_schema=False)
+def report_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    study = access.study
+    reports = jobs.latest_reports(session, study.id)
+    working = any(r.status in ("queued", "rendering") for r in reports)
+    return render(
+        request,
+        "researcher/report.html",
+        {
+            "study": study,
+            "role": access.role,
+            "can_edit": access.can_edit,
+            "is_owner": access.is_owner,
+            "tab": "report",
+            "rounds": rounds.rounds_of(session, study.id),
+            "reports": reports,
+            "working": working,
+            "analysed": any(r.status == "analysed" for r in rounds.rounds_of(session, study.id)),
+        },
+    )
+
+
+@router.post("/studies/{study_id}/report", include_in_schema=False)
+def request_report_page(session: SessionDep, access: StudyForViewer, form: Form) -> Response:
+    language = form_text(form, "language", access.study.language)
+    if language not in LANGUAGES:
+        language = access.study.language
+    jobs.request_report(session, access.study, language, access.researcher)
+    return redirect(f"/studies/{access.study.id}/report")
+
+
+@router.get("/studies/{study_id}/reports/{report_id}.pdf", tags=["reports"])
+def download_report(session: SessionDep, access: StudyForViewer, report_id: int) -> Response:
+    report = jobs.get_report(session, access.study.id, report_id)
+    if report.status != "done" or report.pdf is None:
+        raise Conflict("This report is not ready yet.")
+    return _download(report.pdf, "application/pdf", f"delphi-study-{access.study.id}-{report.language}.pdf")
+
+
+@router.get("/studies/{study_id}/exports/answers.csv", tags=["reports"])
+def answers_csv(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
+    """Anonymised answers in long format (`expert,item,value,round` and more), as `delphi score` reads."""
+    rows = exports.answer_rows(session, access.study, identities=identities and access.can_edit)
+    return _download(
+        exports.to_csv(rows, exports.ANSWER_COLUMNS), "text/csv; charset=utf-8", f"study-{access.study.id}-answers.csv"
+    )
+
+
+@router.get("/studies/{study_id}/exports/statistics.csv", tags=["reports"])
+def statistics_csv(session: SessionDep, access: StudyForViewer) -> Response:
+    return _download(
+        exports.to_csv(exports.stat_rows(session, access.study), exports.STAT_COLUMNS),
+        "text/csv; charset=utf-8",
+        f"study-{access.study.id}-statistics.csv",
+    )
+
+
+@router.get("/studies/{study_id}/exports/study.xlsx", tags=["reports"])
+def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
+    content = exports.to_xlsx(
+        {
+            "answers": (
+                exports.ANSWER_COLUMNS,
+                exports.answer_rows(session, access.study, identities=identities and access.can_edit),
+            ),
+            "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
+        }
+    )
+    return _download(
+        content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", f"study-{access.study.id}.xlsx"
+    )
+
+
+@router.get("/studies/{study_id}/exports/study.json", tags=["reports"])
+def study_json(session: SessionDep, access: StudyForViewer) -> Response:
+    return _download(exports.study_json(session, access.study), "application/json", f"study-{access.study.id}.json")

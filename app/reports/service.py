@@ -1,0 +1,240 @@
+"""The consensus report: HTML from a template, PDF from WeasyPrint, no network.
+
+WeasyPrint gets a URL fetcher that serves only the report's own stylesheet (charts are inline
+data: URLs), so user text can never make it fetch a file or a remote address.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.db import session_scope, utcnow
+from app.i18n import LANGUAGES, gettext
+from app.reports import charts
+from app.reports.results import StudyResults, final_results
+from app.templating import Templates, default_templates
+
+ASSETS = {"bundled:report.css": Path(__file__).parent / "report.css"}
+LOG_ACTIONS = (
+    "protocol.locked",
+    "round.opened",
+    "round.closed",
+    "round.reopened",
+    "panel.narrowed",
+    "expert.withdrawn",
+    "expert.weight_changed",
+    "item.reworded",
+    "item.merged",
+    "item.split",
+    "item.retired",
+    "expert.link_reissued",
+)
+
+
+class ReportFetchRefused(ValueError):
+    pass
+
+
+def _fetcher_class() -> Any:
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class BundledOnly(URLFetcher):  # type: ignore[misc]
+        """Serves the bundled stylesheet and inline ``data:`` charts; refuses everything else
+        (files, http, any other scheme), so user text cannot make the renderer fetch anything."""
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url in ASSETS:
+                return URLFetcherResponse(url, ASSETS[url].read_bytes(), {"Content-Type": "text/css; charset=utf-8"})
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            raise ReportFetchRefused(f"the report may not load {url[:80]!r}")
+
+    return BundledOnly
+
+
+def url_fetcher() -> Any:
+    return _fetcher_class()(allowed_protocols=("data", "bundled"), timeout=5)
+
+
+def _checklist(language: str) -> list[dict[str, Any]]:
+    """Guideline topics mapped to the report's sections (by topic; see the note printed above it)."""
+    t = lambda text: gettext(language, text)  # noqa: E731
+    rows = [
+        ("ACCORD", "Title: identifies a consensus (Delphi) study", "Title page", "summary"),
+        ("ACCORD", "Introduction: background and rationale", "Rationale", "rationale"),
+        ("ACCORD", "Introduction: aim and question", "Summary", "summary"),
+        ("ACCORD", "Methods: participants, definition of expert, recruitment", "Participants", "participants"),
+        ("ACCORD", "Methods: stakeholder groups and panel size", "Participants", "participants"),
+        ("ACCORD", "Methods: number of rounds and their timing", "Rounds", "rounds"),
+        ("ACCORD", "Methods: items, scale and anchors", "Questionnaire and scale", "questionnaire"),
+        ("ACCORD", "Methods: definition of consensus and when it was fixed", "Definition of consensus", "consensus"),
+        ("ACCORD", "Methods: stopping rule", "Stopping rule", "stopping"),
+        ("ACCORD", "Methods: feedback between rounds", "Feedback between rounds", "feedback"),
+        ("ACCORD", "Methods: anonymity", "Anonymity", "anonymity"),
+        ("ACCORD", "Methods: analysis and software", "Analysis and software", "analysis"),
+        ("ACCORD", "Results: participants per round and response rates", "Panel flow", "flow"),
+        ("ACCORD", "Results: outcome per item and round", "Results", "results"),
+        ("ACCORD", "Results: items without consensus", "Dissent", "dissent"),
+        ("ACCORD", "Results: withdrawals and attrition", "Attrition", "attrition"),
+        ("ACCORD", "Other information: funding", "Funding and conflicts of interest", "declarations"),
+        ("ACCORD", "Other information: conflicts of interest", "Funding and conflicts of interest", "declarations"),
+        ("CREDES", "Purpose and rationale", "Rationale", "rationale"),
+        ("CREDES", "Expert panel", "Participants", "participants"),
+        ("CREDES", "Description of the methods", "Methods", "methods"),
+        ("CREDES", "Procedure (flow chart)", "Panel flow", "flow"),
+        ("CREDES", "Definition and attainment of consensus", "Definition of consensus", "consensus"),
+        ("CREDES", "Results", "Results per item", "items"),
+        ("CREDES", "Discussion of limitations", "Not written by the software: discuss in the article", None),
+        ("CREDES", "Adequacy of conclusions", "Not written by the software: discuss in the article", None),
+        ("CREDES", "Publication and dissemination", "Not written by the software", None),
+    ]
+    return [
+        {"label": f"{guide} — {t(label)}", "section": t(section), "anchor": anchor}
+        for guide, label, section, anchor in rows
+    ]
+
+
+def build_context(results: StudyResults, language: str) -> dict[str, Any]:
+    study = results.study
+    rated = [o for o in results.items if o.item.kind == "rating" and o.rounds]
+    points = list(range(study.scale_min, study.scale_max + 1))
+    item_charts = {}
+    for outcome in rated:
+        counts = {
+            n: [float(e["stats"]["distribution"].get(str(p), 0)) for p in points] for n, e in outcome.rounds.items()
+        }
+        item_charts[outcome.item.id] = charts.data_uri(charts.item_shift_svg(points, counts, gettext(language, "R")))
+    theme_chart = (
+        charts.data_uri(charts.theme_weights_svg([t.title for t in results.themes], [t.weight for t in results.themes]))
+        if results.themes
+        else None
+    )
+    analysed = results.analysed
+    consensus_chart = None
+    if len(analysed) > 1:
+        consensus_chart = charts.data_uri(
+            charts.consensus_by_round_svg(
+                [f.round.number for f in analysed],
+                [f.data["consensus_share"] for f in analysed],  # type: ignore[index]
+                [f.data.get("stable_share") for f in analysed],  # type: ignore[union-attr]
+                {
+                    "consensus": gettext(language, "items with consensus"),
+                    "stable": gettext(language, "stable items"),
+                    "round": gettext(language, "Round"),
+                },
+            )
+        )
+    texts = {o.item.id: o.item.text for o in results.items}
+    stability = [dict(s, text=texts.get(s["item_id"], "")) for f in analysed for s in f.data.get("stability", [])]  # type: ignore[union-attr]
+    revisions: dict[int, list[Any]] = {}
+    for revision in results.revisions:
+        if revision.action != "created":
+            revisions.setdefault(revision.item_id, []).append(revision)
+    leavers = _leavers(results)
+    attrition_items = []
+    if results.attrition is not None:
+        asked_first = [o for o in rated if 1 in o.rounds]
+        for outcome, diff in zip(
+            sorted(asked_first, key=lambda o: o.item.id), results.attrition.median_difference, strict=False
+        ):
+            if diff == diff and abs(diff) >= 2:
+                attrition_items.append((outcome.item.text, float(diff)))
+    feedback_labels = {
+        "distribution": "the distribution of the group's ratings",
+        "median_iqr": "the median and interquartile range",
+        "own_previous": "their own previous answer, highlighted",
+        "consensus": "the consensus status",
+        "weights": "the weights and ranks from the last round",
+        "reasons": "anonymous reasons from others",
+        "by_group": "the figures per stakeholder group",
+    }
+    return {
+        "r": results,
+        "study": study,
+        "lang": language,
+        "generated_at": results.generated_at or utcnow(),
+        "rated": rated,
+        "n_rated": len(rated),
+        "n_consensus": sum(1 for o in rated if o.consensus_round),
+        "n_items_total": len(results.items),
+        "themes_count": len({o.item.theme_id for o in results.items}),
+        "kinds": sorted(Counter(o.item.kind for o in results.items).items()),
+        "group_sizes": sorted(Counter(e.stakeholder_group for e in results.experts).items()),
+        "weighted": study.weighting.get("scheme", "equal") != "equal",
+        "feedback_shown": [(k, gettext(language, v)) for k, v in feedback_labels.items() if study.feedback.get(k)],
+        "overrides": sum(1 for entry, _ in results.decision if entry.overridden),
+        "item_charts": item_charts,
+        "theme_chart": theme_chart,
+        "consensus_chart": consensus_chart,
+        "stability": stability,
+        "revisions": revisions,
+        "leavers": leavers,
+        "attrition_items": attrition_items,
+        "checklist": _checklist(language),
+        "checklist_note": gettext(
+            language,
+            "Topics of ACCORD (Gattrell et al. 2024) and CREDES (Jünger et al. 2017) "
+            "mapped to where this report addresses them; check the item numbers against the "
+            "published checklists when you submit.",
+        ),
+        "log": [e for e in results.audit if e.action in LOG_ACTIONS],
+    }
+
+
+def _leavers(results: StudyResults) -> list[dict[str, Any]]:
+    """Experts who did not reach the last round, and why (pseudonyms only)."""
+    rows = []
+    for expert in results.experts:
+        if expert.status == "dropped":
+            rows.append(
+                {
+                    "pseudonym": expert.pseudonym,
+                    "group": expert.stakeholder_group,
+                    "round": results.decision_round or "—",
+                    "why": "not kept when the panel was narrowed",
+                }
+            )
+        elif expert.status == "withdrawn":
+            rows.append(
+                {"pseudonym": expert.pseudonym, "group": expert.stakeholder_group, "round": "—", "why": "withdrew"}
+            )
+    return rows
+
+
+def render_html(
+    session: Session, study_id: int, language: str | None = None, templates: Templates | None = None
+) -> str:
+    results = final_results(session, study_id)
+    language = language if language in LANGUAGES else results.study.language
+    templates = templates or default_templates()
+    return templates.render("reports/report.html", language, **build_context(results, language))  # type: ignore[arg-type]
+
+
+def render_pdf(html: str) -> tuple[bytes, int]:
+    """The PDF and its number of pages."""
+    from weasyprint import HTML
+
+    document = HTML(string=html, url_fetcher=url_fetcher(), base_url="bundled:").render()
+    return document.write_pdf(), len(document.pages)
+
+
+def html_to_pdf(html: str) -> bytes:
+    return render_pdf(html)[0]
+
+
+def write_report(
+    engine: Engine, study_id: int, path: Path, language: str | None = None, html_path: Path | None = None
+) -> int:
+    """Render the study's report to ``path`` (and the HTML to ``html_path``); returns the PDF's size."""
+    with session_scope(engine) as session:
+        html = render_html(session, study_id, language)
+    if html_path is not None:
+        html_path.write_text(html, encoding="utf-8")
+    pdf = html_to_pdf(html)
+    path.write_bytes(pdf)
+    return len(pdf)
