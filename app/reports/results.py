@@ -45,6 +45,11 @@ class ItemOutcome:
         return (final.get("weighted_stats") or final.get("stats")) if final else None
 
     @property
+    def reasons(self) -> list[tuple[int, str]]:
+        """Every anonymous reason given for the item, with its round."""
+        return [(n, reason) for n in sorted(self.rounds) for reason in self.rounds[n].get("reasons", [])]
+
+    @property
     def consensus_round(self) -> int | None:
         return next((n for n in sorted(self.rounds) if self.rounds[n].get("consensus")), None)
 

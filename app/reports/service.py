@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.db import session_scope, utcnow
-from app.i18n import LANGUAGES, gettext
+from app.i18n import LANGUAGES, N_, gettext
 from app.reports import charts
 from app.reports.results import StudyResults, final_results
 from app.templating import Templates, default_templates
@@ -65,33 +65,43 @@ def _checklist(language: str) -> list[dict[str, Any]]:
     """Guideline topics mapped to the report's sections (by topic; see the note printed above it)."""
     t = lambda text: gettext(language, text)  # noqa: E731
     rows = [
-        ("ACCORD", "Title: identifies a consensus (Delphi) study", "Title page", "summary"),
-        ("ACCORD", "Introduction: background and rationale", "Rationale", "rationale"),
-        ("ACCORD", "Introduction: aim and question", "Summary", "summary"),
-        ("ACCORD", "Methods: participants, definition of expert, recruitment", "Participants", "participants"),
-        ("ACCORD", "Methods: stakeholder groups and panel size", "Participants", "participants"),
-        ("ACCORD", "Methods: number of rounds and their timing", "Rounds", "rounds"),
-        ("ACCORD", "Methods: items, scale and anchors", "Questionnaire and scale", "questionnaire"),
-        ("ACCORD", "Methods: definition of consensus and when it was fixed", "Definition of consensus", "consensus"),
-        ("ACCORD", "Methods: stopping rule", "Stopping rule", "stopping"),
-        ("ACCORD", "Methods: feedback between rounds", "Feedback between rounds", "feedback"),
-        ("ACCORD", "Methods: anonymity", "Anonymity", "anonymity"),
-        ("ACCORD", "Methods: analysis and software", "Analysis and software", "analysis"),
-        ("ACCORD", "Results: participants per round and response rates", "Panel flow", "flow"),
-        ("ACCORD", "Results: outcome per item and round", "Results", "results"),
-        ("ACCORD", "Results: items without consensus", "Dissent", "dissent"),
-        ("ACCORD", "Results: withdrawals and attrition", "Attrition", "attrition"),
-        ("ACCORD", "Other information: funding", "Funding and conflicts of interest", "declarations"),
-        ("ACCORD", "Other information: conflicts of interest", "Funding and conflicts of interest", "declarations"),
-        ("CREDES", "Purpose and rationale", "Rationale", "rationale"),
-        ("CREDES", "Expert panel", "Participants", "participants"),
-        ("CREDES", "Description of the methods", "Methods", "methods"),
-        ("CREDES", "Procedure (flow chart)", "Panel flow", "flow"),
-        ("CREDES", "Definition and attainment of consensus", "Definition of consensus", "consensus"),
-        ("CREDES", "Results", "Results per item", "items"),
-        ("CREDES", "Discussion of limitations", "Not written by the software: discuss in the article", None),
-        ("CREDES", "Adequacy of conclusions", "Not written by the software: discuss in the article", None),
-        ("CREDES", "Publication and dissemination", "Not written by the software", None),
+        ("ACCORD", N_("Title: identifies a consensus (Delphi) study"), N_("Title page"), "summary"),
+        ("ACCORD", N_("Introduction: background and rationale"), N_("Rationale"), "rationale"),
+        ("ACCORD", N_("Introduction: aim and question"), N_("Summary"), "summary"),
+        ("ACCORD", N_("Methods: participants, definition of expert, recruitment"), N_("Participants"), "participants"),
+        ("ACCORD", N_("Methods: stakeholder groups and panel size"), N_("Participants"), "participants"),
+        ("ACCORD", N_("Methods: number of rounds and their timing"), N_("Rounds"), "rounds"),
+        ("ACCORD", N_("Methods: items, scale and anchors"), N_("Questionnaire and scale"), "questionnaire"),
+        (
+            "ACCORD",
+            N_("Methods: definition of consensus and when it was fixed"),
+            N_("Definition of consensus"),
+            "consensus",
+        ),
+        ("ACCORD", N_("Methods: stopping rule"), N_("Stopping rule"), "stopping"),
+        ("ACCORD", N_("Methods: feedback between rounds"), N_("Feedback between rounds"), "feedback"),
+        ("ACCORD", N_("Methods: anonymity"), N_("Anonymity"), "anonymity"),
+        ("ACCORD", N_("Methods: analysis and software"), N_("Analysis and software"), "analysis"),
+        ("ACCORD", N_("Results: participants per round and response rates"), N_("Panel flow"), "flow"),
+        ("ACCORD", N_("Results: outcome per item and round"), N_("Results"), "results"),
+        ("ACCORD", N_("Results: items without consensus"), N_("Dissent"), "dissent"),
+        ("ACCORD", N_("Results: withdrawals and attrition"), N_("Attrition"), "attrition"),
+        ("ACCORD", N_("Other information: funding"), N_("Funding and conflicts of interest"), "declarations"),
+        (
+            "ACCORD",
+            N_("Other information: conflicts of interest"),
+            N_("Funding and conflicts of interest"),
+            "declarations",
+        ),
+        ("CREDES", N_("Purpose and rationale"), N_("Rationale"), "rationale"),
+        ("CREDES", N_("Expert panel"), N_("Participants"), "participants"),
+        ("CREDES", N_("Description of the methods"), N_("Methods"), "methods"),
+        ("CREDES", N_("Procedure (flow chart)"), N_("Panel flow"), "flow"),
+        ("CREDES", N_("Definition and attainment of consensus"), N_("Definition of consensus"), "consensus"),
+        ("CREDES", N_("Results"), N_("Results per item"), "items"),
+        ("CREDES", N_("Discussion of limitations"), N_("Not written by the software: discuss in the article"), None),
+        ("CREDES", N_("Adequacy of conclusions"), N_("Not written by the software: discuss in the article"), None),
+        ("CREDES", N_("Publication and dissemination"), N_("Not written by the software"), None),
     ]
     return [
         {"label": f"{guide} — {t(label)}", "section": t(section), "anchor": anchor}
@@ -145,13 +155,13 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
             if diff == diff and abs(diff) >= 2:
                 attrition_items.append((outcome.item.text, float(diff)))
     feedback_labels = {
-        "distribution": "the distribution of the group's ratings",
-        "median_iqr": "the median and interquartile range",
-        "own_previous": "their own previous answer, highlighted",
-        "consensus": "the consensus status",
-        "weights": "the weights and ranks from the last round",
-        "reasons": "anonymous reasons from others",
-        "by_group": "the figures per stakeholder group",
+        "distribution": N_("the distribution of the group's ratings"),
+        "median_iqr": N_("the median and interquartile range"),
+        "own_previous": N_("their own previous answer, highlighted"),
+        "consensus": N_("the consensus status"),
+        "weights": N_("the weights and ranks from the last round"),
+        "reasons": N_("anonymous reasons from others"),
+        "by_group": N_("the figures per stakeholder group"),
     }
     return {
         "r": results,
