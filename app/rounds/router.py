@@ -164,28 +164,6 @@ def round_page(request: Request, session: SessionDep, access: StudyForViewer, nu
     return _round_page(request, session, access, service.get_round(session, access.study, number))
 
 
-@router.post("/studies/{study_id}/rounds/{number}/{action}", include_in_schema=False)
-def round_action_page(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    templates: TemplatesDep,
-    access: StudyForEditor,
-    number: int,
-    action: str,
-    form: Form,
-) -> Response:
-    study = access.study
-    round_ = service.get_round(session, study, number)
-    try:
-        done = _round_action(session, settings, templates, access, round_, action, form)
-    except AppError as exc:
-        session.rollback()
-        round_ = service.get_round(session, study, number)
-        return _round_page(request, session, access, round_, error=exc.detail, status_code=exc.status_code)
-    return redirect(f"/studies/{study.id}/rounds/{number}", done)
-
-
 def _round_action(
     session: SessionDep,
     settings: SettingsDep,
@@ -428,6 +406,29 @@ def statement_action_page(
             request, session, access, round_.number if round_ else 1, error=exc.detail, status_code=exc.status_code
         )
     return redirect(f"/studies/{study.id}/rounds/{round_.number if round_ else 1}/coding", "saved")
+
+
+# Registered after the specific round pages (narrowing, coding...): the first matching path wins.
+@router.post("/studies/{study_id}/rounds/{number}/{action}", include_in_schema=False)
+def round_action_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    access: StudyForEditor,
+    number: int,
+    action: str,
+    form: Form,
+) -> Response:
+    study = access.study
+    round_ = service.get_round(session, study, number)
+    try:
+        done = _round_action(session, settings, templates, access, round_, action, form)
+    except AppError as exc:
+        session.rollback()
+        round_ = service.get_round(session, study, number)
+        return _round_page(request, session, access, round_, error=exc.detail, status_code=exc.status_code)
+    return redirect(f"/studies/{study.id}/rounds/{number}", done)
 
 
 # --- API ------------------------------------------------------------------------------------------

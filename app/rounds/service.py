@@ -138,6 +138,8 @@ def open_round(
         raise Conflict(f"Round {other_open.number} is still open.")
     if round_.number == 1:
         studies.lock_protocol(session, study, researcher)
+    study.status = "running"
+    session.add(study)
     round_.open(utcnow())
     session.add(round_)
     invitations = []

@@ -167,8 +167,10 @@ def _reason(
         reason = "Kept: " + text
     elif seats == 0:
         reason = "Dropped: " + text + "; the group has no seat at this panel size"
-    else:
+    elif not tie:
         reason = "Dropped: " + text + f"; below {cutoff:.3f}, the lowest score kept"
+    else:
+        reason = "Dropped: " + text
     if tie:
-        reason += "; tied with the cut-off score, decided by completeness, then participation, then pseudonym"
+        reason += "; tied with the lowest score kept, decided by completeness, then participation, then pseudonym"
     return reason + "."

@@ -85,8 +85,8 @@ def archive_study(session: Session, study: Study, researcher: Researcher, archiv
 def locked_reason(study: Study) -> str:
     when = study.locked_at.strftime("%Y-%m-%d %H:%M UTC") if study.locked_at else ""
     return (
-        f"The protocol was locked on {when}, when round 1 opened. Rules fixed in advance cannot change "
-        "afterwards; what you would change and why belongs in the report instead."
+        f"The protocol was locked on {when}. Rules fixed in advance cannot change afterwards; "
+        "what you would change and why belongs in the report instead."
     )
 
 
@@ -175,7 +175,6 @@ def lock_protocol(session: Session, study: Study, researcher: Researcher | None)
     """Fix the rules: timestamped, read-only from now on. Idempotent."""
     if study.locked_at is None:
         study.locked_at = utcnow()
-        study.status = "running"
         session.add(study)
         audit.record(session, study.id, researcher, "protocol.locked", f"study:{study.id}")
         session.flush()
