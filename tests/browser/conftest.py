@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from app.accounts import service as accounts
 from app.db import make_engine, session_scope
 from app.main import create_app
-from tests.conftest import settings_for
+from tests.conftest import Database, settings_for
 from tests.factories import PASSWORD
 from tests.mail.conftest import Inbox
 
@@ -69,11 +69,17 @@ class LiveApp:
         raise AssertionError(f"{len(self.inbox.messages)} e-mails arrived, expected {count}")
 
 
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory):
+    """The browser tests run once, on SQLite; the same pages run on both databases in the HTTP tests."""
+    db = Database("sqlite", tmp_path_factory.mktemp("browser"))
+    yield db
+    db.close()
+
+
 @pytest.fixture
-def live_app(database):
-    if database.backend != "sqlite":
-        pytest.skip("the browser tests run once, on SQLite; the same pages run on PostgreSQL in the HTTP tests")
-    url = database.fresh()
+def live_app(sqlite_database):
+    url = sqlite_database.fresh()
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
     smtp.start()

@@ -8,8 +8,9 @@ from tests.browser.conftest import ARTIFACTS, shot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
-BAD_PANEL = "name,email,group,self_rating\nClaire Dubois,claire@example.org,academic,8\nMarc Leroy,not-an-email,practitioner,6\n"
-GOOD_PANEL = "name,email,group,self_rating\nClaire Dubois,claire@example.org,academic,8\nMarc Leroy,marc@example.org,practitioner,6\n"
+HEADER = "name,email,group,self_rating\nClaire Dubois,claire@example.org,academic,8\n"
+BAD_PANEL = HEADER + "Marc Leroy,not-an-email,practitioner,6\n"
+GOOD_PANEL = HEADER + "Marc Leroy,marc@example.org,practitioner,6\n"
 
 
 def test_design_a_study_import_a_panel_and_lock(page, live_app, tmp_path):
