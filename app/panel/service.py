@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -288,7 +288,7 @@ def set_weight(
     return expert
 
 
-def normalised_weights(experts: list[Expert]) -> list[float]:
+def normalised_weights(experts: Sequence[Any]) -> list[float]:
     """Weights with a mean of one: an average expert counts once in weighted statistics."""
     raw = [max(e.weight, 0.0) for e in experts]
     if not raw or sum(raw) <= 0:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -26,29 +29,63 @@ from app.studies import service as studies
 from app.studies.models import Item, Study, Theme
 
 SCORING_VERSION = "1"
+NO_VALUE = -1e300  # stands for "no value" in the one-query fetch (scales are never negative)
 BOOTSTRAP_CELL_BUDGET = 2_000_000  # resamples x experts x items; keeps a big round's analysis fast
 
 
+@dataclass(frozen=True)
+class Panelist:
+    """What the analysis needs of an invited expert (no ORM object per expert)."""
+
+    id: int
+    pseudonym: str
+    stakeholder_group: str
+    weight: float
+    status: str
+    opened_at: datetime | None
+    submitted_at: datetime | None
+
+
 def rating_matrix(session: Session, round_id: int, expert_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+    return round_matrix(session, round_id, expert_ids, item_ids)[0]
+
+
+def round_matrix(
+    session: Session, round_id: int, expert_ids: np.ndarray, item_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """experts x items of the round's numeric answers (NaN = none), fetched in one query.
 
-    ``expert_ids`` and ``item_ids`` must be sorted; rows and columns follow them.
+    ``expert_ids`` and ``item_ids`` must be sorted; rows and columns follow them. The rows come from
+    the driver's own cursor, inside the session's transaction: plain tuples go into numpy in one
+    step, without an ORM or Row object per answer.
     """
-    table = Answer.__table__  # type: ignore[attr-defined]
-    query = sa_select(table.c.expert_id, table.c.item_id, table.c.value).where(
-        table.c.round_id == round_id, table.c.value.is_not(None)
-    )
-    rows = session.connection().execute(query).fetchall()
     matrix = np.full((len(expert_ids), len(item_ids)), np.nan)
+    connection = session.connection()
+    placeholder = "%s" if connection.dialect.name == "postgresql" else "?"
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(  # "unable to rate" has no value: it comes back as the sentinel, then NaN
+            f"SELECT expert_id, item_id, COALESCE(value, {NO_VALUE}) FROM answer "
+            f"WHERE round_id = {placeholder} AND (value IS NOT NULL OR unable)",
+            (round_id,),
+        )
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    answered = np.zeros(len(expert_ids), dtype=np.int64)
     if not rows:
-        return matrix
-    data = np.asarray(rows, dtype=np.float64)
+        return matrix, answered
+    data = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=3 * len(rows)).reshape(-1, 3)
+    data[data[:, 2] == NO_VALUE, 2] = np.nan
     e = np.searchsorted(expert_ids, data[:, 0])
     i = np.searchsorted(item_ids, data[:, 1])
-    inside = (e < len(expert_ids)) & (i < len(item_ids))
-    inside[inside] &= (expert_ids[e[inside]] == data[inside, 0]) & (item_ids[i[inside]] == data[inside, 1])
+    known = e < len(expert_ids)
+    known[known] &= expert_ids[e[known]] == data[known, 0]
+    answered = np.bincount(e[known], minlength=len(expert_ids)).astype(np.int64)
+    inside = known & (i < len(item_ids))
+    inside[inside] &= item_ids[i[inside]] == data[inside, 1]
     matrix[e[inside], i[inside]] = data[inside, 2]
-    return matrix
+    return matrix, answered
 
 
 def _anonymous_order(texts: list[str], salt: str) -> list[str]:
@@ -68,18 +105,28 @@ def analyse_round(
     session: Session, study: Study, round_: Round, researcher: Researcher | None, n_boot: int | None = None
 ) -> RoundResult:
     items = round_items(session, round_.id)
-    invited = session.exec(
-        select(Invitation, Expert)
-        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
-        .where(Invitation.round_id == round_.id)
-        .order_by(col(Expert.id))
-    ).all()
-    analysed = [(inv, e) for inv, e in invited if e.status != "withdrawn"]
-    experts = [e for _, e in analysed]
+    invited = [
+        Panelist(*row)
+        for row in session.execute(
+            sa_select(
+                col(Expert.id),
+                col(Expert.pseudonym),
+                col(Expert.stakeholder_group),
+                col(Expert.weight),
+                col(Expert.status),
+                col(Invitation.opened_at),
+                col(Invitation.submitted_at),
+            )
+            .join(Invitation, col(Expert.id) == col(Invitation.expert_id))
+            .where(col(Invitation.round_id) == round_.id)
+            .order_by(col(Expert.id))
+        ).all()
+    ]
+    experts = [p for p in invited if p.status != "withdrawn"]
     expert_ids = np.array([e.id for e in experts], dtype=np.float64)
     rating_items = sorted((i for i in items if i.kind == "rating"), key=lambda i: i.id)
     item_ids = np.array([i.id for i in rating_items], dtype=np.float64)
-    matrix = rating_matrix(session, round_.id, expert_ids, item_ids)
+    matrix, answered_counts = round_matrix(session, round_.id, expert_ids, item_ids)
     scale = (study.scale_min, study.scale_max)
     agree = (study.agree_low, study.agree_high)
     weighted = study.weighting.get("scheme", "equal") != "equal"
@@ -115,13 +162,28 @@ def analyse_round(
                 matrix[rows], scale=scale, agree=agree, quantile_method=study.quantile_method
             )
 
-    answers = session.exec(select(Answer).where(Answer.round_id == round_.id)).all()
     analysed_ids = {e.id for e in experts}
-    answers = [a for a in answers if a.expert_id in analysed_ids]
+    table = Answer.__table__  # type: ignore[attr-defined]
     reasons: dict[int, list[str]] = {}
-    for answer in answers:
-        if answer.reason:
-            reasons.setdefault(answer.item_id, []).append(answer.reason)
+    for expert_id, item_id, reason in session.connection().execute(
+        sa_select(table.c.expert_id, table.c.item_id, table.c.reason).where(
+            table.c.round_id == round_.id, table.c.reason.is_not(None)
+        )
+    ):
+        if expert_id in analysed_ids:
+            reasons.setdefault(item_id, []).append(reason)
+    other_ids = [i.id for i in items if i.kind != "rating"]
+    answers = (
+        [
+            a
+            for a in session.exec(
+                select(Answer).where(Answer.round_id == round_.id, col(Answer.item_id).in_(other_ids))
+            ).all()
+            if a.expert_id in analysed_ids
+        ]
+        if other_ids
+        else []
+    )
 
     records = summary.records([str(i.id) for i in rating_items])
     weighted_records = weighted_summary.records([str(i.id) for i in rating_items]) if weighted_summary else None
@@ -164,7 +226,7 @@ def analyse_round(
         kendall_w=panel_figures.get("kendall_w") or 0.0,
     )
 
-    participation = _participation(analysed, answers, len(items))
+    participation = _participation(experts, answered_counts, answers, len(items))
     data: dict[str, Any] = {
         "round": round_.number,
         "computed_at": utcnow().isoformat(),
@@ -220,21 +282,26 @@ def analyse_round(
 
 
 def _participation(
-    analysed: list[tuple[Invitation, Expert]], answers: list[Answer], n_items: int
+    experts: list[Panelist], answered_counts: np.ndarray, other_answers: list[Answer], n_items: int
 ) -> list[dict[str, Any]]:
-    answered = Counter(a.expert_id for a in answers if a.value is not None or a.values or a.text or a.unable)
+    """How many items each expert answered: ratings and "unable" from the one fetch, plus answers
+    to the other kinds of items."""
+    answered = {p.id: int(n) for p, n in zip(experts, answered_counts, strict=True)}
+    for a in other_answers:
+        if not a.unable and (a.values or a.text or a.value is not None):
+            answered[a.expert_id] = answered.get(a.expert_id, 0) + 1
     return [
         {
-            "expert_id": e.id,
-            "pseudonym": e.pseudonym,
-            "group": e.stakeholder_group,
-            "weight": e.weight,
-            "answered": answered.get(e.id, 0),
+            "expert_id": p.id,
+            "pseudonym": p.pseudonym,
+            "group": p.stakeholder_group,
+            "weight": p.weight,
+            "answered": answered.get(p.id, 0),
             "items": n_items,
-            "submitted": inv.submitted_at is not None,
-            "opened": inv.opened_at is not None,
+            "submitted": p.submitted_at is not None,
+            "opened": p.opened_at is not None,
         }
-        for inv, e in analysed
+        for p in experts
     ]
 
 
@@ -313,7 +380,7 @@ def _f(value: float) -> float | None:
 
 
 def _stability(
-    session: Session, study: Study, round_: Round, rating_items: list[Item], experts: list[Expert], matrix: np.ndarray
+    session: Session, study: Study, round_: Round, rating_items: list[Item], experts: list[Panelist], matrix: np.ndarray
 ) -> tuple[list[dict[str, Any]], float | None]:
     previous, _ = _previous_result(session, study, round_)
     if previous is None or not rating_items:
@@ -343,7 +410,7 @@ def _stability(
     return entries, float(np.mean([e["stable"] for e in entries]))
 
 
-def _cooke(items: list[Item], answers: list[Answer], experts: list[Expert]) -> dict[str, Any] | None:
+def _cooke(items: list[Item], answers: list[Answer], experts: list[Panelist]) -> dict[str, Any] | None:
     """Performance scores when the round has seed questions (estimates with a known answer)."""
     estimates = [i for i in items if i.kind == "estimate"]
     if not any(i.is_seed for i in estimates) or not experts:

@@ -6,14 +6,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 
-def as_ratings(ratings: ArrayLike, name: str = "ratings") -> NDArray[np.float64]:
+def as_ratings(ratings: ArrayLike, name: str = "ratings", *, check_finite: bool = True) -> NDArray[np.float64]:
     """A 2-D float matrix, experts x items, NaN for missing."""
     matrix = np.asarray(ratings, dtype=np.float64)
     if matrix.ndim == 1:
         matrix = matrix[:, None]
     if matrix.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix (experts x items), got {matrix.ndim} dimensions")
-    if np.isinf(matrix).any():
+    if check_finite and np.isinf(matrix).any():
         raise ValueError(f"{name} contains infinite values")
     return matrix
 

@@ -51,10 +51,7 @@ def kendall_w(ratings: ArrayLike) -> KendallW:
     ranks = stats.rankdata(complete, axis=1)
     rank_sums = ranks.sum(axis=0)
     s = float(((rank_sums - rank_sums.mean()) ** 2).sum())
-    ties = 0.0
-    for row in complete:
-        _, t = np.unique(row, return_counts=True)
-        ties += float((t**3 - t).sum())
+    ties = _tie_term(complete)
     full = m**2 * (n**3 - n)
     w_uncorrected = 12 * s / full
     denominator = full - m * ties
@@ -62,6 +59,16 @@ def kendall_w(ratings: ArrayLike) -> KendallW:
     chi2 = m * (n - 1) * w
     p = float(stats.chi2.sf(chi2, n - 1)) if w == w else np.nan
     return KendallW(w=w, w_uncorrected=w_uncorrected, chi2=chi2, df=n - 1, p=p, n_judges=m, n_objects=n)
+
+
+def _tie_term(matrix: FloatArray) -> float:
+    """T = sum over rows and groups of tied values of (t^3 - t), for all rows at once."""
+    ordered = np.sort(matrix, axis=1)
+    new_run = np.ones(ordered.shape, dtype=bool)
+    new_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.flatnonzero(new_run.ravel())
+    lengths = np.diff(np.append(starts, ordered.size)).astype(np.float64)
+    return float((lengths**3 - lengths).sum())
 
 
 def fleiss_kappa(category_counts: ArrayLike) -> float:

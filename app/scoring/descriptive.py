@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from app.scoring._checks import as_band, as_ratings, as_weights
+from app.scoring._kernels import count_points, weigh_scale_points
 
 FloatArray = NDArray[np.float64]
 
@@ -270,7 +271,7 @@ def summarize(
     >>> s.median.tolist(), s.agreement.tolist()
     ([8.0, 2.0], [1.0, 0.3333333333333333])
     """
-    matrix = as_ratings(ratings)
+    matrix = as_ratings(ratings, check_finite=False)  # infinities are refused as off-scale below
     low, high = as_band(scale, "scale")
     agree = as_band(agree, "agree")
     if not (low <= agree[0] and agree[1] <= high):
@@ -302,18 +303,30 @@ def _summarize_matrix(
 ) -> ItemSummary:
     low, high = scale
     n_items = matrix.shape[1]
-    present = ~np.isnan(matrix)
-    n = present.sum(axis=0).astype(np.int64)
     points: FloatArray = np.arange(low, high + 1, dtype=np.float64)
-    counts = scale_counts(matrix, points) if _on_integer_scale(matrix, low, high) else None
-    if counts is None or not np.array_equal(counts.sum(axis=1), n):
-        outside = matrix[present & ((matrix < low) | (matrix > high))]
+    weighted_counts: FloatArray | None = None
+    if _on_integer_scale(matrix, low, high):
+        contiguous = np.ascontiguousarray(matrix)
+        raw, answered, off = count_points(contiguous, int(low), len(points))
+        n = answered
+        counts: FloatArray = raw.astype(np.float64)
+        if w is not None and not off.any():
+            weighted_counts = weigh_scale_points(contiguous, np.ascontiguousarray(w), int(low), len(points))
+    else:
+        present = ~np.isnan(matrix)
+        n = present.sum(axis=0).astype(np.int64)
+        off = n
+    if off.any():
+        present = ~np.isnan(matrix)
+        outside = matrix[present & ((matrix < low) | (matrix > high) | ~np.isfinite(matrix))]
         if outside.size:
             raise ValueError(f"ratings contain values outside the scale {low:g}-{high:g}: {np.unique(outside)[:5]}")
         # values between the scale points: distribution over the distinct values instead
         points = np.unique(matrix[present]) if present.any() else np.array([low])
         counts = scale_counts(matrix, points)
-    weighted_counts = counts if w is None else scale_counts(matrix, points, w)
+        n = present.sum(axis=0).astype(np.int64)
+    if weighted_counts is None:
+        weighted_counts = counts if w is None else scale_counts(matrix, points, w)
     total = weighted_counts.sum(axis=1)
     nf = n.astype(np.float64)
 

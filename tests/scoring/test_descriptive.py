@@ -188,3 +188,16 @@ def test_constant_ratings_give_iqr_zero_and_full_or_no_agreement(value, experts,
     assert np.all(s.iqr == 0) and np.all(s.median == value)
     assert np.all(s.agreement == (1.0 if value >= 7 else 0.0))
     assert np.all(s.opposition == (1.0 if value <= 3 else 0.0))
+
+
+def test_big_matrices_take_the_parallel_path_and_agree_with_numpy():
+    from app.scoring._kernels import PARALLEL_FROM
+
+    rng = np.random.default_rng(8)
+    matrix = rng.integers(1, 10, size=(PARALLEL_FROM // 200 + 7, 200)).astype(float)
+    matrix[rng.random(matrix.shape) < 0.05] = np.nan
+    assert matrix.size >= PARALLEL_FROM
+    s = summarize(matrix)
+    np.testing.assert_array_equal(s.median, per_column(matrix, np.median))
+    np.testing.assert_array_equal(s.n, (~np.isnan(matrix)).sum(axis=0))
+    np.testing.assert_allclose(s.mean, per_column(matrix, np.mean))
