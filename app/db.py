@@ -34,23 +34,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
+def _sqlite_begin_immediate(conn: Any) -> None:
     # Writers take the lock at BEGIN: a deferred transaction that later upgrades to a write lock
     # fails at once with "database is locked" instead of waiting on busy_timeout.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(database_url: str, *, echo: bool = False) -> Engine:
+def _sqlite_begin_deferred(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(database_url: str, *, echo: bool = False, read_only: bool = False) -> Engine:
+    """An engine; ``read_only`` gives, on SQLite, transactions that read without taking the write
+    lock (for GET requests, which never write), so pages render while a save is being written."""
     if database_url.startswith("sqlite"):
         engine = create_engine(
             database_url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=20,
+            max_overflow=40,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin_deferred if read_only else _sqlite_begin_immediate)
         return engine
-    return create_engine(database_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(database_url, echo=echo, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from app.templating import Templates
 
 SESSION_COOKIE = "delphi_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -32,7 +33,8 @@ def get_templates(request: Request) -> Templates:
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request, committed after the route returns and before the response leaves,
     so a 2xx means the data is in the database; rolled back when the route raised."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    engine = request.app.state.read_engine if request.method in SAFE_METHODS else request.app.state.engine
+    with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -61,10 +63,14 @@ class Auth:
 
 
 def get_optional_auth(request: Request, session: SessionDep, settings: SettingsDep) -> Auth | None:
-    found = accounts.resolve_session(session, request.cookies.get(SESSION_COOKIE), settings)
+    found = accounts.resolve_session(
+        session, request.cookies.get(SESSION_COOKIE), settings, touch=request.method not in SAFE_METHODS
+    )
     if found is None:
         return None
     auth = Auth(*found)
+    if request.method in SAFE_METHODS and accounts.needs_touch(auth.login):
+        accounts.touch_session(request.app.state.engine, auth.login.id_hash)
     # Plain values for the page layout: still readable if the request's transaction rolls back.
     request.state.viewer = Viewer(
         id=auth.researcher.id,

@@ -141,6 +141,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
         app.state.engine = engine or make_engine(settings.database_url)
+        # SQLite: GET requests read through their own engine, without the write lock.
+        app.state.read_engine = (
+            make_engine(settings.database_url, read_only=True)
+            if own_engine and settings.is_sqlite
+            else app.state.engine
+        )
         app.state.templates = Templates()
         stop = threading.Event()
         sender = None
@@ -159,6 +165,7 @@ def create_app(
                 sender.join(timeout=10)
             if own_engine:
                 app.state.engine.dispose()
+                app.state.read_engine.dispose()
 
     app = FastAPI(
         title="Delphi",
@@ -172,6 +179,11 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_mapping(app)
+
+    @app.get("/livez", tags=["system"], include_in_schema=False)
+    async def livez() -> JSONResponse:
+        """The process answers (no database): for load balancers, and the baseline of benchmarks."""
+        return JSONResponse({"status": "ok"})
 
     @app.get("/health", tags=["system"])
     def health(request: Request) -> JSONResponse:

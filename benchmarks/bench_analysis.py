@@ -47,20 +47,64 @@ def populate(engine, experts: int, items: int) -> tuple[int, int]:  # type: igno
         study_id, round_id, theme_ids = study.id, round_.id, [t.id for t in themes]
         session.commit()
     with engine.begin() as conn:
-        conn.execute(insert(Item), [dict(study_id=study_id, theme_id=theme_ids[i % 10], kind="rating",
-                                         text=f"Statement {i}", position=i, anchors={}, options=[], multiple=False,
-                                         allow_unable=True, is_seed=False, quantiles=[0.05, 0.5, 0.95],
-                                         status="active", origin="protocol", source_item_ids=[], created_at=now,
-                                         updated_at=now) for i in range(items)])
+        conn.execute(
+            insert(Item),
+            [
+                dict(
+                    study_id=study_id,
+                    theme_id=theme_ids[i % 10],
+                    kind="rating",
+                    text=f"Statement {i}",
+                    position=i,
+                    anchors={},
+                    options=[],
+                    multiple=False,
+                    allow_unable=True,
+                    is_seed=False,
+                    quantiles=[0.05, 0.5, 0.95],
+                    status="active",
+                    origin="protocol",
+                    source_item_ids=[],
+                    created_at=now,
+                    updated_at=now,
+                )
+                for i in range(items)
+            ],
+        )
         item_ids = [r[0] for r in conn.execute(select(Item.id).where(Item.study_id == study_id).order_by(Item.id))]
-        conn.execute(insert(RoundItem), [dict(round_id=round_id, item_id=i, position=k) for k, i in enumerate(item_ids)])
-        conn.execute(insert(Expert), [dict(study_id=study_id, name=f"Expert {e}", email=f"e{e}@example.org",
-                                           pseudonym=f"E{e:04d}", stakeholder_group=("a", "b")[e % 2], profile={},
-                                           weight=1.0, weight_source="equal", weight_reason="", status="active",
-                                           status_reason="", created_at=now) for e in range(experts)])
-        expert_ids = [r[0] for r in conn.execute(select(Expert.id).where(Expert.study_id == study_id).order_by(Expert.id))]
-        conn.execute(insert(Invitation), [dict(round_id=round_id, expert_id=e, invited_at=now, started_at=now,
-                                               submitted_at=now, reminder_count=0) for e in expert_ids])
+        conn.execute(
+            insert(RoundItem), [dict(round_id=round_id, item_id=i, position=k) for k, i in enumerate(item_ids)]
+        )
+        conn.execute(
+            insert(Expert),
+            [
+                dict(
+                    study_id=study_id,
+                    name=f"Expert {e}",
+                    email=f"e{e}@example.org",
+                    pseudonym=f"E{e:04d}",
+                    stakeholder_group=("a", "b")[e % 2],
+                    profile={},
+                    weight=1.0,
+                    weight_source="equal",
+                    weight_reason="",
+                    status="active",
+                    status_reason="",
+                    created_at=now,
+                )
+                for e in range(experts)
+            ],
+        )
+        expert_ids = [
+            r[0] for r in conn.execute(select(Expert.id).where(Expert.study_id == study_id).order_by(Expert.id))
+        ]
+        conn.execute(
+            insert(Invitation),
+            [
+                dict(round_id=round_id, expert_id=e, invited_at=now, started_at=now, submitted_at=now, reminder_count=0)
+                for e in expert_ids
+            ],
+        )
     values = rng.integers(1, 10, size=(experts, items))
     if engine.dialect.name == "postgresql":
         buffer = io.StringIO()
@@ -69,17 +113,31 @@ def populate(engine, experts: int, items: int) -> tuple[int, int]:  # type: igno
             for b, i in enumerate(item_ids):
                 buffer.write(f"{round_id}\t{e}\t{i}\t{values[a, b]}\tf\t1\t{stamp}\t{stamp}\n")
         raw = engine.raw_connection()
-        with raw.cursor() as cursor:
-            with cursor.copy("COPY answer (round_id, expert_id, item_id, value, unable, version, created_at, "
-                             "updated_at) FROM STDIN") as copy:
-                copy.write(buffer.getvalue())
+        with raw.cursor() as cursor, cursor.copy(
+            "COPY answer (round_id, expert_id, item_id, value, unable, version, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            copy.write(buffer.getvalue())
         raw.commit()
         raw.close()
     else:
         with engine.begin() as conn:
-            conn.execute(insert(Answer), [dict(round_id=round_id, expert_id=e, item_id=i, value=float(values[a, b]),
-                                               unable=False, version=1, created_at=now, updated_at=now)
-                                          for a, e in enumerate(expert_ids) for b, i in enumerate(item_ids)])
+            conn.execute(
+                insert(Answer),
+                [
+                    dict(
+                        round_id=round_id,
+                        expert_id=e,
+                        item_id=i,
+                        value=float(values[a, b]),
+                        unable=False,
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for a, e in enumerate(expert_ids)
+                    for b, i in enumerate(item_ids)
+                ],
+            )
     return study_id, round_id
 
 
@@ -121,8 +179,10 @@ def run(label: str, url: str, experts: int, items: int) -> None:
     fetch = best(lambda: raw_fetch(engine, round_id))
     analysis = best(lambda: analyse(engine, study_id, round_id))
     engine.dispose()
-    print(f"{label:10} {experts * items:>8} answers (loaded in {load:.1f} s)  raw fetch {fetch * 1000:7.1f} ms  "
-          f"analysis {analysis * 1000:7.1f} ms  = {analysis / fetch:4.2f} x (goal <= 2)")
+    print(
+        f"{label:10} {experts * items:>8} answers (loaded in {load:.1f} s)  raw fetch {fetch * 1000:7.1f} ms  "
+        f"analysis {analysis * 1000:7.1f} ms  = {analysis / fetch:4.2f} x (goal <= 2)"
+    )
 
 
 def main() -> None:
@@ -140,8 +200,12 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
-            run("PostgreSQL", make_url(args.postgres).set(database=name).render_as_string(hide_password=False),
-                args.experts, args.items)
+            run(
+                "PostgreSQL",
+                make_url(args.postgres).set(database=name).render_as_string(hide_password=False),
+                args.experts,
+                args.items,
+            )
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))

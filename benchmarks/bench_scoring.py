@@ -32,8 +32,9 @@ def per_item_loop(matrix: np.ndarray) -> list[tuple[float, ...]]:
     for column in matrix.T:
         v = column[~np.isnan(column)]
         q1, median, q3 = np.quantile(v, [0.25, 0.5, 0.75])
-        out.append((len(v), median, q1, q3, q3 - q1, v.mean(), v.std(ddof=1), np.mean((v >= 7) & (v <= 9)),
-                    np.mean(v <= 3)))
+        out.append(
+            (len(v), median, q1, q3, q3 - q1, v.mean(), v.std(ddof=1), np.mean((v >= 7) & (v <= 9)), np.mean(v <= 3))
+        )
     return out
 
 
@@ -96,17 +97,26 @@ def main() -> None:
     rss = rss_growth(args.experts, args.items)
     check = summarize(matrix)
     reference = per_item_loop(matrix[:, :5])
-    assert np.allclose(check.median[:5], [r[1] for r in reference]) and np.allclose(check.sd[:5], [r[6] for r in reference])
+    assert np.allclose(check.median[:5], [r[1] for r in reference]) and np.allclose(
+        check.sd[:5], [r[6] for r in reference]
+    )
 
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.python_implementation()} "
-          f"{platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}"
+    )
     print(f"matrix: {args.experts} x {args.items}, {matrix.nbytes / 1e6:.0f} MB")
     print(f"read pass R.sum(axis=0): {read * 1000:8.1f} ms")
     print(f"summarize():              {ours * 1000:8.1f} ms  = {ours / read:5.1f} x the read pass (goal <= 10)")
     print(f"per-item numpy loop:      {loop * 1000:8.1f} ms  -> summarize is {loop / ours:5.1f} x faster (goal >= 20)")
-    print(f"pandas groupby:           {panda * 1000:8.1f} ms  -> summarize is {panda / ours:5.1f} x faster (goal >= 40)")
-    print(f"peak memory of summarize: {max(peak, rss) / 1e6:8.1f} MB  = {max(peak, rss) / matrix.nbytes:4.2f} x the matrix "
-          f"(goal < 3; Python allocations {peak / 1e6:.1f} MB, process RSS growth {rss / 1e6:.1f} MB)")
+    print(
+        f"pandas groupby:           {panda * 1000:8.1f} ms  -> summarize is {panda / ours:5.1f} x faster (goal >= 40)"
+    )
+    print(
+        f"peak memory of summarize: {max(peak, rss) / 1e6:8.1f} MB  = "
+        f"{max(peak, rss) / matrix.nbytes:4.2f} x the matrix "
+        f"(goal < 3; Python allocations {peak / 1e6:.1f} MB, process RSS growth {rss / 1e6:.1f} MB)"
+    )
 
 
 if __name__ == "__main__":

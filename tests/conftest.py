@@ -106,6 +106,14 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     db.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """For tests that only make sense on PostgreSQL (several servers sharing one database)."""
+    db = Database("postgres", tmp_path_factory.mktemp("postgres"))
+    yield db
+    db.close()
+
+
 @pytest.fixture
 def connection(database: Database) -> Iterator[Connection]:
     conn = database.engine.connect()

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.models import ROLES, Researcher, ResearcherSession, StudyMember
 from app.config import Settings
-from app.db import utcnow
+from app.db import session_scope, utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from app.security import hash_password, hash_token, new_csrf_token, verify_password
 
+log = logging.getLogger("delphi.accounts")
 MIN_PASSWORD_LENGTH = 10
 LOGIN_FAILED = "E-mail or password is wrong."
 
@@ -79,10 +84,17 @@ def start_session(
     return NewSession(cookie_value=cookie_value, csrf_token=row.csrf_token)
 
 
+TOUCH_EVERY = timedelta(minutes=1)  # keep writes rare on busy pages
+
+
 def resolve_session(
-    session: Session, cookie_value: str | None, settings: Settings
+    session: Session, cookie_value: str | None, settings: Settings, *, touch: bool = True
 ) -> tuple[Researcher, ResearcherSession] | None:
-    """The researcher behind a cookie, or None when absent, unknown, idle too long or expired."""
+    """The researcher behind a cookie, or None when absent, unknown, idle too long or expired.
+
+    With ``touch`` (requests that write anyway) the idle clock is reset and an expired session is
+    deleted in the same transaction; read-only requests leave that to ``touch_session``.
+    """
     if not cookie_value:
         return None
     row = session.get(ResearcherSession, hash_token(cookie_value))
@@ -91,16 +103,34 @@ def resolve_session(
     now = utcnow()
     idle_limit = row.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
     if now >= row.expires_at or now >= idle_limit:
-        session.delete(row)
-        session.flush()
+        if touch:
+            session.delete(row)
+            session.flush()
         return None
     researcher = session.get(Researcher, row.researcher_id)
     if researcher is None or not researcher.is_active:
         return None
-    if now - row.last_seen_at > timedelta(minutes=1):  # keep writes rare on busy pages
+    if touch and needs_touch(row):
         row.last_seen_at = now
         session.add(row)
     return researcher, row
+
+
+def needs_touch(row: ResearcherSession) -> bool:
+    return utcnow() - row.last_seen_at > TOUCH_EVERY
+
+
+def touch_session(engine: Engine, id_hash: str) -> None:
+    """Reset a session's idle clock in a short transaction of its own (for read-only requests)."""
+    try:
+        with session_scope(engine) as session:
+            session.exec(
+                update(ResearcherSession)
+                .where(col(ResearcherSession.id_hash) == id_hash)  # type: ignore[call-overload]
+                .values(last_seen_at=utcnow())
+            )
+    except OperationalError:  # the database is busy: the next request will try again
+        log.warning("could not refresh a researcher session's idle clock")
 
 
 def end_session(session: Session, cookie_value: str) -> None:

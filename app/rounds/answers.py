@@ -180,10 +180,12 @@ def save_answers(
     *,
     source: str = "save",
     items: list[Item] | None = None,
+    invitation: Invitation | None = None,
 ) -> SaveResult:
     """Validate every answer first; save all or none; upsert and record the history of changes."""
     require_open(round_, expert)
-    invitation = invitation_for(session, round_, expert)
+    if invitation is None or invitation.round_id != round_.id or invitation.expert_id != expert.id:
+        invitation = invitation_for(session, round_, expert)
     items = items if items is not None else round_items(session, round_.id)
     by_id = {item.id: item for item in items}
     errors: dict[str, str] = {}
@@ -202,7 +204,7 @@ def save_answers(
     for attempt in (1, 2):
         try:
             with session.begin_nested():
-                changed = _upsert(session, round_, expert, cleaned, source)
+                changed, answered = _upsert(session, round_, expert, cleaned, source)
             break
         except IntegrityError:
             # Another tab inserted the same answer a moment ago: it exists now, update it.
@@ -215,11 +217,13 @@ def save_answers(
         invitation.opened_at = now
     session.add(invitation)
     session.flush()
-    answered = count_answered(session, round_.id, expert.id)
     return SaveResult(saved_at=now, changed=changed, answered=answered, total=len(items))
 
 
-def _upsert(session: Session, round_: Round, expert: Expert, cleaned: dict[int, CleanAnswer], source: str) -> int:
+def _upsert(
+    session: Session, round_: Round, expert: Expert, cleaned: dict[int, CleanAnswer], source: str
+) -> tuple[int, int]:
+    """Insert or update; returns (answers changed, answers the expert has given in the round)."""
     existing = answers_of(session, round_.id, expert.id, lock=True)
     now = utcnow()
     changed: list[Answer] = []
@@ -249,6 +253,7 @@ def _upsert(session: Session, round_: Round, expert: Expert, cleaned: dict[int, 
             answer.updated_at = now
         session.add(answer)
         changed.append(answer)
+        existing[item_id] = answer
     session.flush()
     for answer in changed:
         session.add(
@@ -268,7 +273,8 @@ def _upsert(session: Session, round_: Round, expert: Expert, cleaned: dict[int, 
             )
         )
     session.flush()
-    return len(changed)
+    answered = sum(1 for a in existing.values() if a.value is not None or a.values or a.text or a.unable)
+    return len(changed), answered
 
 
 def count_answered(session: Session, round_id: int, expert_id: int) -> int:

@@ -261,7 +261,7 @@ def parse_form_answers(
 
 def _save_from_form(request: Request, session: Session, ctx: LinkContext, form: Any, source: str) -> Response | None:
     """Save the posted page; on a problem, the page again with what was typed and the messages."""
-    round_, _ = ctx.answering()
+    round_, invitation = ctx.answering()
     items = answer_service.round_items(session, round_.id)
     answers, typed, errors = parse_form_answers(form, items)
     if errors:
@@ -283,6 +283,7 @@ def _save_from_form(request: Request, session: Session, ctx: LinkContext, form: 
             answers,
             source=source,
             items=items,
+            invitation=invitation,
         )
     except InvalidInput as exc:
         session.rollback()
@@ -332,8 +333,10 @@ def autosave(request: Request, session: SessionDep, token: str, body: RawBody) -
     except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
         return JSONResponse({"error": "invalid_request", "detail": "Malformed answers."}, status_code=422)
     try:
-        round_, _ = ctx.answering()
-        result = answer_service.save_answers(session, ctx.study, round_, ctx.expert, answers, source="autosave")
+        round_, invitation = ctx.answering()
+        result = answer_service.save_answers(
+            session, ctx.study, round_, ctx.expert, answers, source="autosave", invitation=invitation
+        )
     except AppError as exc:
         session.rollback()
         return JSONResponse(

@@ -1,0 +1,270 @@
+"""Load: N concurrent simulated experts (open the link, consent, save each answer by autosave,
+submit) against `delphi serve` on loopback, with 1 or 2 worker processes, on SQLite or PostgreSQL;
+a bare endpoint of the same app (/livez) is measured in the same run as the baseline. Afterwards,
+every save acknowledged with a 2xx is checked in the database.
+
+    .venv/bin/python benchmarks/bench_load.py --experts 100 --items 10 --workers 1 --database sqlite
+    .venv/bin/python benchmarks/bench_load.py --experts 500 --workers 2 --database postgres
+
+Client and server share this machine's cores; the figures are for the pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.db import make_engine, session_scope  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.panel import service as panel  # noqa: E402
+from app.rounds.models import Answer  # noqa: E402
+from tests.factories import make_panel_study  # noqa: E402
+from tests.rounds.helpers import invited, open_round  # noqa: E402
+
+SECRET = "benchmark-secret-key-0123456789-abcdefghij"
+THINK = 1.0  # mean seconds an expert spends on a statement before the next save (set by --think)
+RAMP = 10.0  # seconds over which the experts arrive (set by --ramp)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(url: str, experts: int, items: int) -> list[str]:
+    from app.config import load_settings
+
+    upgrade(url)
+    engine = make_engine(url)
+    settings = load_settings(database_url=url, secret_key=SECRET, base_url="http://127.0.0.1")
+    with session_scope(engine) as session:
+        study = make_panel_study(session, experts=experts, items=items, language="en")
+        round_ = open_round(session, study, settings)
+        tokens = [panel.current_link(session, e, SECRET) for e in invited(session, round_)]
+    engine.dispose()
+    return tokens
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.acknowledged: dict[tuple[str, int], int] = {}
+
+    async def timed(self, kind: str, call):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            response = await call
+        except httpx.HTTPError:
+            self.errors[kind] += 1
+            return None
+        self.latency[kind].append(time.perf_counter() - started)
+        if response.status_code >= 400:
+            self.errors[kind] += 1
+        return response
+
+
+async def expert(client: httpx.AsyncClient, token: str, items: int, recorder: Recorder, rng: random.Random) -> None:
+    await asyncio.sleep(rng.uniform(0, RAMP))  # experts arrive over the ramp, not all in one instant
+    url = f"/e/{token}"
+    page = await recorder.timed("open", client.get(url))
+    if page is None:
+        return
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    if not found:
+        recorder.errors["open"] += 1
+        return
+    csrf = found.group(1)
+    await recorder.timed("consent", client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"}))
+    form = await recorder.timed("open", client.get(url))
+    item_ids = [int(i) for i in re.findall(r'data-item="(\d+)"', form.text)] if form is not None else []
+    for item_id in item_ids[:items]:
+        value = rng.randint(1, 9)
+        response = await recorder.timed(
+            "save",
+            client.post(
+                f"{url}/answers", json={"answers": {str(item_id): {"value": value}}}, headers={"X-CSRF-Token": csrf}
+            ),
+        )
+        if response is not None and response.status_code < 300:
+            recorder.acknowledged[(token, item_id)] = value
+        await asyncio.sleep(rng.uniform(0, 2 * THINK))
+    data = {"csrf_token": csrf, **{f"v{i}": str(recorder.acknowledged.get((token, i), 5)) for i in item_ids[:items]}}
+    response = await recorder.timed("submit", client.post(f"{url}/submit", data=data))
+    if response is not None and response.status_code < 400:
+        for i in item_ids[:items]:
+            recorder.acknowledged[(token, i)] = int(data[f"v{i}"])
+
+
+async def bare_expert(client: httpx.AsyncClient, items: int, recorder: Recorder, rng: random.Random) -> None:
+    """The same arrivals, pacing and number of requests as an expert, on an endpoint doing nothing."""
+    await asyncio.sleep(rng.uniform(0, RAMP))
+    for step in range(items + 4):
+        await recorder.timed("bare", client.get("/livez"))
+        if 2 < step < items + 3:
+            await asyncio.sleep(rng.uniform(0, 2 * THINK))
+
+
+async def drive(base: str, tokens: list[str], items: int) -> tuple[Recorder, float, dict[str, float]]:
+    recorder = Recorder()
+    limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=len(tokens) + 10)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits, follow_redirects=False) as client:
+        bare = Recorder()
+        bare_started = time.perf_counter()
+        await asyncio.gather(*(bare_expert(client, items, bare, random.Random(k)) for k in range(len(tokens))))
+        bare_elapsed = time.perf_counter() - bare_started
+        started = time.perf_counter()
+        await asyncio.gather(*(expert(client, t, items, recorder, random.Random(k)) for k, t in enumerate(tokens)))
+        elapsed = time.perf_counter() - started
+    base_line = {
+        "median": statistics.median(bare.latency["bare"]),
+        "p99": percentile(bare.latency["bare"], 0.99),
+        "throughput": len(bare.latency["bare"]) / bare_elapsed,
+        "errors": bare.errors["bare"],
+    }
+    return recorder, elapsed, base_line
+
+
+def lost_answers(url: str, recorder: Recorder, tokens: list[str]) -> int:
+    from app.security import hash_token
+
+    engine = make_engine(url)
+    lost = 0
+    with Session(engine) as session:
+        from app.panel.models import Expert
+
+        ids = {hash_token(t): t for t in tokens}
+        experts = {e.id: ids[e.link_token_hash] for e in session.exec(select(Expert)).all() if e.link_token_hash in ids}
+        stored = {
+            (experts[a.expert_id], a.item_id): a.value
+            for a in session.exec(select(Answer)).all()
+            if a.expert_id in experts
+        }
+    engine.dispose()
+    for key, value in recorder.acknowledged.items():
+        if stored.get(key) != value:
+            lost += 1
+    return lost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--experts", type=int, default=100)
+    parser.add_argument("--items", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--think", type=float, default=1.0, help="mean seconds between an expert's saves")
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the experts arrive")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("DELPHI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
+    args = parser.parse_args()
+    global THINK, RAMP
+    THINK, RAMP = args.think, args.ramp
+    folder = tempfile.mkdtemp(prefix="delphi-load-")
+    admin, name = None, None
+    if args.database == "sqlite":
+        url = f"sqlite:///{folder}/load.db"
+    else:
+        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+        name = f"delphi_load_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+    try:
+        tokens = prepare(url, args.experts, args.items)
+        port = free_port()
+        env = dict(
+            os.environ,
+            DELPHI_DATABASE_URL=url,
+            DELPHI_SECRET_KEY=SECRET,
+            DELPHI_RUN_SENDER_IN_SERVER="false",
+            DELPHI_BASE_URL=f"http://127.0.0.1:{port}",
+            DELPHI_LINK_FAILURES_PER_MINUTE="1000",
+        )
+        server = subprocess.Popen(
+            [str(ROOT / ".venv/bin/delphi"), "serve", "--port", str(port), "--workers", str(args.workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        try:
+            recorder, elapsed, bare = asyncio.run(drive(base, tokens, args.items))
+        finally:
+            server.terminate()
+            server.wait(20)
+        lost = lost_answers(url, recorder, tokens)
+        saves = recorder.latency["save"]
+        requests = sum(len(v) for v in recorder.latency.values())
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores; database {args.database}, "
+            f"{args.workers} worker(s), {args.experts} concurrent experts x {args.items} saves, "
+            f"think time {args.think:g} s, arrivals over {args.ramp:g} s"
+        )
+        for kind in ("open", "consent", "save", "submit"):
+            values = recorder.latency[kind]
+            print(
+                f"  {kind:8} n={len(values):6}  median {statistics.median(values) * 1000:7.1f} ms  "
+                f"p99 {percentile(values, 0.99) * 1000:7.1f} ms  errors {recorder.errors[kind]}"
+            )
+        print(
+            f"  all requests: {requests} in {elapsed:.1f} s = {requests / elapsed:.0f} req/s; "
+            f"saves {len(saves) / elapsed:.0f}/s"
+        )
+        print(
+            f"  bare /livez, same arrivals and pacing: median {bare['median'] * 1000:.1f} ms, "
+            f"p99 {bare['p99'] * 1000:.1f} ms, {bare['throughput']:.0f} req/s, errors {bare['errors']}"
+        )
+        print(
+            f"  save p99 / bare p99 = {percentile(saves, 0.99) / bare['p99']:.1f}; "
+            f"save median / bare median = {statistics.median(saves) / bare['median']:.1f}"
+        )
+        print(
+            f"  acknowledged saves: {len(recorder.acknowledged)}; lost: {lost}; errors: {sum(recorder.errors.values())}"
+        )
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
