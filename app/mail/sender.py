@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from app.config import Settings
 from app.db import session_scope, utcnow
@@ -241,7 +241,3 @@ def run_sender_loop(engine: Engine, settings: Settings, stop: threading.Event, v
         except Exception:
             log.exception("worker pass failed")
         stop.wait(settings.worker_interval_seconds)
-
-
-def session_for(engine: Engine) -> Session:
-    return Session(engine, expire_on_commit=False)

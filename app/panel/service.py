@@ -339,13 +339,5 @@ def current_link(session: Session, expert: Expert, secret_key: str) -> str:
     return token
 
 
-def revoke_link(session: Session, study: Study, expert: Expert, researcher: Researcher | None) -> None:
-    expert.link_nonce = None
-    expert.link_token_hash = None
-    session.add(expert)
-    audit.record(session, study.id, researcher, "expert.link_revoked", f"expert:{expert.pseudonym}")
-    session.flush()
-
-
 def expert_by_token(session: Session, token: str) -> Expert | None:
     return session.exec(select(Expert).where(Expert.link_token_hash == hash_token(token))).first()

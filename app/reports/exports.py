@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from app.panel.models import Expert
 from app.reports.results import final_results
 from app.rounds.models import Answer, Round, RoundResult
+from app.scoring import ItemSummary
 from app.serialization import json_safe
 from app.studies import protocol_file
 from app.studies import service as studies
@@ -40,21 +41,7 @@ STAT_COLUMNS = (
     "round",
     "item",
     "item_text",
-    "n",
-    "median",
-    "q1",
-    "q3",
-    "iqr",
-    "mean",
-    "sd",
-    "cv",
-    "agreement",
-    "opposition",
-    "ad_m",
-    "rwg",
-    "ipr",
-    "ipras",
-    "di",
+    *(m for m in ItemSummary.METRICS if m != "missing"),
     "consensus",
     "weight",
     "rank",

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.errors import Conflict, Gone, InvalidInput
@@ -275,21 +275,6 @@ def _upsert(
     session.flush()
     answered = sum(1 for a in existing.values() if a.value is not None or a.values or a.text or a.unable)
     return len(changed), answered
-
-
-def count_answered(session: Session, round_id: int, expert_id: int) -> int:
-    return session.exec(
-        select(func.count())
-        .select_from(Answer)
-        .where(
-            Answer.round_id == round_id,
-            Answer.expert_id == expert_id,
-            (col(Answer.value).is_not(None))
-            | (col(Answer.values).is_not(None))
-            | (col(Answer.text).is_not(None))
-            | (col(Answer.unable).is_(True)),
-        )
-    ).one()
 
 
 def submit(session: Session, round_: Round, expert: Expert) -> tuple[bool, datetime]:

@@ -20,26 +20,9 @@ from typing import Any
 
 import numpy as np
 
-CONSENSUS_NAMES = frozenset(
-    {
-        "n",
-        "median",
-        "q1",
-        "q3",
-        "iqr",
-        "mean",
-        "sd",
-        "cv",
-        "agreement",
-        "opposition",
-        "ad_m",
-        "rwg",
-        "ipr",
-        "ipras",
-        "di",
-        "missing",
-    }
-)
+from app.scoring.descriptive import ItemSummary
+
+CONSENSUS_NAMES = frozenset(ItemSummary.METRICS)  # every per-item statistic, by its name
 STOPPING_NAMES = frozenset(
     {
         "round",

@@ -9,7 +9,7 @@ import tomli_w
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from app.accounts.models import Researcher, StudyMember
+from app.accounts.models import Researcher
 from app.errors import InvalidInput, NotFound
 from app.panel import service as panel
 from app.panel.schemas import ExpertCreate
@@ -158,11 +158,3 @@ def export_study(session: Session, study_id: int, *, with_identities: bool = Fal
         f"# Exported {'with' if with_identities else 'without'} experts' names and e-mails.\n"
     )
     return header + tomli_w.dumps(to_file(session, study, with_identities=with_identities))
-
-
-def owners_of(session: Session, study_id: int) -> list[int]:
-    return list(
-        session.exec(
-            select(StudyMember.researcher_id).where(StudyMember.study_id == study_id, StudyMember.role == "owner")
-        ).all()
-    )

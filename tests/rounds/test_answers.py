@@ -123,7 +123,7 @@ def test_an_item_of_another_round_is_refused(session, opened):
 
 def test_unable_to_rate_is_an_answer_without_a_value(session, opened):
     study, round_, items, expert = opened
-    answers.save_answers(session, study, round_, expert, {items[0].id: AnswerIn(unable=True)})
+    result = answers.save_answers(session, study, round_, expert, {items[0].id: AnswerIn(unable=True)})
     saved = answers.answers_of(session, round_.id, expert.id)[items[0].id]
     assert saved.unable and saved.value is None
-    assert answers.count_answered(session, round_.id, expert.id) == 1
+    assert result.answered == 1
