@@ -171,7 +171,7 @@ def create_app(
         title="Delphi",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served below from vendored files: no CDN
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -179,6 +179,13 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_mapping(app)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        html = request.app.state.templates.render("api_docs.html", "en")
+        # Swagger UI sets inline styles: allowed on this page only
+        policy = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+        return Response(html, media_type="text/html", headers={"Content-Security-Policy": policy})
 
     @app.get("/livez", tags=["system"], include_in_schema=False)
     async def livez() -> JSONResponse:

@@ -21,3 +21,12 @@ def test_health_is_503_with_the_reason_when_the_database_is_unreachable(tmp_path
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "error" and body["database"] and body["version"] == __version__
+
+
+def test_api_docs_are_served_from_vendored_files(client):
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "http" not in page.text.replace('lang="en"', "")  # nothing from another host
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    schema = client.get("/api/openapi.json").json()
+    assert schema["info"]["title"] == "Delphi" and "/api/studies" in schema["paths"]

@@ -114,6 +114,7 @@ class StudyResults:
     decision: list[tuple[PanelDecisionEntry, Expert]]
     decision_round: int | None
     decision_rule: dict[str, Any] | None
+    decision_fates: dict[str, Any]
     attrition: scoring.AttritionComparison | None
     revisions: list[ItemRevision]
     audit: list[AuditEvent]
@@ -190,12 +191,13 @@ def final_results(session: Session, study_id: int) -> StudyResults:
 
     flows = _flows(session, study, rounds, snapshots, by_expert)
     decision_entries: list[tuple[PanelDecisionEntry, Expert]] = []
-    decision_round, decision_rule = None, None
+    decision_round, decision_rule, decision_fates = None, None, {}
     for round_ in rounds:
         decision = narrowing.decision_for(session, round_)
         if decision is not None:
             decision_entries = narrowing.entries_of(session, decision)
             decision_round, decision_rule = round_.number, decision.rule
+            decision_fates = decision.inputs.get("fates", {})
             for flow in flows:
                 if flow.round.number == round_.number:
                     flow.kept_after = sum(entry.kept for entry, _ in decision_entries)
@@ -208,6 +210,7 @@ def final_results(session: Session, study_id: int) -> StudyResults:
         decision=decision_entries,
         decision_round=decision_round,
         decision_rule=decision_rule,
+        decision_fates=decision_fates,
         attrition=_attrition(session, rounds, rated),
         revisions=studies.revisions_of(session, study.id),
         audit=list(

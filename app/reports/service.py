@@ -17,6 +17,7 @@ from app.db import session_scope, utcnow
 from app.i18n import LANGUAGES, N_, gettext
 from app.reports import charts
 from app.reports.results import StudyResults, final_results
+from app.rounds.narrowing import reason_text
 from app.templating import Templates, default_templates
 
 ASSETS = {"bundled:report.css": Path(__file__).parent / "report.css"}
@@ -193,6 +194,11 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
             "published checklists when you submit.",
         ),
         "log": [e for e in results.audit if e.action in LOG_ACTIONS],
+        "reason": lambda pseudonym, fallback: (
+            reason_text(results.decision_fates[pseudonym], language, results.group_label)
+            if pseudonym in results.decision_fates
+            else fallback
+        ),
     }
 
 

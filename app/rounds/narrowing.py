@@ -3,6 +3,7 @@ reason, confirm; the decision, its inputs and every expert's fate are recorded."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput
+from app.i18n import gettext
 from app.panel.models import Expert
 from app.rounds.models import Invitation, PanelDecision, PanelDecisionEntry, Round, RoundResult
 from app.studies.models import Study
@@ -24,6 +26,58 @@ class Proposal:
     result: scoring.NarrowingResult
     experts: dict[str, Expert]  # by pseudonym
     inputs: dict[str, dict[str, float]]
+
+
+def fate_data(fate: scoring.narrowing.Fate) -> dict[str, Any]:
+    """What a reason is made of, kept with the decision so it can be written in any language."""
+    return {
+        "kept": fate.kept,
+        "group": fate.group,
+        "rank": fate.rank,
+        "pool_size": fate.pool_size,
+        "seats": fate.seats,
+        "score": fate.score,
+        "cutoff": fate.cutoff,
+        "components": fate.components,
+        "tie_broken": fate.tie_broken,
+    }
+
+
+def reason_text(data: dict[str, Any], language: str, group_label: Callable[[str], str]) -> str:
+    """The reason for an expert's fate, in the page's language (from ``fate_data``)."""
+    if data["group"]:
+        where = gettext(language, "in group “%(group)s”") % {"group": group_label(data["group"])}
+    else:
+        where = gettext(language, "on the panel")
+    parts = ", ".join(f"{gettext(language, name)} {value:.2f}" for name, value in data["components"].items())
+    details = gettext(
+        language, "rank %(rank)s of %(pool)s %(where)s, which keeps %(seats)s; composite score %(score)s (%(parts)s)"
+    ) % {
+        "rank": data["rank"],
+        "pool": data["pool_size"],
+        "where": where,
+        "seats": data["seats"],
+        "score": f"{data['score']:.3f}",
+        "parts": parts,
+    }
+    if data["kept"]:
+        text = gettext(language, "Kept: %(details)s") % {"details": details}
+    elif data["seats"] == 0:
+        text = gettext(language, "Dropped: %(details)s; the group has no seat at this panel size") % {
+            "details": details
+        }
+    elif data["tie_broken"]:
+        text = gettext(language, "Dropped: %(details)s") % {"details": details}
+    else:
+        text = gettext(language, "Dropped: %(details)s; below %(cutoff)s, the lowest score kept") % {
+            "details": details,
+            "cutoff": f"{data['cutoff']:.3f}",
+        }
+    if data["tie_broken"]:
+        text += gettext(
+            language, "; tied with the lowest score kept, decided by completeness, then participation, then pseudonym"
+        )
+    return text + "."
 
 
 def decision_for(session: Session, round_: Round) -> PanelDecision | None:
@@ -107,7 +161,11 @@ def confirm(
             "keep_group_share": proposal.rule.keep_group_share,
             "composite": dict(proposal.rule.composite),
         },
-        inputs={"experts": proposal.inputs, "seats": proposal.result.seats},
+        inputs={
+            "experts": proposal.inputs,
+            "seats": proposal.result.seats,
+            "fates": {f.key: fate_data(f) for f in proposal.result.fates},
+        },
         researcher_id=researcher.id if researcher else None,
         decided_at=utcnow(),
     )
@@ -165,18 +223,6 @@ def entries_of(session: Session, decision: PanelDecision) -> list[tuple[PanelDec
 
 def proposal_rows(proposal: Proposal) -> list[dict[str, Any]]:
     return [
-        {
-            "pseudonym": f.key,
-            "group": f.group,
-            "kept": f.kept,
-            "rank": f.rank,
-            "pool_size": f.pool_size,
-            "seats": f.seats,
-            "score": f.score,
-            "components": f.components,
-            "tie_broken": f.tie_broken,
-            "reason": f.reason,
-            "inputs": proposal.inputs[f.key],
-        }
+        {**fate_data(f), "pseudonym": f.key, "reason": f.reason, "inputs": proposal.inputs[f.key]}
         for f in sorted(proposal.result.fates, key=lambda f: (f.group, f.rank))
     ]

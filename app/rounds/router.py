@@ -33,7 +33,7 @@ from app.rounds.schemas import (
 from app.studies import service as studies
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
 from app.studies.models import Study
-from app.web import form_errors, form_ids, form_text, redirect, render
+from app.web import form_errors, form_ids, form_text, redirect, render, request_language
 
 router = APIRouter()
 
@@ -289,6 +289,10 @@ def _narrowing_page(
             proposal_error=proposal_error,
             error=error,
             group_label=lambda key: studies.group_label(study, key),
+            fates=decision.inputs.get("fates", {}) if decision else {},
+            reason=lambda data: narrowing.reason_text(
+                data, request_language(request), lambda key: studies.group_label(study, key)
+            ),
         ),
         status_code=status_code,
     )

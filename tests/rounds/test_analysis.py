@@ -154,3 +154,21 @@ def test_open_answers_are_coded_into_statements_that_become_items(session, setti
     round2 = service.create_round(session, study, None)
     asked = {ri.item_id for ri in session.exec(select(RoundItem).where(RoundItem.round_id == round2.id))}
     assert new_item.id in asked and question.id not in asked  # open questions are not asked again
+
+
+def test_narrowing_reasons_are_written_in_the_reader_s_language(session, settings):
+    study = make_panel_study(session, experts=6, items=1)
+    study.narrowing = {"target": 2, "keep_group_share": True, "composite": {"weight": 1.0}}
+    round1 = open_round(session, study, settings)
+    answer_all(session, study, round1)
+    service.close_round(session, study, round1, None)
+    decision = narrowing.confirm(session, study, round1, {}, None)
+    fates = decision.inputs["fates"]
+    assert len(fates) == 6
+    label = {"academic": "Academics", "practitioner": "Practitioners"}.get
+    some = next(iter(fates.values()))
+    english = narrowing.reason_text(some, "en", label)
+    french = narrowing.reason_text(some, "fr", label)
+    assert english.startswith(("Kept: rank", "Dropped: rank"))
+    assert "Academics" in english or "Practitioners" in english
+    assert french.startswith(("Conservé", "Écarté")) and "rang" in french
