@@ -18,6 +18,7 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
+run: export DELPHI_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(VENV)/.runtime
 	$(BIN)/delphi migrate
 	$(BIN)/delphi demo
