@@ -14,15 +14,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as ASGIMessage
 
 from app import __version__
 from app.accounts.router import router as accounts_router
 from app.audit.router import router as audit_router
 from app.config import Settings, get_settings
 from app.db import make_engine
-from app.errors import AppError
+from app.errors import AppError, Message
 from app.mail.router import router as mail_router
 from app.panel.router import router as panel_router
 from app.reports.router import router as reports_router
@@ -64,7 +66,7 @@ class SecurityHeaders:
 
         expert_link = scope["path"].startswith("/e/")
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_with_headers(message: ASGIMessage) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 present = {name.lower() for name, _ in headers}
@@ -125,6 +127,14 @@ def _install_error_mapping(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = str(exc.detail) if exc.status_code != 404 else "This page does not exist."
         return _error_response(request, exc.status_code, "http_error", detail)
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(request: Request, exc: DataError) -> Response:
+        # The database refused a value pydantic let through (PostgreSQL rejects NUL characters in text);
+        # the request's transaction was rolled back, so this is the sender's problem, not a crash.
+        log.info("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+        detail = Message("A value contains a character that cannot be stored (such as a NUL byte); nothing was saved.")
+        return _error_response(request, 400, "invalid_value", detail)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

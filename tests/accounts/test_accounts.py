@@ -150,3 +150,19 @@ def test_cli_creates_a_researcher_from_stdin(database, monkeypatch):
             .password_hash.startswith("$argon2id$")
         )
     engine.dispose()
+
+
+def test_a_value_the_database_refuses_is_a_clear_400_and_stores_nothing(client, session, database):
+    """PostgreSQL refuses NUL characters in text; that is the sender's mistake, never a 500."""
+    make_researcher(session)
+    login(client)
+    before = client.get("/api/studies").json()
+    response = client.post("/api/studies", json={"title": "Social\x00media"})
+    if database.backend == "postgres":
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_value"
+        assert "NUL" in response.json()["detail"]
+        assert client.get("/api/studies").json() == before
+    else:
+        assert response.status_code == 201
+    assert client.post("/api/auth/login", json={"email": "\x00", "password": "x"}).status_code in (400, 401)
