@@ -33,8 +33,8 @@ lint: $(VENV)/.dev
 
 # Refresh the French catalogue after changing user-facing text (then translate the new entries).
 messages: $(VENV)/.dev
-	$(BIN)/pybabel extract -F babel.cfg -o app/translations/messages.pot --no-location --sort-output -k N_ -k gettext:2 app
-	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations -l fr --no-fuzzy-matching
+	$(BIN)/pybabel extract -F babel.cfg -o app/translations/messages.pot --no-location --sort-output -k N_ -k gettext:2 -k Message app
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations -l fr --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

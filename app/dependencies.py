@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from app.accounts import service as accounts
 from app.accounts.models import Researcher, ResearcherSession
 from app.config import Settings
-from app.errors import Forbidden, NotAuthenticated
+from app.errors import Forbidden, Message, NotAuthenticated
 from app.security import tokens_match
 from app.templating import Templates
 
@@ -97,7 +97,7 @@ def same_origin(request: Request, settings: Settings) -> bool:
 
 async def get_auth(request: Request, auth: OptionalAuth, settings: SettingsDep) -> Auth:
     if auth is None:
-        raise NotAuthenticated("Please log in.")
+        raise NotAuthenticated(Message("Please log in."))
     if request.method in UNSAFE_METHODS:
         given = request.headers.get("x-csrf-token")
         if given is None and request.headers.get("content-type", "").startswith(
@@ -107,7 +107,9 @@ async def get_auth(request: Request, auth: OptionalAuth, settings: SettingsDep) 
             value = form.get("csrf_token")
             given = value if isinstance(value, str) else None
         if not tokens_match(given, auth.login.csrf_token) or not same_origin(request, settings):
-            raise Forbidden("This form has expired or did not come from this site. Reload the page and try again.")
+            raise Forbidden(
+                Message("This form has expired or did not come from this site. Reload the page and try again.")
+            )
     return auth
 
 

@@ -5,6 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 
+class Message(str):
+    """Text for people, translated where it is shown: an English template and its values.
+
+    It is a ``str`` (the English text, for the JSON API and logs); pages translate the template
+    and then fill it (the ``tr`` filter), so a message built from values reads in French too.
+    """
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> Message:
+        text = super().__new__(cls, template % params if params else template)
+        text.template, text.params = template, params
+        return text
+
+
 class AppError(Exception):
     status_code = 400
     code = "bad_request"

@@ -38,6 +38,16 @@ TERMS = (
     N_("coding"),
     N_("reworded"),
     N_("created"),
+    # fates of items and experts in the report
+    N_("consensus"),
+    N_("no consensus"),
+    N_("not asked"),
+    N_("not kept when the panel was narrowed"),
+    N_("withdrew"),
+    N_("consensus reached in round %(number)s"),
+    N_("queued"),
+    N_("rendering"),
+    N_("done"),
     # weight sources
     N_("equal"),
     N_("self_rated"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,12 @@ from typing import Any
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from app.i18n import LANGUAGES, translations
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+LINK = re.compile(r"https?://[^\s<>&\"']+")
 
 
 def _make_env(language: str) -> Environment:
@@ -47,7 +50,26 @@ def _make_env(language: str) -> Environment:
             return "—"
         return format_decimal(round(100 * float(value), digits), locale=language) + "\u00a0%"
 
+    def translate(value: Any) -> str:
+        """Translate a message (a ``Message`` keeps its values apart from its template)."""
+        if value is None:
+            return ""
+        template = getattr(value, "template", None)
+        if template is not None:
+            translated = translations(language).gettext(template)
+            if not value.params:
+                return translated
+            return translated % {k: translate(v) if hasattr(v, "template") else v for k, v in value.params.items()}
+        return translations(language).gettext(str(value))
+
+    def linkify(text: str) -> Markup:
+        """Escape text, then make its web addresses clickable (the mailbox shows experts' links)."""
+        escaped = str(escape(text))
+        return Markup(LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped))  # noqa: S704
+
     env.filters["dt"] = datetime_filter
+    env.filters["linkify"] = linkify
+    env.filters["tr"] = translate
     env.filters["num"] = number_filter
     env.filters["pct"] = percent_filter
     env.globals["lang"] = language

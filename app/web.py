@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from app.errors import Message
 from app.i18n import N_, negotiate, normalise
 
 LANG_COOKIE = "delphi_lang"
@@ -77,6 +78,29 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+def pydantic_message(error: Any) -> str:
+    """A validation error as a message for people (translated on the page), not pydantic's English."""
+    kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    if kind == "value_error" and isinstance(ctx.get("error"), ValueError) and ctx["error"].args:
+        return ctx["error"].args[0]  # type: ignore[no-any-return]
+    known = {
+        "missing": Message("Required."),
+        "string_too_short": Message("At least %(n)s characters.", n=ctx.get("min_length", 1)),
+        "string_too_long": Message("At most %(n)s characters.", n=ctx.get("max_length", 0)),
+        "int_parsing": Message("Enter a whole number."),
+        "int_type": Message("Enter a whole number."),
+        "int_from_float": Message("Enter a whole number."),
+        "float_parsing": Message("Enter a number."),
+        "float_type": Message("Enter a number."),
+        "greater_than_equal": Message("At least %(n)s.", n=ctx.get("ge", "")),
+        "greater_than": Message("More than %(n)s.", n=ctx.get("gt", "")),
+        "less_than_equal": Message("At most %(n)s.", n=ctx.get("le", "")),
+        "literal_error": Message("Choose one of the options."),
+        "bool_parsing": Message("Yes or no."),
+    }
+    return known.get(kind) or str(error.get("msg", "")).removeprefix("Value error, ")
+
+
 def form_errors(exc: Exception) -> tuple[str, dict[str, str]]:
     """A summary and per-field messages from a pydantic ValidationError or a domain error."""
     from pydantic import ValidationError
@@ -87,8 +111,8 @@ def form_errors(exc: Exception) -> tuple[str, dict[str, str]]:
         fields: dict[str, str] = {}
         for error in exc.errors():
             name = ".".join(str(p) for p in error["loc"]) or "form"
-            fields.setdefault(name, error["msg"].removeprefix("Value error, "))
-        return "Please correct the fields marked below.", fields
+            fields.setdefault(name, pydantic_message(error))
+        return Message("Please correct the fields marked below."), fields
     if isinstance(exc, AppError):
         return exc.detail, {
             k: exc.detail
@@ -102,7 +126,8 @@ def form_errors(exc: Exception) -> tuple[str, dict[str, str]]:
 def redirect(url: str, done: str | None = None) -> RedirectResponse:
     """Post/Redirect/Get, with an optional confirmation shown once on the next page."""
     if done:
-        url += ("&" if "?" in url else "?") + "done=" + quote(done)
+        path, hash_mark, anchor = url.partition("#")
+        url = path + ("&" if "?" in path else "?") + "done=" + quote(done) + hash_mark + anchor
     return RedirectResponse(url, status_code=303)
 
 

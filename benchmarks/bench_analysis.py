@@ -113,9 +113,12 @@ def populate(engine, experts: int, items: int) -> tuple[int, int]:  # type: igno
             for b, i in enumerate(item_ids):
                 buffer.write(f"{round_id}\t{e}\t{i}\t{values[a, b]}\tf\t1\t{stamp}\t{stamp}\n")
         raw = engine.raw_connection()
-        with raw.cursor() as cursor, cursor.copy(
-            "COPY answer (round_id, expert_id, item_id, value, unable, version, created_at, updated_at) FROM STDIN"
-        ) as copy:
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                "COPY answer (round_id, expert_id, item_id, value, unable, version, created_at, updated_at) FROM STDIN"
+            ) as copy,
+        ):
             copy.write(buffer.getvalue())
         raw.commit()
         raw.close()

@@ -51,9 +51,16 @@ def build(url: str, n_items: int, n_rounds: int, n_experts: int) -> int:
             centre = rng.uniform(3, 9, len(items))
             for expert in invited(session, round_):
                 values = np.clip(np.round(centre + rng.normal(0, 2.2 / number, len(items))), 1, 9)
-                answers.save_answers(session, study, round_, expert, {
-                    item.id: AnswerIn(value=float(v), reason="A reason" if rng.random() < 0.02 else None)
-                    for item, v in zip(items, values, strict=True)})
+                answers.save_answers(
+                    session,
+                    study,
+                    round_,
+                    expert,
+                    {
+                        item.id: AnswerIn(value=float(v), reason="A reason" if rng.random() < 0.02 else None)
+                        for item, v in zip(items, values, strict=True)
+                    },
+                )
             service.close_round(session, study, round_, None)
         study_id = study.id
     engine.dispose()
@@ -71,17 +78,36 @@ def main() -> None:
     started = time.perf_counter()
     study_id = build(url, args.items, args.rounds, args.experts)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"study: {args.items} items x {args.rounds} rounds, {args.experts} experts (built in "
-          f"{time.perf_counter() - started:.0f} s)")
+    print(
+        f"study: {args.items} items x {args.rounds} rounds, {args.experts} experts (built in "
+        f"{time.perf_counter() - started:.0f} s)"
+    )
     env = dict(os.environ, DELPHI_DATABASE_URL=url)
     delphi = str(ROOT / ".venv" / "bin" / "delphi")
     # the whole command, as a user runs it (a fresh process: imports, database, charts, HTML, PDF)
     whole = []
     for _ in range(2):
         t0 = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-f", "%M", delphi, "report", str(study_id), "--out",
-                               str(folder / "r.pdf"), "--html", str(folder / "r.html"), "--lang", "en"],
-                              env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [
+                "/usr/bin/time",
+                "-f",
+                "%M",
+                delphi,
+                "report",
+                str(study_id),
+                "--out",
+                str(folder / "r.pdf"),
+                "--html",
+                str(folder / "r.html"),
+                "--lang",
+                "en",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         whole.append(time.perf_counter() - t0)
         peak_kb = int(done.stderr.strip().splitlines()[-1])
     html = (folder / "r.html").read_text()

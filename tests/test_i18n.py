@@ -20,7 +20,10 @@ OPTIONS = {
 def source_messages() -> set[str]:
     found = set()
     for _, _, message, _, _ in extract_from_dir(
-        str(APP), METHODS, OPTIONS, keywords={"_": None, "gettext": (2,), "N_": None, "ngettext": (1, 2)}
+        str(APP),
+        METHODS,
+        OPTIONS,
+        keywords={"_": None, "gettext": (2,), "Message": None, "N_": None, "ngettext": (1, 2)},
     ):
         found.add(message if isinstance(message, str) else message[0])
     return found

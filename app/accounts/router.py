@@ -12,7 +12,7 @@ from app.accounts import service
 from app.accounts.schemas import LoginRequest, LoginResponse, ResearcherPublic
 from app.audit import service as audit
 from app.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth, SessionDep, SettingsDep, same_origin
-from app.errors import Forbidden, NotAuthenticated
+from app.errors import Forbidden, Message, NotAuthenticated
 from app.security import tokens_match
 from app.web import render
 
@@ -62,7 +62,7 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     if not tokens_match(login_csrf, request.cookies.get(LOGIN_CSRF_COOKIE)) or not same_origin(request, settings):
-        raise Forbidden("This form has expired. Reload the login page and try again.")
+        raise Forbidden(Message("This form has expired. Reload the login page and try again."))
     try:
         researcher = service.authenticate(session, email, password)
     except NotAuthenticated as exc:

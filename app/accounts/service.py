@@ -15,7 +15,7 @@ from sqlmodel import Session, col, delete, select
 from app.accounts.models import ROLES, Researcher, ResearcherSession, StudyMember
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, Message, NotAuthenticated, NotFound
 from app.security import hash_password, hash_token, new_csrf_token, verify_password
 
 log = logging.getLogger("delphi.accounts")
@@ -31,7 +31,7 @@ def validate_email(email: str) -> str:
     email = normalise_email(email)
     local, _, domain = email.partition("@")
     if not local or "." not in domain or " " in email or len(email) > 320:
-        raise InvalidInput(f"“{email}” is not an e-mail address.", fields={"email": "invalid"})
+        raise InvalidInput(Message("“%(email)s” is not an e-mail address.", email=email), fields={"email": "invalid"})
     return email
 
 
@@ -39,10 +39,16 @@ def create_researcher(session: Session, email: str, password: str, name: str = "
     email = validate_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", fields={"password": "too_short"}
+            Message(
+                "The password needs at least %(MIN_PASSWORD_LENGTH)s characters.",
+                MIN_PASSWORD_LENGTH=MIN_PASSWORD_LENGTH,
+            ),
+            fields={"password": "too_short"},
         )
     if session.exec(select(Researcher).where(Researcher.email == email)).first():
-        raise Conflict(f"A researcher with the e-mail {email} already exists.", fields={"email": "taken"})
+        raise Conflict(
+            Message("A researcher with the e-mail %(email)s already exists.", email=email), fields={"email": "taken"}
+        )
     researcher = Researcher(email=email, name=name.strip(), password_hash=hash_password(password))
     session.add(researcher)
     session.flush()
@@ -157,19 +163,28 @@ def require_role(session: Session, study_id: int, researcher: Researcher, role: 
     """Deny by default: a study the researcher is not a member of does not exist for them (404)."""
     member = membership(session, study_id, researcher.id)
     if member is None:
-        raise NotFound("No such study.")
+        raise NotFound(Message("No such study."))
     if ROLE_RANK[member.role] < ROLE_RANK[role]:
-        raise Forbidden(f"Your role in this study is {member.role}; this needs {role} rights.")
+        raise Forbidden(
+            Message(
+                "Your role in this study is %(role)s; this needs %(role2)s rights.",
+                role=Message(member.role),
+                role2=Message(role),
+            )
+        )
     return member
 
 
 def add_member(session: Session, study_id: int, email: str, role: str) -> StudyMember:
     if role not in ROLES:
-        raise InvalidInput(f"Role must be one of {', '.join(ROLES)}.", fields={"role": "invalid"})
+        raise InvalidInput(
+            Message("Role must be one of %(names)s.", names=", ".join(ROLES)), fields={"role": "invalid"}
+        )
     researcher = session.exec(select(Researcher).where(Researcher.email == normalise_email(email))).first()
     if researcher is None:
         raise InvalidInput(
-            f"No researcher account uses {email}; ask them to get one first.", fields={"email": "unknown"}
+            Message("No researcher account uses %(email)s; ask them to get one first.", email=email),
+            fields={"email": "unknown"},
         )
     member = membership(session, study_id, researcher.id)
     if member is not None:
@@ -184,11 +199,11 @@ def add_member(session: Session, study_id: int, email: str, role: str) -> StudyM
 def remove_member(session: Session, study_id: int, researcher_id: int) -> None:
     member = membership(session, study_id, researcher_id)
     if member is None:
-        raise NotFound("That researcher is not a member of this study.")
+        raise NotFound(Message("That researcher is not a member of this study."))
     owners = session.exec(
         select(StudyMember).where(StudyMember.study_id == study_id, StudyMember.role == "owner")
     ).all()
     if member.role == "owner" and len(owners) == 1:
-        raise Conflict("A study keeps at least one owner.")
+        raise Conflict(Message("A study keeps at least one owner."))
     session.delete(member)
     session.flush()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, Message, NotFound
 from app.mail.models import OutboxMessage
 from app.templating import Templates
 
@@ -75,9 +75,9 @@ def retry(session: Session, study_id: int, message_id: int) -> OutboxMessage:
     """Send again a message that failed, or whose sending was interrupted (the researcher decides)."""
     message = session.get(OutboxMessage, message_id)
     if message is None or message.study_id != study_id:
-        raise NotFound("No such message.")
+        raise NotFound(Message("No such message."))
     if message.status not in ("failed", "uncertain"):
-        raise Conflict("Only a failed or interrupted message can be sent again.")
+        raise Conflict(Message("Only a failed or interrupted message can be sent again."))
     message.status, message.next_attempt_at, message.lease_until = "pending", utcnow(), None
     session.add(message)
     session.flush()

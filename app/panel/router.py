@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.dependencies import Form, SessionDep, SettingsDep, TemplatesDep
-from app.errors import AppError, InvalidInput
+from app.errors import AppError, InvalidInput, Message
 from app.panel import service
 from app.panel.schemas import ExpertCreate, ExpertPublic, ImportReport, StatusChange, WeightChange
 from app.rounds import service as rounds
@@ -89,7 +89,9 @@ def add_expert_page(request: Request, session: SessionDep, access: StudyForEdito
 def import_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     upload = form.get("file")
     if not isinstance(upload, StarletteUpload):
-        return _panel_page(request, session, access, import_error="Choose a CSV or XLSX file.", status_code=400)
+        return _panel_page(
+            request, session, access, import_error=Message("Choose a CSV or XLSX file."), status_code=400
+        )
     try:
         service.import_panel(
             session, access.study, upload.filename or "panel.csv", upload.file.read(), access.researcher
@@ -121,7 +123,9 @@ def expert_action_page(
             try:
                 weight = float(raw)
             except ValueError:
-                raise InvalidInput(f"“{raw}” is not a number.", fields={"weight": "invalid"}) from None
+                raise InvalidInput(
+                    Message("“%(raw)s” is not a number.", raw=raw), fields={"weight": "invalid"}
+                ) from None
             change = WeightChange(weight=weight, reason=form_text(form, "reason", ""))
             service.set_weight(session, study, expert, change.weight, change.reason, access.researcher)
         elif action == "withdraw":
@@ -132,11 +136,17 @@ def expert_action_page(
             rounds.reissue_link(session, study, expert, access.researcher, settings, templates)
             return redirect(f"/studies/{study.id}/panel#expert-{expert.id}", "link")
         else:
-            raise InvalidInput("Unknown action.")
+            raise InvalidInput(Message("Unknown action."))
     except (ValidationError, AppError) as exc:
         session.rollback()
         error, _ = form_errors(exc)
-        return _panel_page(request, session, access, error=f"{expert.pseudonym}: {error}", status_code=400)
+        return _panel_page(
+            request,
+            session,
+            access,
+            error=Message("%(expert)s: %(error)s", expert=expert.pseudonym, error=error),
+            status_code=400,
+        )
     return redirect(f"/studies/{study.id}/panel#expert-{expert.id}", "saved")
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate
 from app.scoring import RuleError, expert_weights, normalise_weights
@@ -38,7 +38,7 @@ def experts_of(session: Session, study_id: int, *, status: str | None = None) ->
 def get_expert(session: Session, study: Study, expert_id: int) -> Expert:
     expert = session.get(Expert, expert_id)
     if expert is None or expert.study_id != study.id:
-        raise NotFound("No such expert on this panel.")
+        raise NotFound(Message("No such expert on this panel."))
     return expert
 
 
@@ -53,13 +53,15 @@ def _pseudonyms(session: Session, study_id: int) -> Iterable[str]:
             yield candidate
 
 
-def _check_group(study: Study, group: str) -> str | None:
+def _check_group(study: Study, group: str) -> Message | None:
     keys = [g["key"] for g in study.groups]
     if group and keys and group not in keys:
         labels = {g["label"].lower(): g["key"] for g in study.groups}
         if group.lower() in labels:
             return None
-        return f"group {group!r} is not one of the study's groups ({', '.join(keys)})"
+        return Message(
+            "The group “%(group)s” is not one of the study's groups (%(keys)s).", group=group, keys=", ".join(keys)
+        )
     return None
 
 
@@ -73,12 +75,14 @@ def _group_key(study: Study, group: str) -> str:
 def add_expert(session: Session, study: Study, data: ExpertCreate, researcher: Researcher | None) -> Expert:
     email = data.email.strip().lower()
     if not EMAIL.match(email):
-        raise InvalidInput(f"“{data.email}” is not an e-mail address.", fields={"email": "invalid"})
+        raise InvalidInput(
+            Message("“%(email)s” is not an e-mail address.", email=data.email), fields={"email": "invalid"}
+        )
     problem = _check_group(study, data.stakeholder_group)
     if problem:
-        raise InvalidInput(problem[0].upper() + problem[1:] + ".", fields={"stakeholder_group": "unknown"})
+        raise InvalidInput(problem, fields={"stakeholder_group": "unknown"})
     if session.exec(select(Expert).where(Expert.study_id == study.id, Expert.email == email)).first():
-        raise Conflict(f"{email} is already on this panel.", fields={"email": "duplicate"})
+        raise Conflict(Message("%(email)s is already on this panel.", email=email), fields={"email": "duplicate"})
     expert = Expert(
         study_id=study.id,
         name=data.name,
@@ -119,16 +123,18 @@ def _clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
 def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[str]]]:
     """Rows (with their line/row numbers) of a CSV or XLSX file; the first row is the header."""
     if len(content) > MAX_IMPORT_BYTES:
-        raise InvalidInput("The file is larger than 2 MB; split it.", fields={"file": "too_large"})
+        raise InvalidInput(Message("The file is larger than 2 MB; split it."), fields={"file": "too_large"})
     if not content.strip():
-        raise InvalidInput("The file is empty.", fields={"file": "empty"})
+        raise InvalidInput(Message("The file is empty."), fields={"file": "empty"})
     if filename.lower().endswith((".xlsx", ".xlsm")) or content[:2] == b"PK":
         from openpyxl import load_workbook
 
         try:
             workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         except Exception:  # openpyxl raises many types for a broken workbook
-            raise InvalidInput("This is not a readable XLSX workbook.", fields={"file": "unreadable"}) from None
+            raise InvalidInput(
+                Message("This is not a readable XLSX workbook."), fields={"file": "unreadable"}
+            ) from None
         sheet = workbook.worksheets[0]
         rows = []
         for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -145,7 +151,8 @@ def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[st
             text = content.decode("cp1252")
         except UnicodeDecodeError:
             raise InvalidInput(
-                "The file is neither UTF-8 nor Windows text; save it as CSV UTF-8.", fields={"file": "encoding"}
+                Message("The file is neither UTF-8 nor Windows text; save it as CSV UTF-8."),
+                fields={"file": "encoding"},
             ) from None
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first_line.count)
@@ -156,7 +163,7 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
     """Check every row; raise one InvalidInput listing every bad line, or return what to import."""
     rows = _table_from_upload(filename, content)
     if not rows:
-        raise InvalidInput("The file is empty.", fields={"file": "empty"})
+        raise InvalidInput(Message("The file is empty."), fields={"file": "empty"})
     header = [h.strip().lower() for h in rows[0][1]]
 
     def column(names: tuple[str, ...]) -> int | None:
@@ -166,7 +173,10 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
     group_col, language_col = column(GROUP_COLUMNS), column(LANGUAGE_COLUMNS)
     if name_col is None or email_col is None:
         raise InvalidInput(
-            f"Line 1: the header needs the columns name and email; found {', '.join(header) or 'none'}.",
+            Message(
+                "Line 1: the header needs the columns name and email; found %(names)s.",
+                names=", ".join(header) or "none",
+            ),
             fields={"file": "header"},
             extra={"lines": [{"line": 1, "problem": "missing columns"}]},
         )
@@ -182,23 +192,23 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
         name, email = cells[name_col].strip(), cells[email_col].strip().lower()
         group = cells[group_col].strip() if group_col is not None else ""
         language = cells[language_col].strip().lower() if language_col is not None else ""
-        line_problems = []
+        line_problems: list[Message] = []
         if not name:
-            line_problems.append("the name is empty")
+            line_problems.append(Message("The name is empty."))
         if not EMAIL.match(email):
-            line_problems.append(f"“{cells[email_col].strip()}” is not an e-mail address")
+            line_problems.append(Message("“%(email)s” is not an e-mail address.", email=cells[email_col].strip()))
         elif email in seen:
-            line_problems.append(f"{email} is already on line {seen[email]}")
+            line_problems.append(Message("%(email)s is already on line %(line)s.", email=email, line=seen[email]))
         elif email in existing:
-            line_problems.append(f"{email} is already on the panel")
+            line_problems.append(Message("%(email)s is already on the panel.", email=email))
         if group and (problem := _check_group(study, group)):
             line_problems.append(problem)
         if language and language not in ("fr", "en"):
-            line_problems.append(f"language {language!r} must be fr or en")
+            line_problems.append(Message("The language “%(language)s” must be fr or en.", language=language))
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-            line_problems.append("more cells than header columns")
+            line_problems.append(Message("More cells than header columns."))
         if line_problems:
-            problems.append((number, "; ".join(line_problems)))
+            problems.extend((number, p) for p in line_problems)
             continue
         seen[email] = number
         profile = {
@@ -213,15 +223,17 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
             )
         )
     if problems:
+        lines = sorted({n for n, _ in problems})
         listing = "; ".join(f"line {n}: {p}" for n, p in problems[:20])
-        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         raise InvalidInput(
-            f"Nothing was imported: {len(problems)} line(s) need fixing. {listing}{more}.",
+            Message(
+                "Nothing was imported: %(count)s line(s) need fixing. %(listing)s", count=len(lines), listing=listing
+            ),
             fields={"file": "lines"},
             extra={"lines": [{"line": n, "problem": p} for n, p in problems]},
         )
     if not parsed:
-        raise InvalidInput("The file has a header but no experts.", fields={"file": "empty"})
+        raise InvalidInput(Message("The file has a header but no experts."), fields={"file": "empty"})
     return parsed
 
 
@@ -256,7 +268,8 @@ def recompute_weights(session: Session, study: Study, researcher: Researcher | N
         )
     except (ValueError, RuleError) as exc:
         raise InvalidInput(
-            f"The weighting rule cannot be applied to this panel: {exc}", fields={"weighting": "invalid"}
+            Message("The weighting rule cannot be applied to this panel: %(error)s", error=str(exc)),
+            fields={"weighting": "invalid"},
         ) from None
     for expert, weight in zip(experts, weights, strict=True):
         expert.weight = round(float(weight), 6)
@@ -270,7 +283,7 @@ def set_weight(
     session: Session, study: Study, expert: Expert, weight: float, reason: str, researcher: Researcher
 ) -> Expert:
     if not reason.strip():
-        raise InvalidInput("Say why this weight is changed.", fields={"reason": "required"})
+        raise InvalidInput(Message("Say why this weight is changed."), fields={"reason": "required"})
     before = expert.weight
     expert.weight, expert.weight_source, expert.weight_reason = weight, "researcher", reason.strip()
     session.add(expert)

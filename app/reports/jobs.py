@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import Researcher
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.errors import NotFound
+from app.errors import Message, NotFound
 from app.reports.models import ReportFile
 from app.reports.service import render_html, render_pdf
 from app.rounds.models import Round, RoundResult
@@ -64,7 +64,7 @@ def latest_reports(session: Session, study_id: int, limit: int = 5) -> list[Repo
 def get_report(session: Session, study_id: int, report_id: int) -> ReportFile:
     report = session.get(ReportFile, report_id)
     if report is None or report.study_id != study_id:
-        raise NotFound("No such report.")
+        raise NotFound(Message("No such report."))
     return report
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.dependencies import Form, SessionDep
-from app.errors import Conflict
+from app.errors import Conflict, Message
 from app.i18n import LANGUAGES
 from app.reports import exports, jobs
 from app.rounds import service as rounds
@@ -57,7 +57,7 @@ def request_report_page(session: SessionDep, access: StudyForViewer, form: Form)
 def download_report(session: SessionDep, access: StudyForViewer, report_id: int) -> Response:
     report = jobs.get_report(session, access.study.id, report_id)
     if report.status != "done" or report.pdf is None:
-        raise Conflict("This report is not ready yet.")
+        raise Conflict(Message("This report is not ready yet."))
     return _download(report.pdf, "application/pdf", f"delphi-study-{access.study.id}-{report.language}.pdf")
 
 

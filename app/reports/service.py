@@ -6,6 +6,7 @@ data: URLs), so user text can never make it fetch a file or a remote address.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -194,12 +195,54 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
             "published checklists when you submit.",
         ),
         "log": [e for e in results.audit if e.action in LOG_ACTIONS],
+        "log_details": lambda event: _log_details(event, language),
+        "log_target": lambda event: _log_target(event.target, texts, language),
+        "revision_reason": lambda revision: _revision_reason(revision.reason, language),
         "reason": lambda pseudonym, fallback: (
             reason_text(results.decision_fates[pseudonym], language, results.group_label)
             if pseudonym in results.decision_fates
             else fallback
         ),
     }
+
+
+CONSENSUS_REASON = re.compile(r"^consensus reached in round (\d+)$")
+
+
+def _revision_reason(reason: str, language: str) -> str:
+    """Reasons the platform wrote itself are shown in the report's language."""
+    found = CONSENSUS_REASON.match(reason or "")
+    if found:
+        return gettext(language, "consensus reached in round %(number)s") % {"number": found.group(1)}
+    return reason
+
+
+def _log_target(target: str, texts: dict[int, str], language: str) -> str:
+    kind, _, key = target.partition(":")
+    if kind == "round":
+        return f"{gettext(language, 'round')} {key}"
+    if kind == "item" and key.isdigit():
+        return f"« {texts.get(int(key), key)} »" if language == "fr" else f"“{texts.get(int(key), key)}”"
+    if kind in ("expert", "theme", "statement"):
+        return key
+    return ""
+
+
+def _log_details(event: Any, language: str) -> str:
+    """What a person needs from a log entry: the reason given, or the counts of a narrowing."""
+    details = event.details or {}
+    parts = []
+    if details.get("reason"):
+        parts.append(_revision_reason(str(details["reason"]), language))
+    for key, label in (
+        ("invited", "invited"),
+        ("kept", "experts kept"),
+        ("dropped", "dropped"),
+        ("consensus_items", "items with consensus"),
+    ):
+        if key in details:
+            parts.append(f"{gettext(language, label)}: {details[key]}")
+    return "; ".join(parts)
 
 
 def _leavers(results: StudyResults) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.errors import Conflict, Gone, InvalidInput
+from app.errors import Conflict, Gone, InvalidInput, Message
 from app.panel.models import Expert
 from app.rounds.models import Answer, AnswerHistory, Invitation, Round, RoundItem
 from app.studies.models import Item, Study
@@ -69,7 +69,7 @@ def _text(value: str | None, limit: int) -> str | None:
         return None
     value = value.replace("\r\n", "\n").strip()
     if len(value) > limit:
-        raise ValueError(f"at most {limit} characters")
+        raise ValueError(Message("at most %(limit)s characters", limit=limit))
     return value or None
 
 
@@ -80,12 +80,12 @@ def clean_answer(item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
         low, high = scale_of(item, study)
         if data.unable:
             if not item.allow_unable:
-                raise ValueError("this item needs a rating")
+                raise ValueError(Message("this item needs a rating"))
             return CleanAnswer(None, None, None, reason, True)
         value = data.value
         if value is not None:
             if not math.isfinite(value) or not float(value).is_integer() or not low <= value <= high:
-                raise ValueError(f"choose a whole number from {low} to {high}")
+                raise ValueError(Message("choose a whole number from %(low)s to %(high)s", low=low, high=high))
             value = float(value)
         return CleanAnswer(value, None, None, reason, False)
     if item.kind == "open":
@@ -94,36 +94,36 @@ def clean_answer(item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
         chosen = [str(v) for v in (data.values or [])]
         unknown = [c for c in chosen if c not in item.options]
         if unknown:
-            raise ValueError(f"{unknown[0]!r} is not one of the options")
+            raise ValueError(Message("%(unknown)s is not one of the options", unknown=unknown[0]))
         if len(set(chosen)) != len(chosen):
-            raise ValueError("an option is chosen twice")
+            raise ValueError(Message("an option is chosen twice"))
         if not item.multiple and len(chosen) > 1:
-            raise ValueError("choose one option")
+            raise ValueError(Message("choose one option"))
         return CleanAnswer(None, sorted(chosen, key=item.options.index) or None, None, reason, data.unable)
     if item.kind == "ranking":
         ranked = [str(v) for v in (data.values or [])]
         unknown = [r for r in ranked if r not in item.options]
         if unknown:
-            raise ValueError(f"{unknown[0]!r} is not one of the options")
+            raise ValueError(Message("%(unknown)s is not one of the options", unknown=unknown[0]))
         if len(set(ranked)) != len(ranked):
-            raise ValueError("each option can have only one rank")
+            raise ValueError(Message("each option can have only one rank"))
         return CleanAnswer(None, ranked or None, None, reason, data.unable)
     if item.kind == "estimate":
         raw = data.values or []
         if all(v in (None, "") for v in raw):
             return CleanAnswer(None, None, None, reason, data.unable)
         if len(raw) != len(item.quantiles):
-            raise ValueError(f"give all {len(item.quantiles)} values")
+            raise ValueError(Message("give all %(count)s values", count=len(item.quantiles)))
         try:
             numbers = [float(v) for v in raw]
         except (TypeError, ValueError):
-            raise ValueError("the estimates must be numbers") from None
+            raise ValueError(Message("the estimates must be numbers")) from None
         if not all(math.isfinite(n) for n in numbers):
-            raise ValueError("the estimates must be numbers")
+            raise ValueError(Message("the estimates must be numbers"))
         if any(b < a for a, b in zip(numbers, numbers[1:], strict=False)):
-            raise ValueError("the low, middle and high estimates must go up")
+            raise ValueError(Message("the low, middle and high estimates must go up"))
         return CleanAnswer(None, numbers, None, reason, data.unable)
-    raise ValueError(f"unknown item kind {item.kind}")
+    raise ValueError(Message("unknown item kind %(kind)s", kind=item.kind))
 
 
 def invitation_for(session: Session, round_: Round, expert: Expert) -> Invitation:
@@ -131,7 +131,7 @@ def invitation_for(session: Session, round_: Round, expert: Expert) -> Invitatio
         select(Invitation).where(Invitation.round_id == round_.id, Invitation.expert_id == expert.id)
     ).first()
     if invitation is None:
-        raise Gone("You are not on the panel of this round.")
+        raise Gone(Message("You are not on the panel of this round."))
     return invitation
 
 
@@ -163,11 +163,14 @@ class SaveResult:
 
 def require_open(round_: Round, expert: Expert) -> None:
     if expert.status == "withdrawn":
-        raise Gone("You have withdrawn from this study; your earlier answers are kept.")
+        raise Gone(Message("You have withdrawn from this study; your earlier answers are kept."))
     if not round_.accepts_answers:
         raise Conflict(
-            f"Round {round_.number} is closed, so this change was not saved. "
-            "The answers you saved before the round closed are kept."
+            Message(
+                "Round %(number)s is closed, so this change was not saved. "
+                "The answers you saved before the round closed are kept.",
+                number=round_.number,
+            )
         )
 
 
@@ -198,9 +201,11 @@ def save_answers(
         try:
             cleaned[item_id] = clean_answer(item, study, data)
         except ValueError as exc:
-            errors[f"item_{item_id}"] = str(exc)
+            errors[f"item_{item_id}"] = exc.args[0]
     if errors:
-        raise InvalidInput(f"{len(errors)} answer(s) need a correction; nothing was saved.", fields=errors)
+        raise InvalidInput(
+            Message("%(count)s answer(s) need a correction; nothing was saved.", count=len(errors)), fields=errors
+        )
     for attempt in (1, 2):
         try:
             with session.begin_nested():
@@ -293,3 +298,10 @@ def submit(session: Session, round_: Round, expert: Expert) -> tuple[bool, datet
     session.flush()
     session.refresh(invitation)
     return result.rowcount == 1, invitation.submitted_at or now
+
+
+def unanswered(session: Session, round_: Round, expert: Expert) -> int:
+    """Items of the round the expert has not answered (open questions are optional)."""
+    items = [i for i in round_items(session, round_.id) if i.kind != "open"]
+    given = answers_of(session, round_.id, expert.id)
+    return sum(1 for i in items if not ((a := given.get(i.id)) and (a.value is not None or a.values or a.unable)))

@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Researcher
 from app.audit import service as audit
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.panel.models import Expert
 from app.rounds.models import Answer, Round, Statement, StatementSource
 from app.studies import service as studies
@@ -45,7 +45,7 @@ def sources_of(session: Session, statement_ids: list[int]) -> dict[int, list[int
 def get_statement(session: Session, study: Study, statement_id: int) -> Statement:
     statement = session.get(Statement, statement_id)
     if statement is None or statement.study_id != study.id:
-        raise NotFound("No such statement in this study.")
+        raise NotFound(Message("No such statement in this study."))
     return statement
 
 
@@ -61,12 +61,14 @@ def create_statement(
 ) -> Statement:
     text = text.strip()
     if len(text) < 3:
-        raise InvalidInput("Write the statement (at least 3 characters).", fields={"text": "required"})
+        raise InvalidInput(Message("Write the statement (at least 3 characters)."), fields={"text": "required"})
     if theme_id is not None:
         studies.get_theme(session, study, theme_id)
     answers = session.exec(select(Answer).where(col(Answer.id).in_(answer_ids))).all() if answer_ids else []
     if len(answers) != len(set(answer_ids)) or any(a.round_id != round_.id for a in answers):
-        raise InvalidInput("Some source answers are not answers of this round.", fields={"answer_ids": "unknown"})
+        raise InvalidInput(
+            Message("Some source answers are not answers of this round."), fields={"answer_ids": "unknown"}
+        )
     statement = Statement(
         study_id=study.id,
         round_id=round_.id,
@@ -88,7 +90,7 @@ def merge_statements(
 ) -> Statement:
     """Fold statements into one: their sources and tags join it; they are kept as ``merged``."""
     if into.status != "candidate" or any(o.status != "candidate" for o in others):
-        raise Conflict("Only candidate statements can be merged.")
+        raise Conflict(Message("Only candidate statements can be merged."))
     links = sources_of(session, [into.id] + [o.id for o in others])
     present = set(links.get(into.id, []))
     for other in others:
@@ -110,7 +112,7 @@ def merge_statements(
 def promote(session: Session, study: Study, statement: Statement, researcher: Researcher | None) -> Item:
     """The statement becomes a rating item of the next round (origin: coding)."""
     if statement.status != "candidate":
-        raise Conflict(f"This statement is {statement.status}.")
+        raise Conflict(Message("This statement is %(status)s.", status=Message(statement.status)))
     round_ = session.get(Round, statement.round_id)
     item = studies.add_item(
         session,
@@ -128,7 +130,7 @@ def promote(session: Session, study: Study, statement: Statement, researcher: Re
 
 def discard(session: Session, study: Study, statement: Statement, researcher: Researcher | None) -> None:
     if statement.status != "candidate":
-        raise Conflict(f"This statement is {statement.status}.")
+        raise Conflict(Message("This statement is %(status)s.", status=Message(statement.status)))
     statement.status = "discarded"
     session.add(statement)
     audit.record(session, study.id, researcher, "statement.discarded", f"statement:{statement.id}")

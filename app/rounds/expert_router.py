@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from app.dependencies import Form, RawBody, SessionDep, same_origin
-from app.errors import AppError, Conflict, Forbidden, Gone, InvalidInput, NotFound, TooManyRequests
+from app.errors import AppError, Conflict, Forbidden, Gone, InvalidInput, Message, NotFound, TooManyRequests
 from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds import answers as answer_service
@@ -28,7 +28,7 @@ from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
 from app.studies import service as studies
 from app.studies.models import Item, Study, Theme
-from app.web import render, request_language
+from app.web import pydantic_message, render, request_language
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,7 +46,7 @@ class LinkContext:
     def answering(self) -> tuple[Round, Invitation]:
         """The round this expert answers now (the status page was ruled out before)."""
         if self.round is None or self.invitation is None:
-            raise Gone("You are not on the panel of this round.")
+            raise Gone(Message("You are not on the panel of this round."))
         return self.round, self.invitation
 
 
@@ -68,14 +68,14 @@ def resolve(request: Request, session: Session, token: str) -> LinkContext:
     limiter = _limiter(request)
     client = _client(request)
     if limiter.blocked(client):
-        raise TooManyRequests("Too many attempts with links that do not work. Wait a minute and try again.")
+        raise TooManyRequests(Message("Too many attempts with links that do not work. Wait a minute and try again."))
     expert = panel.expert_by_token(session, token) if looks_like_token(token) else None
     if expert is None:
         limiter.record_failure(client)
-        raise NotFound("This link is not valid.")
+        raise NotFound(Message("This link is not valid."))
     study = session.get(Study, expert.study_id)
     if study is None:
-        raise NotFound("This link is not valid.")
+        raise NotFound(Message("This link is not valid."))
     round_, invitation = None, None
     open_round = session.exec(select(Round).where(Round.study_id == study.id, Round.status == "open")).first()
     latest = (
@@ -114,7 +114,7 @@ def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200,
 
 def _check_post(request: Request, ctx: LinkContext, given: str | None) -> None:
     if not tokens_match(given, ctx.csrf) or not same_origin(request, request.app.state.settings):
-        raise Forbidden("This page has expired. Reload it and try again; your saved answers are kept.")
+        raise Forbidden(Message("This page has expired. Reload it and try again; your saved answers are kept."))
 
 
 def _status_page(request: Request, ctx: LinkContext) -> Response | None:
@@ -149,6 +149,7 @@ def _form_page(
     errors: dict[str, str] | None = None,
     error: str | None = None,
     status_code: int = 200,
+    unanswered: int = 0,
 ) -> Response:
     round_, invitation = ctx.answering()
     items = answer_service.round_items(session, round_.id)
@@ -180,6 +181,7 @@ def _form_page(
         invitation=invitation,
         points=list(range(ctx.study.scale_min, ctx.study.scale_max + 1)),
         threshold=ctx.study.divergence_threshold,
+        unanswered=unanswered,
     )
 
 
@@ -201,7 +203,11 @@ def consent(request: Request, session: SessionDep, token: str, form: Form) -> Re
         return page
     if not form.get("consent"):
         return _page(
-            request, ctx, "expert/welcome.html", 400, error="Please tick the box to say you agree to take part."
+            request,
+            ctx,
+            "expert/welcome.html",
+            400,
+            error=Message("Please tick the box to say you agree to take part."),
         )
     from app.db import utcnow
 
@@ -245,7 +251,7 @@ def parse_form_answers(
                     raise ValueError
                 raw["values"] = order
             except (TypeError, ValueError):
-                errors[f"item_{i}"] = "Give each option a different rank."
+                errors[f"item_{i}"] = Message("Give each option a different rank.")
                 typed[i] = raw
                 continue
         elif item.kind == "estimate":
@@ -255,7 +261,7 @@ def parse_form_answers(
             answers[i] = AnswerIn(**{k: v for k, v in raw.items() if k != "ranks"})
         except ValidationError as exc:
             first = exc.errors()[0]
-            errors[f"item_{i}"] = "Enter a number." if first["loc"] and first["loc"][0] == "value" else first["msg"]
+            errors[f"item_{i}"] = pydantic_message(first)
     return answers, typed, errors
 
 
@@ -272,7 +278,7 @@ def _save_from_form(request: Request, session: Session, ctx: LinkContext, form: 
             values=typed,
             errors=errors,
             status_code=400,
-            error=f"{len(errors)} answer(s) need a correction; nothing was saved.",
+            error=Message("%(count)s answer(s) need a correction; nothing was saved.", count=len(errors)),
         )
     try:
         answer_service.save_answers(
@@ -310,7 +316,12 @@ def submit(request: Request, session: SessionDep, token: str, form: Form) -> Res
         return page
     if (page := _save_from_form(request, session, ctx, form, "submit")) is not None:
         return page
-    answer_service.submit(session, ctx.answering()[0], ctx.expert)
+    round_, _ = ctx.answering()
+    missing = answer_service.unanswered(session, round_, ctx.expert)
+    if missing and not form.get("confirm_incomplete"):
+        # saved, not submitted: the expert sees what is missing and decides
+        return _form_page(request, session, ctx, unanswered=missing)
+    answer_service.submit(session, round_, ctx.expert)
     return _redirect(ctx, "submitted")
 
 
@@ -357,6 +368,6 @@ def withdraw(request: Request, session: SessionDep, token: str, form: Form) -> R
     ctx = resolve(request, session, token)
     _check_post(request, ctx, str(form.get("csrf_token", "")))
     if not form.get("confirm"):
-        raise Conflict("Tick the box to confirm that you leave the study.")
+        raise Conflict(Message("Tick the box to confirm that you leave the study."))
     panel.withdraw(session, ctx.study, ctx.expert, "withdrew through their link", None)
     return _page(request, ctx, "expert/status.html", state="withdrawn")

@@ -35,6 +35,7 @@ class ItemFeedback:
     consensus: bool | None = None
     weight: float | None = None
     rank: int | None = None
+    of: int | None = None
     reasons: list[str] = field(default_factory=list)
     by_group: list[dict[str, Any]] = field(default_factory=list)
     live: bool = False
@@ -70,7 +71,8 @@ def from_snapshot(
         entry = entries.get(item.id)
         if entry is None:
             continue
-        stats = entry.get("weighted_stats") or entry["stats"]
+        # Experts see the panel as it answered (counts of people, not weights), and its median
+        stats = entry["stats"]
         distribution = stats.get("distribution", {})
         counts = [float(distribution.get(str(p), 0)) for p in points]
         own_answer = own.get(item.id)
@@ -104,6 +106,7 @@ def from_snapshot(
             consensus=entry["consensus"] if settings.get("consensus", True) else None,
             weight=entry.get("weight") if settings.get("weights", True) else None,
             rank=entry.get("rank") if settings.get("weights", True) else None,
+            of=sum(1 for e in entries.values() if e.get("rank")),
             reasons=reasons if settings.get("reasons", True) else [],
             by_group=groups,
         )

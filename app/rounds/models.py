@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, Message
 
 ROUND_STATUSES = ("draft", "open", "closed", "analysed")
 
@@ -36,35 +36,59 @@ class Round(SQLModel, table=True):
     # State transitions: each refuses an illegal move with a domain error.
     def open(self, now: datetime) -> None:
         if self.status != "draft":
-            raise Conflict(f"Round {self.number} is {self.status}; only a draft round can be opened.")
+            raise Conflict(
+                Message(
+                    "Round %(number)s is %(status)s; only a draft round can be opened.",
+                    number=self.number,
+                    status=Message(self.status),
+                )
+            )
         if self.closes_at is not None and self.closes_at <= now:
             raise InvalidInput(
-                "The deadline is in the past; choose a later closing date.", fields={"closes_at": "past"}
+                Message("The deadline is in the past; choose a later closing date."), fields={"closes_at": "past"}
             )
         self.status = "open"
         self.opened_at = now
 
     def close(self, now: datetime) -> None:
         if self.status != "open":
-            raise Conflict(f"Round {self.number} is {self.status}; only an open round can be closed.")
+            raise Conflict(
+                Message(
+                    "Round %(number)s is %(status)s; only an open round can be closed.",
+                    number=self.number,
+                    status=Message(self.status),
+                )
+            )
         self.status = "closed"
         self.closed_at = now
 
     def mark_analysed(self, now: datetime) -> None:
         if self.status not in ("closed", "analysed"):
-            raise Conflict(f"Round {self.number} is {self.status}; close it before analysing it.")
+            raise Conflict(
+                Message(
+                    "Round %(number)s is %(status)s; close it before analysing it.",
+                    number=self.number,
+                    status=Message(self.status),
+                )
+            )
         self.status = "analysed"
         self.analysed_at = now
 
     def reopen(self, now: datetime, reason: str, closes_at: datetime | None) -> None:
         if self.status not in ("closed", "analysed"):
-            raise Conflict(f"Round {self.number} is {self.status}; only a closed round can be reopened.")
+            raise Conflict(
+                Message(
+                    "Round %(number)s is %(status)s; only a closed round can be reopened.",
+                    number=self.number,
+                    status=Message(self.status),
+                )
+            )
         if not reason.strip():
             raise InvalidInput(
-                "Say why the round is reopened (it goes into the report).", fields={"reason": "required"}
+                Message("Say why the round is reopened (it goes into the report)."), fields={"reason": "required"}
             )
         if closes_at is not None and closes_at <= now:
-            raise InvalidInput("The new deadline is in the past.", fields={"closes_at": "past"})
+            raise InvalidInput(Message("The new deadline is in the past."), fields={"closes_at": "past"})
         self.status = "open"
         self.closes_at = closes_at
         self.closed_at = None

@@ -13,7 +13,7 @@ from app import scoring
 from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, Message
 from app.i18n import gettext
 from app.panel.models import Expert
 from app.rounds.models import Invitation, PanelDecision, PanelDecisionEntry, Round, RoundResult
@@ -99,9 +99,15 @@ def propose(session: Session, study: Study, round_: Round) -> Proposal:
     """What the protocol's rule gives after this round: deterministic for the same data."""
     rule = rule_of(study)
     if rule is None:
-        raise Conflict("The protocol declares no narrowing rule (no target panel size).")
+        raise Conflict(Message("The protocol declares no narrowing rule (no target panel size)."))
     if round_.status != "analysed":
-        raise Conflict(f"Round {round_.number} is {round_.status}; narrowing follows an analysed round.")
+        raise Conflict(
+            Message(
+                "Round %(number)s is %(status)s; narrowing follows an analysed round.",
+                number=round_.number,
+                status=Message(round_.status),
+            )
+        )
     result_row = session.exec(select(RoundResult).where(RoundResult.round_id == round_.id)).one()
     participation = {p["expert_id"]: p for p in result_row.data["experts"]}
     cooke = {e["expert"]: e["combined"] for e in (result_row.data.get("cooke") or {}).get("experts", [])}
@@ -130,7 +136,7 @@ def propose(session: Session, study: Study, round_: Round) -> Proposal:
         inputs[expert.pseudonym] = values
         candidates.append(scoring.Candidate(key=expert.pseudonym, group=expert.stakeholder_group, **values))
     if not candidates:
-        raise Conflict("No active expert took part in this round.")
+        raise Conflict(Message("No active expert took part in this round."))
     return Proposal(
         rule=rule, result=scoring.narrow(candidates, rule), experts={e.pseudonym: e for e in experts}, inputs=inputs
     )
@@ -142,17 +148,24 @@ def confirm(
     """Record the decision. ``overrides`` maps a pseudonym to (kept, reason) where the researcher
     departs from the rule; the dropped experts are not invited to the next round."""
     if decision_for(session, round_) is not None:
-        raise Conflict(f"The panel was already narrowed after round {round_.number}.")
+        raise Conflict(Message("The panel was already narrowed after round %(number)s.", number=round_.number))
     later = session.exec(select(Round).where(Round.study_id == study.id, Round.number > round_.number)).first()
     if later is not None and later.status != "draft":
-        raise Conflict(f"Round {later.number} has started; the panel can no longer be narrowed before it.")
+        raise Conflict(
+            Message("Round %(number)s has started; the panel can no longer be narrowed before it.", number=later.number)
+        )
     proposal = propose(session, study, round_)
     unknown = sorted(set(overrides) - set(proposal.experts))
     if unknown:
-        raise InvalidInput(f"Not on this round's panel: {', '.join(unknown)}.", fields={"overrides": "unknown"})
-    for key, (_, reason) in overrides.items():
-        if not reason.strip():
-            raise InvalidInput(f"Say why {key} departs from the rule.", fields={"reason": "required"})
+        raise InvalidInput(
+            Message("Not on this round's panel: %(names)s.", names=", ".join(unknown)), fields={"overrides": "unknown"}
+        )
+    missing = sorted(key for key, (_, reason) in overrides.items() if not reason.strip())
+    if missing:
+        raise InvalidInput(
+            Message("Say why each departure from the rule is made: %(names)s.", names=", ".join(missing)),
+            fields={f"reason_{key}": "required" for key in missing},
+        )
     decision = PanelDecision(
         study_id=study.id,
         round_id=round_.id,

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.dependencies import Form, SessionDep, SettingsDep, TemplatesDep
-from app.errors import AppError, InvalidInput
+from app.errors import AppError, InvalidInput, Message
 from app.rounds import coding, dashboard, narrowing, service
 from app.rounds.analysis import analyse_round
 from app.rounds.answers import round_items
@@ -45,7 +45,7 @@ def _parse_when(raw: str | None, field: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidInput("Enter a date and time.", fields={field: "invalid"}) from None
+        raise InvalidInput(Message("Enter a date and time."), fields={field: "invalid"}) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -124,7 +124,9 @@ def create_round_page(request: Request, session: SessionDep, access: StudyForEdi
     except (ValueError, AppError) as exc:
         session.rollback()
         if isinstance(exc, ValueError) and not isinstance(exc, ValidationError):
-            exc = InvalidInput("The reminder interval is a whole number of hours.", fields={"reminder": "invalid"})
+            exc = InvalidInput(
+                Message("The reminder interval is a whole number of hours."), fields={"reminder": "invalid"}
+            )
         error, errors = form_errors(exc)
         return _rounds_page(request, session, access, values, errors, error, status_code=400)
     return redirect(f"/studies/{access.study.id}/rounds/{round_.number}", "created")
@@ -174,6 +176,8 @@ def _round_action(
     form: Any,
 ) -> str:
     study, who = access.study, access.researcher
+    if action in ("open", "close") and not form.get("confirm"):
+        raise InvalidInput(Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"})
     if action == "open":
         service.open_round(session, study, round_, who, settings, templates)
         return "opened"
@@ -199,7 +203,9 @@ def _round_action(
     if action == "settings":
         reminder = form_text(form, "reminder", "").strip()
         if reminder and not reminder.isdigit():
-            raise InvalidInput("The reminder interval is a whole number of hours.", fields={"reminder": "invalid"})
+            raise InvalidInput(
+                Message("The reminder interval is a whole number of hours."), fields={"reminder": "invalid"}
+            )
         service.update_draft(
             session,
             study,
@@ -210,7 +216,7 @@ def _round_action(
             researcher=who,
         )
         return "saved"
-    raise InvalidInput("Unknown action.")
+    raise InvalidInput(Message("Unknown action."))
 
 
 @router.get("/studies/{study_id}/rounds/{number}/results", include_in_schema=False)
@@ -220,7 +226,7 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
     result = service.result_of(session, round_.id)
     if result is None:
         return _round_page(
-            request, session, access, round_, error="This round has not been analysed yet.", status_code=409
+            request, session, access, round_, error=Message("This round has not been analysed yet."), status_code=409
         )
     data = result.data
     points = list(range(study.scale_min, study.scale_max + 1))
@@ -264,6 +270,8 @@ def _narrowing_page(
     number: int,
     error: str | None = None,
     status_code: int = 200,
+    posted: dict[str, str] | None = None,
+    missing: dict[str, str] | None = None,
 ) -> Response:
     study = access.study
     round_ = service.get_round(session, study, number)
@@ -290,6 +298,8 @@ def _narrowing_page(
             error=error,
             group_label=lambda key: studies.group_label(study, key),
             fates=decision.inputs.get("fates", {}) if decision else {},
+            posted=posted or {},
+            missing=missing or {},
             reason=lambda data: narrowing.reason_text(
                 data, request_language(request), lambda key: studies.group_label(study, key)
             ),
@@ -315,7 +325,17 @@ def confirm_narrowing_page(
         narrowing.confirm(session, study, round_, overrides, access.researcher)
     except AppError as exc:
         session.rollback()
-        return _narrowing_page(request, session, access, number, error=exc.detail, status_code=exc.status_code)
+        posted = {key: form_text(form, key) for key in form if key.startswith(("fate_", "reason_"))}
+        return _narrowing_page(
+            request,
+            session,
+            access,
+            number,
+            error=exc.detail,
+            status_code=exc.status_code,
+            posted=posted,
+            missing=exc.fields,
+        )
     return redirect(f"/studies/{study.id}/rounds/{number}/narrowing", "narrowed")
 
 
@@ -400,10 +420,10 @@ def statement_action_page(
         elif action == "merge":
             others = [coding.get_statement(session, study, i) for i in form_ids(form, "merge_ids") if i != statement.id]
             if not others:
-                raise InvalidInput("Tick the statements to fold into this one.")
+                raise InvalidInput(Message("Tick the statements to fold into this one."))
             coding.merge_statements(session, study, statement, others, access.researcher)
         else:
-            raise InvalidInput("Unknown action.")
+            raise InvalidInput(Message("Unknown action."))
     except AppError as exc:
         session.rollback()
         return _coding_page(
@@ -518,7 +538,7 @@ def api_results(number: int, session: SessionDep, access: StudyForViewer) -> Res
     round_ = service.get_round(session, access.study, number)
     result = service.result_of(session, round_.id)
     if result is None:
-        raise InvalidInput(f"Round {number} has not been analysed yet.")
+        raise InvalidInput(Message("Round %(number)s has not been analysed yet.", number=number))
     return ResultsPublic(round=number, data=result.data)
 
 

@@ -10,7 +10,7 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.config import Settings
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.mail import service as mail
 from app.panel import service as panel
 from app.panel.models import Expert
@@ -27,7 +27,7 @@ def rounds_of(session: Session, study_id: int) -> list[Round]:
 def get_round(session: Session, study: Study, number: int) -> Round:
     round_ = session.exec(select(Round).where(Round.study_id == study.id, Round.number == number)).first()
     if round_ is None:
-        raise NotFound(f"This study has no round {number}.")
+        raise NotFound(Message("This study has no round %(number)s.", number=number))
     return round_
 
 
@@ -65,16 +65,22 @@ def create_round(
 ) -> Round:
     studies.require_active(study)
     if study.status == "finished":
-        raise Conflict("The study has finished: its stopping rule was met. Reopen the last round to go on.")
+        raise Conflict(Message("The study has finished: its stopping rule was met. Reopen the last round to go on."))
     previous = current_round(session, study.id)
     if previous is not None and previous.status != "analysed":
-        raise Conflict(f"Round {previous.number} is {previous.status}; close and analyse it before preparing the next.")
+        raise Conflict(
+            Message(
+                "Round %(number)s is %(status)s; close and analyse it before preparing the next.",
+                number=previous.number,
+                status=Message(previous.status),
+            )
+        )
     number = 1 if previous is None else previous.number + 1
     if number > study.max_rounds:
-        raise Conflict(f"The protocol allows at most {study.max_rounds} rounds.")
+        raise Conflict(Message("The protocol allows at most %(max_rounds)s rounds.", max_rounds=study.max_rounds))
     items = next_round_items(session, study, previous)
     if not items:
-        raise Conflict("There is no active item to ask: add items (or promote coded statements) first.")
+        raise Conflict(Message("There is no active item to ask: add items (or promote coded statements) first."))
     round_ = Round(
         study_id=study.id,
         number=number,
@@ -102,9 +108,15 @@ def update_draft(
     researcher: Researcher,
 ) -> Round:
     if round_.status not in ("draft", "open"):
-        raise Conflict(f"Round {round_.number} is {round_.status}; its settings cannot change now.")
+        raise Conflict(
+            Message(
+                "Round %(number)s is %(status)s; its settings cannot change now.",
+                number=round_.number,
+                status=Message(round_.status),
+            )
+        )
     if closes_at is not None and closes_at <= utcnow():
-        raise InvalidInput("The deadline is in the past; choose a later date.", fields={"closes_at": "past"})
+        raise InvalidInput(Message("The deadline is in the past; choose a later date."), fields={"closes_at": "past"})
     round_.realtime, round_.closes_at, round_.reminder_interval_hours = realtime, closes_at, reminder_interval_hours
     session.add(round_)
     audit.record(session, study.id, researcher, "round.updated", f"round:{round_.number}")
@@ -130,12 +142,12 @@ def open_round(
     studies.require_active(study)
     experts = panel_for_round(session, study)
     if not experts:
-        raise Conflict("The panel is empty: add experts before opening a round.")
+        raise Conflict(Message("The panel is empty: add experts before opening a round."))
     if session.exec(select(func.count()).select_from(RoundItem).where(RoundItem.round_id == round_.id)).one() == 0:
-        raise Conflict("This round has no item.")
+        raise Conflict(Message("This round has no item."))
     other_open = open_round_for(session, study.id)
     if other_open is not None and other_open.id != round_.id:
-        raise Conflict(f"Round {other_open.number} is still open.")
+        raise Conflict(Message("Round %(number)s is still open.", number=other_open.number))
     if round_.number == 1:
         studies.lock_protocol(session, study, researcher)
     study.status = "running"
@@ -217,7 +229,13 @@ def send_reminders(
 ) -> int:
     """Remind, now, every invited expert who has not submitted."""
     if round_.status != "open":
-        raise Conflict(f"Round {round_.number} is {round_.status}; reminders are for open rounds.")
+        raise Conflict(
+            Message(
+                "Round %(number)s is %(status)s; reminders are for open rounds.",
+                number=round_.number,
+                status=Message(round_.status),
+            )
+        )
     pending = session.exec(
         select(Invitation, Expert)
         .join(Expert, col(Expert.id) == col(Invitation.expert_id))
@@ -265,7 +283,9 @@ def reopen_round(
 ) -> Round:
     later = session.exec(select(Round).where(Round.study_id == study.id, Round.number > round_.number)).first()
     if later is not None:
-        raise Conflict(f"Round {later.number} exists already; only the last round can be reopened.")
+        raise Conflict(
+            Message("Round %(number)s exists already; only the last round can be reopened.", number=later.number)
+        )
     round_.reopen(utcnow(), reason, closes_at)
     if study.status == "finished":
         study.status, study.finished_at = "running", None
@@ -281,7 +301,7 @@ def reissue_link(
 ) -> str:
     """A new link for an expert (the old one dies); if a round is open, it is e-mailed to them."""
     if expert.status == "withdrawn":
-        raise Conflict("This expert has withdrawn; reinstate them first.")
+        raise Conflict(Message("This expert has withdrawn; reinstate them first."))
     token = panel.issue_link(session, expert, settings.secret_key)
     audit.record(session, study.id, researcher, "expert.link_reissued", f"expert:{expert.pseudonym}")
     round_ = open_round_for(session, study.id)

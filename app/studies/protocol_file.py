@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from app.accounts.models import Researcher
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, Message, NotFound
 from app.panel import service as panel
 from app.panel.schemas import ExpertCreate
 from app.studies import service
@@ -32,11 +32,11 @@ def parse_text(text: str, filename: str = "protocol") -> ProtocolFile:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{filename} is not valid TOML: {exc}") from None
+        raise InvalidInput(Message("%(filename)s is not valid TOML: %(exc)s", filename=filename, exc=exc)) from None
     try:
         return ProtocolFile.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput(f"{filename}: {validation_message(exc)}") from None
+        raise InvalidInput(Message("%(filename)s: %(exc)s", filename=filename, exc=validation_message(exc))) from None
 
 
 def create_from_file(session: Session, spec: ProtocolFile, owner: Researcher | None) -> Study:
@@ -53,7 +53,9 @@ def create_from_file(session: Session, spec: ProtocolFile, owner: Researcher | N
             service.add_item(session, study, ItemCreate(theme_id=theme.id, **item_spec.model_dump()), owner)
     for expert_spec in spec.experts:
         if not expert_spec.email:
-            raise InvalidInput(f"Expert {expert_spec.name!r} has no e-mail; a panel needs one per expert.")
+            raise InvalidInput(
+                Message("Expert %(name)s has no e-mail; a panel needs one per expert.", name=expert_spec.name)
+            )
         panel.add_expert(
             session,
             study,
@@ -81,7 +83,7 @@ def create_from_text(
     if owner is None and owner_email:
         owner = session.exec(select(Researcher).where(Researcher.email == owner_email.strip().lower())).first()
         if owner is None:
-            raise NotFound(f"No researcher account uses {owner_email}.")
+            raise NotFound(Message("No researcher account uses %(owner_email)s.", owner_email=owner_email))
     return create_from_file(session, spec, owner)
 
 

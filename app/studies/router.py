@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from app.accounts import service as accounts
 from app.accounts.models import Researcher, StudyMember
 from app.dependencies import CurrentResearcher, Form, OptionalAuth, RawBody, SessionDep
-from app.errors import AppError, InvalidInput
+from app.errors import AppError, InvalidInput, Message
 from app.panel import service as panel
 from app.rounds import dashboard
 from app.rounds import service as rounds
@@ -305,7 +305,13 @@ def save_protocol_page(request: Request, session: SessionDep, access: StudyForEd
     update, errors = forms.protocol_from_form(values)
     if update is None:
         return _protocol_page(
-            request, session, access, values, errors, "Please correct the fields marked below; nothing was saved.", 400
+            request,
+            session,
+            access,
+            values,
+            errors,
+            Message("Please correct the fields marked below; nothing was saved."),
+            400,
         )
     try:
         service.update_protocol(session, access.study, update, access.researcher)
@@ -421,7 +427,7 @@ def add_item_page(request: Request, session: SessionDep, access: StudyForEditor,
             access,
             item_form=values,
             item_errors=errors,
-            error="The item was not added: see the fields marked below.",
+            error=Message("The item was not added: see the fields marked below."),
             status_code=400,
         )
     try:
@@ -465,7 +471,9 @@ def merge_items_page(request: Request, session: SessionDep, access: StudyForEdit
             request,
             session,
             access,
-            error="To merge, tick two or more items, write the merged item and say why. " + error,
+            error=Message(
+                "To merge, tick two or more items, write the merged item and say why. %(error)s", error=error
+            ),
             status_code=400,
         )
     return redirect(f"/studies/{access.study.id}/design#item-{item.id}", "saved")
@@ -594,7 +602,7 @@ def api_import(body: RawBody, session: SessionDep, researcher: CurrentResearcher
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInput("The protocol must be UTF-8 text.") from None
+        raise InvalidInput(Message("The protocol must be UTF-8 text.")) from None
     return StudyPublic.model_validate(protocol_file.create_from_text(session, text, owner=researcher))
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.errors import Message
 from app.scoring import QUANTILE_METHODS, RuleError, parse, parse_consensus_rule, parse_stopping_rule
 from app.scoring.narrowing import COMPONENTS
 
@@ -46,16 +47,23 @@ class ScaleSpec(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> ScaleSpec:
         if not 2 <= self.max - self.min + 1 <= 11:
-            raise ValueError("a scale has 2 to 11 points")
+            raise ValueError(Message("a scale has 2 to 11 points"))
         if not (self.min <= self.agree[0] <= self.agree[1] <= self.max):
             raise ValueError(
                 f"the agreement band {self.agree[0]}-{self.agree[1]} must lie on the scale {self.min}-{self.max}"
             )
         for key in self.anchors:
             if not key.lstrip("-").isdigit() or not self.min <= int(key) <= self.max:
-                raise ValueError(f"anchor {key!r} is not a point of the scale {self.min}-{self.max}")
+                raise ValueError(
+                    Message(
+                        "anchor %(key)s is not a point of the scale %(min)s-%(max)s",
+                        key=key,
+                        min=self.min,
+                        max=self.max,
+                    )
+                )
         if self.quantile_method not in QUANTILE_METHODS:
-            raise ValueError(f"quantile_method must be one of {', '.join(QUANTILE_METHODS)}")
+            raise ValueError(Message("quantile_method must be one of %(names)s", names=", ".join(QUANTILE_METHODS)))
         return self
 
 
@@ -104,7 +112,7 @@ class WeightingSpec(Strict):
     def _formula(self) -> WeightingSpec:
         if self.scheme == "formula":
             if not self.formula:
-                raise ValueError("the formula scheme needs a formula")
+                raise ValueError(Message("the formula scheme needs a formula"))
             try:
                 parse(self.formula, _AnyName(), expect="number")
             except RuleError as exc:
@@ -124,9 +132,15 @@ class NarrowingSpec(Strict):
     def _components(cls, value: dict[str, float]) -> dict[str, float]:
         unknown = set(value) - set(COMPONENTS)
         if unknown:
-            raise ValueError(f"unknown components {sorted(unknown)}; use {', '.join(COMPONENTS)}")
+            raise ValueError(
+                Message(
+                    "unknown components %(unknown)s; use %(names)s",
+                    unknown=sorted(unknown),
+                    names=", ".join(COMPONENTS),
+                )
+            )
         if any(v < 0 for v in value.values()) or sum(value.values()) <= 0:
-            raise ValueError("coefficients must be >= 0 and not all zero")
+            raise ValueError(Message("coefficients must be >= 0 and not all zero"))
         return value
 
 
@@ -159,16 +173,16 @@ class ItemSpec(Strict):
         if self.kind in ("choice", "ranking"):
             options = [o.strip() for o in self.options if o.strip()]
             if len(options) < 2:
-                raise ValueError(f"a {self.kind} item needs at least two options")
+                raise ValueError(Message("a %(kind)s item needs at least two options", kind=self.kind))
             if len(set(options)) != len(options):
-                raise ValueError("options must be different from each other")
+                raise ValueError(Message("options must be different from each other"))
             self.options = options
         if self.is_seed and (self.kind != "estimate" or self.realization is None):
-            raise ValueError("a seed question is an estimate item with a known answer (realization)")
+            raise ValueError(Message("a seed question is an estimate item with a known answer (realization)"))
         if self.kind == "estimate":
             q = self.quantiles
             if not q or any(not 0 < x < 1 for x in q) or any(b <= a for a, b in zip(q, q[1:], strict=False)):
-                raise ValueError("quantiles must increase strictly between 0 and 1, such as 0.05, 0.5, 0.95")
+                raise ValueError(Message("quantiles must increase strictly between 0 and 1, such as 0.05, 0.5, 0.95"))
         return self
 
 
@@ -205,10 +219,12 @@ class ProtocolFile(Strict):
     def _groups_known(self) -> ProtocolFile:
         keys = [g.key for g in self.groups]
         if len(set(keys)) != len(keys):
-            raise ValueError("group keys must be unique")
+            raise ValueError(Message("group keys must be unique"))
         unknown = sorted({e.group for e in self.experts if e.group and keys and e.group not in keys})
         if unknown:
-            raise ValueError(f"experts use groups not declared in [[groups]]: {', '.join(unknown)}")
+            raise ValueError(
+                Message("experts use groups not declared in [[groups]]: %(names)s", names=", ".join(unknown))
+            )
         return self
 
 

@@ -11,7 +11,7 @@ from app.accounts import service as accounts
 from app.accounts.models import Researcher, StudyMember
 from app.audit import service as audit
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.studies.models import Item, ItemRevision, Study, Theme
 from app.studies.schemas import (
     FeedbackSpec,
@@ -33,7 +33,7 @@ from app.studies.schemas import (
 def get_study(session: Session, study_id: int) -> Study:
     study = session.get(Study, study_id)
     if study is None:
-        raise NotFound("No such study.")
+        raise NotFound(Message("No such study."))
     return study
 
 
@@ -82,11 +82,12 @@ def archive_study(session: Session, study: Study, researcher: Researcher, archiv
 # --- protocol -----------------------------------------------------------------------------------------
 
 
-def locked_reason(study: Study) -> str:
+def locked_reason(study: Study) -> Message:
     when = study.locked_at.strftime("%Y-%m-%d %H:%M UTC") if study.locked_at else ""
-    return (
-        f"The protocol was locked on {when}. Rules fixed in advance cannot change afterwards; "
-        "what you would change and why belongs in the report instead."
+    return Message(
+        "The protocol was locked on %(when)s. Rules fixed in advance cannot change afterwards; "
+        "what you would change and why belongs in the report instead.",
+        when=when,
     )
 
 
@@ -97,7 +98,7 @@ def require_unlocked(study: Study) -> None:
 
 def require_active(study: Study) -> None:
     if study.archived_at is not None:
-        raise Conflict("This study is archived; restore it to change it.")
+        raise Conflict(Message("This study is archived; restore it to change it."))
 
 
 def apply_protocol(
@@ -200,7 +201,7 @@ def themes_of(session: Session, study_id: int) -> list[Theme]:
 def get_theme(session: Session, study: Study, theme_id: int) -> Theme:
     theme = session.get(Theme, theme_id)
     if theme is None or theme.study_id != study.id:
-        raise NotFound("No such theme in this study.")
+        raise NotFound(Message("No such theme in this study."))
     return theme
 
 
@@ -237,7 +238,13 @@ def delete_theme(session: Session, study: Study, theme: Theme, researcher: Resea
     require_unlocked(study)
     items = session.exec(select(Item).where(Item.theme_id == theme.id)).all()
     if items:
-        raise Conflict(f"The theme “{theme.title}” still has {len(items)} item(s); move or delete them first.")
+        raise Conflict(
+            Message(
+                "The theme “%(title)s” still has %(count)s item(s); move or delete them first.",
+                title=theme.title,
+                count=len(items),
+            )
+        )
     session.delete(theme)
     audit.record(session, study.id, researcher, "theme.deleted", f"theme:{theme.id}", title=theme.title)
     session.flush()
@@ -268,7 +275,7 @@ def items_of(session: Session, study_id: int, *, active_only: bool = False) -> l
 def get_item(session: Session, study: Study, item_id: int) -> Item:
     item = session.get(Item, item_id)
     if item is None or item.study_id != study.id:
-        raise NotFound("No such item in this study.")
+        raise NotFound(Message("No such item in this study."))
     return item
 
 
@@ -276,7 +283,12 @@ def _check_anchors(study: Study, anchors: dict[str, str]) -> None:
     for key in anchors:
         if not key.lstrip("-").isdigit() or not study.scale_min <= int(key) <= study.scale_max:
             raise InvalidInput(
-                f"Anchor {key!r} is not a point of the scale {study.scale_min}-{study.scale_max}.",
+                Message(
+                    "Anchor %(key)s is not a point of the scale %(scale_min)s-%(scale_max)s.",
+                    key=key,
+                    scale_min=study.scale_min,
+                    scale_max=study.scale_max,
+                ),
                 fields={"anchors": "invalid"},
             )
 
@@ -358,7 +370,7 @@ def update_item(
             raise Conflict(locked_reason(study))
         if "text" in changes and changes["text"] != item.text and not data.reason.strip():
             raise InvalidInput(
-                "Say why the item is reworded: the change goes into the report.", fields={"reason": "required"}
+                Message("Say why the item is reworded: the change goes into the report."), fields={"reason": "required"}
             )
     if "theme_id" in changes and changes["theme_id"] is not None:
         get_theme(session, study, changes["theme_id"])
@@ -367,7 +379,10 @@ def update_item(
     if "options" in changes and changes["options"] is not None and item.kind in ("choice", "ranking"):
         options = [o.strip() for o in changes["options"] if o.strip()]
         if len(options) < 2:
-            raise InvalidInput(f"A {item.kind} item needs at least two options.", fields={"options": "too_few"})
+            raise InvalidInput(
+                Message("A %(kind)s item needs at least two options.", kind=Message(item.kind)),
+                fields={"options": "too_few"},
+            )
         changes["options"] = options
     before = item.text
     for key, value in changes.items():
@@ -394,7 +409,9 @@ def delete_item(session: Session, study: Study, item: Item, researcher: Research
     require_active(study)
     if study.locked_at is not None:
         raise Conflict(
-            "Items cannot be deleted once round 1 has opened; retire the item instead (it stays in the report)."
+            Message(
+                "Items cannot be deleted once round 1 has opened; retire the item instead (it stays in the report)."
+            )
         )
     audit.record(session, study.id, researcher, "item.deleted", f"item:{item.id}", text=item.text)
     session.delete(item)
@@ -411,7 +428,7 @@ def retire_item(
     status: str = "retired",
 ) -> Item:
     if item.status != "active":
-        raise Conflict(f"This item is already {item.status}.")
+        raise Conflict(Message("This item is already %(status)s.", status=Message(item.status)))
     item.status = status
     item.retired_round = round_number
     session.add(item)
@@ -432,12 +449,12 @@ def merge_items(
     """Several items become one new item; the old ones are kept as ``merged`` with a link to it."""
     sources = [get_item(session, study, i) for i in dict.fromkeys(item_ids)]
     if len(sources) < 2:
-        raise InvalidInput("Choose at least two different items to merge.", fields={"item_ids": "too_few"})
+        raise InvalidInput(Message("Choose at least two different items to merge."), fields={"item_ids": "too_few"})
     kinds = {s.kind for s in sources}
     if len(kinds) != 1:
-        raise InvalidInput("Only items of the same kind can be merged.", fields={"item_ids": "kinds"})
+        raise InvalidInput(Message("Only items of the same kind can be merged."), fields={"item_ids": "kinds"})
     if any(s.status != "active" for s in sources):
-        raise Conflict("Only active items can be merged.")
+        raise Conflict(Message("Only active items can be merged."))
     first = sources[0]
     merged = add_item(
         session,
@@ -486,9 +503,9 @@ def split_item(
 ) -> list[Item]:
     texts = [t.strip() for t in texts if t.strip()]
     if len(texts) < 2:
-        raise InvalidInput("A split gives at least two new items.", fields={"texts": "too_few"})
+        raise InvalidInput(Message("A split gives at least two new items."), fields={"texts": "too_few"})
     if item.status != "active":
-        raise Conflict("Only an active item can be split.")
+        raise Conflict(Message("Only an active item can be split."))
     parts = [
         add_item(
             session,

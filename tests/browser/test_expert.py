@@ -92,6 +92,7 @@ def test_expert_answers_then_sees_feedback_and_the_researcher_narrows(chromium, 
 
     researcher.goto(f"{live_app.base}/studies/{study_id}/rounds")
     researcher.click("button:has-text('Prepare the round')")
+    researcher.check("input[name=confirm]")
     researcher.click("button:has-text('Open the round')")
     expect(researcher.locator(".alert.ok")).to_contain_text("round is open")
     live_app.wait_for_mail(6 + 4)

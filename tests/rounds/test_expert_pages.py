@@ -93,10 +93,13 @@ def test_consent_then_answer_save_submit_with_post_redirect_get(client, session,
     page = client.get(url).text
     assert re.search(rf'name="v{items[0].id}" value="8" checked', page) and "key for SMEs" in page
     assert "2 / 3" in page
-    done = client.post(f"{url}/submit", data=data, follow_redirects=True)
+    warned = client.post(f"{url}/submit", data=data)  # one statement unanswered: saved, asked first
+    assert warned.status_code == 200 and "1 statement(s) have no answer yet" in warned.text
+    assert state(session, round_, expert)[2] is None
+    done = client.post(f"{url}/submit", data={**data, "confirm_incomplete": "1"}, follow_redirects=True)
     assert "submitted" in done.text.lower()
-    again = client.post(f"{url}/submit", data=data, follow_redirects=False)  # idempotent, no error page
-    assert again.status_code == 303
+    again = client.post(f"{url}/submit", data={**data, "confirm_incomplete": "1"}, follow_redirects=False)
+    assert again.status_code == 303  # idempotent, no error page
     assert state(session, round_, expert)[2] is not None
 
 
