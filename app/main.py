@@ -32,7 +32,7 @@ from app.rounds.expert_router import router as expert_router
 from app.rounds.router import router as rounds_router
 from app.studies.router import router as studies_router
 from app.templating import Templates
-from app.web import render, wants_json
+from app.web import pydantic_message, render, wants_json
 
 log = logging.getLogger("delphi")
 ROUTERS = (
@@ -116,16 +116,24 @@ def _install_error_mapping(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        problems = []
-        for error in exc.errors():
+        problems = {}
+        for number, error in enumerate(exc.errors()):
             where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form"))
-            problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+            problem = pydantic_message(error)
+            problems[f"p{number}"] = (
+                Message("%(where)s: %(problem)s", where=where, problem=problem) if where else problem
+            )
+        # One message whose parts each translate: "%(p0)s; %(p1)s".
+        placeholders = "; ".join(f"%({key})s" for key in problems)
+        joined = Message(placeholders, **problems)
         status = 422 if wants_json(request) else 400
-        return _error_response(request, status, "invalid_request", "; ".join(problems) or "Malformed request.")
+        return _error_response(
+            request, status, "invalid_request", joined if problems else Message("Malformed request.")
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        detail = str(exc.detail) if exc.status_code != 404 else "This page does not exist."
+        detail = str(exc.detail) if exc.status_code != 404 else Message("This page does not exist.")
         return _error_response(request, exc.status_code, "http_error", detail)
 
     @app.exception_handler(DataError)
@@ -139,7 +147,8 @@ def _install_error_mapping(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error_response(request, 500, "internal_error", "Something went wrong on our side; nothing was saved.")
+        detail = Message("Something went wrong on our side; nothing was saved.")
+        return _error_response(request, 500, "internal_error", detail)
 
 
 def create_app(

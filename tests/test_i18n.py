@@ -54,3 +54,15 @@ def test_researcher_pages_follow_accept_language_and_the_choice(client):
     english = client.get("/login?lang=en", headers={"Accept-Language": "fr-FR"})
     assert 'lang="en"' in english.text and "Researcher login" in english.text
     assert 'lang="en"' in client.get("/login", headers={"Accept-Language": "fr-FR"}).text  # remembered
+
+
+def test_a_malformed_page_request_is_explained_in_the_readers_language(client):
+    too_long = "a" * 400 + "@example.org"
+    french = client.post("/login?lang=fr", data={"email": too_long, "password": "x", "login_csrf": "t"})
+    assert french.status_code == 400 and 'lang="fr"' in french.text
+    assert "email : Au plus 320 caractères." in french.text.replace("\u00a0", " ")
+    english = client.post("/login?lang=en", data={"email": too_long, "password": "x", "login_csrf": "t"})
+    assert "email: At most 320 characters." in english.text
+    assert client.get("/no-such-page?lang=fr").text.count("Cette page n’existe pas") == 1
+    api = client.post("/api/auth/login", json={"email": too_long}, headers={"Accept": "application/json"})
+    assert api.status_code == 422 and "email: At most 320 characters." in api.json()["detail"]

@@ -17,6 +17,7 @@ from app.studies.schemas import (
     ScaleSpec,
     WeightingSpec,
 )
+from app.web import pydantic_message
 
 FEEDBACK_FIELDS = ("distribution", "median_iqr", "own_previous", "reasons", "by_group", "weights", "consensus")
 COMPOSITE_FIELDS = ("weight", "participation", "completeness", "performance")
@@ -67,7 +68,7 @@ def _collect(
     for error in exc.errors():
         loc = [str(p) for p in error["loc"]]
         name = (fields or {}).get(loc[0], loc[0]) if loc else fallback
-        errors.setdefault(name, error["msg"].removeprefix("Value error, "))
+        errors.setdefault(name, pydantic_message(error))
 
 
 def protocol_from_form(form: dict[str, Any]) -> tuple[ProtocolUpdate | None, dict[str, str]]:

@@ -136,6 +136,13 @@ def test_import_page_shows_the_lines_then_imports(client, session, study):
         files={"file": ("panel.csv", BAD.encode(), "text/csv")},
     )
     assert bad.status_code == 400 and "line 3" in bad.text and "Nothing was imported" in bad.text
+    french = client.post(
+        f"/studies/{study.id}/panel/import?lang=fr",
+        data={"csrf_token": csrf},
+        files={"file": ("panel.csv", BAD.encode(), "text/csv")},
+    )
+    assert "Rien n’a été importé" in french.text and "ligne 4" in french.text
+    assert "n’est pas une adresse e-mail" in french.text and "is not an e-mail" not in french.text
     good = client.post(
         f"/studies/{study.id}/panel/import",
         data={"csrf_token": csrf},

@@ -70,6 +70,13 @@ def test_a_bad_form_comes_back_with_what_was_typed_and_the_errors(client, sessio
     assert response.status_code == 400
     assert "agreement &gt;= 0.7 andd iqr &lt;= 1" in response.text  # re-shown, escaped
     assert "Enter a number" in response.text and "unexpected" in response.text
+    french = client.post(
+        f"/studies/{study.id}/items?lang=fr",
+        data={"csrf_token": csrf, "kind": "choice", "text": "", "options": "Une seule"},
+    )
+    assert french.status_code == 400 and 'lang="fr"' in french.text
+    assert "Au moins 3 caractères" in french.text and "consultez les champs signalés" in french.text
+    assert "should have" not in french.text
 
 
 def test_api_creates_and_edits_a_study(client, session):
