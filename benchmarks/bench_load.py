@@ -79,6 +79,8 @@ class Recorder:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.acknowledged: dict[tuple[str, int], int] = {}
+        self.in_session = 0  # experts between their first request and their submit
+        self.peak_in_session = 0
 
     async def timed(self, kind: str, call):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
@@ -95,6 +97,17 @@ class Recorder:
 
 async def expert(client: httpx.AsyncClient, token: str, items: int, recorder: Recorder, rng: random.Random) -> None:
     await asyncio.sleep(rng.uniform(0, RAMP))  # experts arrive over the ramp, not all in one instant
+    recorder.in_session += 1
+    recorder.peak_in_session = max(recorder.peak_in_session, recorder.in_session)
+    try:
+        await answer_round(client, token, items, recorder, rng)
+    finally:
+        recorder.in_session -= 1
+
+
+async def answer_round(
+    client: httpx.AsyncClient, token: str, items: int, recorder: Recorder, rng: random.Random
+) -> None:
     url = f"/e/{token}"
     page = await recorder.timed("open", client.get(url))
     if page is None:
@@ -246,7 +259,7 @@ def main() -> None:
             )
         print(
             f"  all requests: {requests} in {elapsed:.1f} s = {requests / elapsed:.0f} req/s; "
-            f"saves {len(saves) / elapsed:.0f}/s"
+            f"saves {len(saves) / elapsed:.0f}/s; at most {recorder.peak_in_session} experts in session at once"
         )
         print(
             f"  bare /livez, same arrivals and pacing: median {bare['median'] * 1000:.1f} ms, "
