@@ -18,6 +18,7 @@ import platform
 import random
 import re
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,7 @@ class Recorder:
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        self.error_kinds: dict[str, int] = defaultdict(int)  # "save 500", "open ReadTimeout", ...
         self.acknowledged: dict[tuple[str, int], int] = {}
         self.in_session = 0  # experts between their first request and their submit
         self.peak_in_session = 0
@@ -86,21 +88,37 @@ class Recorder:
         started = time.perf_counter()
         try:
             response = await call
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             self.errors[kind] += 1
+            self.error_kinds[f"{kind} {type(exc).__name__}"] += 1
             return None
         self.latency[kind].append(time.perf_counter() - started)
         if response.status_code >= 400:
             self.errors[kind] += 1
+            self.error_kinds[f"{kind} {response.status_code}"] += 1
         return response
 
 
-async def expert(client: httpx.AsyncClient, token: str, items: int, recorder: Recorder, rng: random.Random) -> None:
+def browser(base: str, tls: ssl.SSLContext) -> httpx.AsyncClient:
+    """One expert's own connection, as a browser has. (One pool shared by hundreds of simulated
+    experts costs the client O(connections) of Python per request and makes it the bottleneck.)
+
+    Idle connections are dropped after 4 s, before uvicorn's 5 s keep-alive closes them: a request
+    sent on a connection the server is closing fails, and a browser would retry it; httpx doesn't.
+    """
+    limits = httpx.Limits(max_connections=2, keepalive_expiry=4)
+    return httpx.AsyncClient(base_url=base, timeout=120, verify=tls, follow_redirects=False, limits=limits)
+
+
+async def expert(
+    base: str, tls: ssl.SSLContext, token: str, items: int, recorder: Recorder, rng: random.Random
+) -> None:
     await asyncio.sleep(rng.uniform(0, RAMP))  # experts arrive over the ramp, not all in one instant
     recorder.in_session += 1
     recorder.peak_in_session = max(recorder.peak_in_session, recorder.in_session)
     try:
-        await answer_round(client, token, items, recorder, rng)
+        async with browser(base, tls) as client:
+            await answer_round(client, token, items, recorder, rng)
     finally:
         recorder.in_session -= 1
 
@@ -138,26 +156,26 @@ async def answer_round(
             recorder.acknowledged[(token, i)] = int(data[f"v{i}"])
 
 
-async def bare_expert(client: httpx.AsyncClient, items: int, recorder: Recorder, rng: random.Random) -> None:
+async def bare_expert(base: str, tls: ssl.SSLContext, items: int, recorder: Recorder, rng: random.Random) -> None:
     """The same arrivals, pacing and number of requests as an expert, on an endpoint doing nothing."""
     await asyncio.sleep(rng.uniform(0, RAMP))
-    for step in range(items + 4):
-        await recorder.timed("bare", client.get("/livez"))
-        if 2 < step < items + 3:
-            await asyncio.sleep(rng.uniform(0, 2 * THINK))
+    async with browser(base, tls) as client:
+        for step in range(items + 4):
+            await recorder.timed("bare", client.get("/livez"))
+            if 2 < step < items + 3:
+                await asyncio.sleep(rng.uniform(0, 2 * THINK))
 
 
 async def drive(base: str, tokens: list[str], items: int) -> tuple[Recorder, float, dict[str, float]]:
     recorder = Recorder()
-    limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=len(tokens) + 10)
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits, follow_redirects=False) as client:
-        bare = Recorder()
-        bare_started = time.perf_counter()
-        await asyncio.gather(*(bare_expert(client, items, bare, random.Random(k)) for k in range(len(tokens))))
-        bare_elapsed = time.perf_counter() - bare_started
-        started = time.perf_counter()
-        await asyncio.gather(*(expert(client, t, items, recorder, random.Random(k)) for k, t in enumerate(tokens)))
-        elapsed = time.perf_counter() - started
+    tls = ssl.create_default_context()  # unused on http://, but httpx builds one per client otherwise
+    bare = Recorder()
+    bare_started = time.perf_counter()
+    await asyncio.gather(*(bare_expert(base, tls, items, bare, random.Random(k)) for k in range(len(tokens))))
+    bare_elapsed = time.perf_counter() - bare_started
+    started = time.perf_counter()
+    await asyncio.gather(*(expert(base, tls, t, items, recorder, random.Random(k)) for k, t in enumerate(tokens)))
+    elapsed = time.perf_counter() - started
     base_line = {
         "median": statistics.median(bare.latency["bare"]),
         "p99": percentile(bare.latency["bare"], 0.99),
@@ -271,6 +289,7 @@ def main() -> None:
         )
         print(
             f"  acknowledged saves: {len(recorder.acknowledged)}; lost: {lost}; errors: {sum(recorder.errors.values())}"
+            + "".join(f"; {kind}: {count}" for kind, count in sorted(recorder.error_kinds.items()))
         )
     finally:
         if admin is not None:

@@ -4,12 +4,13 @@ append-only history, and submitted with a conditional update, so nothing is ever
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -135,22 +136,48 @@ def invitation_for(session: Session, round_: Round, expert: Expert) -> Invitatio
     return invitation
 
 
-def round_items(session: Session, round_id: int) -> list[Item]:
-    return list(
-        session.exec(
-            select(Item)
-            .join(RoundItem, col(RoundItem.item_id) == col(Item.id))
-            .where(RoundItem.round_id == round_id)
-            .order_by(col(RoundItem.position), col(Item.id))
-        ).all()
+def round_items(session: Session, round_id: int, only: Collection[int] | None = None) -> list[Item]:
+    """The round's items in order; ``only`` these ids when given (an autosave names a few)."""
+    query = (
+        select(Item)
+        .join(RoundItem, col(RoundItem.item_id) == col(Item.id))
+        .where(RoundItem.round_id == round_id)
+        .order_by(col(RoundItem.position), col(Item.id))
     )
+    if only is not None:
+        query = query.where(col(Item.id).in_(only))
+    return list(session.exec(query).all())
 
 
-def answers_of(session: Session, round_id: int, expert_id: int, *, lock: bool = False) -> dict[int, Answer]:
+def answers_of(
+    session: Session, round_id: int, expert_id: int, *, lock: bool = False, only: Collection[int] | None = None
+) -> dict[int, Answer]:
     query = select(Answer).where(Answer.round_id == round_id, Answer.expert_id == expert_id)
+    if only is not None:
+        query = query.where(col(Answer.item_id).in_(only))
     if lock and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return {a.item_id: a for a in session.exec(query).all()}
+
+
+def progress(session: Session, round_id: int, expert_id: int) -> tuple[int, int]:
+    """(items answered by the expert, items in the round), counted by the database in one query."""
+    given = (
+        select(func.count())
+        .select_from(Answer)
+        .where(
+            Answer.round_id == round_id,
+            Answer.expert_id == expert_id,
+            col(Answer.value).is_not(None)
+            | col(Answer.values).is_not(None)
+            | col(Answer.text).is_not(None)
+            | col(Answer.unable).is_(True),
+        )
+        .scalar_subquery()
+    )
+    total = select(func.count()).select_from(RoundItem).where(RoundItem.round_id == round_id).scalar_subquery()
+    answered, count = session.exec(select(given, total)).one()
+    return int(answered), int(count)
 
 
 @dataclass(frozen=True)
@@ -189,7 +216,7 @@ def save_answers(
     require_open(round_, expert)
     if invitation is None or invitation.round_id != round_.id or invitation.expert_id != expert.id:
         invitation = invitation_for(session, round_, expert)
-    items = items if items is not None else round_items(session, round_.id)
+    items = items if items is not None else round_items(session, round_.id, only=list(answers))
     by_id = {item.id: item for item in items}
     errors: dict[str, str] = {}
     cleaned: dict[int, CleanAnswer] = {}
@@ -209,7 +236,7 @@ def save_answers(
     for attempt in (1, 2):
         try:
             with session.begin_nested():
-                changed, answered = _upsert(session, round_, expert, cleaned, source)
+                changed = _upsert(session, round_, expert, cleaned, source)
             break
         except IntegrityError:
             # Another tab inserted the same answer a moment ago: it exists now, update it.
@@ -222,14 +249,13 @@ def save_answers(
         invitation.opened_at = now
     session.add(invitation)
     session.flush()
-    return SaveResult(saved_at=now, changed=changed, answered=answered, total=len(items))
+    answered, total = progress(session, round_.id, expert.id)
+    return SaveResult(saved_at=now, changed=changed, answered=answered, total=total)
 
 
-def _upsert(
-    session: Session, round_: Round, expert: Expert, cleaned: dict[int, CleanAnswer], source: str
-) -> tuple[int, int]:
-    """Insert or update; returns (answers changed, answers the expert has given in the round)."""
-    existing = answers_of(session, round_.id, expert.id, lock=True)
+def _upsert(session: Session, round_: Round, expert: Expert, cleaned: dict[int, CleanAnswer], source: str) -> int:
+    """Insert or update; returns how many answers changed."""
+    existing = answers_of(session, round_.id, expert.id, lock=True, only=list(cleaned))
     now = utcnow()
     changed: list[Answer] = []
     for item_id, clean in cleaned.items():
@@ -278,8 +304,7 @@ def _upsert(
             )
         )
     session.flush()
-    answered = sum(1 for a in existing.values() if a.value is not None or a.values or a.text or a.unable)
-    return len(changed), answered
+    return len(changed)
 
 
 def submit(session: Session, round_: Round, expert: Expert) -> tuple[bool, datetime]:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import case
 from sqlmodel import Session, col, select
 
 from app.dependencies import Form, RawBody, SessionDep, same_origin
@@ -69,29 +70,33 @@ def resolve(request: Request, session: Session, token: str) -> LinkContext:
     client = _client(request)
     if limiter.blocked(client):
         raise TooManyRequests(Message("Too many attempts with links that do not work. Wait a minute and try again."))
-    expert = panel.expert_by_token(session, token) if looks_like_token(token) else None
-    if expert is None:
+    found = panel.expert_and_study_by_token(session, token) if looks_like_token(token) else None
+    if found is None:
         limiter.record_failure(client)
         raise NotFound(Message("This link is not valid."))
-    study = session.get(Study, expert.study_id)
-    if study is None:
-        raise NotFound(Message("This link is not valid."))
-    round_, invitation = None, None
-    open_round = session.exec(select(Round).where(Round.study_id == study.id, Round.status == "open")).first()
-    latest = (
-        open_round
-        or session.exec(
-            select(Round).where(Round.study_id == study.id, Round.status != "draft").order_by(col(Round.number).desc())
-        ).first()
-    )
-    if latest is not None:
-        round_ = latest
-        invitation = session.exec(
-            select(Invitation).where(Invitation.round_id == latest.id, Invitation.expert_id == expert.id)
-        ).first()
+    expert, study = found
+    round_, invitation = current_round_and_invitation(session, study, expert)
     language = request_language(request, expert.language or study.language)
     csrf = link_csrf_token(request.app.state.settings.secret_key, expert.link_token_hash or "")
     return LinkContext(token, expert, study, round_, invitation, language, csrf)
+
+
+def current_round_and_invitation(
+    session: Session, study: Study, expert: Expert
+) -> tuple[Round | None, Invitation | None]:
+    """The open round, else the latest one that was opened, with this expert's invitation to it
+    (None when they were not invited): one query, as every request through a link asks it."""
+    row = session.exec(
+        select(Round, Invitation)
+        .outerjoin(
+            Invitation,
+            (col(Invitation.round_id) == col(Round.id)) & (col(Invitation.expert_id) == expert.id),
+        )
+        .where(Round.study_id == study.id, Round.status != "draft")
+        .order_by(case((col(Round.status) == "open", 0), else_=1), col(Round.number).desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200, **context: Any) -> Response:

@@ -136,6 +136,29 @@ def test_autosave_json_and_its_errors(client, session, link):
     assert client.post(f"{url}/answers", json={"answers": {}}, headers={"X-CSRF-Token": "nope"}).status_code == 403
 
 
+def test_autosave_progress_counts_what_the_expert_has_answered(client, session, link):
+    """An autosave names one item; the progress it returns still covers the whole round."""
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    first, second, choice = answers.round_items(session, round_.id)
+
+    def autosave(item, answer):  # type: ignore[no-untyped-def]
+        response = client.post(
+            f"{url}/answers", json={"answers": {str(item.id): answer}}, headers={"X-CSRF-Token": csrf}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["answered"], response.json()["total"]
+
+    assert autosave(first, {"value": 6}) == (1, 3)
+    assert autosave(first, {"value": 7}) == (1, 3)  # the same item again
+    assert autosave(choice, {"values": ["LinkedIn"]}) == (2, 3)
+    assert autosave(choice, {"values": []}) == (1, 3)  # cleared
+    assert autosave(second, {"reason": "no rating yet"}) == (1, 3)  # a reason alone is not an answer
+    assert autosave(second, {"value": 3}) == (2, 3)
+    stored = session.exec(select(Answer).where(Answer.expert_id == expert.id)).all()
+    assert sum(1 for a in stored if a.value is not None or a.values) == 2
+
+
 def test_two_tabs_saving_at_once_keep_every_version(client, session, link):
     study, round_, expert, url = link
     csrf = csrf_from(client.get(url).text)
