@@ -65,6 +65,9 @@ def serve(
     port: Annotated[int, typer.Option(envvar="PORT", help="Port (PORT is honoured).")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (share state through the database).")] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+    keep_alive: Annotated[
+        int, typer.Option(help="Seconds an idle connection stays open (an expert pauses between answers).")
+    ] = 75,
 ) -> None:
     """Serve the platform (and deliver queued mail in the background)."""
     import uvicorn
@@ -81,6 +84,7 @@ def serve(
         log_level="info",
         proxy_headers=True,
         access_log=False,
+        timeout_keep_alive=keep_alive,
     )
 
 

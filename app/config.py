@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     link_failures_per_minute_overall: int = Field(default=300, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
     run_sender_in_server: bool = True
+    # Requests handled at once per process; more wait their turn in the event loop. Python runs
+    # one thread at a time, so more threads only make each request wait longer for the CPU.
+    request_threads: int = Field(default=8, ge=1, le=200)
     report_time_limit_seconds: int = Field(default=300, ge=5)
 
     @field_validator("base_url")

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -167,6 +168,7 @@ def create_app(
             else app.state.engine
         )
         app.state.templates = Templates()
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         stop = threading.Event()
         sender = None
         if run_sender if run_sender is not None else settings.run_sender_in_server:

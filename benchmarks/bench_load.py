@@ -103,10 +103,11 @@ def browser(base: str, tls: ssl.SSLContext) -> httpx.AsyncClient:
     """One expert's own connection, as a browser has. (One pool shared by hundreds of simulated
     experts costs the client O(connections) of Python per request and makes it the bottleneck.)
 
-    Idle connections are dropped after 4 s, before uvicorn's 5 s keep-alive closes them: a request
-    sent on a connection the server is closing fails, and a browser would retry it; httpx doesn't.
+    Idle connections are dropped after 60 s, before the server's keep-alive (75 s) closes them: a
+    request sent on a connection the server is closing fails, and a browser would retry it; httpx
+    does not.
     """
-    limits = httpx.Limits(max_connections=2, keepalive_expiry=4)
+    limits = httpx.Limits(max_connections=2, keepalive_expiry=60)
     return httpx.AsyncClient(base_url=base, timeout=120, verify=tls, follow_redirects=False, limits=limits)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -160,24 +160,30 @@ def answers_of(
     return {a.item_id: a for a in session.exec(query).all()}
 
 
+# Built once: every autosave asks it, and a prepared statement skips SQLAlchemy's rebuilding.
+_PROGRESS = select(
+    select(func.count())
+    .select_from(Answer)
+    .where(
+        col(Answer.round_id) == bindparam("round_id"),
+        col(Answer.expert_id) == bindparam("expert_id"),
+        col(Answer.value).is_not(None)
+        | col(Answer.values).is_not(None)
+        | col(Answer.text).is_not(None)
+        | col(Answer.unable).is_(True),
+    )
+    .scalar_subquery(),
+    select(func.count())
+    .select_from(RoundItem)
+    .where(col(RoundItem.round_id) == bindparam("round_id"))
+    .scalar_subquery(),
+)
+
+
 def progress(session: Session, round_id: int, expert_id: int) -> tuple[int, int]:
     """(items answered by the expert, items in the round), counted by the database in one query."""
-    given = (
-        select(func.count())
-        .select_from(Answer)
-        .where(
-            Answer.round_id == round_id,
-            Answer.expert_id == expert_id,
-            col(Answer.value).is_not(None)
-            | col(Answer.values).is_not(None)
-            | col(Answer.text).is_not(None)
-            | col(Answer.unable).is_(True),
-        )
-        .scalar_subquery()
-    )
-    total = select(func.count()).select_from(RoundItem).where(RoundItem.round_id == round_id).scalar_subquery()
-    answered, count = session.exec(select(given, total)).one()
-    return int(answered), int(count)
+    answered, total = session.execute(_PROGRESS, {"round_id": round_id, "expert_id": expert_id}).one()
+    return int(answered), int(total)
 
 
 @dataclass(frozen=True)
