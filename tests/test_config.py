@@ -44,3 +44,23 @@ def test_the_command_stops_with_one_line_and_no_traceback(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "DELPHI_SMTP_PORT" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_app_handles_as_many_requests_at_once_as_configured(tmp_path):
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.migrate import upgrade
+
+    async def threads() -> int:
+        return int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+
+    url = f"sqlite:///{tmp_path}/threads.db"
+    upgrade(url)
+    settings = load_settings(database_url=url, request_threads=3, run_sender_in_server=False)
+    with TestClient(create_app(settings)) as client:
+        assert client.portal.call(threads) == 3
+        assert client.get("/health").json()["status"] == "ok"
+    with pytest.raises(SettingsError, match="DELPHI_REQUEST_THREADS"):
+        load_settings(request_threads=0)
