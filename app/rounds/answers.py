@@ -161,6 +161,7 @@ def answers_of(
 
 
 # Built once: every autosave asks it, and a prepared statement skips SQLAlchemy's rebuilding.
+# "Answered" is ``Answer.is_given`` in SQL.
 _PROGRESS = select(
     select(func.count())
     .select_from(Answer)
@@ -331,8 +332,7 @@ def submit(session: Session, round_: Round, expert: Expert) -> tuple[bool, datet
     return result.rowcount == 1, invitation.submitted_at or now
 
 
-def unanswered(session: Session, round_: Round, expert: Expert) -> int:
-    """Items of the round the expert has not answered (open questions are optional)."""
-    items = [i for i in round_items(session, round_.id) if i.kind != "open"]
+def unanswered(session: Session, round_: Round, expert: Expert, items: list[Item]) -> int:
+    """How many of the round's ``items`` the expert has not answered (open questions are optional)."""
     given = answers_of(session, round_.id, expert.id)
-    return sum(1 for i in items if not ((a := given.get(i.id)) and (a.value is not None or a.values or a.unable)))
+    return sum(1 for i in items if i.kind != "open" and not ((a := given.get(i.id)) and a.is_given))

@@ -14,8 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import case
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.dependencies import Form, RawBody, SessionDep, same_origin
 from app.errors import AppError, Conflict, Forbidden, Gone, InvalidInput, Message, NotFound, TooManyRequests
@@ -23,6 +22,7 @@ from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds import answers as answer_service
 from app.rounds import feedback as feedback_service
+from app.rounds import service as rounds
 from app.rounds.answers import AnswerIn
 from app.rounds.models import Answer, Invitation, Round
 from app.rounds.ratelimit import FailureLimiter
@@ -75,28 +75,10 @@ def resolve(request: Request, session: Session, token: str) -> LinkContext:
         limiter.record_failure(client)
         raise NotFound(Message("This link is not valid."))
     expert, study = found
-    round_, invitation = current_round_and_invitation(session, study, expert)
+    round_, invitation = rounds.current_round_and_invitation(session, study, expert)
     language = request_language(request, expert.language or study.language)
     csrf = link_csrf_token(request.app.state.settings.secret_key, expert.link_token_hash or "")
     return LinkContext(token, expert, study, round_, invitation, language, csrf)
-
-
-def current_round_and_invitation(
-    session: Session, study: Study, expert: Expert
-) -> tuple[Round | None, Invitation | None]:
-    """The open round, else the latest one that was opened, with this expert's invitation to it
-    (None when they were not invited): one query, as every request through a link asks it."""
-    row = session.exec(
-        select(Round, Invitation)
-        .outerjoin(
-            Invitation,
-            (col(Invitation.round_id) == col(Round.id)) & (col(Invitation.expert_id) == expert.id),
-        )
-        .where(Round.study_id == study.id, Round.status != "draft")
-        .order_by(case((col(Round.status) == "open", 0), else_=1), col(Round.number).desc())
-        .limit(1)
-    ).first()
-    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200, **context: Any) -> Response:
@@ -160,7 +142,7 @@ def _form_page(
     items = answer_service.round_items(session, round_.id)
     saved = answer_service.answers_of(session, round_.id, ctx.expert.id)
     values = values if values is not None else _saved_values(saved)
-    answered = sum(1 for a in saved.values() if a.value is not None or a.values or a.text or a.unable)
+    answered = sum(1 for a in saved.values() if a.is_given)
     last_saved = max((a.updated_at for a in saved.values()), default=None)
     feedback = feedback_service.for_expert(session, ctx.study, round_, ctx.expert, items)
     themes: dict[int | None, Theme] = {t.id: t for t in studies.themes_of(session, ctx.study.id)}
@@ -270,8 +252,11 @@ def parse_form_answers(
     return answers, typed, errors
 
 
-def _save_from_form(request: Request, session: Session, ctx: LinkContext, form: Any, source: str) -> Response | None:
-    """Save the posted page; on a problem, the page again with what was typed and the messages."""
+def _save_from_form(
+    request: Request, session: Session, ctx: LinkContext, form: Any, source: str
+) -> Response | list[Item]:
+    """Save the posted page: the round's items once saved, or, on a problem, the page again with
+    what was typed and the messages."""
     round_, invitation = ctx.answering()
     items = answer_service.round_items(session, round_.id)
     answers, typed, errors = parse_form_answers(form, items)
@@ -299,7 +284,7 @@ def _save_from_form(request: Request, session: Session, ctx: LinkContext, form: 
     except InvalidInput as exc:
         session.rollback()
         return _form_page(request, session, ctx, values=typed, errors=exc.fields, error=exc.detail, status_code=400)
-    return None
+    return items
 
 
 @router.post("/e/{token}/save")
@@ -308,8 +293,8 @@ def save(request: Request, session: SessionDep, token: str, form: Form) -> Respo
     _check_post(request, ctx, str(form.get("csrf_token", "")))
     if (page := _closed_page(request, ctx)) is not None:
         return page
-    if (page := _save_from_form(request, session, ctx, form, "save")) is not None:
-        return page
+    if isinstance(saved := _save_from_form(request, session, ctx, form, "save"), Response):
+        return saved
     return _redirect(ctx, "saved", "#save-bar")
 
 
@@ -319,10 +304,10 @@ def submit(request: Request, session: SessionDep, token: str, form: Form) -> Res
     _check_post(request, ctx, str(form.get("csrf_token", "")))
     if (page := _closed_page(request, ctx)) is not None:
         return page
-    if (page := _save_from_form(request, session, ctx, form, "submit")) is not None:
-        return page
+    if isinstance(items := _save_from_form(request, session, ctx, form, "submit"), Response):
+        return items
     round_, _ = ctx.answering()
-    missing = answer_service.unanswered(session, round_, ctx.expert)
+    missing = answer_service.unanswered(session, round_, ctx.expert, items)
     if missing and not form.get("confirm_incomplete"):
         # saved, not submitted: the expert sees what is missing and decides
         return _form_page(request, session, ctx, unanswered=missing)

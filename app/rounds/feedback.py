@@ -66,6 +66,7 @@ def from_snapshot(
         for a in session.exec(select(Answer).where(Answer.round_id == previous.id, Answer.expert_id == expert.id)).all()
     }
     points = _points(study)
+    ranked = sum(1 for e in entries.values() if e.get("rank"))
     feedback: dict[int, ItemFeedback] = {}
     for item in items:
         entry = entries.get(item.id)
@@ -106,7 +107,7 @@ def from_snapshot(
             consensus=entry["consensus"] if settings.get("consensus", True) else None,
             weight=entry.get("weight") if settings.get("weights", True) else None,
             rank=entry.get("rank") if settings.get("weights", True) else None,
-            of=sum(1 for e in entries.values() if e.get("rank")),
+            of=ranked,
             reasons=reasons if settings.get("reasons", True) else [],
             by_group=groups,
         )

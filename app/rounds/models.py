@@ -145,6 +145,11 @@ class Answer(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
+    @property
+    def is_given(self) -> bool:
+        """The expert answered (a reason alone is not an answer); ``answers.progress`` counts the same."""
+        return self.value is not None or bool(self.values) or bool(self.text) or self.unable
+
 
 class AnswerHistory(SQLModel, table=True):
     """Append-only: every change to an answer, as it was saved."""

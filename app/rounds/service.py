@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
 from app.accounts.models import Researcher
@@ -38,6 +39,24 @@ def current_round(session: Session, study_id: int) -> Round | None:
 
 def open_round_for(session: Session, study_id: int) -> Round | None:
     return session.exec(select(Round).where(Round.study_id == study_id, Round.status == "open")).first()
+
+
+def current_round_and_invitation(
+    session: Session, study: Study, expert: Expert
+) -> tuple[Round | None, Invitation | None]:
+    """The open round, else the latest one that was opened, with this expert's invitation to it
+    (None when they were not invited): one query, as every request through a link asks it."""
+    row = session.exec(
+        select(Round, Invitation)
+        .outerjoin(
+            Invitation,
+            (col(Invitation.round_id) == col(Round.id)) & (col(Invitation.expert_id) == expert.id),
+        )
+        .where(Round.study_id == study.id, Round.status != "draft")
+        .order_by(case((col(Round.status) == "open", 0), else_=1), col(Round.number).desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def result_of(session: Session, round_id: int) -> RoundResult | None:
