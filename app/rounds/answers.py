@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.db import utcnow
@@ -48,8 +49,9 @@ class CleanAnswer:
     def is_empty(self) -> bool:
         return self.value is None and not self.values and not self.text and not self.unable
 
-    def same_as(self, answer: Answer) -> bool:
-        return (answer.value, answer.values, answer.text, answer.reason, answer.unable) == (
+    def same_as(self, stored: Any) -> bool:
+        """Nothing to write: ``stored`` (an answer, or a row with its fields) holds the same."""
+        return (stored.value, stored.values, stored.text, stored.reason, stored.unable) == (
             self.value,
             self.values,
             self.text,
@@ -136,27 +138,30 @@ def invitation_for(session: Session, round_: Round, expert: Expert) -> Invitatio
     return invitation
 
 
+# Statements every save runs, built once: building a SQLAlchemy expression costs more than
+# running it, and a statement object keeps its compiled form.
+_ROUND_ITEMS = (
+    select(Item)
+    .join(RoundItem, col(RoundItem.item_id) == col(Item.id))
+    .where(col(RoundItem.round_id) == bindparam("round_id"))
+    .order_by(col(RoundItem.position), col(Item.id))
+)
+_SOME_ROUND_ITEMS = _ROUND_ITEMS.where(col(Item.id).in_(bindparam("item_ids", expanding=True)))
+
+
 def round_items(session: Session, round_id: int, only: Collection[int] | None = None) -> list[Item]:
     """The round's items in order; ``only`` these ids when given (an autosave names a few)."""
-    query = (
-        select(Item)
-        .join(RoundItem, col(RoundItem.item_id) == col(Item.id))
-        .where(RoundItem.round_id == round_id)
-        .order_by(col(RoundItem.position), col(Item.id))
-    )
-    if only is not None:
-        query = query.where(col(Item.id).in_(only))
-    return list(session.exec(query).all())
+    if only is None:
+        return list(session.exec(_ROUND_ITEMS, params={"round_id": round_id}).all())
+    return list(session.exec(_SOME_ROUND_ITEMS, params={"round_id": round_id, "item_ids": list(only)}).all())
 
 
 def answers_of(
-    session: Session, round_id: int, expert_id: int, *, lock: bool = False, only: Collection[int] | None = None
+    session: Session, round_id: int, expert_id: int, *, only: Collection[int] | None = None
 ) -> dict[int, Answer]:
     query = select(Answer).where(Answer.round_id == round_id, Answer.expert_id == expert_id)
     if only is not None:
         query = query.where(col(Answer.item_id).in_(only))
-    if lock and session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
     return {a.item_id: a for a in session.exec(query).all()}
 
 
@@ -240,15 +245,7 @@ def save_answers(
         raise InvalidInput(
             Message("%(count)s answer(s) need a correction; nothing was saved.", count=len(errors)), fields=errors
         )
-    for attempt in (1, 2):
-        try:
-            with session.begin_nested():
-                changed = _upsert(session, round_, expert, cleaned, source)
-            break
-        except IntegrityError:
-            # Another tab inserted the same answer a moment ago: it exists now, update it.
-            if attempt == 2:
-                raise
+    changed = _upsert(session, round_.id, expert.id, cleaned, source)
     now = utcnow()
     if invitation.started_at is None and changed:
         invitation.started_at = now
@@ -260,58 +257,89 @@ def save_answers(
     return SaveResult(saved_at=now, changed=changed, answered=answered, total=total)
 
 
-def _upsert(session: Session, round_: Round, expert: Expert, cleaned: dict[int, CleanAnswer], source: str) -> int:
-    """Insert or update; returns how many answers changed."""
-    existing = answers_of(session, round_.id, expert.id, lock=True, only=list(cleaned))
-    now = utcnow()
-    changed: list[Answer] = []
-    for item_id, clean in cleaned.items():
-        answer = existing.get(item_id)
-        if answer is None:
-            if clean.is_empty:
-                continue
-            answer = Answer(
-                round_id=round_.id,
-                expert_id=expert.id,
-                item_id=item_id,
-                value=clean.value,
-                values=clean.values,
-                text=clean.text,
-                reason=clean.reason,
-                unable=clean.unable,
-                created_at=now,
-                updated_at=now,
-            )
-        elif clean.same_as(answer):
-            continue
-        else:
-            answer.value, answer.values, answer.text = clean.value, clean.values, clean.text
-            answer.reason, answer.unable = clean.reason, clean.unable
-            answer.version += 1
-            answer.updated_at = now
-        session.add(answer)
-        changed.append(answer)
-        existing[item_id] = answer
-    session.flush()
-    for answer in changed:
-        session.add(
-            AnswerHistory(
-                answer_id=answer.id,
-                round_id=answer.round_id,
-                expert_id=answer.expert_id,
-                item_id=answer.item_id,
-                version=answer.version,
-                value=answer.value,
-                values=answer.values,
-                text=answer.text,
-                reason=answer.reason,
-                unable=answer.unable,
-                source=source,
-                recorded_at=now,
-            )
+_ANSWERS = Answer.__table__  # type: ignore[attr-defined]
+_HISTORY = AnswerHistory.__table__  # type: ignore[attr-defined]
+_ANSWER_FIELDS = ("value", "values", "text", "reason", "unable")
+_STORED_ANSWERS = select(_ANSWERS.c.item_id, *(_ANSWERS.c[name] for name in _ANSWER_FIELDS)).where(
+    _ANSWERS.c.round_id == bindparam("round_id"),
+    _ANSWERS.c.expert_id == bindparam("expert_id"),
+    _ANSWERS.c.item_id.in_(bindparam("item_ids", expanding=True)),
+)
+
+
+def _upsert_statement(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (round, expert, item) DO UPDATE``, returning each row's id and version:
+    a second tab inserting the same answer at the same moment updates it instead of failing."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(_ANSWERS)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["round_id", "expert_id", "item_id"],
+        set_={
+            **{name: new[name] for name in _ANSWER_FIELDS},
+            "version": _ANSWERS.c.version + 1,
+            "updated_at": new.updated_at,
+        },
+    ).returning(_ANSWERS.c.id, _ANSWERS.c.item_id, _ANSWERS.c.version)
+
+
+_UPSERT = {dialect: _upsert_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def _upsert(session: Session, round_id: int, expert_id: int, cleaned: dict[int, CleanAnswer], source: str) -> int:
+    """Write the answers that changed, each with its history row; returns how many changed.
+
+    Plain SQL rather than the ORM's unit of work: every autosave of every expert comes through here.
+    On PostgreSQL the stored answers are locked while they are compared, so two tabs saving the same
+    answer take turns (SQLite writers take turns anyway)."""
+    dialect = session.get_bind().dialect.name
+    stored_query = _STORED_ANSWERS.with_for_update() if dialect == "postgresql" else _STORED_ANSWERS
+    stored = {
+        row.item_id: row
+        for row in session.execute(
+            stored_query, {"round_id": round_id, "expert_id": expert_id, "item_ids": list(cleaned)}
         )
-    session.flush()
-    return len(changed)
+    }
+    now = utcnow()
+    rows = []
+    for item_id, clean in cleaned.items():
+        before = stored.get(item_id)
+        if before is None and clean.is_empty:
+            continue
+        if before is not None and clean.same_as(before):
+            continue
+        rows.append(
+            {
+                "round_id": round_id,
+                "expert_id": expert_id,
+                "item_id": item_id,
+                "value": clean.value,
+                "values": clean.values,
+                "text": clean.text,
+                "reason": clean.reason,
+                "unable": clean.unable,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    if not rows:
+        return 0
+    written = {row.item_id: row for row in session.execute(_UPSERT[dialect], rows)}
+    session.execute(
+        insert(_HISTORY),
+        [
+            {
+                "answer_id": written[row["item_id"]].id,
+                "version": written[row["item_id"]].version,
+                **{key: row[key] for key in ("round_id", "expert_id", "item_id", *_ANSWER_FIELDS)},
+                "source": source,
+                "recorded_at": now,
+            }
+            for row in rows
+        ],
+    )
+    return len(rows)
 
 
 def submit(session: Session, round_: Round, expert: Expert) -> tuple[bool, datetime]:

@@ -70,15 +70,14 @@ def resolve(request: Request, session: Session, token: str) -> LinkContext:
     client = _client(request)
     if limiter.blocked(client):
         raise TooManyRequests(Message("Too many attempts with links that do not work. Wait a minute and try again."))
-    found = panel.expert_and_study_by_token(session, token) if looks_like_token(token) else None
+    found = rounds.link_holder(session, token) if looks_like_token(token) else None
     if found is None:
         limiter.record_failure(client)
         raise NotFound(Message("This link is not valid."))
-    expert, study = found
-    round_, invitation = rounds.current_round_and_invitation(session, study, expert)
+    expert, study = found.expert, found.study
     language = request_language(request, expert.language or study.language)
     csrf = link_csrf_token(request.app.state.settings.secret_key, expert.link_token_hash or "")
-    return LinkContext(token, expert, study, round_, invitation, language, csrf)
+    return LinkContext(token, expert, study, found.round, found.invitation, language, csrf)
 
 
 def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200, **context: Any) -> Response:

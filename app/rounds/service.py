@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import bindparam, case
 from sqlmodel import Session, col, func, select
 
 from app.accounts.models import Researcher
@@ -16,6 +18,7 @@ from app.mail import service as mail
 from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult
+from app.security import hash_token
 from app.studies import service as studies
 from app.studies.models import Item, Study
 from app.templating import Templates
@@ -41,22 +44,46 @@ def open_round_for(session: Session, study_id: int) -> Round | None:
     return session.exec(select(Round).where(Round.study_id == study_id, Round.status == "open")).first()
 
 
-def current_round_and_invitation(
-    session: Session, study: Study, expert: Expert
-) -> tuple[Round | None, Invitation | None]:
-    """The open round, else the latest one that was opened, with this expert's invitation to it
-    (None when they were not invited): one query, as every request through a link asks it."""
-    row = session.exec(
-        select(Round, Invitation)
-        .outerjoin(
-            Invitation,
-            (col(Invitation.round_id) == col(Round.id)) & (col(Invitation.expert_id) == expert.id),
-        )
-        .where(Round.study_id == study.id, Round.status != "draft")
+def _current_round_id() -> Any:
+    """The study's open round, else the latest one that was opened (a correlated subquery)."""
+    return (
+        select(Round.id)
+        .where(col(Round.study_id) == col(Study.id), col(Round.status) != "draft")
         .order_by(case((col(Round.status) == "open", 0), else_=1), col(Round.number).desc())
         .limit(1)
-    ).first()
-    return (row[0], row[1]) if row is not None else (None, None)
+        .correlate(Study)
+        .scalar_subquery()
+    )
+
+
+# Built once: every request through a link asks it.
+_LINK_HOLDER = (
+    select(Expert, Study, Round, Invitation)
+    .join(Study, col(Study.id) == col(Expert.study_id))
+    .outerjoin(Round, col(Round.id) == _current_round_id())
+    .outerjoin(
+        Invitation,
+        (col(Invitation.round_id) == col(Round.id)) & (col(Invitation.expert_id) == col(Expert.id)),
+    )
+    .where(col(Expert.link_token_hash) == bindparam("link_hash"))
+)
+
+
+@dataclass(frozen=True)
+class LinkHolder:
+    """Who a link belongs to, and where they stand: the round they answer now (the open round, else
+    the latest one that was opened) and their invitation to it (None when not invited)."""
+
+    expert: Expert
+    study: Study
+    round: Round | None
+    invitation: Invitation | None
+
+
+def link_holder(session: Session, token: str) -> LinkHolder | None:
+    """Everything a request through an expert's link needs, in one query."""
+    row = session.exec(_LINK_HOLDER, params={"link_hash": hash_token(token)}).first()
+    return LinkHolder(*row) if row is not None else None
 
 
 def result_of(session: Session, round_id: int) -> RoundResult | None:

@@ -1,14 +1,18 @@
 """Answers are never lost: validated per kind, all-or-nothing, upserted with history; idempotent
 submit; a late write is refused and what was saved stays."""
 
-import pytest
-from sqlmodel import select
+import threading
 
+import pytest
+from sqlmodel import Session, select
+
+from app.db import make_engine, session_scope
 from app.errors import Conflict, Gone, InvalidInput
 from app.panel import service as panel
 from app.rounds import answers, service
 from app.rounds.answers import AnswerIn
 from app.rounds.models import Answer, AnswerHistory, Invitation
+from tests.conftest import settings_for
 from tests.factories import make_item, make_panel_study
 from tests.rounds.helpers import invited, open_round
 
@@ -127,3 +131,46 @@ def test_unable_to_rate_is_an_answer_without_a_value(session, opened):
     saved = answers.answers_of(session, round_.id, expert.id)[items[0].id]
     assert saved.unable and saved.value is None
     assert result.answered == 1
+
+
+@pytest.mark.parametrize("first_save", ["new answer", "existing answer"])
+def test_the_same_answer_saved_at_once_from_many_tabs_keeps_every_version(database, settings, first_save):
+    """Real transactions on a fresh database: eight sessions save the same answer at the same moment.
+    Each save is kept as a version of its own, none fails, and the answer holds the last version."""
+    url = database.fresh()
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            study = make_panel_study(session, experts=1, items=1)
+            round_ = open_round(session, study, settings_for(url))
+            expert = invited(session, round_)[0]
+            item = answers.round_items(session, round_.id)[0]
+            if first_save == "existing answer":
+                answers.save_answers(session, study, round_, expert, {item.id: AnswerIn(value=1)})
+        before = 1 if first_save == "existing answer" else 0
+        tabs = 8
+        start = threading.Barrier(tabs)
+        failures: list[BaseException] = []
+
+        def tab(value: int) -> None:
+            try:
+                start.wait()
+                with session_scope(engine) as session:
+                    answers.save_answers(session, study, round_, expert, {item.id: AnswerIn(value=value)})
+            except BaseException as exc:  # collected: a thread's exception would otherwise vanish
+                failures.append(exc)
+
+        threads = [threading.Thread(target=tab, args=(value,)) for value in range(2, 2 + tabs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert failures == []
+        with Session(engine) as session:
+            stored = session.exec(select(Answer)).one()
+            history = session.exec(select(AnswerHistory).order_by(AnswerHistory.version)).all()
+        assert [h.version for h in history] == list(range(1, before + tabs + 1))
+        assert sorted(h.value for h in history[before:]) == list(range(2, 2 + tabs))  # every tab's value
+        assert stored.version == before + tabs and stored.value == history[-1].value
+    finally:
+        engine.dispose()
