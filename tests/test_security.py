@@ -7,18 +7,22 @@ report's URL fetcher and time limit (reports/), formula neutralisation (reports/
 """
 
 import re
+import secrets
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import func, select
 
 from app.db import make_engine
 from app.mail.models import OutboxMessage
+from app.main import create_app
 from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds import answers, service
 from app.rounds.answers import AnswerIn
-from app.rounds.models import Answer, Invitation
+from app.rounds.models import Answer, Invitation, LinkFailure
 from app.rounds.ratelimit import FailureLimiter
 from app.security import LINK_TOKEN_BYTES, hash_token
 from app.templating import default_templates
@@ -98,17 +102,40 @@ def test_links_in_mail_ignore_the_host_header(client, session):
 
 
 # 5. failed look-ups are limited per client and overall, apart from researcher login
-def test_failure_limits_per_client_and_overall():
-    now = [0.0]
+def test_failure_limits_per_client_and_overall(session):
+    start = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    now = [start]
     limiter = FailureLimiter(per_client=3, overall=5, window=60, clock=lambda: now[0])
     for _ in range(3):
-        limiter.record_failure("a")
+        assert not limiter.blocked("a")
+        limiter.record_failure(session, "a")
     assert limiter.blocked("a") and not limiter.blocked("b")
-    limiter.record_failure("b")
-    limiter.record_failure("c")
+    limiter.record_failure(session, "b")
+    limiter.record_failure(session, "c")
     assert limiter.blocked("d")  # the overall cap
-    now[0] = 61.0
-    assert not limiter.blocked("a") and not limiter.blocked("d")  # the window slides
+    now[0] = start + timedelta(seconds=61)
+    assert not limiter.blocked("a") and not limiter.blocked("d")  # the window has passed
+    limiter.record_failure(session, "a")
+    assert not limiter.blocked("a")  # its old failures no longer count...
+    assert session.exec(select(func.count()).select_from(LinkFailure)).one() == 1  # ...and were forgotten
+    stored = session.exec(select(LinkFailure)).one()
+    assert stored.client_hash == hash_token("a")  # the address is not stored as such
+
+
+def test_servers_count_failed_look_ups_together(app, database, settings):
+    """Two app servers on one database: the failures seen by one count on the other."""
+    other = create_app(settings, engine=database.engine, run_sender=False)
+    other.dependency_overrides = app.dependency_overrides  # the same test transaction
+    limit = settings.link_failures_per_minute
+    with TestClient(app) as first, TestClient(other) as second:
+        codes = [first.get(f"/e/{secrets.token_urlsafe(32)}").status_code for _ in range(limit // 2)]
+        codes += [second.get(f"/e/{secrets.token_urlsafe(32)}").status_code for _ in range(limit - limit // 2)]
+        assert set(codes) == {404}
+        # the second server saw fewer failures than the limit itself, but refuses the client now
+        assert second.get(f"/e/{secrets.token_urlsafe(32)}").status_code == 429
+        # the first learns of it at the client's next failure there, and refuses after that
+        assert first.get(f"/e/{secrets.token_urlsafe(32)}").status_code == 404
+        assert first.get(f"/e/{secrets.token_urlsafe(32)}").status_code == 429
 
 
 def test_failed_logins_do_not_block_expert_links(client, session, settings):

@@ -72,7 +72,10 @@ def resolve(request: Request, session: Session, token: str) -> LinkContext:
         raise TooManyRequests(Message("Too many attempts with links that do not work. Wait a minute and try again."))
     found = rounds.link_holder(session, token) if looks_like_token(token) else None
     if found is None:
-        limiter.record_failure(client)
+        # The request fails, but its failure must count: it alone is written, and committed here.
+        session.rollback()
+        limiter.record_failure(session, client)
+        session.commit()
         raise NotFound(Message("This link is not valid."))
     expert, study = found.expert, found.study
     language = request_language(request, expert.language or study.language)

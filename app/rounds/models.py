@@ -236,3 +236,14 @@ class RoundResult(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     scoring_version: str = Field(default="1", max_length=20)
     computed_at: datetime = Field(default_factory=utcnow)
+
+
+class LinkFailure(SQLModel, table=True):
+    """A failed look-up of an expert link, kept for the rate limit's window: counted here, every app
+    server sees the same counts. The client's address is stored hashed."""
+
+    __tablename__ = "link_failure"
+
+    id: int = Field(default=None, primary_key=True)
+    client_hash: str = Field(max_length=64, index=True)
+    failed_at: datetime = Field(default_factory=utcnow, index=True)
