@@ -6,6 +6,7 @@ back when anything raised, so a multi-step action succeeds or fails whole.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,10 +69,23 @@ def _sqlite_begin_deferred(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
+# Saves use INSERT ... ON CONFLICT ... RETURNING (SQLite 3.35, March 2021).
+SQLITE_MINIMUM = (3, 35)
+
+
+class UnsupportedDatabase(RuntimeError):
+    pass
+
+
 def make_engine(database_url: str, *, echo: bool = False, read_only: bool = False) -> Engine:
     """An engine; ``read_only`` gives, on SQLite, transactions that read without taking the write
     lock (for GET requests, which never write), so pages render while a save is being written."""
     if database_url.startswith("sqlite"):
+        if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+            raise UnsupportedDatabase(
+                f"SQLite {'.'.join(map(str, SQLITE_MINIMUM))} or newer is needed; this Python has "
+                f"{sqlite3.sqlite_version}. Use a newer Python or system SQLite, or PostgreSQL."
+            )
         engine = create_engine(
             database_url,
             echo=echo,

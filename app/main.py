@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,13 @@ from app import __version__
 from app.accounts.router import router as accounts_router
 from app.audit.router import router as audit_router
 from app.config import Settings, get_settings
-from app.db import make_engine
+from app.db import make_engine, session_scope
 from app.errors import AppError, Message
 from app.mail.router import router as mail_router
 from app.panel.router import router as panel_router
 from app.reports.router import router as reports_router
 from app.rounds.expert_router import router as expert_router
+from app.rounds.ratelimit import link_limiter
 from app.rounds.router import router as rounds_router
 from app.studies.router import router as studies_router
 from app.templating import Templates
@@ -175,6 +177,8 @@ def create_app(
             else app.state.engine
         )
         app.state.templates = Templates()
+        if not hasattr(app.state, "link_limiter"):  # tests bring one that writes in their transaction
+            app.state.link_limiter = link_limiter(settings, partial(session_scope, app.state.engine))
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         stop = threading.Event()
         sender = None

@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from served import DEFAULT_POSTGRES, cpu_seconds, database, prepare, server  # noqa: E402
+from served import DEFAULT_POSTGRES, cpu_seconds, database, machine_cpu, prepare, server  # noqa: E402
 
 from app.db import make_engine  # noqa: E402
 from app.rounds.models import Answer  # noqa: E402
@@ -56,6 +56,7 @@ class Recorder:
         self.peak_in_session = 0
         self.server_cpu = 0.0  # CPU seconds the server used while the experts answered
         self.client_cpu = 0.0  # and this client
+        self.machine_busy = 0.0  # share of all the machine's cores busy meanwhile (the database's too)
 
     async def timed(self, kind: str, call):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
@@ -148,10 +149,13 @@ async def drive(base: str, tokens: list[str], items: int, server_pid: int) -> tu
     await asyncio.gather(*(bare_expert(base, tls, items, bare, random.Random(k)) for k in range(len(tokens))))
     bare_elapsed = time.perf_counter() - bare_started
     started, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(server_pid), time.process_time()
+    machine_busy, machine_total = machine_cpu()
     await asyncio.gather(*(expert(base, tls, t, items, recorder, random.Random(k)) for k, t in enumerate(tokens)))
     elapsed = time.perf_counter() - started
     recorder.server_cpu = cpu_seconds(server_pid) - server_cpu
     recorder.client_cpu = time.process_time() - client_cpu
+    busy, total = machine_cpu()
+    recorder.machine_busy = (busy - machine_busy) / (total - machine_total)
     base_line = {
         "median": statistics.median(bare.latency["bare"]),
         "p99": percentile(bare.latency["bare"], 0.99),
@@ -229,7 +233,8 @@ def report(args: argparse.Namespace, recorder: Recorder, elapsed: float, bare: d
         f"  CPU while the experts answered: server {recorder.server_cpu:.1f} s "
         f"({recorder.server_cpu / requests * 1000:.1f} ms a request, "
         f"{recorder.server_cpu / elapsed:.0%} of a core), "
-        f"client {recorder.client_cpu:.1f} s ({recorder.client_cpu / elapsed:.0%} of a core)"
+        f"client {recorder.client_cpu:.1f} s ({recorder.client_cpu / elapsed:.0%} of a core); "
+        f"the machine's {os.cpu_count()} cores {recorder.machine_busy:.0%} busy"
     )
     print(
         f"  bare /livez, same arrivals and pacing: median {bare['median'] * 1000:.1f} ms, "

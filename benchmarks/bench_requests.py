@@ -33,6 +33,7 @@ from served import cpu_seconds, database, prepare, server  # noqa: E402
 
 PHASES = ("bare", "welcome", "consent", "form", "save", "submit")
 SAVES = 10
+BARE_PER_EXPERT = 25  # enough requests for /proc's 10 ms CPU ticks to resolve the bare cost
 
 
 class Measured:
@@ -75,7 +76,7 @@ def run_batch(base: str, pid: int, tokens: list[str], measured: Measured) -> Non
             data = {"csrf_token": csrf[token], **{f"v{i}": "5" for i in items[token]}}
             return client.post(f"/e/{token}/submit", data=data)
 
-        phase("bare", [lambda: client.get("/livez") for _ in range(len(tokens) * 5)])
+        phase("bare", [lambda: client.get("/livez") for _ in range(len(tokens) * BARE_PER_EXPERT)])
         phase("welcome", [lambda t=t: welcome(t) for t in tokens])
         phase(
             "consent",
@@ -89,7 +90,7 @@ def run_batch(base: str, pid: int, tokens: list[str], measured: Measured) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--experts", type=int, default=40, help="experts per batch")
+    parser.add_argument("--experts", type=int, default=100, help="experts per batch")
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--compare", type=Path, help="another checkout, measured turn about with this one")
     args = parser.parse_args()

@@ -87,28 +87,29 @@ def server(url: str, workers: int = 1, code: Path | None = None) -> Iterator[tup
     )
     if code is not None:
         env["PYTHONPATH"] = str(code.resolve())
-    process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/delphi"), "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(
-                "the server did not start: " + (process.stderr.read(2000).decode() if process.stderr else "")
-            )
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(20)
+    # The server's own messages go to a file: a pipe that nobody reads would fill and stall it.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [str(ROOT / ".venv/bin/delphi"), "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(150):
+                try:
+                    if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            else:
+                log.seek(0)
+                raise RuntimeError("the server did not start:\n" + log.read()[-3000:].decode(errors="replace"))
+            yield base, process.pid
+        finally:
+            process.terminate()
+            process.wait(20)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -123,3 +124,12 @@ def cpu_seconds(pid: int) -> float:
         if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent's pid
             total += (int(fields[11]) + int(fields[12])) / tick  # user and system time
     return total
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores, from /proc/stat: the
+    database server's processes count too."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick

@@ -8,10 +8,12 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -22,6 +24,7 @@ from app.db import make_engine
 from app.dependencies import get_session
 from app.main import create_app
 from app.migrate import upgrade
+from app.rounds.ratelimit import link_limiter
 
 POSTGRES_URL = os.environ.get("DELPHI_TEST_POSTGRES_URL")
 NO_POSTGRES = "DELPHI_TEST_POSTGRES_URL is not set: the PostgreSQL half of this test did not run"
@@ -138,10 +141,11 @@ def settings(database: Database) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database, connection: Connection):  # type: ignore[no-untyped-def]
-    application = create_app(settings, engine=database.engine, run_sender=False)
+def transaction_sessions(connection: Connection) -> Callable[[], AbstractContextManager[Session]]:
+    """Opens sessions whose commits are savepoints of the test's transaction, all rolled back."""
 
-    def session_in_test_transaction() -> Iterator[Session]:
+    @contextmanager
+    def in_test_transaction() -> Iterator[Session]:
         with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
             try:
                 yield s
@@ -150,8 +154,27 @@ def app(settings: Settings, database: Database, connection: Connection):  # type
                 s.rollback()
                 raise
 
+    return in_test_transaction
+
+
+def app_in_test_transaction(
+    settings: Settings, database: Database, sessions: Callable[[], AbstractContextManager[Session]]
+) -> FastAPI:
+    """An app whose requests (and counts of failed link look-ups) write in the test's transaction."""
+    application = create_app(settings, engine=database.engine, run_sender=False)
+
+    def session_in_test_transaction() -> Iterator[Session]:
+        with sessions() as session:
+            yield session
+
     application.dependency_overrides[get_session] = session_in_test_transaction
+    application.state.link_limiter = link_limiter(settings, sessions)
     return application
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database, transaction_sessions) -> FastAPI:  # type: ignore[no-untyped-def]
+    return app_in_test_transaction(settings, database, transaction_sessions)
 
 
 @pytest.fixture

@@ -8,25 +8,27 @@ report's URL fetcher and time limit (reports/), formula neutralisation (reports/
 
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlmodel import func, select
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
 
 from app.db import make_engine
 from app.mail.models import OutboxMessage
-from app.main import create_app
 from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds import answers, service
 from app.rounds.answers import AnswerIn
 from app.rounds.models import Answer, Invitation, LinkFailure
-from app.rounds.ratelimit import FailureLimiter
+from app.rounds.ratelimit import FailureLimiter, forget_old_failures
 from app.security import LINK_TOKEN_BYTES, hash_token
 from app.templating import default_templates
-from tests.conftest import TEST_SECRET, csrf_from
+from tests.conftest import TEST_SECRET, app_in_test_transaction, csrf_from
 from tests.factories import add_member, login, make_panel_study, make_researcher, make_study, page_login
 from tests.rounds.helpers import invited, open_round
 
@@ -86,7 +88,7 @@ def test_the_same_link_serves_the_next_round_and_a_reissued_one_replaces_it(sess
     assert len(bodies) == 2 and all(first in b for b in bodies)
     researcher = make_researcher(session, "x@example.org")
     new = service.reissue_link(session, study, expert, researcher, settings, default_templates())
-    assert new != first and panel.expert_by_token(session, first) is None
+    assert new != first and service.link_holder(session, first) is None
 
 
 # 4. links are built from the configured base URL, never from the Host header
@@ -105,27 +107,41 @@ def test_links_in_mail_ignore_the_host_header(client, session):
 def test_failure_limits_per_client_and_overall(session):
     start = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     now = [start]
-    limiter = FailureLimiter(per_client=3, overall=5, window=60, clock=lambda: now[0])
+    limiter = FailureLimiter(
+        lambda: nullcontext(session), TEST_SECRET, per_client=3, overall=5, window=60, clock=lambda: now[0]
+    )
     for _ in range(3):
         assert not limiter.blocked("a")
-        limiter.record_failure(session, "a")
+        limiter.record_failure("a")
     assert limiter.blocked("a") and not limiter.blocked("b")
-    limiter.record_failure(session, "b")
-    limiter.record_failure(session, "c")
+    limiter.record_failure("b")
+    limiter.record_failure("c")
     assert limiter.blocked("d")  # the overall cap
     now[0] = start + timedelta(seconds=61)
     assert not limiter.blocked("a") and not limiter.blocked("d")  # the window has passed
-    limiter.record_failure(session, "a")
-    assert not limiter.blocked("a")  # its old failures no longer count...
-    assert session.exec(select(func.count()).select_from(LinkFailure)).one() == 1  # ...and were forgotten
-    stored = session.exec(select(LinkFailure)).one()
-    assert stored.client_hash == hash_token("a")  # the address is not stored as such
+    limiter.record_failure("a")
+    assert not limiter.blocked("a")  # its old failures no longer count
+    stored = {f.client_hash for f in session.exec(select(LinkFailure)).all()}
+    assert stored == {limiter.client_hash(c) for c in "abc"} and limiter.client_hash("a") != hash_token("a")
+    assert forget_old_failures(session, now[0]) == 5 and len(session.exec(select(LinkFailure)).all()) == 1
 
 
-def test_servers_count_failed_look_ups_together(app, database, settings):
+def test_a_failure_that_cannot_be_counted_still_gets_the_same_page(client, app, caplog):
+    @contextmanager
+    def database_refuses() -> Iterator[Session]:
+        raise OperationalError("INSERT INTO link_failure ...", {}, Exception("database is locked"))
+        yield  # a generator, as a context manager needs
+
+    app.state.link_limiter = FailureLimiter(database_refuses, TEST_SECRET, per_client=10, overall=300)
+    expected = client.get("/e/short")  # not even looked up
+    response = client.get(f"/e/{secrets.token_urlsafe(32)}")
+    assert response.status_code == 404 and response.text == expected.text
+    assert "could not be counted" in caplog.text
+
+
+def test_servers_count_failed_look_ups_together(app, database, settings, transaction_sessions):
     """Two app servers on one database: the failures seen by one count on the other."""
-    other = create_app(settings, engine=database.engine, run_sender=False)
-    other.dependency_overrides = app.dependency_overrides  # the same test transaction
+    other = app_in_test_transaction(settings, database, transaction_sessions)
     limit = settings.link_failures_per_minute
     with TestClient(app) as first, TestClient(other) as second:
         codes = [first.get(f"/e/{secrets.token_urlsafe(32)}").status_code for _ in range(limit // 2)]

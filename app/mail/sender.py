@@ -45,6 +45,7 @@ class PassReport:
     rounds_closed: int = 0
     reminders: int = 0
     reports: int = 0
+    forgotten: int = 0  # expired researcher sessions and link failures past their window
     errors: list[str] = field(default_factory=list)
 
 
@@ -206,7 +207,7 @@ def _release_claimed(engine: Engine, ids: list[int]) -> None:
 
 def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
     """One pass of the background work: close rounds whose deadline passed, queue due reminders,
-    deliver the outbox."""
+    deliver the outbox, render queued reports, forget what has expired."""
     from app.reports import jobs
     from app.rounds import scheduler
 
@@ -223,7 +224,22 @@ def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
     except Exception as exc:
         log.exception("report rendering failed")
         report.errors.append(str(exc))
+    try:
+        report.forgotten = forget_expired(engine)
+    except Exception as exc:
+        log.exception("forgetting expired sessions and link failures failed")
+        report.errors.append(str(exc))
     return report
+
+
+def forget_expired(engine: Engine) -> int:
+    """Delete what has no use any more: researcher sessions past their time-out, failed link
+    look-ups older than the rate limit's window."""
+    from app.accounts import service as accounts
+    from app.rounds import ratelimit
+
+    with session_scope(engine) as session:
+        return accounts.purge_expired_sessions(session) + ratelimit.forget_old_failures(session)
 
 
 def run_sender_loop(engine: Engine, settings: Settings, stop: threading.Event, verbose: bool = False) -> None:

@@ -350,7 +350,3 @@ def current_link(session: Session, expert: Expert, secret_key: str) -> str:
     if hash_token(token) != expert.link_token_hash:  # the secret key changed: a new link
         return issue_link(session, expert, secret_key)
     return token
-
-
-def expert_by_token(session: Session, token: str) -> Expert | None:
-    return session.exec(select(Expert).where(Expert.link_token_hash == hash_token(token))).first()

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import Row, bindparam, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -49,8 +49,8 @@ class CleanAnswer:
     def is_empty(self) -> bool:
         return self.value is None and not self.values and not self.text and not self.unable
 
-    def same_as(self, stored: Any) -> bool:
-        """Nothing to write: ``stored`` (an answer, or a row with its fields) holds the same."""
+    def same_as(self, stored: Row[Any]) -> bool:
+        """Nothing to write: the stored answer (a row with its fields) holds the same."""
         return (stored.value, stored.values, stored.text, stored.reason, stored.unable) == (
             self.value,
             self.values,
@@ -139,7 +139,7 @@ def invitation_for(session: Session, round_: Round, expert: Expert) -> Invitatio
 
 
 # Statements every save runs, built once: building a SQLAlchemy expression costs more than
-# running it, and a statement object keeps its compiled form.
+# running it (a statement object also keeps the key under which its compiled form is cached).
 _ROUND_ITEMS = (
     select(Item)
     .join(RoundItem, col(RoundItem.item_id) == col(Item.id))
@@ -156,12 +156,14 @@ def round_items(session: Session, round_id: int, only: Collection[int] | None = 
     return list(session.exec(_SOME_ROUND_ITEMS, params={"round_id": round_id, "item_ids": list(only)}).all())
 
 
-def answers_of(
-    session: Session, round_id: int, expert_id: int, *, only: Collection[int] | None = None
-) -> dict[int, Answer]:
-    query = select(Answer).where(Answer.round_id == round_id, Answer.expert_id == expert_id)
-    if only is not None:
-        query = query.where(col(Answer.item_id).in_(only))
+def answers_of(session: Session, round_id: int, expert_id: int) -> dict[int, Answer]:
+    """The expert's answers in the round, as stored now: saves write in plain SQL, so answers this
+    session loaded before a save are refreshed, not returned as they were."""
+    query = (
+        select(Answer)
+        .where(Answer.round_id == round_id, Answer.expert_id == expert_id)
+        .execution_options(populate_existing=True)
+    )
     return {a.item_id: a for a in session.exec(query).all()}
 
 
@@ -265,6 +267,9 @@ _STORED_ANSWERS = select(_ANSWERS.c.item_id, *(_ANSWERS.c[name] for name in _ANS
     _ANSWERS.c.expert_id == bindparam("expert_id"),
     _ANSWERS.c.item_id.in_(bindparam("item_ids", expanding=True)),
 )
+# On PostgreSQL the stored answers are locked while they are compared.
+_STORED_ANSWERS_LOCKED = _STORED_ANSWERS.with_for_update()
+_RECORD_HISTORY = insert(_HISTORY)
 
 
 def _upsert_statement(dialect: str) -> Any:
@@ -293,7 +298,7 @@ def _upsert(session: Session, round_id: int, expert_id: int, cleaned: dict[int, 
     On PostgreSQL the stored answers are locked while they are compared, so two tabs saving the same
     answer take turns (SQLite writers take turns anyway)."""
     dialect = session.get_bind().dialect.name
-    stored_query = _STORED_ANSWERS.with_for_update() if dialect == "postgresql" else _STORED_ANSWERS
+    stored_query = _STORED_ANSWERS_LOCKED if dialect == "postgresql" else _STORED_ANSWERS
     stored = {
         row.item_id: row
         for row in session.execute(
@@ -302,7 +307,8 @@ def _upsert(session: Session, round_id: int, expert_id: int, cleaned: dict[int, 
     }
     now = utcnow()
     rows = []
-    for item_id, clean in cleaned.items():
+    # In the order of the items: two tabs writing the same new answers lock them in the same order.
+    for item_id, clean in sorted(cleaned.items()):
         before = stored.get(item_id)
         if before is None and clean.is_empty:
             continue
@@ -327,7 +333,7 @@ def _upsert(session: Session, round_id: int, expert_id: int, cleaned: dict[int, 
         return 0
     written = {row.item_id: row for row in session.execute(_UPSERT[dialect], rows)}
     session.execute(
-        insert(_HISTORY),
+        _RECORD_HISTORY,
         [
             {
                 "answer_id": written[row["item_id"]].id,

@@ -1,8 +1,8 @@
 """The expert's pages at /e/{token}: no account, any device, French or English.
 
-GET and HEAD never change anything (mail scanners open links); saving, submitting, consenting and
-withdrawing are POSTs carrying a CSRF token tied to the link. Every invalid link gets the same
-page, and failed look-ups from one client are rate-limited.
+GET and HEAD change nothing of a study (mail scanners open links); saving, submitting, consenting
+and withdrawing are POSTs carrying a CSRF token tied to the link. Every invalid link gets the same
+page, and failed look-ups are rate-limited (counted in the database, in a transaction apart).
 """
 
 from __future__ import annotations
@@ -51,31 +51,21 @@ class LinkContext:
         return self.round, self.invitation
 
 
-def _limiter(request: Request) -> FailureLimiter:
-    state = request.app.state
-    if not hasattr(state, "link_limiter"):
-        settings = state.settings
-        state.link_limiter = FailureLimiter(
-            settings.link_failures_per_minute, settings.link_failures_per_minute_overall
-        )
-    return state.link_limiter  # type: ignore[no-any-return]
-
-
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
 def resolve(request: Request, session: Session, token: str) -> LinkContext:
-    limiter = _limiter(request)
+    limiter: FailureLimiter = request.app.state.link_limiter
     client = _client(request)
     if limiter.blocked(client):
         raise TooManyRequests(Message("Too many attempts with links that do not work. Wait a minute and try again."))
     found = rounds.link_holder(session, token) if looks_like_token(token) else None
     if found is None:
-        # The request fails, but its failure must count: it alone is written, and committed here.
+        # The limiter counts the failure in a transaction of its own. Give back this request's
+        # connection first (it wrote nothing): on SQLite it may hold the write lock the count needs.
         session.rollback()
-        limiter.record_failure(session, client)
-        session.commit()
+        limiter.record_failure(client)
         raise NotFound(Message("This link is not valid."))
     expert, study = found.expert, found.study
     language = request_language(request, expert.language or study.language)

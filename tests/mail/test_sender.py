@@ -5,12 +5,15 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+from app.accounts import service as accounts
+from app.accounts.models import ResearcherSession
 from app.db import make_engine, session_scope, utcnow
 from app.mail import sender
 from app.mail.models import OutboxMessage
-from app.rounds.models import Invitation
+from app.rounds.models import Invitation, LinkFailure
+from app.security import hash_token
 from tests.conftest import settings_for
-from tests.factories import make_panel_study
+from tests.factories import make_panel_study, make_researcher
 from tests.mail.conftest import free_port
 from tests.rounds.helpers import open_round
 
@@ -97,3 +100,27 @@ def test_without_smtp_settings_mail_waits_in_the_outbox(world):
 def test_backoff_grows_and_is_capped():
     assert [sender.backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert sender.backoff(20) == timedelta(hours=1)
+
+
+def test_the_worker_forgets_expired_sessions_and_old_link_failures(database):
+    url = database.fresh()
+    engine = make_engine(url)
+    settings = settings_for(url)
+    try:
+        now = utcnow()
+        with session_scope(engine) as session:
+            researcher = make_researcher(session)
+            kept = accounts.start_session(session, researcher, settings)
+            ended = accounts.start_session(session, researcher, settings)
+            row = session.get(ResearcherSession, hash_token(ended.cookie_value))
+            row.expires_at = now - timedelta(minutes=1)
+            session.add(row)
+            session.add(LinkFailure(client_hash="recent", failed_at=now - timedelta(seconds=10)))
+            session.add(LinkFailure(client_hash="old", failed_at=now - timedelta(minutes=5)))
+        report = sender.run_worker_pass(engine, settings)
+        assert report.forgotten == 2 and report.errors == []
+        with Session(engine) as session:
+            assert [s.id_hash for s in session.exec(select(ResearcherSession)).all()] == [hash_token(kept.cookie_value)]
+            assert [f.client_hash for f in session.exec(select(LinkFailure)).all()] == ["recent"]
+    finally:
+        engine.dispose()
