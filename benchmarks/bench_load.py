@@ -35,6 +35,7 @@ from served import DEFAULT_POSTGRES, cpu_seconds, database, machine_cpu, prepare
 from app.db import make_engine  # noqa: E402
 from app.rounds.models import Answer  # noqa: E402
 
+SLOW = 0.25  # the goal for a save's p99, in seconds
 THINK = 1.0  # mean seconds an expert spends on a statement before the next save (set by --think)
 RAMP = 10.0  # seconds over which the experts arrive (set by --ramp)
 
@@ -57,6 +58,8 @@ class Recorder:
         self.server_cpu = 0.0  # CPU seconds the server used while the experts answered
         self.client_cpu = 0.0  # and this client
         self.machine_busy = 0.0  # share of all the machine's cores busy meanwhile (the database's too)
+        self.started: dict[str, list[float]] = defaultdict(list)  # when each request left, by kind
+        self.loop_lag: list[float] = []  # how late this client's event loop woke up, every 10 ms
 
     async def timed(self, kind: str, call):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
@@ -67,10 +70,19 @@ class Recorder:
             self.error_kinds[f"{kind} {type(exc).__name__}"] += 1
             return None
         self.latency[kind].append(time.perf_counter() - started)
+        self.started[kind].append(started)
         if response.status_code >= 400:
             self.errors[kind] += 1
             self.error_kinds[f"{kind} {response.status_code}"] += 1
         return response
+
+
+async def watch_loop(recorder: Recorder, stop: asyncio.Event) -> None:
+    """This client's own delays: a latency that is really the client being late shows here."""
+    while not stop.is_set():
+        before = time.perf_counter()
+        await asyncio.sleep(0.01)
+        recorder.loop_lag.append(time.perf_counter() - before - 0.01)
 
 
 def browser(base: str, tls: ssl.SSLContext) -> httpx.AsyncClient:
@@ -150,8 +162,12 @@ async def drive(base: str, tokens: list[str], items: int, server_pid: int) -> tu
     bare_elapsed = time.perf_counter() - bare_started
     started, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(server_pid), time.process_time()
     machine_busy, machine_total = machine_cpu()
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_loop(recorder, stop))
     await asyncio.gather(*(expert(base, tls, t, items, recorder, random.Random(k)) for k, t in enumerate(tokens)))
     elapsed = time.perf_counter() - started
+    stop.set()
+    await watcher
     recorder.server_cpu = cpu_seconds(server_pid) - server_cpu
     recorder.client_cpu = time.process_time() - client_cpu
     busy, total = machine_cpu()
@@ -201,12 +217,14 @@ def main() -> None:
     THINK, RAMP = args.think, args.ramp
     with database(args.database, args.postgres) as url:
         tokens = prepare(url, args.experts, args.items)
-        # The client imported the app to prepare the study: without this, a full garbage collection
-        # over those objects stops its event loop for 100-400 ms and shows up as server latency.
+        # This client's garbage collections would stop its event loop (for 100-400 ms over the
+        # objects of the app it imported to prepare the study, up to 150 ms over its own) and show
+        # up as server latency; a run allocates a bounded amount, so the collector waits until after.
         gc.collect()
-        gc.freeze()
+        gc.disable()
         with server(url, workers=args.workers) as (base, pid):
             recorder, elapsed, bare = asyncio.run(drive(base, tokens, args.items, pid))
+        gc.enable()
         lost = lost_answers(url, recorder, tokens)
         report(args, recorder, elapsed, bare, lost)
 
@@ -225,6 +243,15 @@ def report(args: argparse.Namespace, recorder: Recorder, elapsed: float, bare: d
             f"  {kind:8} n={len(values):6}  median {statistics.median(values) * 1000:7.1f} ms  "
             f"p99 {percentile(values, 0.99) * 1000:7.1f} ms  errors {recorder.errors[kind]}"
         )
+    slow = [t for t, latency in zip(recorder.started["save"], saves, strict=True) if latency > SLOW]
+    first = min(recorder.started["open"], default=0.0)
+    print(
+        f"  saves slower than {SLOW * 1000:.0f} ms: {len(slow)}, sent within "
+        f"{len({int(t - first) for t in slow})} distinct seconds of the run "
+        f"({', '.join(f'{t - first:.0f} s' for t in sorted(slow)[:: max(1, len(slow) // 8)])}); "
+        f"this client's event loop late by {percentile(recorder.loop_lag, 0.99) * 1000:.1f} ms at p99, "
+        f"{max(recorder.loop_lag, default=0) * 1000:.0f} ms at most"
+    )
     print(
         f"  all requests: {requests} in {elapsed:.1f} s = {requests / elapsed:.0f} req/s; "
         f"saves {len(saves) / elapsed:.0f}/s; at most {recorder.peak_in_session} experts in session at once"
