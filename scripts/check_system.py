@@ -12,7 +12,8 @@ if sys.version_info < (3, 11):
 if sqlite3.sqlite_version_info < (3, 35):
     problems.append(f"SQLite 3.35 or newer is needed (this Python has {sqlite3.sqlite_version}): a newer Python.")
 for library, package in (("pango-1.0", "libpango-1.0-0"), ("pangoft2-1.0", "libpangoft2-1.0-0"),
-                         ("harfbuzz", "libharfbuzz0b"), ("fontconfig", "libfontconfig1")):
+                         ("harfbuzz", "libharfbuzz0b"), ("harfbuzz-subset", "libharfbuzz-subset0"),
+                         ("fontconfig", "libfontconfig1")):
     if ctypes.util.find_library(library) is None:
         problems.append(f"WeasyPrint (PDF reports) needs {library}: on Debian/Ubuntu `apt-get install {package}`.")
 if problems:
