@@ -212,6 +212,9 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds between an expert's saves")
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the experts arrive")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
+    parser.add_argument(
+        "--code", type=Path, help="serve another checkout (say `git worktree add /tmp/before HEAD~1`) with this client"
+    )
     args = parser.parse_args()
     global THINK, RAMP
     THINK, RAMP = args.think, args.ramp
@@ -222,7 +225,7 @@ def main() -> None:
         # up as server latency; a run allocates a bounded amount, so the collector waits until after.
         gc.collect()
         gc.disable()
-        with server(url, workers=args.workers) as (base, pid):
+        with server(url, workers=args.workers, code=args.code) as (base, pid):
             recorder, elapsed, bare = asyncio.run(drive(base, tokens, args.items, pid))
         gc.enable()
         lost = lost_answers(url, recorder, tokens)
@@ -236,6 +239,7 @@ def report(args: argparse.Namespace, recorder: Recorder, elapsed: float, bare: d
         f"machine: {platform.machine()}, {os.cpu_count()} cores; database {args.database}, "
         f"{args.workers} worker(s), {args.experts} concurrent experts x {args.items} saves, "
         f"think time {args.think:g} s, arrivals over {args.ramp:g} s"
+        + (f"; serving {args.code}" if args.code else "")
     )
     for kind in ("open", "consent", "save", "submit"):
         values = recorder.latency[kind]
