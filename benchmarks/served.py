@@ -5,17 +5,13 @@ the CPU time that process and its workers have used."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -26,16 +22,12 @@ from app.db import make_engine, session_scope  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.panel import service as panel  # noqa: E402
 from tests.factories import make_panel_study  # noqa: E402
+from tests.mail.conftest import free_port  # noqa: E402
+from tests.processes import delphi_environment, start_server  # noqa: E402
 from tests.rounds.helpers import invited, open_round  # noqa: E402
 
 SECRET = "benchmark-secret-key-0123456789-abcdefghij"
 DEFAULT_POSTGRES = os.environ.get("DELPHI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -77,35 +69,15 @@ def server(url: str, workers: int = 1, code: Path | None = None) -> Iterator[tup
     """`delphi serve` on a free loopback port; yields its base URL and process id. ``code``: serve
     another checkout of the project (for before/after comparisons in one run)."""
     port = free_port()
-    env = dict(
-        os.environ,
-        DELPHI_DATABASE_URL=url,
-        DELPHI_SECRET_KEY=SECRET,
-        DELPHI_RUN_SENDER_IN_SERVER="false",
-        DELPHI_BASE_URL=f"http://127.0.0.1:{port}",
-        DELPHI_LINK_FAILURES_PER_MINUTE="1000",
+    base = f"http://127.0.0.1:{port}"
+    env = delphi_environment(
+        url, base, secret_key=SECRET, run_sender_in_server="false", link_failures_per_minute="1000"
     )
     if code is not None:
         env["PYTHONPATH"] = str(code.resolve())
-    # The server's own messages go to a file: a pipe that nobody reads would fill and stall it.
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/delphi"), "serve", "--port", str(port), "--workers", str(workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        base = f"http://127.0.0.1:{port}"
+        process = start_server(url, port, workers=workers, env=env, log=log)
         try:
-            for _ in range(150):
-                try:
-                    if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                log.seek(0)
-                raise RuntimeError("the server did not start:\n" + log.read()[-3000:].decode(errors="replace"))
             yield base, process.pid
         finally:
             process.terminate()

@@ -4,13 +4,10 @@ the server is killed with SIGKILL in the middle, restarted, and every save it ac
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,32 +20,10 @@ from app.rounds.models import Answer, AnswerHistory
 from tests.conftest import TEST_SECRET
 from tests.factories import make_panel_study
 from tests.mail.conftest import free_port
+from tests.processes import start_server
 from tests.rounds.helpers import invited, open_round
 
 pytestmark = pytest.mark.slow
-DELPHI = str(Path(__file__).parent.parent / ".venv" / "bin" / "delphi")
-
-
-def start_server(url: str, port: int) -> subprocess.Popen:  # type: ignore[type-arg]
-    env = dict(
-        os.environ,
-        DELPHI_DATABASE_URL=url,
-        DELPHI_SECRET_KEY=TEST_SECRET,
-        DELPHI_ENVIRONMENT="test",
-        DELPHI_BASE_URL=f"http://127.0.0.1:{port}",
-        DELPHI_RUN_SENDER_IN_SERVER="false",
-    )
-    process = subprocess.Popen(
-        [DELPHI, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    for _ in range(150):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the server did not start")
 
 
 class Expert:

@@ -3,12 +3,10 @@ is sent exactly once, and no answer is lost whichever app server an expert's req
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,13 +17,11 @@ from app.accounts import service as accounts
 from app.db import make_engine, session_scope
 from app.mail.models import OutboxMessage
 from app.rounds.models import Answer
-from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD, make_panel_study
 from tests.mail.conftest import Inbox, free_port
-from tests.test_durability import start_server
+from tests.processes import DELPHI, delphi_environment, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-DELPHI = str(Path(__file__).parent.parent / ".venv" / "bin" / "delphi")
 LINK = re.compile(r"http://127\.0\.0\.1:\d+(/e/[A-Za-z0-9_-]+)")
 
 
@@ -42,15 +38,13 @@ def test_two_servers_and_two_workers_send_each_mail_once_and_lose_no_answer(post
     smtp.start()
     ports = [free_port(), free_port()]
     servers = [start_server(url, port) for port in ports]
-    env = dict(
-        os.environ,
-        DELPHI_DATABASE_URL=url,
-        DELPHI_SECRET_KEY=TEST_SECRET,
-        DELPHI_ENVIRONMENT="test",
-        DELPHI_BASE_URL=f"http://127.0.0.1:{ports[0]}",
-        DELPHI_SMTP_HOST="127.0.0.1",
-        DELPHI_SMTP_PORT=str(smtp.port),
-        DELPHI_WORKER_INTERVAL_SECONDS="0.1",
+    env = delphi_environment(
+        url,
+        f"http://127.0.0.1:{ports[0]}",
+        environment="test",
+        smtp_host="127.0.0.1",
+        smtp_port=str(smtp.port),
+        worker_interval_seconds="0.1",
     )
     workers = [
         subprocess.Popen([DELPHI, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
