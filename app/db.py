@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,6 +104,10 @@ def make_engine(database_url: str, *, echo: bool = False, read_only: bool = Fals
         return engine
     # As many pooled connections as request threads (anyio runs 40), so none is opened per request.
     return create_engine(database_url, echo=echo, pool_pre_ping=True, pool_size=40, max_overflow=10)
+
+
+# Opens a unit of work: ``partial(session_scope, engine)``, or a test's transaction.
+UnitsOfWork = Callable[[], AbstractContextManager[Session]]
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from app import __version__
 from app.accounts.router import router as accounts_router
 from app.audit.router import router as audit_router
 from app.config import Settings, get_settings
-from app.db import make_engine, session_scope
+from app.db import UnitsOfWork, make_engine, session_scope
 from app.errors import AppError, Message
 from app.mail.router import router as mail_router
 from app.panel.router import router as panel_router
@@ -161,9 +161,13 @@ def create_app(
     engine: Engine | None = None,
     *,
     run_sender: bool | None = None,
+    link_failure_sessions: UnitsOfWork | None = None,
     freeze_startup_objects: bool = False,
 ) -> FastAPI:
-    """The application. ``freeze_startup_objects`` is for a server process (see ``create_served_app``)."""
+    """The application. ``link_failure_sessions`` opens the transactions in which failed link
+    look-ups are counted (by default, transactions of their own on the engine; tests count them in
+    the test's transaction). ``freeze_startup_objects`` is for a server process (see
+    ``create_served_app``)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -177,8 +181,9 @@ def create_app(
             else app.state.engine
         )
         app.state.templates = Templates()
-        if not hasattr(app.state, "link_limiter"):  # tests bring one that writes in their transaction
-            app.state.link_limiter = link_limiter(settings, partial(session_scope, app.state.engine))
+        app.state.link_limiter = link_limiter(
+            settings, link_failure_sessions or partial(session_scope, app.state.engine)
+        )
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         stop = threading.Event()
         sender = None

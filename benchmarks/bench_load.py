@@ -238,8 +238,7 @@ def report(args: argparse.Namespace, recorder: Recorder, elapsed: float, bare: d
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; database {args.database}, "
         f"{args.workers} worker(s), {args.experts} concurrent experts x {args.items} saves, "
-        f"think time {args.think:g} s, arrivals over {args.ramp:g} s"
-        + (f"; serving {args.code}" if args.code else "")
+        f"think time {args.think:g} s, arrivals over {args.ramp:g} s" + (f"; serving {args.code}" if args.code else "")
     )
     for kind in ("open", "consent", "save", "submit"):
         values = recorder.latency[kind]

@@ -8,8 +8,8 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,11 +20,10 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session
 
 from app.config import Settings, load_settings
-from app.db import make_engine
+from app.db import UnitsOfWork, make_engine
 from app.dependencies import get_session
 from app.main import create_app
 from app.migrate import upgrade
-from app.rounds.ratelimit import link_limiter
 
 POSTGRES_URL = os.environ.get("DELPHI_TEST_POSTGRES_URL")
 NO_POSTGRES = "DELPHI_TEST_POSTGRES_URL is not set: the PostgreSQL half of this test did not run"
@@ -141,7 +140,7 @@ def settings(database: Database) -> Settings:
 
 
 @pytest.fixture
-def transaction_sessions(connection: Connection) -> Callable[[], AbstractContextManager[Session]]:
+def transaction_sessions(connection: Connection) -> UnitsOfWork:
     """Opens sessions whose commits are savepoints of the test's transaction, all rolled back."""
 
     @contextmanager
@@ -157,18 +156,15 @@ def transaction_sessions(connection: Connection) -> Callable[[], AbstractContext
     return in_test_transaction
 
 
-def app_in_test_transaction(
-    settings: Settings, database: Database, sessions: Callable[[], AbstractContextManager[Session]]
-) -> FastAPI:
+def app_in_test_transaction(settings: Settings, database: Database, sessions: UnitsOfWork) -> FastAPI:
     """An app whose requests (and counts of failed link look-ups) write in the test's transaction."""
-    application = create_app(settings, engine=database.engine, run_sender=False)
+    application = create_app(settings, engine=database.engine, run_sender=False, link_failure_sessions=sessions)
 
     def session_in_test_transaction() -> Iterator[Session]:
         with sessions() as session:
             yield session
 
     application.dependency_overrides[get_session] = session_in_test_transaction
-    application.state.link_limiter = link_limiter(settings, sessions)
     return application
 
 

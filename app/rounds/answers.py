@@ -37,6 +37,10 @@ class AnswerIn(BaseModel):
     unable: bool = False
 
 
+# What an expert gives for an item; the rest of an answer row is bookkeeping.
+_ANSWER_FIELDS = ("value", "values", "text", "reason", "unable")
+
+
 @dataclass(frozen=True)
 class CleanAnswer:
     value: float | None
@@ -51,13 +55,7 @@ class CleanAnswer:
 
     def same_as(self, stored: Row[Any]) -> bool:
         """Nothing to write: the stored answer (a row with its fields) holds the same."""
-        return (stored.value, stored.values, stored.text, stored.reason, stored.unable) == (
-            self.value,
-            self.values,
-            self.text,
-            self.reason,
-            self.unable,
-        )
+        return all(getattr(stored, name) == getattr(self, name) for name in _ANSWER_FIELDS)
 
 
 def scale_of(item: Item, study: Study) -> tuple[int, int]:
@@ -261,7 +259,6 @@ def save_answers(
 
 _ANSWERS = Answer.__table__  # type: ignore[attr-defined]
 _HISTORY = AnswerHistory.__table__  # type: ignore[attr-defined]
-_ANSWER_FIELDS = ("value", "values", "text", "reason", "unable")
 _STORED_ANSWERS = select(_ANSWERS.c.item_id, *(_ANSWERS.c[name] for name in _ANSWER_FIELDS)).where(
     _ANSWERS.c.round_id == bindparam("round_id"),
     _ANSWERS.c.expert_id == bindparam("expert_id"),
@@ -275,8 +272,8 @@ _RECORD_HISTORY = insert(_HISTORY)
 def _upsert_statement(dialect: str) -> Any:
     """``INSERT … ON CONFLICT (round, expert, item) DO UPDATE``, returning each row's id and version:
     a second tab inserting the same answer at the same moment updates it instead of failing."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(_ANSWERS)
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = dialect_insert(_ANSWERS)
     new = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=["round_id", "expert_id", "item_id"],

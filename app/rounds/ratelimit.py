@@ -17,7 +17,6 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, insert, select
@@ -25,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from app.config import Settings
-from app.db import utcnow
+from app.db import UnitsOfWork, utcnow
 from app.rounds.models import LinkFailure
 
 WINDOW_SECONDS = 60.0
@@ -47,7 +46,7 @@ class FailureLimiter:
 
     def __init__(
         self,
-        sessions: Callable[[], AbstractContextManager[Session]],
+        sessions: UnitsOfWork,
         secret_key: str,
         per_client: int,
         overall: int,
@@ -113,7 +112,7 @@ def forget_old_failures(session: Session, now: datetime | None = None) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def link_limiter(settings: Settings, sessions: Callable[[], AbstractContextManager[Session]]) -> FailureLimiter:
+def link_limiter(settings: Settings, sessions: UnitsOfWork) -> FailureLimiter:
     """The limiter of an app, with the limits of its settings."""
     return FailureLimiter(
         sessions, settings.secret_key, settings.link_failures_per_minute, settings.link_failures_per_minute_overall

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, case
 from sqlmodel import Session, col, func, select
@@ -44,23 +43,20 @@ def open_round_for(session: Session, study_id: int) -> Round | None:
     return session.exec(select(Round).where(Round.study_id == study_id, Round.status == "open")).first()
 
 
-def _current_round_id() -> Any:
-    """The study's open round, else the latest one that was opened (a correlated subquery)."""
-    return (
-        select(Round.id)
-        .where(col(Round.study_id) == col(Study.id), col(Round.status) != "draft")
-        .order_by(case((col(Round.status) == "open", 0), else_=1), col(Round.number).desc())
-        .limit(1)
-        .correlate(Study)
-        .scalar_subquery()
-    )
-
-
+# The study's open round, else the latest one that was opened (correlated with the study).
+_CURRENT_ROUND_ID = (
+    select(Round.id)
+    .where(col(Round.study_id) == col(Study.id), col(Round.status) != "draft")
+    .order_by(case((col(Round.status) == "open", 0), else_=1), col(Round.number).desc())
+    .limit(1)
+    .correlate(Study)
+    .scalar_subquery()
+)
 # Built once: every request through a link asks it.
 _LINK_HOLDER = (
     select(Expert, Study, Round, Invitation)
     .join(Study, col(Study.id) == col(Expert.study_id))
-    .outerjoin(Round, col(Round.id) == _current_round_id())
+    .outerjoin(Round, col(Round.id) == _CURRENT_ROUND_ID)
     .outerjoin(
         Invitation,
         (col(Invitation.round_id) == col(Round.id)) & (col(Invitation.expert_id) == col(Expert.id)),
