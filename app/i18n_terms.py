@@ -60,6 +60,7 @@ TERMS = (
     N_("study.updated"),
     N_("study.archived"),
     N_("study.restored"),
+    N_("study.ended"),
     N_("protocol.updated"),
     N_("protocol.locked"),
     N_("theme.created"),

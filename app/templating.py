@@ -41,14 +41,13 @@ def _make_env(language: str) -> Environment:
     def number_filter(value: float | int | None, digits: int = 2) -> str:
         if value is None or value != value:  # None or NaN
             return "—"
-        return format_decimal(
-            round(float(value), digits), format=f"#,##0.{'0' * digits}" if digits else "#,##0", locale=language
-        )
+        rounded = round(float(value), digits) + 0.0  # + 0.0: a value that rounds to zero prints as 0, never -0
+        return format_decimal(rounded, format=f"#,##0.{'0' * digits}" if digits else "#,##0", locale=language)
 
     def percent_filter(value: float | None, digits: int = 0) -> str:
         if value is None or value != value:
             return "—"
-        return format_decimal(round(100 * float(value), digits), locale=language) + "\u00a0%"
+        return format_decimal(round(100 * float(value), digits) + 0.0, locale=language) + "\u00a0%"
 
     def translate(value: Any) -> str:
         """Translate a message (a ``Message`` keeps its values apart from its template)."""

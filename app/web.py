@@ -22,6 +22,7 @@ DONE_MESSAGES = {
     "opened": N_("The round is open; the invitations are in the outbox."),
     "closed": N_("The round is closed and analysed."),
     "reopened": N_("The round is open again."),
+    "ended": N_("The study has ended."),
     "reminded": N_("Reminders are in the outbox."),
     "narrowed": N_("The panel was narrowed."),
     "link": N_("A new link was issued."),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
+from html import escape
 
 import matplotlib
 
@@ -109,6 +110,42 @@ def item_shift_svg(points: Sequence[int], counts_by_round: Mapping[int, Sequence
             f'<rect x="{width - 60 + j * 30}" y="0" width="8" height="7" '
             f'fill="{ROUND_COLOURS[j % len(ROUND_COLOURS)]}"/><text x="{width - 50 + j * 30}" y="7">'
             f"{label}{r}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def option_bars_svg(
+    options: Sequence[str], values_by_round: Mapping[int, Sequence[float | None]], top: float, label: str = ""
+) -> str:
+    """Options as rows, one horizontal bar per round (a choice's shares, a ranking's Borda points as a
+    share of the most possible). Option texts are escaped: they are the study's own words."""
+    rounds = sorted(values_by_round)
+    row = 8 * max(len(rounds), 1) + 8
+    width, text_width = 420, 170
+    height = row * len(options) + 14
+    bar_room = width - text_width - 40
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" font-family="DejaVu Sans" font-size="9">'
+    ]
+    for k, option in enumerate(options):
+        y0 = 14 + k * row
+        parts.append(f'<text x="0" y="{y0 + row / 2 + 2:.1f}">{escape(_wrap(option, 34))}</text>')
+        for j, r in enumerate(rounds):
+            value = values_by_round[r][k] if k < len(values_by_round[r]) else None
+            share = 0.0 if value is None or value != value or not top else float(value) / top
+            w = max(bar_room * share, 0.4)
+            parts.append(
+                f'<rect x="{text_width}" y="{y0 + j * 8:.1f}" width="{w:.1f}" height="7" '
+                f'fill="{ROUND_COLOURS[j % len(ROUND_COLOURS)]}"/>'
+                f'<text x="{text_width + w + 3:.1f}" y="{y0 + j * 8 + 6.5:.1f}">{round(100 * share)}%</text>'
+            )
+    for j, r in enumerate(rounds):
+        parts.append(
+            f'<rect x="{width - 60 + j * 30}" y="0" width="8" height="7" '
+            f'fill="{ROUND_COLOURS[j % len(ROUND_COLOURS)]}"/><text x="{width - 50 + j * 30}" y="7">'
+            f"{escape(label)}{r}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -14,7 +14,9 @@ from sqlmodel import Session, col, select
 
 from app.panel.models import Expert
 from app.reports.results import final_results
+from app.rounds.kinds import same_answer
 from app.rounds.models import Answer, Round, RoundResult
+from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
 from app.serialization import json_safe
 from app.studies import protocol_file
@@ -34,8 +36,25 @@ ANSWER_COLUMNS = (
     "unable",
     "text",
     "reason",
+    "carried",
     "item_text",
     "updated_at",
+)
+OPTION_COLUMNS = (
+    "round",
+    "item",
+    "item_text",
+    "kind",
+    "n",
+    "option",
+    "count",
+    "share",
+    "mean_rank",
+    "borda",
+    "group_rank",
+    "kendall_w",
+    "quantile",
+    "median",
 )
 STAT_COLUMNS = (
     "round",
@@ -65,9 +84,11 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
         .where(Round.study_id == study.id)
         .order_by(col(Round.number), col(Answer.expert_id), col(Answer.item_id))
     ).all()
+    given = {(round_.number, a.expert_id, a.item_id): a for a, round_ in rows}
     out = []
     for answer, round_ in rows:
         expert, item = experts[answer.expert_id], items[answer.item_id]
+        before = given.get((round_.number - 1, answer.expert_id, answer.item_id))
         out.append(
             {
                 "round": round_.number,
@@ -81,6 +102,8 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
                 "unable": int(answer.unable),
                 "text": answer.text or "",
                 "reason": answer.reason or "",
+                # 1: carried forward from the round before and never changed since
+                "carried": int(answer.version == 1 and same_answer(answer, before)),
                 "item_text": item.text,
                 "updated_at": answer.updated_at.isoformat(),
             }
@@ -88,30 +111,66 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
     return out
 
 
-def stat_rows(session: Session, study: Study) -> list[dict[str, Any]]:
+def _snapshots(session: Session, study: Study) -> list[tuple[int, RoundSnapshot]]:
     rows = session.exec(
         select(RoundResult, Round)
         .join(Round, col(Round.id) == col(RoundResult.round_id))
         .where(Round.study_id == study.id)
         .order_by(col(Round.number))
     ).all()
+    return [(round_.number, RoundSnapshot.load(result.data)) for result, round_ in rows]
+
+
+def stat_rows(session: Session, study: Study) -> list[dict[str, Any]]:
+    """One row per rating item and round: the figures the consensus rule read."""
     out = []
-    for result, round_ in rows:
-        for entry in result.data["items"]:
-            if entry["kind"] != "rating":
-                continue
-            stats = entry.get("weighted_stats") or entry["stats"]
+    for number, snapshot in _snapshots(session, study):
+        for entry in snapshot.of_kind("rating"):
+            stats = entry.shown_stats.model_dump()
             out.append(
                 {
-                    "round": round_.number,
-                    "item": entry["item_id"],
-                    "item_text": entry["text"],
+                    "round": number,
+                    "item": entry.item_id,
+                    "item_text": entry.text,
                     **{k: stats.get(k) for k in STAT_COLUMNS if k in stats},
-                    "consensus": int(entry["consensus"]),
-                    "weight": entry.get("weight"),
-                    "rank": entry.get("rank"),
+                    "consensus": int(entry.consensus),
+                    "weight": entry.weight,
+                    "rank": entry.rank,
                 }
             )
+    return out
+
+
+def option_rows(session: Session, study: Study) -> list[dict[str, Any]]:
+    """One row per option (choice, ranking) or quantile (estimate) of an item and round."""
+    out: list[dict[str, Any]] = []
+    for number, snapshot in _snapshots(session, study):
+        for entry in snapshot.items:
+            base = {"round": number, "item": entry.item_id, "item_text": entry.text, "kind": entry.kind, "n": entry.n}
+            if isinstance(entry, ChoiceResult):
+                out.extend(
+                    {**base, "option": o, "count": c, "share": entry.shares.get(o)} for o, c in entry.counts.items()
+                )
+            elif isinstance(entry, RankingResult):
+                position = {o: k + 1 for k, o in enumerate(entry.order)}
+                out.extend(
+                    {
+                        **base,
+                        "option": r.option,
+                        "count": r.n_ranked,
+                        "mean_rank": r.mean_rank,
+                        "borda": r.borda,
+                        "group_rank": position.get(r.option),
+                        "kendall_w": entry.kendall_w,
+                    }
+                    for r in entry.ranking
+                )
+            elif isinstance(entry, EstimateResult):
+                medians = entry.median_of_quantiles or []
+                out.extend(
+                    {**base, "quantile": q, "median": medians[k] if k < len(medians) else None}
+                    for k, q in enumerate(entry.quantiles)
+                )
     return out
 
 
@@ -150,7 +209,7 @@ def study_json(session: Session, study: Study) -> bytes:
                 "closed_at": f.round.closed_at.isoformat() if f.round.closed_at else None,
                 "invited": f.total.invited,
                 "responded": f.total.responded,
-                "snapshot": f.data,
+                "snapshot": f.data.model_dump(mode="json") if f.data else None,
             }
             for f in results.rounds
         ],

@@ -19,7 +19,16 @@ from app.audit.models import AuditEvent
 from app.panel.models import Expert
 from app.rounds import narrowing
 from app.rounds.analysis import rating_matrix
-from app.rounds.models import Invitation, PanelDecisionEntry, Round, RoundResult
+from app.rounds.models import (
+    Answer,
+    Invitation,
+    PanelDecisionEntry,
+    Round,
+    RoundResult,
+    Statement,
+    StatementSource,
+)
+from app.rounds.snapshot import RatingResult, RoundSnapshot, Stats
 from app.studies import service as studies
 from app.studies.models import Item, ItemRevision, Study, Theme
 
@@ -27,7 +36,7 @@ from app.studies.models import Item, ItemRevision, Study, Theme
 @dataclass
 class ItemOutcome:
     item: Item
-    rounds: dict[int, dict[str, Any]] = field(default_factory=dict)  # round number -> snapshot entry
+    rounds: dict[int, Any] = field(default_factory=dict)  # round number -> its snapshot entry (ItemResult)
     weight: float | None = None
     rank: int | None = None
 
@@ -36,22 +45,27 @@ class ItemOutcome:
         return max(self.rounds) if self.rounds else None
 
     @property
-    def final(self) -> dict[str, Any] | None:
+    def final(self) -> Any:
         return self.rounds[self.last_round] if self.rounds else None  # type: ignore[index]
 
     @property
-    def final_stats(self) -> dict[str, Any] | None:
+    def final_stats(self) -> Stats | None:
         final = self.final
-        return (final.get("weighted_stats") or final.get("stats")) if final else None
+        return final.shown_stats if isinstance(final, RatingResult) else None
+
+    @property
+    def answered(self) -> bool:
+        """Somebody answered the item in some round."""
+        return any(e.n for e in self.rounds.values())
 
     @property
     def reasons(self) -> list[tuple[int, str]]:
         """Every anonymous reason given for the item, with its round."""
-        return [(n, reason) for n in sorted(self.rounds) for reason in self.rounds[n].get("reasons", [])]
+        return [(n, reason) for n in sorted(self.rounds) for reason in self.rounds[n].reasons]
 
     @property
     def consensus_round(self) -> int | None:
-        return next((n for n in sorted(self.rounds) if self.rounds[n].get("consensus")), None)
+        return next((n for n in sorted(self.rounds) if self.rounds[n].consensus), None)
 
     @property
     def fate(self) -> str:
@@ -97,11 +111,19 @@ class GroupFlow:
 @dataclass
 class RoundOutcome:
     round: Round
-    data: dict[str, Any] | None
+    data: RoundSnapshot | None
     groups: dict[str, GroupFlow]
     total: GroupFlow
     kept_after: int | None = None
     days_since_previous: float | None = None
+
+
+@dataclass(frozen=True)
+class CodedStatement:
+    text: str
+    status: str
+    item_id: int | None
+    next_round: int
 
 
 @dataclass
@@ -118,6 +140,7 @@ class StudyResults:
     attrition: scoring.AttritionComparison | None
     revisions: list[ItemRevision]
     audit: list[AuditEvent]
+    statements: dict[int, list[CodedStatement]] = field(default_factory=dict)  # open item -> coded from it
     software: str = f"Delphi {__version__}"
     generated_at: datetime | None = None
 
@@ -135,7 +158,11 @@ class StudyResults:
 
     @property
     def dissent(self) -> list[ItemOutcome]:
-        return [o for o in self.items if o.item.kind == "rating" and o.rounds and o.consensus_round is None]
+        return [
+            o
+            for o in self.items
+            if o.item.kind == "rating" and o.rounds and o.consensus_round is None and o.final_stats and o.answered
+        ]
 
     def group_label(self, key: str) -> str:
         return studies.group_label(self.study, key) or "—"
@@ -145,7 +172,7 @@ def final_results(session: Session, study_id: int) -> StudyResults:
     study = studies.get_study(session, study_id)
     rounds = list(session.exec(select(Round).where(Round.study_id == study.id).order_by(col(Round.number))).all())
     snapshots = {
-        r.round_id: r.data
+        r.round_id: RoundSnapshot.load(r.data)
         for r in session.exec(select(RoundResult).where(col(RoundResult.round_id).in_([r.id for r in rounds]))).all()
     }
     items = studies.items_of(session, study.id)
@@ -157,20 +184,18 @@ def final_results(session: Session, study_id: int) -> StudyResults:
     outcomes = {item.id: ItemOutcome(item) for item in items}
     for round_ in rounds:
         data = snapshots.get(round_.id)
-        for entry in (data or {}).get("items", []):
-            if entry["item_id"] in outcomes:
-                outcomes[entry["item_id"]].rounds[round_.number] = entry
+        for entry in data.items if data else []:
+            if entry.item_id in outcomes:
+                outcomes[entry.item_id].rounds[round_.number] = entry
 
     themes = {t.id: t for t in studies.themes_of(session, study.id)}
     rated = [
-        o
-        for o in outcomes.values()
-        if o.item.kind == "rating" and o.final_stats and o.final_stats.get("mean") is not None
+        o for o in outcomes.values() if o.item.kind == "rating" and o.final_stats and o.final_stats.mean is not None
     ]
     theme_outcomes: list[ThemeOutcome] = []
     if rated:
         weights = scoring.importance_weights(
-            [o.final_stats["mean"] for o in rated],  # type: ignore[index]
+            np.array([o.final_stats.mean for o in rated], dtype=np.float64),  # type: ignore[union-attr]
             [o.item.theme_id for o in rated],
             (study.scale_min, study.scale_max),
         )
@@ -213,6 +238,7 @@ def final_results(session: Session, study_id: int) -> StudyResults:
         decision_fates=decision_fates,
         attrition=_attrition(session, rounds, rated),
         revisions=studies.revisions_of(session, study.id),
+        statements=_statements(session, study),
         audit=list(
             session.exec(
                 select(AuditEvent)
@@ -223,15 +249,41 @@ def final_results(session: Session, study_id: int) -> StudyResults:
     )
 
 
+def _statements(session: Session, study: Study) -> dict[int, list[CodedStatement]]:
+    """The statements coded from each open item's answers (merged ones are counted in the one they
+    joined)."""
+    rows = session.exec(
+        select(Answer.item_id, Statement, Round.number)
+        .join(StatementSource, col(StatementSource.answer_id) == col(Answer.id))
+        .join(Statement, col(Statement.id) == col(StatementSource.statement_id))
+        .join(Round, col(Round.id) == col(Statement.round_id))
+        .where(Statement.study_id == study.id, Statement.status != "merged")
+        .order_by(col(Statement.id))
+    ).all()
+    found: dict[int, list[CodedStatement]] = {}
+    seen: set[tuple[int, int]] = set()
+    for item_id, statement, number in rows:
+        if (item_id, statement.id) not in seen:
+            seen.add((item_id, statement.id))
+            found.setdefault(item_id, []).append(
+                CodedStatement(statement.text, statement.status, statement.item_id, number + 1)
+            )
+    return found
+
+
 def _flows(
-    session: Session, study: Study, rounds: list[Round], snapshots: dict[int, Any], experts: dict[int, Expert]
+    session: Session,
+    study: Study,
+    rounds: list[Round],
+    snapshots: dict[int, RoundSnapshot],
+    experts: dict[int, Expert],
 ) -> list[RoundOutcome]:
     flows = []
     previous_opened = None
     for round_ in rounds:
         invitations = session.exec(select(Invitation).where(Invitation.round_id == round_.id)).all()
         data = snapshots.get(round_.id)
-        answered = {p["expert_id"]: p["answered"] > 0 for p in (data or {}).get("experts", [])}
+        answered = {p.expert_id: p.answered > 0 for p in data.experts} if data else {}
         groups: dict[str, GroupFlow] = defaultdict(GroupFlow)
         total = GroupFlow()
         for invitation in invitations:

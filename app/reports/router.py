@@ -79,6 +79,16 @@ def statistics_csv(session: SessionDep, access: StudyForViewer) -> Response:
     )
 
 
+@router.get("/studies/{study_id}/exports/options.csv", tags=["reports"])
+def options_csv(session: SessionDep, access: StudyForViewer) -> Response:
+    """Choice shares, ranking mean ranks and Borda points, and estimates' medians, per item and round."""
+    return _download(
+        exports.to_csv(exports.option_rows(session, access.study), exports.OPTION_COLUMNS),
+        "text/csv; charset=utf-8",
+        f"study-{access.study.id}-options.csv",
+    )
+
+
 @router.get("/studies/{study_id}/exports/study.xlsx", tags=["reports"])
 def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
     content = exports.to_xlsx(
@@ -88,6 +98,7 @@ def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = F
                 exports.answer_rows(session, access.study, identities=identities and access.can_edit),
             ),
             "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
+            "options": (exports.OPTION_COLUMNS, exports.option_rows(session, access.study)),
         }
     )
     return _download(

@@ -17,7 +17,8 @@ from sqlmodel import Session
 from app.db import session_scope, utcnow
 from app.i18n import LANGUAGES, N_, gettext
 from app.reports import charts
-from app.reports.results import StudyResults, final_results
+from app.reports.results import ItemOutcome, StudyResults, final_results
+from app.rounds.kinds import KINDS
 from app.rounds.narrowing import reason_text
 from app.templating import Templates, default_templates
 
@@ -35,6 +36,7 @@ LOG_ACTIONS = (
     "item.split",
     "item.retired",
     "expert.link_reissued",
+    "study.ended",
 )
 
 
@@ -117,10 +119,16 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
     points = list(range(study.scale_min, study.scale_max + 1))
     item_charts = {}
     for outcome in rated:
-        counts = {
-            n: [float(e["stats"]["distribution"].get(str(p), 0)) for p in points] for n, e in outcome.rounds.items()
-        }
-        item_charts[outcome.item.id] = charts.data_uri(charts.item_shift_svg(points, counts, gettext(language, "R")))
+        counts = {n: [float(e.stats.count(p)) for p in points] for n, e in outcome.rounds.items() if e.stats.n}
+        if counts:
+            item_charts[outcome.item.id] = charts.data_uri(
+                charts.item_shift_svg(points, counts, gettext(language, "R"))
+            )
+    others = [o for o in results.items if o.item.kind != "rating" and o.rounds]
+    for outcome in others:
+        chart = kind_chart(outcome, gettext(language, "R"))
+        if chart:
+            item_charts[outcome.item.id] = charts.data_uri(chart)
     theme_chart = (
         charts.data_uri(charts.theme_weights_svg([t.title for t in results.themes], [t.weight for t in results.themes]))
         if results.themes
@@ -132,8 +140,8 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
         consensus_chart = charts.data_uri(
             charts.consensus_by_round_svg(
                 [f.round.number for f in analysed],
-                [f.data["consensus_share"] for f in analysed],  # type: ignore[index]
-                [f.data.get("stable_share") for f in analysed],  # type: ignore[union-attr]
+                [f.data.consensus_share for f in analysed],  # type: ignore[union-attr]
+                [f.data.stable_share for f in analysed],  # type: ignore[union-attr]
                 {
                     "consensus": gettext(language, "items with consensus"),
                     "stable": gettext(language, "stable items"),
@@ -142,7 +150,11 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
             )
         )
     texts = {o.item.id: o.item.text for o in results.items}
-    stability = [dict(s, text=texts.get(s["item_id"], "")) for f in analysed for s in f.data.get("stability", [])]  # type: ignore[union-attr]
+    stability = [
+        dict(s.model_dump(), text=texts.get(s.item_id, ""))
+        for f in analysed
+        for s in f.data.stability  # type: ignore[union-attr]
+    ]
     revisions: dict[int, list[Any]] = {}
     for revision in results.revisions:
         if revision.action != "created":
@@ -164,10 +176,23 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
         "weights": N_("the weights and ranks from the last round"),
         "reasons": N_("anonymous reasons from others"),
         "by_group": N_("the figures per stakeholder group"),
+        "open_answers": N_("others' answers to open questions"),
     }
     return {
         "r": results,
         "study": study,
+        "kind_handlers": KINDS,
+        "other_kinds": [
+            (kind, [o for o in others if o.item.kind == kind])
+            for kind in ("choice", "ranking", "estimate", "open")  # answers first, then the open text
+            if any(o.item.kind == kind for o in others)
+        ],
+        "kind_titles": {
+            "choice": gettext(language, "Choice questions"),
+            "ranking": gettext(language, "Ranking questions"),
+            "estimate": gettext(language, "Estimates"),
+            "open": gettext(language, "Open questions and the statements coded from them"),
+        },
         "lang": language,
         "generated_at": results.generated_at or utcnow(),
         "rated": rated,
@@ -204,6 +229,26 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
             else fallback
         ),
     }
+
+
+def kind_chart(outcome: ItemOutcome, label: str) -> str | None:
+    """The PDF's chart of a choice (share choosing each option) or a ranking (Borda points as a share
+    of the most an option can get), one bar per round; None for kinds shown as text."""
+    item = outcome.item
+    answered = {n: e for n, e in outcome.rounds.items() if e.n}
+    if not answered or not item.options:
+        return None
+    if item.kind == "choice":
+        values = {n: [e.shares.get(o) for o in item.options] for n, e in answered.items()}
+        return charts.option_bars_svg(item.options, values, 1.0, label)
+    if item.kind == "ranking":
+        values = {}
+        for n, e in answered.items():
+            most = (len(item.options) - 1) * e.n or 1  # every expert ranking the option first
+            borda = {r.option: r.borda for r in e.ranking}
+            values[n] = [(borda.get(o) or 0.0) / most for o in item.options]
+        return charts.option_bars_svg(item.options, values, 1.0, label)
+    return None
 
 
 CONSENSUS_REASON = re.compile(r"^consensus reached in round (\d+)$")
@@ -246,23 +291,39 @@ def _log_details(event: Any, language: str) -> str:
 
 
 def _leavers(results: StudyResults) -> list[dict[str, Any]]:
-    """Experts who did not reach the last round, and why (pseudonyms only)."""
+    """Who left the panel or went silent, round by round, and why (pseudonyms only): experts who
+    answered nothing in a round they were invited to, those not kept by the narrowing (saying when
+    they had not answered the round it followed), and those who withdrew."""
+    silent: dict[int, list[int]] = {}  # expert id -> rounds invited to and not answered
+    for flow in results.analysed:
+        for p in flow.data.non_respondents() if flow.data else []:
+            silent.setdefault(p.expert_id, []).append(flow.round.number)
     rows = []
     for expert in results.experts:
+        quiet = silent.get(expert.id, [])
         if expert.status == "dropped":
-            rows.append(
-                {
-                    "pseudonym": expert.pseudonym,
-                    "group": expert.stakeholder_group,
-                    "round": results.decision_round or "—",
-                    "why": "not kept when the panel was narrowed",
-                }
+            decided = results.decision_round
+            why = (
+                N_("did not answer round %(number)s; not kept when the panel was narrowed")
+                if decided in quiet
+                else N_("not kept when the panel was narrowed")
             )
+            rows.append(_leaver(expert, decided or "—", why, decided))
+            quiet = [n for n in quiet if n != decided]
         elif expert.status == "withdrawn":
-            rows.append(
-                {"pseudonym": expert.pseudonym, "group": expert.stakeholder_group, "round": "—", "why": "withdrew"}
-            )
-    return rows
+            rows.append(_leaver(expert, "—", N_("withdrew"), None))
+        rows.extend(_leaver(expert, n, N_("did not answer round %(number)s"), n) for n in quiet)
+    return sorted(rows, key=lambda r: (str(r["round"]), r["pseudonym"]))
+
+
+def _leaver(expert: Any, round_number: Any, why: str, number: int | None) -> dict[str, Any]:
+    return {
+        "pseudonym": expert.pseudonym,
+        "group": expert.stakeholder_group,
+        "round": round_number,
+        "why": why,
+        "number": number,
+    }
 
 
 def render_html(

@@ -3,14 +3,13 @@ append-only history, and submitted with a conditional update, so nothing is ever
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Row, bindparam, func, insert, update
+from sqlalchemy import bindparam, func, insert, literal, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -18,113 +17,20 @@ from sqlmodel import Session, col, select
 from app.db import utcnow
 from app.errors import Conflict, Gone, InvalidInput, Message
 from app.panel.models import Expert
+from app.rounds.kinds import ANSWER_FIELDS, AnswerIn, CleanAnswer, kind_of
+
+__all__ = ["AnswerIn", "CleanAnswer", "clean_answer", "save_answers", "submit"]
 from app.rounds.models import Answer, AnswerHistory, Invitation, Round, RoundItem
 from app.studies.models import Item, Study
 
-TEXT_LIMIT = 5000
-REASON_LIMIT = 3000
-
-
-class AnswerIn(BaseModel):
-    """One answer as sent by an expert's page (form or autosave)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    value: float | None = None
-    values: list[Any] | None = None
-    text: str | None = Field(default=None, max_length=TEXT_LIMIT)
-    reason: str | None = Field(default=None, max_length=REASON_LIMIT)
-    unable: bool = False
-
-
-# What an expert gives for an item; the rest of an answer row is bookkeeping.
-_ANSWER_FIELDS = ("value", "values", "text", "reason", "unable")
-
-
-@dataclass(frozen=True)
-class CleanAnswer:
-    value: float | None
-    values: list[Any] | None
-    text: str | None
-    reason: str | None
-    unable: bool
-
-    @property
-    def is_empty(self) -> bool:
-        return self.value is None and not self.values and not self.text and not self.unable
-
-    def same_as(self, stored: Row[Any]) -> bool:
-        """Nothing to write: the stored answer (a row with its fields) holds the same."""
-        return all(getattr(stored, name) == getattr(self, name) for name in _ANSWER_FIELDS)
-
-
-def scale_of(item: Item, study: Study) -> tuple[int, int]:
-    return (
-        item.scale_min if item.scale_min is not None else study.scale_min,
-        item.scale_max if item.scale_max is not None else study.scale_max,
-    )
-
-
-def _text(value: str | None, limit: int) -> str | None:
-    if value is None:
-        return None
-    value = value.replace("\r\n", "\n").strip()
-    if len(value) > limit:
-        raise ValueError(Message("at most %(limit)s characters", limit=limit))
-    return value or None
-
 
 def clean_answer(item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
-    """Check an answer against its item; ValueError with a message for the expert."""
-    reason = _text(data.reason, REASON_LIMIT)
-    if item.kind == "rating":
-        low, high = scale_of(item, study)
-        if data.unable:
-            if not item.allow_unable:
-                raise ValueError(Message("this item needs a rating"))
-            return CleanAnswer(None, None, None, reason, True)
-        value = data.value
-        if value is not None:
-            if not math.isfinite(value) or not float(value).is_integer() or not low <= value <= high:
-                raise ValueError(Message("choose a whole number from %(low)s to %(high)s", low=low, high=high))
-            value = float(value)
-        return CleanAnswer(value, None, None, reason, False)
-    if item.kind == "open":
-        return CleanAnswer(None, None, _text(data.text, TEXT_LIMIT), reason, False)
-    if item.kind == "choice":
-        chosen = [str(v) for v in (data.values or [])]
-        unknown = [c for c in chosen if c not in item.options]
-        if unknown:
-            raise ValueError(Message("%(unknown)s is not one of the options", unknown=unknown[0]))
-        if len(set(chosen)) != len(chosen):
-            raise ValueError(Message("an option is chosen twice"))
-        if not item.multiple and len(chosen) > 1:
-            raise ValueError(Message("choose one option"))
-        return CleanAnswer(None, sorted(chosen, key=item.options.index) or None, None, reason, data.unable)
-    if item.kind == "ranking":
-        ranked = [str(v) for v in (data.values or [])]
-        unknown = [r for r in ranked if r not in item.options]
-        if unknown:
-            raise ValueError(Message("%(unknown)s is not one of the options", unknown=unknown[0]))
-        if len(set(ranked)) != len(ranked):
-            raise ValueError(Message("each option can have only one rank"))
-        return CleanAnswer(None, ranked or None, None, reason, data.unable)
-    if item.kind == "estimate":
-        raw = data.values or []
-        if all(v in (None, "") for v in raw):
-            return CleanAnswer(None, None, None, reason, data.unable)
-        if len(raw) != len(item.quantiles):
-            raise ValueError(Message("give all %(count)s values", count=len(item.quantiles)))
-        try:
-            numbers = [float(v) for v in raw]
-        except (TypeError, ValueError):
-            raise ValueError(Message("the estimates must be numbers")) from None
-        if not all(math.isfinite(n) for n in numbers):
-            raise ValueError(Message("the estimates must be numbers"))
-        if any(b < a for a, b in zip(numbers, numbers[1:], strict=False)):
-            raise ValueError(Message("the low, middle and high estimates must go up"))
-        return CleanAnswer(None, numbers, None, reason, data.unable)
-    raise ValueError(Message("unknown item kind %(kind)s", kind=item.kind))
+    """Check an answer against its item (by its kind); ValueError with a message for the expert."""
+    try:
+        kind = kind_of(item)
+    except ValueError:
+        raise ValueError(Message("unknown item kind %(kind)s", kind=item.kind)) from None
+    return kind.clean(item, study, data)
 
 
 def invitation_for(session: Session, round_: Round, expert: Expert) -> Invitation:
@@ -259,7 +165,7 @@ def save_answers(
 
 _ANSWERS = Answer.__table__  # type: ignore[attr-defined]
 _HISTORY = AnswerHistory.__table__  # type: ignore[attr-defined]
-_STORED_ANSWERS = select(_ANSWERS.c.item_id, *(_ANSWERS.c[name] for name in _ANSWER_FIELDS)).where(
+_STORED_ANSWERS = select(_ANSWERS.c.item_id, *(_ANSWERS.c[name] for name in ANSWER_FIELDS)).where(
     _ANSWERS.c.round_id == bindparam("round_id"),
     _ANSWERS.c.expert_id == bindparam("expert_id"),
     _ANSWERS.c.item_id.in_(bindparam("item_ids", expanding=True)),
@@ -278,7 +184,7 @@ def _upsert_statement(dialect: str) -> Any:
     return statement.on_conflict_do_update(
         index_elements=["round_id", "expert_id", "item_id"],
         set_={
-            **{name: new[name] for name in _ANSWER_FIELDS},
+            **{name: new[name] for name in ANSWER_FIELDS},
             "version": _ANSWERS.c.version + 1,
             "updated_at": new.updated_at,
         },
@@ -335,7 +241,7 @@ def _upsert(session: Session, round_id: int, expert_id: int, cleaned: dict[int, 
             {
                 "answer_id": written[row["item_id"]].id,
                 "version": written[row["item_id"]].version,
-                **{key: row[key] for key in ("round_id", "expert_id", "item_id", *_ANSWER_FIELDS)},
+                **{key: row[key] for key in ("round_id", "expert_id", "item_id", *ANSWER_FIELDS)},
                 "source": source,
                 "recorded_at": now,
             }
@@ -366,4 +272,71 @@ def submit(session: Session, round_: Round, expert: Expert) -> tuple[bool, datet
 def unanswered(session: Session, round_: Round, expert: Expert, items: list[Item]) -> int:
     """How many of the round's ``items`` the expert has not answered (open questions are optional)."""
     given = answers_of(session, round_.id, expert.id)
-    return sum(1 for i in items if i.kind != "open" and not ((a := given.get(i.id)) and a.is_given))
+    return sum(1 for i in items if kind_of(i).required and not ((a := given.get(i.id)) and a.is_given))
+
+
+def carry_forward(session: Session, previous: Round, round_: Round) -> int:
+    """Copy each invited expert's answers of ``previous`` into ``round_`` as the round opens: they are
+    filled in and count as answered, and the expert revises only what they want. Reasons are not
+    copied (a reason answers the feedback of its own round); items edited since ``previous`` closed
+    start empty. The history records each copy (source ``carried``); ``previous`` is not touched.
+
+    The analysis counts carried answers only for experts who took part in ``round_`` (saved a change
+    or submitted): the others are non-respondents. Returns how many answers were carried."""
+    answer, history = _ANSWERS, _HISTORY
+    items = Item.__table__  # type: ignore[attr-defined]
+    round_items_table = RoundItem.__table__  # type: ignore[attr-defined]
+    invitations = Invitation.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    changed_since = previous.closed_at or now
+    source = (
+        sa_select(
+            literal(round_.id),
+            answer.c.expert_id,
+            answer.c.item_id,
+            answer.c.value,
+            answer.c["values"],
+            answer.c.text,
+            answer.c.unable,
+            literal(1),
+            literal(now, type_=answer.c.created_at.type),
+            literal(now, type_=answer.c.updated_at.type),
+        )
+        .select_from(
+            answer.join(
+                round_items_table,
+                (round_items_table.c.item_id == answer.c.item_id) & (round_items_table.c.round_id == round_.id),
+            )
+            .join(
+                invitations,
+                (invitations.c.expert_id == answer.c.expert_id) & (invitations.c.round_id == round_.id),
+            )
+            .join(items, items.c.id == answer.c.item_id)
+        )
+        .where(
+            answer.c.round_id == previous.id,
+            items.c.updated_at <= changed_since,
+            answer.c.value.is_not(None)
+            | answer.c["values"].is_not(None)
+            | answer.c.text.is_not(None)
+            | answer.c.unable.is_(True),
+        )
+    )
+    columns = ["round_id", "expert_id", "item_id", "value", "values", "text", "unable", "version", "created_at"]
+    written = session.execute(insert(answer).from_select([*columns, "updated_at"], source))
+    carried = int(getattr(written, "rowcount", 0) or 0)
+    if carried:
+        fields = ("round_id", "expert_id", "item_id", "value", "values", "text", "reason", "unable")
+        session.execute(
+            insert(history).from_select(
+                ["answer_id", "version", *fields, "source", "recorded_at"],
+                sa_select(
+                    answer.c.id,
+                    answer.c.version,
+                    *(answer.c[f] for f in fields),
+                    literal("carried"),
+                    literal(now, type_=history.c.recorded_at.type),
+                ).where(answer.c.round_id == round_.id),
+            )
+        )
+    return carried

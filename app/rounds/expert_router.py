@@ -23,12 +23,12 @@ from app.panel.models import Expert
 from app.rounds import answers as answer_service
 from app.rounds import feedback as feedback_service
 from app.rounds import service as rounds
-from app.rounds.answers import AnswerIn
+from app.rounds.kinds import KINDS, AnswerIn, kind_of, same_answer
 from app.rounds.models import Answer, Invitation, Round
 from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
 from app.studies import service as studies
-from app.studies.models import Item, Study, Theme
+from app.studies.models import Item, Study
 from app.web import pydantic_message, render, request_language
 
 router = APIRouter(include_in_schema=False)
@@ -136,20 +136,20 @@ def _form_page(
     values = values if values is not None else _saved_values(saved)
     answered = sum(1 for a in saved.values() if a.is_given)
     last_saved = max((a.updated_at for a in saved.values()), default=None)
-    feedback = feedback_service.for_expert(session, ctx.study, round_, ctx.expert, items)
-    themes: dict[int | None, Theme] = {t.id: t for t in studies.themes_of(session, ctx.study.id)}
-    grouped: list[tuple[Any, list[Item]]] = []
-    for item in items:
-        theme = themes.get(item.theme_id)
-        if not grouped or grouped[-1][0] is not theme:
-            grouped.append((theme, []))
-        grouped[-1][1].append(item)
+    previous = feedback_service.previous_answers(session, ctx.study, round_, ctx.expert)
+    feedback = feedback_service.for_expert(session, ctx.study, round_, ctx.expert, items, previous)
+    before, own_before = previous
+    # "unchanged since round N": the answer carried forward from the round before, not revised
+    unchanged = {i for i, a in saved.items() if a.is_given and same_answer(a, own_before.get(i))}
     return _page(
         request,
         ctx,
         "expert/form.html",
         status_code,
-        groups=grouped,
+        groups=studies.by_theme(session, ctx.study.id, items),
+        kinds=KINDS,
+        unchanged=unchanged,
+        previous_round=before.number if before is not None else None,
         values=values,
         errors=errors or {},
         error=error,
@@ -213,31 +213,10 @@ def parse_form_answers(
     for item in items:
         i = item.id
         raw: dict[str, Any] = {"reason": form.get(f"r{i}"), "unable": bool(form.get(f"u{i}"))}
-        if item.kind == "rating":
-            value = form.get(f"v{i}")
-            raw["value"] = value if value not in (None, "") else None
-        elif item.kind == "open":
-            raw["text"] = form.get(f"t{i}")
-        elif item.kind == "choice":
-            raw["values"] = [v for v in form.getlist(f"c{i}") if v]
-        elif item.kind == "ranking":
-            ranks = {option: form.get(f"k{i}_{n}") for n, option in enumerate(item.options)}
-            given = {o: r for o, r in ranks.items() if r not in (None, "")}
-            raw["ranks"] = ranks
-            try:
-                order = sorted(given, key=lambda o: int(given[o]))
-                if len({int(r) for r in given.values()}) != len(given):
-                    raise ValueError
-                raw["values"] = order
-            except (TypeError, ValueError):
-                errors[f"item_{i}"] = Message("Give each option a different rank.")
-                typed[i] = raw
-                continue
-        elif item.kind == "estimate":
-            raw["values"] = [form.get(f"q{i}_{k}") or "" for k in range(len(item.quantiles))]
+        raw.update(kind_of(item).read_form(item, form))
         typed[i] = raw
         try:
-            answers[i] = AnswerIn(**{k: v for k, v in raw.items() if k != "ranks"})
+            answers[i] = AnswerIn(**raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             errors[f"item_{i}"] = pydantic_message(first)

@@ -1,127 +1,91 @@
-"""What an expert sees of the group, per item: from the previous round's snapshot (round 2 on),
-or live from the current round in real-time mode. Anonymous: aggregates and unattributed reasons,
-and no split shown for a group too small to hide a person."""
+"""What an expert sees of the group, per item and whatever its kind: from the previous round's
+snapshot (round 2 on), or live from the current round in real-time mode. Anonymous: aggregates and
+unattributed reasons, and no split shown for a group too small to hide a person."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from markupsafe import Markup
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import scoring
 from app.panel.models import Expert
 from app.rounds.analysis import rating_matrix
 from app.rounds.charts import distribution_svg
-from app.rounds.models import Answer, Invitation, Round, RoundResult
+from app.rounds.kinds import MIN_GROUP_SIZE, FeedbackContext, kind_of
+from app.rounds.kinds.rating import RatingFeedback
+from app.rounds.models import Answer, Invitation, Round, RoundResult, Statement, StatementSource
+from app.rounds.snapshot import RoundSnapshot
 from app.studies import service as studies
 from app.studies.models import Item, Study
 
-MIN_GROUP_SIZE = 3  # fewer answers than this in a group and its split is not shown
-
-
-@dataclass
-class ItemFeedback:
-    n: int
-    median: float | None
-    q1: float | None
-    q3: float | None
-    agreement: float | None
-    points: list[int]
-    counts: list[float]
-    own_previous: float | None = None
-    consensus: bool | None = None
-    weight: float | None = None
-    rank: int | None = None
-    of: int | None = None
-    reasons: list[str] = field(default_factory=list)
-    by_group: list[dict[str, Any]] = field(default_factory=list)
-    live: bool = False
-    chart: Markup = Markup("")
-
-    def far_from_group(self, value: float | None, threshold: float) -> bool:
-        return value is not None and self.median is not None and abs(value - self.median) >= threshold
+ItemFeedback = RatingFeedback  # the rating kind's feedback (also what real-time mode shows)
 
 
 def _points(study: Study) -> list[int]:
     return list(range(study.scale_min, study.scale_max + 1))
 
 
-def from_snapshot(
-    session: Session, study: Study, round_: Round, expert: Expert, items: list[Item]
-) -> dict[int, ItemFeedback]:
-    """Feedback for ``round_`` from the round before it."""
+def previous_answers(
+    session: Session, study: Study, round_: Round, expert: Expert
+) -> tuple[Round | None, dict[int, Answer]]:
+    """The round before ``round_`` and the expert's answers in it, per item."""
     previous = session.exec(select(Round).where(Round.study_id == study.id, Round.number == round_.number - 1)).first()
     if previous is None:
+        return None, {}
+    own = session.exec(select(Answer).where(Answer.round_id == previous.id, Answer.expert_id == expert.id)).all()
+    return previous, {a.item_id: a for a in own}
+
+
+def _statements_by_item(session: Session, round_id: int) -> dict[int, list[str]]:
+    """Coded statements of a round, per open item whose answers they came from."""
+    rows = session.exec(
+        select(Answer.item_id, Statement.text)
+        .join(StatementSource, col(StatementSource.answer_id) == col(Answer.id))
+        .join(Statement, col(Statement.id) == col(StatementSource.statement_id))
+        .where(Answer.round_id == round_id, col(Statement.status).not_in(("discarded", "merged")))
+        .order_by(col(Statement.id))
+    ).all()
+    found: dict[int, list[str]] = {}
+    for item_id, text in rows:
+        if text not in found.setdefault(item_id, []):
+            found[item_id].append(text)
+    return found
+
+
+def from_snapshot(
+    session: Session,
+    study: Study,
+    round_: Round,
+    expert: Expert,
+    items: list[Item],
+    previous: tuple[Round | None, dict[int, Answer]] | None = None,
+) -> dict[int, Any]:
+    """Feedback for ``round_`` from the round before it, per item, whatever its kind."""
+    before, own = previous if previous is not None else previous_answers(session, study, round_, expert)
+    if before is None:
         return {}
-    result = session.exec(select(RoundResult).where(RoundResult.round_id == previous.id)).first()
+    result = session.exec(select(RoundResult).where(RoundResult.round_id == before.id)).first()
     if result is None:
         return {}
-    settings = study.feedback
-    entries = {e["item_id"]: e for e in result.data["items"] if e["kind"] == "rating"}
-    own = {
-        a.item_id: a
-        for a in session.exec(select(Answer).where(Answer.round_id == previous.id, Answer.expert_id == expert.id)).all()
-    }
-    points = _points(study)
-    ranked = sum(1 for e in entries.values() if e.get("rank"))
-    feedback: dict[int, ItemFeedback] = {}
+    snapshot = RoundSnapshot.load(result.data)
+    entries = {e.item_id: e for e in snapshot.items}
+    context = FeedbackContext(
+        study=study,
+        settings=study.feedback,
+        group_label=lambda key: studies.group_label(study, key),
+        ranked_items=sum(1 for e in snapshot.of_kind("rating") if e.rank),
+        statements=_statements_by_item(session, before.id) if any(i.kind == "open" for i in items) else {},
+    )
+    feedback: dict[int, Any] = {}
     for item in items:
         entry = entries.get(item.id)
-        if entry is None:
+        if entry is None or entry.kind != item.kind:
             continue
-        # Experts see the panel as it answered (counts of people, not weights), and its median
-        stats = entry["stats"]
-        distribution = stats.get("distribution", {})
-        counts = [float(distribution.get(str(p), 0)) for p in points]
-        own_answer = own.get(item.id)
-        own_value = own_answer.value if own_answer is not None else None
-        reasons = list(entry.get("reasons", []))
-        if own_answer is not None and own_answer.reason in reasons:
-            reasons.remove(own_answer.reason)
-        groups = []
-        if settings.get("by_group"):
-            for key, g in entry.get("by_group", {}).items():
-                if g["n"] >= MIN_GROUP_SIZE:
-                    groups.append(
-                        {
-                            "label": studies.group_label(study, key),
-                            "n": g["n"],
-                            "median": g["median"],
-                            "q1": g["q1"],
-                            "q3": g["q3"],
-                            "agreement": g["agreement"],
-                        }
-                    )
-        fb = ItemFeedback(
-            n=stats["n"],
-            median=stats["median"],
-            q1=stats["q1"],
-            q3=stats["q3"],
-            agreement=stats["agreement"],
-            points=points,
-            counts=counts,
-            own_previous=own_value if settings.get("own_previous", True) else None,
-            consensus=entry["consensus"] if settings.get("consensus", True) else None,
-            weight=entry.get("weight") if settings.get("weights", True) else None,
-            rank=entry.get("rank") if settings.get("weights", True) else None,
-            of=ranked,
-            reasons=reasons if settings.get("reasons", True) else [],
-            by_group=groups,
-        )
-        if settings.get("distribution", True):
-            fb.chart = distribution_svg(
-                points,
-                counts,
-                own=fb.own_previous,
-                median=fb.median if settings.get("median_iqr", True) else None,
-                title=f"{fb.n}",
-            )
-        if not settings.get("median_iqr", True):
-            fb.median = fb.q1 = fb.q3 = None
-        feedback[item.id] = fb
+        shown = kind_of(item).feedback(entry, own.get(item.id), context)
+        if shown is not None:
+            feedback[item.id] = shown
     return feedback
 
 
@@ -165,8 +129,13 @@ def live(session: Session, study: Study, round_: Round, expert: Expert, items: l
 
 
 def for_expert(
-    session: Session, study: Study, round_: Round, expert: Expert, items: list[Item]
-) -> dict[int, ItemFeedback]:
+    session: Session,
+    study: Study,
+    round_: Round,
+    expert: Expert,
+    items: list[Item],
+    previous: tuple[Round | None, dict[int, Answer]] | None = None,
+) -> dict[int, Any]:
     if round_.realtime:
         return live(session, study, round_, expert, items)
-    return from_snapshot(session, study, round_, expert, items)
+    return from_snapshot(session, study, round_, expert, items, previous)

@@ -17,6 +17,7 @@ from app.errors import Conflict, InvalidInput, Message
 from app.i18n import gettext
 from app.panel.models import Expert
 from app.rounds.models import Invitation, PanelDecision, PanelDecisionEntry, Round, RoundResult
+from app.rounds.snapshot import RoundSnapshot
 from app.studies.models import Study
 
 
@@ -108,9 +109,9 @@ def propose(session: Session, study: Study, round_: Round) -> Proposal:
                 status=Message(round_.status),
             )
         )
-    result_row = session.exec(select(RoundResult).where(RoundResult.round_id == round_.id)).one()
-    participation = {p["expert_id"]: p for p in result_row.data["experts"]}
-    cooke = {e["expert"]: e["combined"] for e in (result_row.data.get("cooke") or {}).get("experts", [])}
+    snapshot = RoundSnapshot.load(session.exec(select(RoundResult).where(RoundResult.round_id == round_.id)).one().data)
+    participation = {p.expert_id: p for p in snapshot.experts}
+    cooke = {e.expert: e.combined or 0.0 for e in (snapshot.cooke.experts if snapshot.cooke else [])}
     rounds_so_far = session.exec(
         select(Round.id).where(Round.study_id == study.id, Round.number <= round_.number)
     ).all()
@@ -130,7 +131,7 @@ def propose(session: Session, study: Study, round_: Round) -> Proposal:
         values = {
             "weight": float(expert.weight),
             "participation": sum(1 for s in submitted if s == expert.id) / max(len(rounds_so_far), 1),
-            "completeness": p["answered"] / p["items"] if p["items"] else 0.0,
+            "completeness": p.answered / p.items if p.items else 0.0,
             "performance": float(cooke.get(expert.pseudonym, 0.0)),
         }
         inputs[expert.pseudonym] = values

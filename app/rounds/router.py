@@ -12,9 +12,10 @@ from pydantic import ValidationError
 from app.dependencies import Form, SessionDep, SettingsDep, TemplatesDep
 from app.errors import AppError, InvalidInput, Message
 from app.rounds import coding, dashboard, narrowing, service
-from app.rounds.analysis import analyse_round
+from app.rounds.analysis import analyse_round, snapshot_of
 from app.rounds.answers import round_items
 from app.rounds.charts import distribution_svg
+from app.rounds.kinds import KINDS
 from app.rounds.models import Round
 from app.rounds.schemas import (
     NarrowingConfirm,
@@ -29,7 +30,10 @@ from app.rounds.schemas import (
     RoundReopen,
     StatementCreate,
     StatementPublic,
+    StudyEnd,
+    StudyEnded,
 )
+from app.rounds.snapshot import RoundSnapshot
 from app.studies import service as studies
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
 from app.studies.models import Study
@@ -101,6 +105,30 @@ def rounds_page(request: Request, session: SessionDep, access: StudyForViewer) -
     return _rounds_page(request, session, access)
 
 
+@router.post("/studies/{study_id}/end", include_in_schema=False)
+def end_study_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    """End the study by hand, with a reason (stated in the report next to the stopping rule)."""
+    try:
+        if not form.get("confirm"):
+            raise InvalidInput(
+                Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"}
+            )
+        service.end_study(session, access.study, form_text(form, "reason", ""), access.researcher)
+    except AppError as exc:
+        session.rollback()
+        return _rounds_page(request, session, access, error=exc.detail, status_code=exc.status_code)
+    return redirect(f"/studies/{access.study.id}/rounds", "ended")
+
+
+@router.post("/api/studies/{study_id}/end", response_model=StudyEnded, tags=["rounds"])
+def api_end_study(body: StudyEnd, session: SessionDep, access: StudyForEditor) -> StudyEnded:
+    """End the study by hand (no round may be open); the reason goes into the log and the report."""
+    study = service.end_study(session, access.study, body.reason, access.researcher)
+    return StudyEnded(
+        id=study.id, status=study.status, finished_at=study.finished_at, stopped_reason=study.stopped_reason
+    )
+
+
 @router.post("/studies/{study_id}/rounds", include_in_schema=False)
 def create_round_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     realtime = bool(form.get("realtime"))
@@ -151,7 +179,7 @@ def _round_page(
             round=round_,
             items=round_items(session, round_.id),
             progress=dashboard.round_progress(session, study, round_),
-            result=result.data if result else None,
+            result=snapshot_of(result),
             decision=narrowing.decision_for(session, round_),
             narrowing_rule=narrowing.rule_of(study),
             has_open_items=any(i.kind == "open" for i in round_items(session, round_.id)),
@@ -228,20 +256,19 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
         return _round_page(
             request, session, access, round_, error=Message("This round has not been analysed yet."), status_code=409
         )
-    data = result.data
+    data = RoundSnapshot.load(result.data)
     points = list(range(study.scale_min, study.scale_max + 1))
-    charts = {}
-    for entry in data["items"]:
-        if entry["kind"] == "rating":
-            stats = entry.get("weighted_stats") or entry["stats"]
-            charts[entry["item_id"]] = distribution_svg(
-                points,
-                [stats["distribution"].get(str(p), 0) for p in points],
-                median=stats["median"],
-                title=entry["text"],
-            )
+    charts = {
+        entry.item_id: distribution_svg(
+            points,
+            [entry.shown_stats.count(p) for p in points],
+            median=entry.shown_stats.median,
+            title=entry.text,
+        )
+        for entry in data.of_kind("rating")
+    }
     themes = {t.id: t for t in studies.themes_of(session, study.id)}
-    stability = {s["item_id"]: s for s in data.get("stability", [])}
+    stability = {s.item_id: s for s in data.stability}
     return render(
         request,
         "researcher/results.html",
@@ -253,6 +280,7 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
             charts=charts,
             themes=themes,
             stability=stability,
+            kinds=KINDS,
             group_label=lambda key: studies.group_label(study, key),
         ),
     )
@@ -539,7 +567,7 @@ def api_results(number: int, session: SessionDep, access: StudyForViewer) -> Res
     result = service.result_of(session, round_.id)
     if result is None:
         raise InvalidInput(Message("Round %(number)s has not been analysed yet.", number=number))
-    return ResultsPublic(round=number, data=result.data)
+    return ResultsPublic(round=number, data=snapshot_of(result))
 
 
 @router.get("/api/studies/{study_id}/rounds/{number}/narrowing", response_model=NarrowingPreview, tags=["rounds"])

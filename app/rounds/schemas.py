@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.rounds.snapshot import RoundSnapshot
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -20,6 +21,21 @@ class RoundCreate(BaseModel):
     reminder_interval_hours: int | None = Field(default=None, ge=1, le=24 * 30)
 
     _utc = field_validator("closes_at")(lambda cls, v: _aware(v))
+
+
+class StudyEnd(BaseModel):
+    """Ending a study by hand: the reason is stated in the report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class StudyEnded(BaseModel):
+    id: int
+    status: str
+    finished_at: datetime | None
+    stopped_reason: str | None
 
 
 class RoundReopen(BaseModel):
@@ -122,5 +138,8 @@ class OpenAnswerPublic(BaseModel):
 
 
 class ResultsPublic(BaseModel):
+    """A round's analysed results: ``data`` is the typed snapshot (its ``items`` one entry per item,
+    discriminated on ``kind``)."""
+
     round: int
-    data: dict[str, Any]
+    data: RoundSnapshot

@@ -16,6 +16,7 @@ from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.mail import service as mail
 from app.panel import service as panel
 from app.panel.models import Expert
+from app.rounds import answers
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult
 from app.security import hash_token
 from app.studies import service as studies
@@ -202,9 +203,35 @@ def open_round(
         session.add(invitation)
         invitations.append(invitation)
         queue_invitation(session, study, round_, expert, settings, templates, kind="invitation")
-    audit.record(session, study.id, researcher, "round.opened", f"round:{round_.number}", invited=len(experts))
+    session.flush()
+    previous = session.exec(select(Round).where(Round.study_id == study.id, Round.number == round_.number - 1)).first()
+    carried = answers.carry_forward(session, previous, round_) if previous is not None else 0
+    audit.record(
+        session, study.id, researcher, "round.opened", f"round:{round_.number}", invited=len(experts), carried=carried
+    )
     session.flush()
     return invitations
+
+
+def end_study(session: Session, study: Study, reason: str, researcher: Researcher | None) -> Study:
+    """End the study by hand, before or instead of its stopping rule; the reason goes into the log
+    and the report's methods. No round may be open (close it first: its answers get analysed)."""
+    studies.require_active(study)
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise InvalidInput(Message("Say why the study ends (a few words)."), fields={"reason": "required"})
+    if len(reason) > 2000:
+        raise InvalidInput(Message("The reason is too long (at most 2000 characters)."), fields={"reason": "too_long"})
+    if study.status == "finished":
+        raise Conflict(Message("The study has already finished."))
+    still_open = open_round_for(session, study.id)
+    if still_open is not None:
+        raise Conflict(Message("Round %(number)s is open: close it first.", number=still_open.number))
+    study.status, study.finished_at, study.stopped_reason = "finished", utcnow(), reason
+    session.add(study)
+    audit.record(session, study.id, researcher, "study.ended", f"study:{study.id}", reason=reason)
+    session.flush()
+    return study
 
 
 def expert_language(study: Study, expert: Expert) -> str:

@@ -19,7 +19,16 @@ from app.studies.schemas import (
 )
 from app.web import pydantic_message
 
-FEEDBACK_FIELDS = ("distribution", "median_iqr", "own_previous", "reasons", "by_group", "weights", "consensus")
+FEEDBACK_FIELDS = (
+    "distribution",
+    "median_iqr",
+    "own_previous",
+    "reasons",
+    "by_group",
+    "weights",
+    "consensus",
+    "open_answers",
+)
 COMPOSITE_FIELDS = ("weight", "participation", "completeness", "performance")
 
 

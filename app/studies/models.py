@@ -48,6 +48,7 @@ class Study(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     locked_at: datetime | None = None
     finished_at: datetime | None = None
+    stopped_reason: str | None = Field(default=None, sa_type=Text)  # ended by hand, not by the stopping rule
     archived_at: datetime | None = None
 
 

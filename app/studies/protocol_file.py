@@ -14,6 +14,7 @@ from app.errors import InvalidInput, Message, NotFound
 from app.panel import service as panel
 from app.panel.schemas import ExpertCreate
 from app.studies import service
+from app.studies.kinds import design_kind
 from app.studies.models import Study
 from app.studies.schemas import ItemCreate, ProtocolFile, ThemeCreate
 
@@ -139,17 +140,9 @@ def _item_entry(item: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"text": item.text, "kind": item.kind}
     if item.anchors:
         entry["anchors"] = item.anchors
-    if item.options:
-        entry["options"] = item.options
-    if item.multiple:
-        entry["multiple"] = True
     if not item.allow_unable:
         entry["allow_unable"] = False
-    if item.kind == "estimate":
-        entry["quantiles"] = item.quantiles
-        if item.is_seed:
-            entry["is_seed"] = True
-            entry["realization"] = item.realization
+    design_kind(item.kind).export(item, entry)
     return entry
 
 

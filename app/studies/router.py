@@ -19,6 +19,7 @@ from app.rounds import dashboard
 from app.rounds import service as rounds
 from app.studies import forms, protocol_file, service
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
+from app.studies.kinds import DESIGN_KINDS
 from app.studies.schemas import (
     ItemCreate,
     ItemPublic,
@@ -49,6 +50,7 @@ def _study_context(session: SessionDep, access: StudyAccess, **extra: Any) -> di
         "can_edit": access.can_edit and study.archived_at is None,
         "is_owner": access.is_owner,
         "rounds": rounds.rounds_of(session, study.id),
+        "design_kinds": DESIGN_KINDS,
         **extra,
     }
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from app.errors import Message
 from app.scoring import QUANTILE_METHODS, RuleError, parse, parse_consensus_rule, parse_stopping_rule
 from app.scoring.narrowing import COMPONENTS
+from app.studies.kinds import design_kind
 
 ItemKind = Literal["rating", "open", "ranking", "choice", "estimate"]
 Language = Literal["fr", "en"]
@@ -99,6 +100,7 @@ class FeedbackSpec(Strict):
     own_previous: bool = True
     reasons: bool = True
     by_group: bool = False
+    open_answers: bool = False  # others' raw open answers (anonymous); by default only the coded statements
     weights: bool = True
     consensus: bool = True
 
@@ -170,19 +172,7 @@ class ItemSpec(Strict):
 
     @model_validator(mode="after")
     def _kind_needs(self) -> ItemSpec:
-        if self.kind in ("choice", "ranking"):
-            options = [o.strip() for o in self.options if o.strip()]
-            if len(options) < 2:
-                raise ValueError(Message("a %(kind)s item needs at least two options", kind=self.kind))
-            if len(set(options)) != len(options):
-                raise ValueError(Message("options must be different from each other"))
-            self.options = options
-        if self.is_seed and (self.kind != "estimate" or self.realization is None):
-            raise ValueError(Message("a seed question is an estimate item with a known answer (realization)"))
-        if self.kind == "estimate":
-            q = self.quantiles
-            if not q or any(not 0 < x < 1 for x in q) or any(b <= a for a, b in zip(q, q[1:], strict=False)):
-                raise ValueError(Message("quantiles must increase strictly between 0 and 1, such as 0.05, 0.5, 0.95"))
+        design_kind(self.kind).check(self)
         return self
 
 

@@ -12,6 +12,7 @@ from app.accounts.models import Researcher, StudyMember
 from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
+from app.studies.kinds import design_kind
 from app.studies.models import Item, ItemRevision, Study, Theme
 from app.studies.schemas import (
     FeedbackSpec,
@@ -198,6 +199,21 @@ def themes_of(session: Session, study_id: int) -> list[Theme]:
     )
 
 
+def by_theme(session: Session, study_id: int, items: Sequence[Item]) -> list[tuple[Theme | None, list[Item]]]:
+    """Items grouped under their themes: each theme once, in the themes' order, its items in the
+    order given (items added later, e.g. promoted statements, join their theme, not a new block);
+    items with no theme last."""
+    themes = themes_of(session, study_id)
+    members: dict[int | None, list[Item]] = {}
+    for item in items:
+        members.setdefault(item.theme_id, []).append(item)
+    grouped: list[tuple[Theme | None, list[Item]]] = [(t, members.pop(t.id)) for t in themes if t.id in members]
+    rest = [i for group in members.values() for i in group]  # no theme (or one from elsewhere)
+    if rest:
+        grouped.append((None, rest))
+    return grouped
+
+
 def get_theme(session: Session, study: Study, theme_id: int) -> Theme:
     theme = session.get(Theme, theme_id)
     if theme is None or theme.study_id != study.id:
@@ -376,7 +392,7 @@ def update_item(
         get_theme(session, study, changes["theme_id"])
     if "anchors" in changes and changes["anchors"] is not None:
         _check_anchors(study, changes["anchors"])
-    if "options" in changes and changes["options"] is not None and item.kind in ("choice", "ranking"):
+    if "options" in changes and changes["options"] is not None and design_kind(item.kind).has_options:
         options = [o.strip() for o in changes["options"] if o.strip()]
         if len(options) < 2:
             raise InvalidInput(

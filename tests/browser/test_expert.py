@@ -105,8 +105,10 @@ def test_expert_answers_then_sees_feedback_and_the_researcher_narrows(chromium, 
     highlighted = feedback.locator('svg rect[fill="#1f4e79"]')
     expect(highlighted).to_have_count(1)
     first = page.locator(".item").first
-    expect(first.locator(".reason-box[open]")).to_have_count(0)
-    first.locator("label", has_text="3").first.click()  # keeps a view far from the group: asked why
+    # round 1's answer is carried forward: filled in, counted, and far from the group, so asked why
+    expect(first.locator("input[type=radio]:checked")).to_have_value("3")
+    expect(first.locator(".unchanged")).to_contain_text("Unchanged since round 1")
+    expect(page.locator("#progress-text")).to_contain_text("3 / 3")
     expect(first.locator(".reason-box[open]")).to_have_count(1)
     expect(first.locator(".reason-box summary")).to_contain_text("far from the group")
     first.locator("textarea").fill("Small shops cannot staff this")

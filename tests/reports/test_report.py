@@ -86,7 +86,7 @@ def test_french_report(session, settings):
 def test_weighted_report_shows_weighted_figures(session, settings):
     study = two_round_study(session, settings, weighted=True)
     results = final_results(session, study.id)
-    assert any(o.final and o.final.get("weighted_stats") for o in results.items)
+    assert any(o.final and getattr(o.final, "weighted_stats", None) for o in results.items)
     text = pdf_text(service.html_to_pdf(service.render_html(session, study.id, "en")))
     assert "weighted values in brackets" in text and "self_rating / 10" in text
 

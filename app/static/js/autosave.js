@@ -13,29 +13,32 @@
   var pending = {};
   var timer = null;
 
-  function answerOf(box) {
-    var id = box.getAttribute("data-item");
-    var kind = box.getAttribute("data-kind");
-    var answer = { reason: valueOf(box, "r" + id) || null, unable: checked(box, "u" + id) };
-    if (kind === "rating") {
+  // One collector per question kind: what the page holds of an answer, as the server reads it.
+  var collectors = {
+    rating: function (box, id, answer) {
       var picked = box.querySelector('input[name="v' + id + '"]:checked');
       answer.value = picked ? parseFloat(picked.value) : null;
-    } else if (kind === "open") {
-      answer.text = valueOf(box, "t" + id) || null;
-    } else if (kind === "choice") {
+    },
+    open: function (box, id, answer) { answer.text = valueOf(box, "t" + id) || null; },
+    choice: function (box, id, answer) {
       answer.values = Array.prototype.map.call(box.querySelectorAll('input[name="c' + id + '"]:checked'),
         function (i) { return i.value; });
-    } else if (kind === "ranking") {
-      var ranked = [];
-      box.querySelectorAll("select").forEach(function (s) {
-        if (s.value) { ranked.push([parseInt(s.value, 10), s.getAttribute("data-option")]); }
-      });
-      ranked.sort(function (a, b) { return a[0] - b[0]; });
-      answer.values = ranked.map(function (r) { return r[1]; });
-    } else if (kind === "estimate") {
+    },
+    ranking: function (box, id, answer) {
+      // the rank chosen per option, ties included: the server refuses a tie, it never renumbers
+      answer.ranks = {};
+      box.querySelectorAll("select").forEach(function (s) { answer.ranks[s.getAttribute("data-option")] = s.value || null; });
+    },
+    estimate: function (box, id, answer) {
       answer.values = Array.prototype.map.call(box.querySelectorAll('input[name^="q' + id + '_"]'),
         function (i) { return i.value.replace(",", "."); });
     }
+  };
+
+  function answerOf(box) {
+    var id = box.getAttribute("data-item");
+    var answer = { reason: valueOf(box, "r" + id) || null, unable: checked(box, "u" + id) };
+    collectors[box.getAttribute("data-kind")](box, id, answer);
     return answer;
   }
   function valueOf(box, name) { var el = box.querySelector('[name="' + name + '"]'); return el ? el.value.trim() : ""; }
@@ -96,6 +99,8 @@
     var box = event.target.closest(".item");
     if (!box) { return; }
     pending[box.getAttribute("data-item")] = answerOf(box);
+    var marker = box.querySelector(".unchanged");
+    if (marker) { marker.remove(); }
     if (event.target.type === "radio") { flagFar(box); }
     if (timer) { clearTimeout(timer); }
     timer = setTimeout(send, event.target.tagName === "TEXTAREA" ? 1500 : 400);

@@ -1,0 +1,86 @@
+"""A numeric estimate given as quantiles (e.g. 5 %, 50 %, 95 %); seed items have a known answer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.errors import Message
+from app.rounds.kinds.base import AnswerIn, CleanAnswer, FeedbackContext, GivenAnswer, Kind, clean_text
+from app.rounds.snapshot import EstimateResult
+from app.studies.models import Item, Study
+
+
+@dataclass
+class EstimateFeedback:
+    n: int
+    quantiles: list[float]
+    medians: list[float] | None
+    own_previous: list[float] | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[tuple[float, float | None, float | None]]:
+        """(quantile, the panel's median of it, the expert's own previous value)."""
+        own = self.own_previous or []
+        medians = self.medians or []
+        return [
+            (q, medians[k] if k < len(medians) else None, own[k] if k < len(own) else None)
+            for k, q in enumerate(self.quantiles)
+        ]
+
+
+class EstimateKind(Kind):
+    name = "estimate"
+
+    def read_form(self, item: Item, form: Any) -> dict[str, Any]:
+        return {"values": [form.get(f"q{item.id}_{k}") or "" for k in range(len(item.quantiles))]}
+
+    def clean(self, item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
+        reason = clean_text(data.reason, 3000)
+        raw = data.values or []
+        if all(v in (None, "") for v in raw):
+            return CleanAnswer(None, None, None, reason, data.unable)
+        if len(raw) != len(item.quantiles):
+            raise ValueError(Message("give all %(count)s values", count=len(item.quantiles)))
+        try:
+            numbers = [float(v) for v in raw]
+        except (TypeError, ValueError):
+            raise ValueError(Message("the estimates must be numbers")) from None
+        if not all(math.isfinite(n) for n in numbers):
+            raise ValueError(Message("the estimates must be numbers"))
+        if any(b < a for a, b in zip(numbers, numbers[1:], strict=False)):
+            raise ValueError(Message("the low, middle and high estimates must go up"))
+        return CleanAnswer(None, numbers, None, reason, data.unable)
+
+    def summarize(self, item: Item, answers: list[GivenAnswer], groups: Mapping[int, str], salt: str) -> EstimateResult:
+        width = len(item.quantiles)
+        rows = [a.values for a in answers if a.values and len(a.values) == width]
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+        return EstimateResult(
+            item_id=item.id,
+            theme_id=item.theme_id,
+            text=item.text,
+            n=len(rows),
+            quantiles=list(item.quantiles),
+            median_of_quantiles=[float(np.median(values[:, k])) for k in range(width)] if rows else None,
+            is_seed=bool(item.is_seed),
+        )
+
+    def feedback(self, entry: EstimateResult, own: Any, context: FeedbackContext) -> EstimateFeedback | None:
+        settings = context.settings
+        show_own = settings.get("own_previous", True) and own is not None and bool(own.values)
+        reasons = list(entry.reasons)
+        if own is not None and own.reason in reasons:
+            reasons.remove(own.reason)
+        return EstimateFeedback(
+            n=entry.n,
+            quantiles=entry.quantiles,
+            medians=entry.median_of_quantiles if settings.get("median_iqr", True) else None,
+            own_previous=[float(v) for v in own.values] if show_own else None,
+            reasons=reasons if settings.get("reasons", True) else [],
+        )
