@@ -31,15 +31,22 @@ class Settings(BaseSettings):
 
     session_idle_minutes: int = Field(default=120, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
-    cookie_secure: bool = False
+    # None: Secure when the environment is production or the base URL is https
+    cookie_secure: bool | None = None
     link_failures_per_minute: int = Field(default=10, ge=1)
     link_failures_per_minute_overall: int = Field(default=300, ge=1)
+    # Failed researcher logins allowed in 15 minutes before each attempt must wait (doubling)
+    login_free_failures_per_account: int = Field(default=5, ge=1)
+    login_free_failures_per_client: int = Field(default=10, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
     run_sender_in_server: bool = True
     # Requests handled at once per process; more wait their turn in the event loop. Python runs
     # one thread at a time, so more threads only make each request wait longer for the CPU.
     request_threads: int = Field(default=8, ge=1, le=200)
     report_time_limit_seconds: int = Field(default=300, ge=5)
+    # Request bodies: forms and JSON, and file uploads (panel and protocol files of at most 2 MB)
+    max_body_bytes: int = Field(default=1_000_000, ge=10_000)
+    max_upload_bytes: int = Field(default=3_000_000, ge=10_000)
 
     @field_validator("base_url")
     @classmethod
@@ -62,6 +69,13 @@ class Settings(BaseSettings):
         if self.environment != "development" and (self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32):
             raise ValueError("DELPHI_SECRET_KEY must be a random value of 32+ characters outside development")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS: said so, or in production, or when the site is served over https."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment == "production" or self.base_url.startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:

@@ -43,9 +43,20 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A session that only reads, whatever the method: on SQLite it never takes the write lock, so
+    slow work before a write (checking a password) does not hold up other writers."""
+    with Session(request.app.state.read_engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemplatesDep = Annotated[Templates, Depends(get_templates)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
 @dataclass(frozen=True)

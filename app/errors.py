@@ -25,11 +25,19 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, detail: str, *, fields: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        fields: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         self.fields = fields or {}
         self.extra = extra or {}
+        self.headers = headers or {}  # e.g. Retry-After
 
 
 class InvalidInput(AppError):

@@ -24,7 +24,9 @@ from starlette.types import Message as ASGIMessage
 
 from app import __version__
 from app.accounts.router import router as accounts_router
+from app.accounts.throttle import LoginThrottle
 from app.audit.router import router as audit_router
+from app.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import UnitsOfWork, make_engine, session_scope
 from app.errors import AppError, Message
@@ -117,7 +119,9 @@ def _error_response(
 def _install_error_mapping(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
-        return _error_response(request, exc.status_code, exc.code, exc.detail, exc.fields, exc.extra)
+        response = _error_response(request, exc.status_code, exc.code, exc.detail, exc.fields, exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -165,8 +169,8 @@ def create_app(
     freeze_startup_objects: bool = False,
 ) -> FastAPI:
     """The application. ``link_failure_sessions`` opens the transactions in which failed link
-    look-ups are counted (by default, transactions of their own on the engine; tests count them in
-    the test's transaction). ``freeze_startup_objects`` is for a server process (see
+    look-ups and failed logins are counted (by default, transactions of their own on the engine;
+    tests count them in the test's transaction). ``freeze_startup_objects`` is for a server process (see
     ``create_served_app``)."""
     settings = settings or get_settings()
 
@@ -174,15 +178,22 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
         app.state.engine = engine or make_engine(settings.database_url)
-        # SQLite: GET requests read through their own engine, without the write lock.
+        # SQLite: GET requests (and a login's password check) read through an engine of their own,
+        # without the write lock: on one engine a read would take the lock its request's write needs.
+        is_sqlite = app.state.engine.dialect.name == "sqlite"
         app.state.read_engine = (
-            make_engine(settings.database_url, read_only=True)
-            if own_engine and settings.is_sqlite
+            make_engine(app.state.engine.url.render_as_string(hide_password=False), read_only=True)
+            if is_sqlite
             else app.state.engine
         )
         app.state.templates = Templates()
-        app.state.link_limiter = link_limiter(
-            settings, link_failure_sessions or partial(session_scope, app.state.engine)
+        failure_sessions = link_failure_sessions or partial(session_scope, app.state.engine)
+        app.state.link_limiter = link_limiter(settings, failure_sessions)
+        app.state.login_throttle = LoginThrottle(
+            failure_sessions,
+            settings.secret_key,
+            settings.login_free_failures_per_account,
+            settings.login_free_failures_per_client,
         )
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         stop = threading.Event()
@@ -206,9 +217,10 @@ def create_app(
             stop.set()
             if sender is not None:
                 sender.join(timeout=10)
+            if app.state.read_engine is not app.state.engine:
+                app.state.read_engine.dispose()
             if own_engine:
                 app.state.engine.dispose()
-                app.state.read_engine.dispose()
 
     app = FastAPI(
         title="Delphi",
@@ -219,6 +231,12 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        upload_limit=settings.max_upload_bytes,
+        respond=lambda request, status, detail: _error_response(request, status, "too_large", detail),
+    )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_mapping(app)
@@ -246,9 +264,9 @@ def create_app(
                 cursor.close()
             finally:
                 raw.close()
-        except Exception as exc:  # the database is unreachable: say why, with 503
-            reason = str(exc).splitlines()[0][:200]
-            return JSONResponse({"status": "error", "database": reason, "version": __version__}, status_code=503)
+        except Exception:  # the database is unreachable: the log says why, the public answer does not
+            log.warning("health check: the database is unavailable", exc_info=True)
+            return JSONResponse({"status": "error", "database": "unavailable", "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
     for router in ROUTERS:

@@ -65,13 +65,15 @@ def prepare(url: str, experts: int, items: int) -> list[str]:
 
 
 @contextmanager
-def server(url: str, workers: int = 1, code: Path | None = None) -> Iterator[tuple[str, int]]:
+def server(
+    url: str, workers: int = 1, code: Path | None = None, **settings: str
+) -> Iterator[tuple[str, int]]:
     """`delphi serve` on a free loopback port; yields its base URL and process id. ``code``: serve
     another checkout of the project (for before/after comparisons in one run)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = delphi_environment(
-        url, base, secret_key=SECRET, run_sender_in_server="false", link_failures_per_minute="1000"
+        url, base, secret_key=SECRET, run_sender_in_server="false", link_failures_per_minute="1000", **settings
     )
     if code is not None:
         env["PYTHONPATH"] = str(code.resolve())

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from app.config import Settings, load_settings
 from app.db import UnitsOfWork, make_engine
-from app.dependencies import get_session
+from app.dependencies import get_read_session, get_session
 from app.main import create_app
 from app.migrate import upgrade
 
@@ -165,6 +165,7 @@ def app_in_test_transaction(settings: Settings, database: Database, sessions: Un
             yield session
 
     application.dependency_overrides[get_session] = session_in_test_transaction
+    application.dependency_overrides[get_read_session] = session_in_test_transaction
     return application
 
 

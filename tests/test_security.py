@@ -174,9 +174,10 @@ def test_secure_cookie_when_configured(database, session):
 
     make_researcher(session)
     app = create_app(settings_for(database.url, cookie_secure=True), engine=database.engine, run_sender=False)
-    from app.dependencies import get_session
+    from app.dependencies import get_read_session, get_session
 
     app.dependency_overrides[get_session] = lambda: (yield session)
+    app.dependency_overrides[get_read_session] = lambda: (yield session)
     with TestClient(app) as client:
         response = client.post("/api/auth/login", json={"email": "rita@example.org", "password": PASSWORD})
     cookie = response.headers["set-cookie"]
@@ -307,3 +308,53 @@ def test_only_local_assets(client, path):
 
         source = (TEMPLATES_DIR / template).read_text()
         assert "http://" not in source and "https://" not in source and "//cdn" not in source
+
+
+@pytest.mark.parametrize(
+    ("overrides", "secure"),
+    [
+        ({}, False),
+        ({"environment": "production"}, True),
+        ({"base_url": "https://delphi.example.org"}, True),
+        ({"environment": "production", "cookie_secure": False}, False),  # said so: behind a TLS-less test proxy
+    ],
+)
+def test_session_cookies_are_secure_by_default_in_production_or_on_https(overrides, secure):
+    from tests.conftest import settings_for
+
+    assert settings_for("sqlite:///x.db", **overrides).secure_cookies is secure
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client):
+    """A 300 MB anonymous POST to the login added 0.9 GB of memory: now a 413, read no further."""
+    huge = b"x" * 1_200_000
+    declared = client.post("/api/auth/login", content=huge, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and "too large (more than 1 MB)" in declared.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(40):
+            yield b"y" * 50_000
+
+    chunked = client.post("/api/auth/login", content=chunks(), headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    page = client.post("/login", content=huge, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert page.status_code == 413 and "too large" in page.text and "<html" in page.text
+
+
+def test_uploads_have_a_larger_limit_than_other_requests(client, session):
+    from tests.factories import login, make_study
+
+    researcher = make_researcher(session)
+    study = make_study(session, researcher)
+    login(client)
+    line = b"Someone,someone@example.org," + b"n" * 40 + b"\n"
+    two_mb = b"name,email,notes\n" + line * 20_001  # over the usual limit, under the upload limit
+    assert 1_000_000 < len(two_mb) < 2_000_000
+    response = client.post(
+        f"/api/studies/{study.id}/experts/import", files={"file": ("panel.csv", two_mb, "text/csv")}
+    )
+    assert response.status_code == 400 and "already on line" in response.text  # read, and checked
+    too_big = client.post(
+        f"/api/studies/{study.id}/experts/import", files={"file": ("panel.csv", b"x" * 3_100_000, "text/csv")}
+    )
+    assert too_big.status_code == 413 and "more than 3 MB" in too_big.json()["detail"]

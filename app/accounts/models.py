@@ -46,3 +46,14 @@ class StudyMember(SQLModel, table=True):
     researcher_id: int = Field(foreign_key="researcher.id", index=True, ondelete="CASCADE")
     role: str = Field(max_length=10)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed researcher login, kept for the throttle's window, once under the account and once
+    under the client (both as keyed hashes): every app server counts the same failures."""
+
+    __tablename__ = "login_failure"
+
+    id: int = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, index=True)
+    failed_at: datetime = Field(default_factory=utcnow, index=True)

@@ -7,12 +7,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from app.accounts import service
+from app.accounts.models import Researcher
 from app.accounts.schemas import LoginRequest, LoginResponse, ResearcherPublic
 from app.audit import service as audit
-from app.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth, SessionDep, SettingsDep, same_origin
-from app.errors import Forbidden, Message, NotAuthenticated
+from app.dependencies import (
+    SESSION_COOKIE,
+    CurrentAuth,
+    OptionalAuth,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    same_origin,
+)
+from app.errors import Forbidden, Message, NotAuthenticated, TooManyRequests
 from app.security import tokens_match
 from app.web import render
 
@@ -33,7 +43,7 @@ def _set_session_cookie(response: Response, value: str, settings: SettingsDep) -
         value,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=settings.secure_cookies,
         max_age=settings.session_absolute_hours * 3600,
         path="/",
     )
@@ -51,9 +61,24 @@ def login_page(request: Request, auth: OptionalAuth, next: str = "/") -> Respons
     return response
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticate(request: Request, reader: Session, email: str, password: str) -> Researcher:
+    """Check the password through a reading session: the write that follows (the new login) is
+    short, and a flood of wrong passwords holds no write lock."""
+    return service.authenticate(reader, email, password, request.app.state.login_throttle, _client(request))
+
+
+def _logged_in(request: Request, session: Session, email: str) -> None:
+    request.app.state.login_throttle.succeeded(session, email, _client(request))
+
+
 @router.post("/login", include_in_schema=False)
 def login(
     request: Request,
+    reader: ReadSessionDep,
     session: SessionDep,
     settings: SettingsDep,
     email: Annotated[str, Form(max_length=320)],
@@ -64,14 +89,16 @@ def login(
     if not tokens_match(login_csrf, request.cookies.get(LOGIN_CSRF_COOKIE)) or not same_origin(request, settings):
         raise Forbidden(Message("This form has expired. Reload the login page and try again."))
     try:
-        researcher = service.authenticate(session, email, password)
-    except NotAuthenticated as exc:
+        researcher = _authenticate(request, reader, email, password)
+    except (NotAuthenticated, TooManyRequests) as exc:
         return render(
             request,
             "login.html",
             {"next": _safe_next(next), "login_csrf": login_csrf, "error": exc.detail, "email": email},
-            status_code=401,
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
+    _logged_in(request, session, email)
     new = service.start_session(session, researcher, settings, request.cookies.get(SESSION_COOKIE))
     audit.record(session, None, researcher, "login")
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -89,8 +116,11 @@ def logout(request: Request, session: SessionDep, auth: CurrentAuth) -> Response
 
 
 @router.post("/api/auth/login", response_model=LoginResponse, tags=["auth"])
-def api_login(request: Request, body: LoginRequest, session: SessionDep, settings: SettingsDep) -> Response:
-    researcher = service.authenticate(session, body.email, body.password)
+def api_login(
+    request: Request, body: LoginRequest, reader: ReadSessionDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    researcher = _authenticate(request, reader, body.email, body.password)
+    _logged_in(request, session, body.email)
     new = service.start_session(session, researcher, settings, request.cookies.get(SESSION_COOKIE))
     audit.record(session, None, researcher, "login")
     payload = LoginResponse(

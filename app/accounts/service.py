@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,9 +14,10 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.models import ROLES, Researcher, ResearcherSession, StudyMember
+from app.accounts.throttle import LoginThrottle
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, Message, NotAuthenticated, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, Message, NotAuthenticated, NotFound, TooManyRequests
 from app.security import hash_password, hash_token, new_csrf_token, verify_password
 
 log = logging.getLogger("delphi.accounts")
@@ -55,10 +57,26 @@ def create_researcher(session: Session, email: str, password: str, name: str = "
     return researcher
 
 
-def authenticate(session: Session, email: str, password: str) -> Researcher:
-    researcher = session.exec(select(Researcher).where(Researcher.email == normalise_email(email))).first()
+def authenticate(
+    reader: Session, email: str, password: str, throttle: LoginThrottle | None = None, client: str = ""
+) -> Researcher:
+    """The researcher with this e-mail and password, read through ``reader`` (a session that does
+    not write: the slow password check must not hold a write lock). With a ``throttle``, refuses an
+    attempt that comes before its backoff ends, and counts a failure."""
+    if throttle is not None:
+        wait = throttle.wait_seconds(reader, email, client)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise TooManyRequests(
+                Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
+                headers={"Retry-After": str(seconds)},
+            )
+    researcher = reader.exec(select(Researcher).where(Researcher.email == normalise_email(email))).first()
     ok = verify_password(password, researcher.password_hash if researcher else None)
     if not ok or researcher is None or not researcher.is_active:
+        if throttle is not None:
+            reader.rollback()  # the read is over; the failure is counted in a transaction of its own
+            throttle.failed(email, client)
         raise NotAuthenticated(LOGIN_FAILED)
     return researcher
 

@@ -11,6 +11,8 @@ senders share the outbox with ``FOR UPDATE SKIP LOCKED``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import smtplib
 import ssl
@@ -18,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -79,14 +81,22 @@ def _claim(engine: Engine, limit: int) -> list[OutboxMessage]:
         return claimed
 
 
+def message_id(message: OutboxMessage, settings: Settings) -> str:
+    """The same Message-ID at every attempt to send a message: a retry after a connection dropped
+    past DATA is recognisable as the same mail (by the server, the reader's client and the log).
+    Keyed with the secret, so ids cannot be guessed from the outbox's numbering."""
+    domain = settings.mail_from.rsplit("@", 1)[-1].strip("> ") or "delphi.local"
+    tag = hmac.new(settings.secret_key.encode(), f"outbox:{message.id}".encode(), hashlib.sha256).hexdigest()[:20]
+    return f"<delphi.{message.id}.{tag}@{domain}>"
+
+
 def build_message(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email = EmailMessage()
     email["From"] = settings.mail_from
     email["To"] = message.to_address
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=False)
-    domain = settings.mail_from.rsplit("@", 1)[-1].strip(">") or "delphi.local"
-    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=domain)
+    email["Message-ID"] = message_id(message, settings)
     email.set_content(message.body_text)
     email.add_alternative(message.body_html, subtype="html")
     return email
@@ -158,7 +168,14 @@ def deliver_due(engine: Engine, settings: Settings, report: PassReport | None = 
         try:
             for message in batch:
                 try:
-                    refused = smtp.send_message(build_message(message, settings))
+                    email = build_message(message, settings)
+                except (ValueError, TypeError) as exc:  # this message cannot be written: it fails alone
+                    log.warning("outbox message %s cannot be built: %s", message.id, exc)
+                    _finish(engine, message.id, sent=False, error=f"cannot be written as e-mail: {exc}", permanent=True)
+                    report.failed += 1
+                    continue
+                try:
+                    refused = smtp.send_message(email)
                 except smtplib.SMTPRecipientsRefused as exc:
                     _finish(engine, message.id, sent=False, error=f"refused: {exc.recipients}", permanent=True)
                     report.failed += 1
@@ -234,12 +251,17 @@ def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
 
 def forget_expired(engine: Engine) -> int:
     """Delete what has no use any more: researcher sessions past their time-out, failed link
-    look-ups older than the rate limit's window."""
+    look-ups and logins older than their throttle's window."""
     from app.accounts import service as accounts
+    from app.accounts import throttle
     from app.rounds import ratelimit
 
     with session_scope(engine) as session:
-        return accounts.purge_expired_sessions(session) + ratelimit.forget_old_failures(session)
+        return (
+            accounts.purge_expired_sessions(session)
+            + ratelimit.forget_old_failures(session)
+            + throttle.forget_old_failures(session)
+        )
 
 
 def run_sender_loop(engine: Engine, settings: Settings, stop: threading.Event, verbose: bool = False) -> None:

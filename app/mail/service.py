@@ -47,7 +47,7 @@ def queue(
     message = OutboxMessage(
         dedupe_key=dedupe_key,
         to_address=to,
-        subject=email.subject,
+        subject=" ".join(email.subject.split())[:300],  # one line: a header cannot hold line breaks
         body_text=email.text,
         body_html=email.html,
         kind=kind,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Researcher
@@ -26,6 +28,9 @@ EMAIL_COLUMNS = ("email", "e-mail", "mail", "courriel")
 GROUP_COLUMNS = ("group", "stakeholder_group", "groupe")
 LANGUAGE_COLUMNS = ("language", "langue")
 MAX_IMPORT_BYTES = 2_000_000
+MAX_IMPORT_ROWS = 50_000  # experts in one file
+MAX_IMPORT_COLUMNS = 100
+MAX_WORKBOOK_BYTES = 100_000_000  # unpacked: a small .xlsx can unpack to gigabytes
 
 
 def experts_of(session: Session, study_id: int, *, status: str | None = None) -> list[Expert]:
@@ -42,7 +47,7 @@ def get_expert(session: Session, study: Study, expert_id: int) -> Expert:
     return expert
 
 
-def _pseudonyms(session: Session, study_id: int) -> Iterable[str]:
+def _pseudonyms(session: Session, study_id: int) -> Iterator[str]:
     number = 0
     taken = set(session.exec(select(Expert.pseudonym).where(Expert.study_id == study_id)).all())
     while True:
@@ -127,23 +132,7 @@ def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[st
     if not content.strip():
         raise InvalidInput(Message("The file is empty."), fields={"file": "empty"})
     if filename.lower().endswith((".xlsx", ".xlsm")) or content[:2] == b"PK":
-        from openpyxl import load_workbook
-
-        try:
-            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception:  # openpyxl raises many types for a broken workbook
-            raise InvalidInput(
-                Message("This is not a readable XLSX workbook."), fields={"file": "unreadable"}
-            ) from None
-        sheet = workbook.worksheets[0]
-        rows = []
-        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [
-                "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)) for v in row
-            ]
-            rows.append((number, cells))
-        workbook.close()
-        return rows
+        return _workbook_rows(content)
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -154,9 +143,90 @@ def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[st
                 Message("The file is neither UTF-8 nor Windows text; save it as CSV UTF-8."),
                 fields={"file": "encoding"},
             ) from None
-    first_line = text.split("\n", 1)[0]
+    first_line = text.splitlines()[0] if text.strip() else ""
     delimiter = max((",", ";", "\t"), key=first_line.count)
-    return list(enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1))
+    # Any line end (a file saved with CR only reads as lines too); no field may pass the file's size
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        for row in reader:
+            if len(rows) > MAX_IMPORT_ROWS:
+                raise _too_many_rows()
+            if len(row) > MAX_IMPORT_COLUMNS:
+                raise _too_many_columns(reader.line_num)
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise InvalidInput(
+            Message("Line %(line)s cannot be read as CSV (%(problem)s).", line=reader.line_num, problem=str(exc)),
+            fields={"file": "unreadable"},
+            extra={"lines": [{"line": reader.line_num, "problem": str(exc)}]},
+        ) from None
+    return rows
+
+
+def _too_many_rows() -> InvalidInput:
+    return InvalidInput(
+        Message("The file has more than %(limit)s experts; split it.", limit=f"{MAX_IMPORT_ROWS:,}"),
+        fields={"file": "too_many_rows"},
+    )
+
+
+def _too_many_columns(line: int) -> InvalidInput:
+    return InvalidInput(
+        Message("Line %(line)s has more than %(limit)s columns.", line=line, limit=MAX_IMPORT_COLUMNS),
+        fields={"file": "too_many_columns"},
+        extra={"lines": [{"line": line, "problem": "too many columns"}]},
+    )
+
+
+def _workbook_rows(content: bytes) -> list[tuple[int, list[str]]]:
+    """The first sheet's rows, read as a stream with bounds: the sizes a workbook declares (its
+    unpacked size, its sheet's dimensions) are not trusted, so a small hostile file cannot make the
+    server allocate gigabytes."""
+    from openpyxl import load_workbook
+
+    unreadable = InvalidInput(Message("This is not a readable XLSX workbook."), fields={"file": "unreadable"})
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        raise unreadable from None
+    if unpacked > MAX_WORKBOOK_BYTES:
+        raise InvalidInput(
+            Message(
+                "This workbook unpacks to more than %(limit)s MB; save the panel as CSV or in a smaller file.",
+                limit=MAX_WORKBOOK_BYTES // 1_000_000,
+            ),
+            fields={"file": "too_large"},
+        )
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many types for a broken workbook
+        raise unreadable from None
+    try:
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # "A1:XFD1048576" would make it pad every row to 16,384 cells
+        rows: list[tuple[int, list[str]]] = []
+        # Each row as long as its own last cell: a cell far to the right is refused, not padded to.
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if all(v is None for v in row):
+                continue
+            if len(rows) > MAX_IMPORT_ROWS:
+                raise _too_many_rows()
+            if any(v is not None for v in row[MAX_IMPORT_COLUMNS:]):
+                raise _too_many_columns(number)
+            cells = [
+                "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+                for v in row[:MAX_IMPORT_COLUMNS]
+            ]
+            rows.append((number, cells))
+        return rows
+    except InvalidInput:
+        raise
+    except Exception:  # a broken sheet shows only as it is read
+        raise unreadable from None
+    finally:
+        workbook.close()
 
 
 def parse_panel_file(session: Session, study: Study, filename: str, content: bytes) -> list[tuple[int, ExpertCreate]]:
@@ -240,29 +310,55 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
 def import_panel(
     session: Session, study: Study, filename: str, content: bytes, researcher: Researcher | None
 ) -> list[Expert]:
-    """All or nothing: every line is checked before any expert is added."""
+    """All or nothing: every line is checked before any expert is added. Linear in the lines: one
+    read of the panel's e-mails and pseudonyms, one multi-row insert, one log entry."""
     parsed = parse_panel_file(session, study, filename, content)
-    experts = [add_expert(session, study, data, researcher) for _, data in parsed]
-    recompute_weights(session, study, researcher)
-    audit.record(session, study.id, researcher, "panel.imported", filename[:200], count=len(experts))
-    return experts
+    pseudonyms = _pseudonyms(session, study.id)
+    profiles = [_clean_profile(data.profile) for _, data in parsed]
+    weights, source = _scheme_weights(study, profiles)
+    now = utcnow()
+    rows = [
+        {
+            "study_id": study.id,
+            "name": data.name,
+            "email": data.email.strip().lower(),
+            "pseudonym": next(pseudonyms),
+            "stakeholder_group": _group_key(study, data.stakeholder_group),
+            "profile": profile,
+            "language": data.language,
+            "weight": weight,
+            "weight_source": source,
+            "weight_reason": "",
+            "status": "active",
+            "status_reason": "",
+            "created_at": now,
+        }
+        for (_, data), profile, weight in zip(parsed, profiles, weights, strict=True)
+    ]
+    experts = list(session.scalars(insert(Expert).returning(Expert), rows).all())
+    audit.record(
+        session,
+        study.id,
+        researcher,
+        "panel.imported",
+        filename[:200],
+        count=len(experts),
+        pseudonyms=f"{rows[0]['pseudonym']}–{rows[-1]['pseudonym']}" if rows else "",
+    )
+    session.flush()
+    return sorted(experts, key=lambda e: e.id)
 
 
-# --- weights, status, links ---------------------------------------------------------------------------
-
-
-def recompute_weights(session: Session, study: Study, researcher: Researcher | None) -> None:
-    """Weights of active experts by the protocol's scheme; a researcher's own value is kept."""
-    experts = [e for e in experts_of(session, study.id) if e.weight_source != "researcher"]
-    if not experts:
-        return
+def _scheme_weights(study: Study, profiles: list[dict[str, Any]]) -> tuple[list[float], str]:
+    """New experts' weights by the protocol's scheme (each depends on the expert's own profile only),
+    and the scheme they come from."""
     scheme = study.weighting.get("scheme", "equal")
     if scheme == "assigned":
-        return
+        return [1.0] * len(profiles), "equal"
     try:
         weights = expert_weights(
             scheme,
-            [e.profile for e in experts],
+            profiles,
             formula=study.weighting.get("formula"),
             field=study.weighting.get("field", "self_rating"),
         )
@@ -271,8 +367,20 @@ def recompute_weights(session: Session, study: Study, researcher: Researcher | N
             Message("The weighting rule cannot be applied to this panel: %(error)s", error=str(exc)),
             fields={"weighting": "invalid"},
         ) from None
+    return [round(float(w), 6) for w in weights], scheme
+
+
+# --- weights, status, links ---------------------------------------------------------------------------
+
+
+def recompute_weights(session: Session, study: Study, researcher: Researcher | None) -> None:
+    """Weights of active experts by the protocol's scheme; a researcher's own value is kept."""
+    experts = [e for e in experts_of(session, study.id) if e.weight_source != "researcher"]
+    if not experts or study.weighting.get("scheme", "equal") == "assigned":
+        return
+    weights, scheme = _scheme_weights(study, [e.profile for e in experts])
     for expert, weight in zip(experts, weights, strict=True):
-        expert.weight = round(float(weight), 6)
+        expert.weight = weight
         expert.weight_source = scheme
         expert.weight_reason = ""
         session.add(expert)

@@ -24,6 +24,7 @@ matplotlib.rcParams.update(
         "font.family": "DejaVu Sans",
         "font.size": 9,
         "svg.hashsalt": "delphi",  # identical input gives identical SVG
+        "text.parse_math": False,  # a theme called "$5 to $10" is text, not a formula to typeset
         "axes.spines.top": False,
         "axes.spines.right": False,
     }

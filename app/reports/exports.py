@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from app.panel.models import Expert
 from app.reports.results import final_results
 from app.rounds.kinds import same_answer
-from app.rounds.models import Answer, Round, RoundResult
+from app.rounds.models import Answer, Invitation, Round, RoundResult
 from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
 from app.serialization import json_safe
@@ -37,6 +37,7 @@ ANSWER_COLUMNS = (
     "text",
     "reason",
     "carried",
+    "took_part",
     "item_text",
     "updated_at",
 )
@@ -85,6 +86,17 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
         .order_by(col(Round.number), col(Answer.expert_id), col(Answer.item_id))
     ).all()
     given = {(round_.number, a.expert_id, a.item_id): a for a, round_ in rows}
+    # who took part in each round (saved a change or submitted): their carried answers count
+    took_part = set(
+        session.exec(
+            select(Round.number, Invitation.expert_id)
+            .join(Invitation, col(Invitation.round_id) == col(Round.id))
+            .where(
+                Round.study_id == study.id,
+                col(Invitation.started_at).is_not(None) | col(Invitation.submitted_at).is_not(None),
+            )
+        ).all()
+    )
     out = []
     for answer, round_ in rows:
         expert, item = experts[answer.expert_id], items[answer.item_id]
@@ -104,6 +116,7 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
                 "reason": answer.reason or "",
                 # 1: carried forward from the round before and never changed since
                 "carried": int(answer.version == 1 and same_answer(answer, before)),
+                "took_part": int((round_.number, answer.expert_id) in took_part),
                 "item_text": item.text,
                 "updated_at": answer.updated_at.isoformat(),
             }

@@ -311,7 +311,10 @@ def _attrition(session: Session, rounds: list[Round], rated: list[ItemOutcome]) 
     first_ids = sorted(session.exec(select(Invitation.expert_id).where(Invitation.round_id == first.id)).all())
     stayed_ids = set(
         session.exec(
-            select(Invitation.expert_id).where(Invitation.round_id == last.id, col(Invitation.started_at).is_not(None))
+            select(Invitation.expert_id).where(
+                Invitation.round_id == last.id,
+                col(Invitation.started_at).is_not(None) | col(Invitation.submitted_at).is_not(None),
+            )
         ).all()
     )
     item_ids = np.array(sorted(o.item.id for o in rated if 1 in o.rounds), dtype=np.float64)

@@ -217,6 +217,9 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     previous_matrix = None
     if previous is not None and previous.status == "analysed" and len(rating_ids):
         previous_matrix = rating_matrix(session, previous.id, expert_ids, rating_ids)
+        # answers carried into the round before for experts who did not take part in it are not theirs
+        took_part_before = {p.id for p in _panelists(session, previous.id) if p.took_part}
+        previous_matrix[[e.id not in took_part_before for e in experts]] = np.nan
     return RoundAnswers(
         round_id=round_.id,
         number=round_.number,

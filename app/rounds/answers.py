@@ -21,7 +21,7 @@ from app.rounds.kinds import ANSWER_FIELDS, AnswerIn, CleanAnswer, kind_of
 
 __all__ = ["AnswerIn", "CleanAnswer", "clean_answer", "save_answers", "submit"]
 from app.rounds.models import Answer, AnswerHistory, Invitation, Round, RoundItem
-from app.studies.models import Item, Study
+from app.studies.models import Item, ItemRevision, Study
 
 
 def clean_answer(item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
@@ -278,13 +278,13 @@ def unanswered(session: Session, round_: Round, expert: Expert, items: list[Item
 def carry_forward(session: Session, previous: Round, round_: Round) -> int:
     """Copy each invited expert's answers of ``previous`` into ``round_`` as the round opens: they are
     filled in and count as answered, and the expert revises only what they want. Reasons are not
-    copied (a reason answers the feedback of its own round); items edited since ``previous`` closed
+    copied (a reason answers the feedback of its own round); items reworded since ``previous`` closed
     start empty. The history records each copy (source ``carried``); ``previous`` is not touched.
 
     The analysis counts carried answers only for experts who took part in ``round_`` (saved a change
     or submitted): the others are non-respondents. Returns how many answers were carried."""
     answer, history = _ANSWERS, _HISTORY
-    items = Item.__table__  # type: ignore[attr-defined]
+    revisions = ItemRevision.__table__  # type: ignore[attr-defined]
     round_items_table = RoundItem.__table__  # type: ignore[attr-defined]
     invitations = Invitation.__table__  # type: ignore[attr-defined]
     now = utcnow()
@@ -306,16 +306,20 @@ def carry_forward(session: Session, previous: Round, round_: Round) -> int:
             answer.join(
                 round_items_table,
                 (round_items_table.c.item_id == answer.c.item_id) & (round_items_table.c.round_id == round_.id),
-            )
-            .join(
+            ).join(
                 invitations,
                 (invitations.c.expert_id == answer.c.expert_id) & (invitations.c.round_id == round_.id),
             )
-            .join(items, items.c.id == answer.c.item_id)
         )
         .where(
             answer.c.round_id == previous.id,
-            items.c.updated_at <= changed_since,
+            ~sa_select(revisions.c.id)
+            .where(
+                revisions.c.item_id == answer.c.item_id,
+                revisions.c.action == "reworded",
+                revisions.c.created_at > changed_since,
+            )
+            .exists(),
             answer.c.value.is_not(None)
             | answer.c["values"].is_not(None)
             | answer.c.text.is_not(None)

@@ -24,7 +24,8 @@ class Progress:
     def add(self, invitation: Invitation) -> None:
         self.invited += 1
         self.opened += invitation.opened_at is not None
-        self.started += invitation.started_at is not None
+        # an expert who submits the answers carried from the round before, unchanged, has started too
+        self.started += invitation.started_at is not None or invitation.submitted_at is not None
         self.submitted += invitation.submitted_at is not None
 
     def share(self, name: str) -> float:

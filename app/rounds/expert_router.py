@@ -58,10 +58,14 @@ def _client(request: Request) -> str:
 def resolve(request: Request, session: Session, token: str) -> LinkContext:
     limiter: FailureLimiter = request.app.state.link_limiter
     client = _client(request)
-    if limiter.blocked(client):
-        raise TooManyRequests(Message("Too many attempts with links that do not work. Wait a minute and try again."))
+    # The token is looked up first (one indexed query): a valid link is never refused because of
+    # other clients' failures; the limits apply to the failures only.
     found = rounds.link_holder(session, token) if looks_like_token(token) else None
     if found is None:
+        if limiter.blocked(client):
+            raise TooManyRequests(
+                Message("Too many attempts with links that do not work. Wait a minute and try again.")
+            )
         # The limiter counts the failure in a transaction of its own. Give back this request's
         # connection first (it wrote nothing): on SQLite it may hold the write lock the count needs.
         session.rollback()
@@ -138,6 +142,7 @@ def _form_page(
     last_saved = max((a.updated_at for a in saved.values()), default=None)
     previous = feedback_service.previous_answers(session, ctx.study, round_, ctx.expert)
     feedback = feedback_service.for_expert(session, ctx.study, round_, ctx.expert, items, previous)
+    open_before = feedback_service.open_questions_before(session, ctx.study, round_, ctx.expert, items, previous)
     before, own_before = previous
     # "unchanged since round N": the answer carried forward from the round before, not revised
     unchanged = {i for i, a in saved.items() if a.is_given and same_answer(a, own_before.get(i))}
@@ -148,6 +153,7 @@ def _form_page(
         status_code,
         groups=studies.by_theme(session, ctx.study.id, items),
         kinds=KINDS,
+        open_before=open_before,
         unchanged=unchanged,
         previous_round=before.number if before is not None else None,
         values=values,

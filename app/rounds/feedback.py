@@ -54,6 +54,35 @@ def _statements_by_item(session: Session, round_id: int) -> dict[int, list[str]]
     return found
 
 
+def open_questions_before(
+    session: Session,
+    study: Study,
+    round_: Round,
+    expert: Expert,
+    items: list[Item],
+    previous: tuple[Round | None, dict[int, Answer]] | None = None,
+) -> list[tuple[str, Any]]:
+    """The open questions of the round before that this round does not ask again (they were coded
+    into statements): each question's text with its feedback (the statements drawn from the panel's
+    answers, the expert's own answer, others' answers where the protocol shows them)."""
+    before, own = previous if previous is not None else previous_answers(session, study, round_, expert)
+    if before is None or round_.realtime:
+        return []
+    result = session.exec(select(RoundResult).where(RoundResult.round_id == before.id)).first()
+    asked = {i.id for i in items}
+    entries = [e for e in RoundSnapshot.load(result.data).of_kind("open") if e.item_id not in asked] if result else []
+    if not entries:
+        return []
+    context = FeedbackContext(
+        study=study,
+        settings=study.feedback,
+        group_label=lambda key: studies.group_label(study, key),
+        statements=_statements_by_item(session, before.id),
+    )
+    kind = kind_of("open")
+    return [(e.text, kind.feedback(e, own.get(e.item_id), context)) for e in entries]
+
+
 def from_snapshot(
     session: Session,
     study: Study,
@@ -94,7 +123,13 @@ def live(session: Session, study: Study, round_: Round, expert: Expert, items: l
     rating = sorted((i for i in items if i.kind == "rating"), key=lambda i: i.id)
     if not rating:
         return {}
-    invited = session.exec(select(Invitation.expert_id).where(Invitation.round_id == round_.id)).all()
+    # the experts who have taken part so far (answers carried from the round before are not given yet)
+    invited = session.exec(
+        select(Invitation.expert_id).where(
+            Invitation.round_id == round_.id,
+            col(Invitation.started_at).is_not(None) | col(Invitation.submitted_at).is_not(None),
+        )
+    ).all()
     expert_ids = np.array(sorted(invited), dtype=np.float64)
     item_ids = np.array([i.id for i in rating], dtype=np.float64)
     matrix = rating_matrix(session, round_.id, expert_ids, item_ids)

@@ -108,6 +108,13 @@ def create_round(
 ) -> Round:
     studies.require_active(study)
     if study.status == "finished":
+        if study.stopped_reason:
+            raise Conflict(
+                Message(
+                    "The study was ended by its researchers (%(reason)s). Reopen the last round to go on.",
+                    reason=study.stopped_reason,
+                )
+            )
         raise Conflict(Message("The study has finished: its stopping rule was met. Reopen the last round to go on."))
     previous = current_round(session, study.id)
     if previous is not None and previous.status != "analysed":
@@ -356,8 +363,8 @@ def reopen_round(
             Message("Round %(number)s exists already; only the last round can be reopened.", number=later.number)
         )
     round_.reopen(utcnow(), reason, closes_at)
-    if study.status == "finished":
-        study.status, study.finished_at = "running", None
+    if study.status == "finished":  # by its stopping rule or by hand: it goes on
+        study.status, study.finished_at, study.stopped_reason = "running", None, None
         session.add(study)
     session.add(round_)
     audit.record(session, study.id, researcher, "round.reopened", f"round:{round_.number}", reason=reason)

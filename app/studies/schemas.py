@@ -3,10 +3,11 @@ TOML file, the JSON API and the forms alike."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.errors import Message
 from app.scoring import QUANTILE_METHODS, RuleError, parse, parse_consensus_rule, parse_stopping_rule
@@ -36,6 +37,16 @@ def _rule_error(exc: RuleError) -> ValueError:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _one_line(value: str | None) -> str | None:
+    """Titles go into e-mail subjects and page headings: no line breaks or control characters."""
+    if value is not None and any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError(Message("must be one line, without control characters"))
+    return value
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
 
 
 class ScaleSpec(Strict):
@@ -152,7 +163,7 @@ class GroupSpec(Strict):
 
 
 class StudyFields(Strict):
-    title: str = Field(min_length=3, max_length=300)
+    title: OneLine = Field(min_length=3, max_length=300)
     question: str = Field(default="", max_length=5000)
     description: str = Field(default="", max_length=10000)
     language: Language = "fr"
@@ -177,7 +188,7 @@ class ItemSpec(Strict):
 
 
 class ThemeSpec(Strict):
-    title: str = Field(min_length=2, max_length=300)
+    title: OneLine = Field(min_length=2, max_length=300)
     description: str = Field(default="", max_length=5000)
     items: list[ItemSpec] = Field(default_factory=list)
 
@@ -226,7 +237,7 @@ class StudyCreate(StudyFields):
 
 
 class StudyUpdate(Strict):
-    title: str | None = Field(default=None, min_length=3, max_length=300)
+    title: OneLine | None = Field(default=None, min_length=3, max_length=300)
     question: str | None = Field(default=None, max_length=5000)
     description: str | None = Field(default=None, max_length=10000)
     language: Language | None = None
@@ -275,7 +286,7 @@ class StudyPublic(BaseModel):
 
 
 class ThemeCreate(Strict):
-    title: str = Field(min_length=2, max_length=300)
+    title: OneLine = Field(min_length=2, max_length=300)
     description: str = Field(default="", max_length=5000)
 
 

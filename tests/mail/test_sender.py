@@ -124,3 +124,46 @@ def test_the_worker_forgets_expired_sessions_and_old_link_failures(database):
             assert [f.client_hash for f in session.exec(select(LinkFailure)).all()] == ["recent"]
     finally:
         engine.dispose()
+
+
+def test_a_message_that_cannot_be_written_fails_alone_and_visibly(world, smtp_server):
+    """A line break in a subject (a study title from before titles were checked) made building the
+    e-mail raise: the whole batch stuck in "sending", then "uncertain", never sent."""
+    engine, url = world
+    with session_scope(engine) as session:
+        broken = session.exec(select(OutboxMessage)).first()
+        broken.subject = "Delphi study “Social\nmedia”: round 1 is open"
+        session.add(broken)
+        broken_id = broken.id
+    report = sender.deliver_due(engine, settings_for(url, smtp_host="127.0.0.1", smtp_port=smtp_server.port))
+    assert report.sent == 4 and report.failed == 1 and len(smtp_server.messages) == 4
+    with Session(engine) as session:
+        failed = session.get(OutboxMessage, broken_id)
+        assert failed.status == "failed" and "cannot be written as e-mail" in failed.last_error
+
+
+def test_new_messages_have_one_line_subjects(session):
+    from app.mail import service as mail
+    from app.mail.service import RenderedEmail
+
+    message = mail.queue(
+        session,
+        dedupe_key="x",
+        to="a@example.org",
+        email=RenderedEmail("Round\r\n1  of\tthe study", "t", "h"),
+        kind="test",
+    )
+    assert message.subject == "Round 1 of the study"
+
+
+def test_every_attempt_to_send_a_message_carries_the_same_message_id(world, smtp_server):
+    engine, url = world
+    settings = settings_for(url, smtp_host="127.0.0.1", smtp_port=smtp_server.port)
+    with Session(engine) as session:
+        message = session.exec(select(OutboxMessage)).first()
+    first, again = sender.build_message(message, settings), sender.build_message(message, settings)
+    assert first["Message-ID"] == again["Message-ID"] and first["Message-ID"].startswith(f"<delphi.{message.id}.")
+    other = settings_for(url, secret_key="another-secret-key-that-is-long-enough-42")
+    assert sender.message_id(message, other) != first["Message-ID"]  # not guessable without the key
+    sender.deliver_due(engine, settings)
+    assert first["Message-ID"] in {m["Message-ID"] for m in smtp_server.messages}

@@ -137,3 +137,11 @@ def test_write_report_from_a_database(database, tmp_path):
     engine.dispose()
     assert size > 10_000 and (tmp_path / "r.pdf").read_bytes()[:5] == b"%PDF-"
     assert "Results per item" in (tmp_path / "r.html").read_text()
+
+
+def test_chart_text_is_plain_text_even_with_dollar_signs():
+    """matplotlib reads "$...$" as mathtext: an unbalanced or odd title made the PDF fail."""
+    from app.reports import charts
+
+    svg = charts.theme_weights_svg(["Prices from $5 to $10", "Odd $x^{ title"], [0.6, 0.4])
+    assert "Prices from $5 to $10" in svg and "Odd $x^{ title" in svg

@@ -414,3 +414,140 @@ def test_invitations_unchanged_for_experts_who_never_open_round_two(session, set
     assert all(i.started_at is None and i.submitted_at is None for i in invitations)
     carried = session.exec(select(Answer).where(Answer.round_id == round2.id)).all()
     assert carried and all(a.reason is None and a.version == 1 for a in carried)
+
+
+# --- carried answers never count for experts who did not take part ---------------------------------
+
+
+def test_stability_pairs_only_answers_the_experts_gave(session, settings):
+    """An expert silent in round 2 has round-1 answers carried into it: round 3's stability does not
+    pair them as if given in round 2."""
+    _, study = all_kinds_study(session, experts=4)
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_everything(session, study, round1, experts)
+    service.close_round(session, study, round1, None)
+    round2 = open_round(session, study, settings)
+    for expert in experts[:3]:
+        answers.submit(session, round2, expert)
+    service.close_round(session, study, round2, None)
+    round3 = open_round(session, study, settings)
+    for expert in experts:
+        answers.submit(session, round3, expert)
+    service.close_round(session, study, round3, None)
+    assert snapshot(session, round2).responded == 3
+    paired = [s.n_paired for s in snapshot(session, round3).stability]
+    assert paired and set(paired) == {3}
+
+
+def test_attrition_counts_an_expert_who_only_submitted_as_staying(session, settings):
+    from app.reports.results import final_results
+
+    _, study = all_kinds_study(session, experts=4)
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_everything(session, study, round1, experts)
+    service.close_round(session, study, round1, None)
+    round2 = open_round(session, study, settings)
+    for expert in experts[:3]:
+        answers.submit(session, round2, expert)  # agrees with everything: no change, just submit
+    service.close_round(session, study, round2, None)
+    results = final_results(session, study.id)
+    assert results.rounds[1].total.responded == 3
+    assert results.attrition is not None and results.attrition.n_stayed == 3 and results.attrition.n_left == 1
+
+
+def test_a_real_time_round_two_shows_no_group_figures_before_anyone_takes_part(client, session, settings):
+    _, study = all_kinds_study(session, experts=4)
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_everything(session, study, round1, experts)
+    service.close_round(session, study, round1, None)
+    round2 = open_round(session, study, settings, realtime=True)
+    url, _ = consented_page(client, session, experts[0])
+    assert "Group median" not in client.get(url).text  # four carried answers, nobody has given them
+    for expert in experts[1:]:
+        answers.submit(session, round2, expert)
+    assert "Group median" in client.get(url).text  # three experts took part: live figures
+
+
+def test_the_exports_say_who_took_part_in_each_round(session, settings):
+    _, study = all_kinds_study(session, experts=3)
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_everything(session, study, round1, experts)
+    service.close_round(session, study, round1, None)
+    round2 = open_round(session, study, settings)
+    answers.submit(session, round2, experts[0])
+    rows = [r for r in exports.answer_rows(session, study) if r["round"] == 2]
+    assert rows and all(r["carried"] == 1 for r in rows)
+    assert {r["expert"] for r in rows if r["took_part"]} == {experts[0].pseudonym}
+
+
+# --- round 2 shows what the open questions of round 1 gave -----------------------------------------
+
+
+def test_round_two_shows_the_statements_drawn_from_round_one_s_open_answers(client, session, settings):
+    _, study = all_kinds_study(session, experts=4)
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_everything(session, study, round1, experts)
+    service.close_round(session, study, round1, None)
+    sources = coding.open_answers(session, round1)[0][1]
+    coding.create_statement(session, study, round1, "Delivery times decide", [a.id for a, _ in sources], None, [], None)
+    open_round(session, study, settings)
+    url, _ = consented_page(client, session, experts[2])
+    page = client.get(url).text
+    assert "What the panel said to the open questions of round 1" in page
+    assert "Delivery times decide" in page and "Your answer last time: Idea 2: delivery times" in page
+    assert "Idea 1: delivery times" not in page  # others' raw text only where the protocol says so
+
+
+def test_a_group_split_is_hidden_when_a_small_group_could_be_worked_out():
+    from app.rounds.kinds import FeedbackContext, kind_of
+    from app.rounds.snapshot import ChoiceResult
+
+    entry = ChoiceResult(
+        item_id=1,
+        text="Q",
+        n=7,
+        counts={"Yes": 3, "No": 4},
+        shares={"Yes": 3 / 7, "No": 4 / 7},
+        by_group={"a": {"Yes": 3, "No": 0}, "b": {"Yes": 0, "No": 3}, "c": {"Yes": 0, "No": 1}},
+        group_n={"a": 3, "b": 3, "c": 1},
+    )
+    context = FeedbackContext(study=None, settings={"by_group": True}, group_label=str)  # type: ignore[arg-type]
+    assert kind_of("choice").feedback(entry, None, context).by_group == []  # c = total - a - b
+    entry.group_n, entry.by_group["c"] = {"a": 3, "b": 3, "c": 3}, {"Yes": 0, "No": 3}
+    assert len(kind_of("choice").feedback(entry, None, context).by_group) == 3
+
+
+def test_moving_an_item_keeps_its_answers_carried_and_rewording_it_does_not(session, settings):
+    from app.studies import service as studies
+    from app.studies.schemas import ItemUpdate
+
+    owner, study = all_kinds_study(session, experts=3)
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_everything(session, study, round1, experts)
+    service.close_round(session, study, round1, None)
+    moved, reworded = by_kind(session, round1)["rating"]
+    other_theme = make_theme(session, study, "Elsewhere")
+    studies.update_item(session, study, moved, ItemUpdate(theme_id=other_theme.id), owner)
+    studies.update_item(session, study, reworded, ItemUpdate(text="A clearer statement", reason="ambiguous"), owner)
+    round2 = open_round(session, study, settings)
+    carried = {a.item_id for a in session.exec(select(Answer).where(Answer.round_id == round2.id)).all()}
+    assert moved.id in carried and reworded.id not in carried
+
+
+def test_reopening_a_study_ended_by_hand_forgets_why_it_ended(session, settings):
+    _, study = all_kinds_study(session, experts=3)
+    round1 = open_round(session, study, settings)
+    service.close_round(session, study, round1, None)
+    service.end_study(session, study, "funding ran out", None)
+    with pytest.raises(Exception, match="ended by its researchers"):
+        service.create_round(session, study, None)
+    service.reopen_round(session, study, round1, "more funding", None, None)
+    assert study.status == "running" and study.stopped_reason is None
+    html = render_html(session, study.id, "en", default_templates())
+    assert "Stopped by the researchers" not in html and "funding ran out" in html  # still in the log

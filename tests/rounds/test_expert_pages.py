@@ -198,3 +198,22 @@ def test_french_and_english(client, session, link):
     french = client.get(f"{url}?lang=fr")
     assert 'lang="fr"' in french.text and "J’accepte" in french.text
     assert 'lang="fr"' in client.get(url).text  # the choice is remembered
+
+
+def test_a_valid_link_is_never_refused_because_of_other_clients_failures(client, session, link):
+    """A scan from many addresses trips the overall limit: every failing client then gets 429, but an
+    expert with a valid link goes on answering."""
+    study, round_, expert, url = link
+    limiter = client.app.state.link_limiter
+    for n in range(limiter.overall):
+        limiter.record_failure(f"10.0.{n // 250}.{n % 250}")
+    assert limiter.blocked("203.0.113.9")  # everyone who fails is refused now
+    assert client.get(f"/e/{secrets.token_urlsafe(32)}").status_code == 429
+    page = client.get(url)
+    assert page.status_code == 200
+    csrf = csrf_from(page.text)
+    item = answers.round_items(session, round_.id)[0]
+    saved = client.post(
+        f"{url}/answers", json={"answers": {str(item.id): {"value": 5}}}, headers={"X-CSRF-Token": csrf}
+    )
+    assert saved.status_code == 200

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from sqlmodel import select
 
 from app.studies.models import Item, Study
@@ -169,3 +170,14 @@ def test_items_of_one_study_cannot_be_reached_through_another(client, session):
     assert response.status_code == 404
     session.refresh(foreign_item)
     assert foreign_item.text == "Someone else's item"
+
+
+@pytest.mark.parametrize("title", ["Social media\nand e-commerce", "Tab\there", "Bell\x07"])
+def test_titles_are_one_line_without_control_characters(client, session, title):
+    make_researcher(session)
+    login(client)
+    refused = client.post("/api/studies", json={"title": title, "language": "en"})
+    assert refused.status_code == 422 and "one line" in refused.text
+    study = client.post("/api/studies", json={"title": "A good title", "language": "en"}).json()
+    theme = client.post(f"/api/studies/{study['id']}/themes", json={"title": title})
+    assert theme.status_code == 422

@@ -83,7 +83,10 @@ class ChoiceKind(Kind):
         settings = context.settings
         mine = list(own.values or []) if own is not None and settings.get("own_previous", True) else []
         groups = []
-        if settings.get("by_group"):
+        # Groups under the minimum are not shown; nor is any split when the hidden groups together
+        # are fewer than the minimum (their counts would follow from the total minus the others).
+        hidden = sum(n for n in entry.group_n.values() if n < MIN_GROUP_SIZE)
+        if settings.get("by_group") and not 0 < hidden < MIN_GROUP_SIZE:
             for key, counts in entry.by_group.items():
                 size = entry.group_n.get(key, 0)
                 if size >= MIN_GROUP_SIZE:
