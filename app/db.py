@@ -106,6 +106,32 @@ def make_engine(database_url: str, *, echo: bool = False, read_only: bool = Fals
     return create_engine(database_url, echo=echo, pool_pre_ping=True, pool_size=40, max_overflow=10)
 
 
+_readers: dict[str, Engine] = {}
+_readers_lock = threading.Lock()
+
+
+def reading_engine(engine: Engine) -> Engine:
+    """An engine whose transactions only read: on SQLite, one that does not take the write lock
+    (long reads, such as building a report, then never hold up expert saves); elsewhere the same."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    url = engine.url.render_as_string(hide_password=False)
+    with _readers_lock:
+        if url not in _readers:
+            _readers[url] = make_engine(url, read_only=True)
+        return _readers[url]
+
+
+@contextmanager
+def reading_scope(engine: Engine) -> Iterator[Session]:
+    """A session that reads only (rolled back at the end), outside the write lock on SQLite."""
+    with Session(reading_engine(engine), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
 # Opens a unit of work: ``partial(session_scope, engine)``, or a test's transaction.
 UnitsOfWork = Callable[[], AbstractContextManager[Session]]
 

@@ -19,10 +19,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
-from app import __version__
+from app import __version__, logmask
 from app.accounts.router import router as accounts_router
 from app.accounts.throttle import LoginThrottle
 from app.audit.router import router as audit_router
@@ -153,6 +154,19 @@ def _install_error_mapping(app: FastAPI) -> None:
         detail = Message("A value contains a character that cannot be stored (such as a NUL byte); nothing was saved.")
         return _error_response(request, 400, "invalid_value", detail)
 
+    @app.exception_handler(OverflowError)
+    async def number_too_large(request: Request, exc: OverflowError) -> Response:
+        # an id of 2**63 or more (SQLite's integers stop there): no such thing exists
+        log.info("number out of range on %s %s: %s", request.method, request.url.path, exc)
+        return _error_response(request, 400, "invalid_value", Message("A number in the request is too large."))
+
+    @app.exception_handler(RecursionError)
+    async def nested_too_deep(request: Request, exc: RecursionError) -> Response:
+        # a body, a file or a formula nested thousands of levels deep
+        log.info("input nested too deeply on %s %s", request.method, request.url.path)
+        detail = Message("The request is nested too deeply to be read (brackets or tables inside one another).")
+        return _error_response(request, 400, "invalid_value", detail)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -173,6 +187,7 @@ def create_app(
     tests count them in the test's transaction). ``freeze_startup_objects`` is for a server process (see
     ``create_served_app``)."""
     settings = settings or get_settings()
+    logmask.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -196,6 +211,7 @@ def create_app(
             settings.login_free_failures_per_client,
         )
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        app.state.password_checks = anyio.CapacityLimiter(1)  # see accounts.router._authenticate
         stop = threading.Event()
         sender = None
         if run_sender if run_sender is not None else settings.run_sender_in_server:
@@ -231,6 +247,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    # Pages compress well (the round-2 form of the demo study: 207 KB of HTML, 13.5 KB gzipped); the
+    # proxy may compress instead (see docs/deployment.md), never both.
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ def _make_env(language: str) -> Environment:
     env.filters["num"] = number_filter
     env.filters["pct"] = percent_filter
     env.globals["lang"] = language
+    # each researcher form carries a one-time key: a double click on "Add" adds once
+    env.globals["new_form_key"] = lambda: secrets.token_urlsafe(16)
     return env
 
 

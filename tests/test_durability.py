@@ -35,12 +35,14 @@ class Expert:
         self.unconfirmed: dict[int, list[int]] = {}
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=5) as client:
-            try:
-                page = client.get(f"/e/{self.token}")
-                csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-            except (httpx.HTTPError, AttributeError):
-                return
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            csrf = None
+            while csrf is None and not self.stop.is_set():  # a busy server is waited for, not given up on
+                try:
+                    page = client.get(f"/e/{self.token}")
+                    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+                except (httpx.HTTPError, AttributeError):
+                    time.sleep(0.1)
             value = 0
             while not self.stop.is_set():
                 item = self.item_ids[value % len(self.item_ids)]
@@ -83,10 +85,15 @@ def test_sigkill_loses_no_acknowledged_answer(database):
     threads = [threading.Thread(target=c.run) for c in clients.values()]
     for thread in threads:
         thread.start()
-    time.sleep(4)
+
+    def acknowledged_so_far() -> int:
+        return sum(len(v) for c in list(clients.values()) for v in list(c.acknowledged.values()))
+
+    deadline = time.monotonic() + 180  # a condition, not a time: enough saves, however busy the machine
+    while acknowledged_so_far() < 150 and time.monotonic() < deadline:
+        time.sleep(0.05)
     server.send_signal(signal.SIGKILL)  # in the middle of the saves
     server.wait()
-    time.sleep(0.5)
     stop.set()
     for thread in threads:
         thread.join(timeout=30)

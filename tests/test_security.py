@@ -35,12 +35,22 @@ from tests.rounds.helpers import invited, open_round
 LINK = re.compile(r"http://testserver/e/([A-Za-z0-9_-]+)")
 
 
+def delivered(message: OutboxMessage) -> str:
+    """A message's text as it goes out: the outbox itself stores no working link."""
+    from app.mail.service import with_personal_link
+
+    return with_personal_link(message.body_text, message, TEST_SECRET)
+
+
 # 1. link tokens: 256 bits, URL-safe, only their SHA-256 stored and looked up
 def test_link_tokens_are_long_random_and_stored_only_as_a_hash(session, settings):
     study = make_panel_study(session, experts=20, items=1)
     round_ = open_round(session, study, settings)
-    tokens = [LINK.search(m.body_text).group(1) for m in session.exec(select(OutboxMessage)).all()]
+    messages = session.exec(select(OutboxMessage)).all()
+    tokens = [LINK.search(delivered(m)).group(1) for m in messages]
     assert len(set(tokens)) == 20 and LINK_TOKEN_BYTES == 32
+    stored = " ".join(m.body_text + m.body_html for m in messages)
+    assert not any(t in stored for t in tokens)  # the outbox keeps no working link
     assert all(len(t) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", t) for t in tokens)
     experts = invited(session, round_)
     stored = " ".join(str(e.model_dump()) for e in experts)
@@ -68,7 +78,7 @@ def test_opening_every_link_changes_nothing(client, session, settings):
 
     before = snapshot()
     for message in session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_.id)).all():
-        url = LINK.search(message.body_text).group(0).replace("http://testserver", "")
+        url = LINK.search(delivered(message)).group(0).replace("http://testserver", "")
         assert client.head(url).status_code == 200
         assert client.get(url).status_code == 200
     assert snapshot() == before
@@ -84,7 +94,7 @@ def test_the_same_link_serves_the_next_round_and_a_reissued_one_replaces_it(sess
     service.close_round(session, study, round1, None)
     open_round(session, study, settings)
     assert panel.current_link(session, expert, settings.secret_key) == first
-    bodies = [m.body_text for m in session.exec(select(OutboxMessage).where(OutboxMessage.expert_id == expert.id))]
+    bodies = [delivered(m) for m in session.exec(select(OutboxMessage).where(OutboxMessage.expert_id == expert.id))]
     assert len(bodies) == 2 and all(first in b for b in bodies)
     researcher = make_researcher(session, "x@example.org")
     new = service.reissue_link(session, study, expert, researcher, settings, default_templates())
@@ -350,11 +360,33 @@ def test_uploads_have_a_larger_limit_than_other_requests(client, session):
     line = b"Someone,someone@example.org," + b"n" * 40 + b"\n"
     two_mb = b"name,email,notes\n" + line * 20_001  # over the usual limit, under the upload limit
     assert 1_000_000 < len(two_mb) < 2_000_000
-    response = client.post(
-        f"/api/studies/{study.id}/experts/import", files={"file": ("panel.csv", two_mb, "text/csv")}
-    )
+    response = client.post(f"/api/studies/{study.id}/experts/import", files={"file": ("panel.csv", two_mb, "text/csv")})
     assert response.status_code == 400 and "already on line" in response.text  # read, and checked
     too_big = client.post(
         f"/api/studies/{study.id}/experts/import", files={"file": ("panel.csv", b"x" * 3_100_000, "text/csv")}
     )
     assert too_big.status_code == 413 and "more than 3 MB" in too_big.json()["detail"]
+
+
+def test_link_paths_are_masked_in_every_log_line(client):
+    import logging
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    keep, loggers = Keep(), [logging.getLogger("delphi.test"), logging.getLogger("uvicorn.access")]
+    for logger in loggers:
+        logger.addHandler(keep)
+        logger.setLevel(logging.INFO)
+    try:
+        token = "A" * 43
+        loggers[0].warning("unexpected error on GET /e/%s/answers", token)  # the link in an argument
+        loggers[1].info('%s - "%s %s HTTP/%s" %d', "127.0.0.1", "GET", f"/e/{token}", "1.1", 200)  # uvicorn's
+        loggers[0].error(f"failed on /e/{token}")  # the link in the message
+    finally:
+        for logger in loggers:
+            logger.removeHandler(keep)
+    assert len(lines) == 3 and all("/e/…" in line and token not in line for line in lines), lines

@@ -57,3 +57,14 @@ class LoginFailure(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     key_hash: str = Field(max_length=64, index=True)
     failed_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class FormSubmission(SQLModel, table=True):
+    """A researcher form already acted on, by the one-time key the form carried: a second click on
+    "Add" (or a resent POST) is recognised and does not add twice. Kept a day."""
+
+    __tablename__ = "form_submission"
+
+    id: int = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
@@ -13,6 +15,7 @@ from app.accounts import service
 from app.accounts.models import Researcher
 from app.accounts.schemas import LoginRequest, LoginResponse, ResearcherPublic
 from app.audit import service as audit
+from app.config import Settings
 from app.dependencies import (
     SESSION_COOKIE,
     CurrentAuth,
@@ -65,18 +68,26 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _authenticate(request: Request, reader: Session, email: str, password: str) -> Researcher:
-    """Check the password through a reading session: the write that follows (the new login) is
-    short, and a flood of wrong passwords holds no write lock."""
-    return service.authenticate(reader, email, password, request.app.state.login_throttle, _client(request))
+async def _authenticate(request: Request, reader: Session, email: str, password: str) -> Researcher:
+    """Check the password through a reading session (a flood of wrong passwords holds no write
+    lock), one check at a time per process (``password_checks``): the flood queues here, outside the
+    request threads, and leaves the threads and the other core to the experts' saves."""
+    check = partial(service.authenticate, reader, email, password, request.app.state.login_throttle, _client(request))
+    return await anyio.to_thread.run_sync(check, limiter=request.app.state.password_checks)
 
 
-def _logged_in(request: Request, session: Session, email: str) -> None:
+def _log_in(
+    request: Request, session: Session, settings: Settings, researcher: Researcher, email: str
+) -> service.NewSession:
+    """The short write of a login: forget the failures, open the session, log it."""
     request.app.state.login_throttle.succeeded(session, email, _client(request))
+    new = service.start_session(session, researcher, settings, request.cookies.get(SESSION_COOKIE))
+    audit.record(session, None, researcher, "login")
+    return new
 
 
 @router.post("/login", include_in_schema=False)
-def login(
+async def login(
     request: Request,
     reader: ReadSessionDep,
     session: SessionDep,
@@ -89,7 +100,7 @@ def login(
     if not tokens_match(login_csrf, request.cookies.get(LOGIN_CSRF_COOKIE)) or not same_origin(request, settings):
         raise Forbidden(Message("This form has expired. Reload the login page and try again."))
     try:
-        researcher = _authenticate(request, reader, email, password)
+        researcher = await _authenticate(request, reader, email, password)
     except (NotAuthenticated, TooManyRequests) as exc:
         return render(
             request,
@@ -98,9 +109,7 @@ def login(
             status_code=exc.status_code,
             headers=exc.headers,
         )
-    _logged_in(request, session, email)
-    new = service.start_session(session, researcher, settings, request.cookies.get(SESSION_COOKIE))
-    audit.record(session, None, researcher, "login")
+    new = await anyio.to_thread.run_sync(_log_in, request, session, settings, researcher, email)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_session_cookie(response, new.cookie_value, settings)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
@@ -116,13 +125,11 @@ def logout(request: Request, session: SessionDep, auth: CurrentAuth) -> Response
 
 
 @router.post("/api/auth/login", response_model=LoginResponse, tags=["auth"])
-def api_login(
+async def api_login(
     request: Request, body: LoginRequest, reader: ReadSessionDep, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    researcher = _authenticate(request, reader, body.email, body.password)
-    _logged_in(request, session, body.email)
-    new = service.start_session(session, researcher, settings, request.cookies.get(SESSION_COOKIE))
-    audit.record(session, None, researcher, "login")
+    researcher = await _authenticate(request, reader, body.email, body.password)
+    new = await anyio.to_thread.run_sync(_log_in, request, session, settings, researcher, body.email)
     payload = LoginResponse(
         researcher=ResearcherPublic.model_validate(researcher, from_attributes=True), csrf_token=new.csrf_token
     )

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
 
-from app.accounts.models import ROLES, Researcher, ResearcherSession, StudyMember
+from app.accounts.models import ROLES, FormSubmission, Researcher, ResearcherSession, StudyMember
 from app.accounts.throttle import LoginThrottle
 from app.config import Settings
 from app.db import session_scope, utcnow
@@ -206,6 +206,11 @@ def add_member(session: Session, study_id: int, email: str, role: str) -> StudyM
         )
     member = membership(session, study_id, researcher.id)
     if member is not None:
+        if member.role == "owner" and role != "owner" and _owners(session, study_id) == 1:
+            raise Conflict(
+                Message("A study keeps at least one owner: make someone else owner first."),
+                fields={"role": "last_owner"},
+            )
         member.role = role
     else:
         member = StudyMember(study_id=study_id, researcher_id=researcher.id, role=role)
@@ -218,10 +223,36 @@ def remove_member(session: Session, study_id: int, researcher_id: int) -> None:
     member = membership(session, study_id, researcher_id)
     if member is None:
         raise NotFound(Message("That researcher is not a member of this study."))
-    owners = session.exec(
-        select(StudyMember).where(StudyMember.study_id == study_id, StudyMember.role == "owner")
-    ).all()
-    if member.role == "owner" and len(owners) == 1:
+    if member.role == "owner" and _owners(session, study_id) == 1:
         raise Conflict(Message("A study keeps at least one owner."))
     session.delete(member)
     session.flush()
+
+
+def first_submission(session: Session, form_key: str) -> bool:
+    """True the first time a form's one-time key is seen (recorded in the caller's transaction, so
+    it counts only if the action commits); False for a repeat. A form without a key always acts."""
+    if not form_key:
+        return True
+    key_hash = hash_token(form_key)
+    if session.exec(select(FormSubmission).where(FormSubmission.key_hash == key_hash)).first() is not None:
+        return False
+    try:
+        with session.begin_nested():  # two identical posts at once: the second finds the first's row
+            session.add(FormSubmission(key_hash=key_hash))
+    except IntegrityError:
+        return False
+    return True
+
+
+def forget_old_submissions(session: Session) -> int:
+    result = session.execute(
+        delete(FormSubmission).where(col(FormSubmission.created_at) < utcnow() - timedelta(days=1))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _owners(session: Session, study_id: int) -> int:
+    return len(
+        session.exec(select(StudyMember).where(StudyMember.study_id == study_id, StudyMember.role == "owner")).all()
+    )

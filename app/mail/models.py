@@ -21,6 +21,9 @@ class OutboxMessage(SQLModel, table=True):
     study_id: int | None = Field(default=None, foreign_key="study.id", index=True, ondelete="SET NULL")
     round_id: int | None = Field(default=None, foreign_key="round.id", ondelete="SET NULL")
     expert_id: int | None = Field(default=None, foreign_key="expert.id", ondelete="SET NULL")
+    # The bodies hold PERSONAL_LINK where the expert's link goes; the link is derived at delivery
+    # from this nonce and the secret key, so the outbox never stores a working link (SECURITY.md 1).
+    link_nonce: str | None = Field(default=None, max_length=64)
     kind: str = Field(max_length=30)
     to_address: str = Field(max_length=320)
     subject: str = Field(max_length=300)

@@ -46,6 +46,7 @@ def mailbox_page(request: Request, session: SessionDep, settings: SettingsDep, a
             "tab": "mailbox",
             "rounds": rounds.rounds_of(session, access.study.id),
             "messages": service.messages_for_study(session, access.study.id),
+            "body": lambda m: service.with_personal_link(m.body_text, m, settings.secret_key),
             "smtp": settings.smtp_configured,
         },
     )
@@ -64,5 +65,11 @@ def retry_page(session: SessionDep, access: StudyForEditor, message_id: int) -> 
 
 
 @router.get("/api/studies/{study_id}/outbox", response_model=list[MessagePublic], tags=["mail"])
-def api_outbox(session: SessionDep, access: StudyForEditor) -> list[MessagePublic]:
-    return [MessagePublic.model_validate(m) for m in service.messages_for_study(session, access.study.id)]
+def api_outbox(session: SessionDep, settings: SettingsDep, access: StudyForEditor) -> list[MessagePublic]:
+    """Editors only: the bodies carry the experts' working links, as they are delivered."""
+    return [
+        MessagePublic.model_validate(m).model_copy(
+            update={"body_text": service.with_personal_link(m.body_text, m, settings.secret_key)}
+        )
+        for m in service.messages_for_study(session, access.study.id)
+    ]

@@ -17,17 +17,20 @@ import logging
 import smtplib
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from app.config import Settings
 from app.db import session_scope, utcnow
 from app.mail.models import OutboxMessage
+from app.mail.service import with_personal_link
 
 log = logging.getLogger("delphi.mail")
 LEASE = timedelta(minutes=5)
@@ -97,8 +100,8 @@ def build_message(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = message_id(message, settings)
-    email.set_content(message.body_text)
-    email.add_alternative(message.body_html, subtype="html")
+    email.set_content(with_personal_link(message.body_text, message, settings.secret_key))
+    email.add_alternative(with_personal_link(message.body_html, message, settings.secret_key), subtype="html")
     return email
 
 
@@ -229,24 +232,33 @@ def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
     from app.rounds import scheduler
 
     report = PassReport()
-    try:
+    with _next_pass_on_error(report, "scheduled round work"):
         report.rounds_closed = scheduler.close_due_rounds(engine, settings)
         report.reminders = scheduler.queue_due_reminders(engine, settings)
-    except Exception as exc:  # keep the sender alive; the next pass tries again
-        log.exception("scheduled round work failed")
-        report.errors.append(str(exc))
     deliver_due(engine, settings, report)
-    try:
+    with _next_pass_on_error(report, "report rendering"):
         report.reports = jobs.render_queued(engine, settings)
-    except Exception as exc:
-        log.exception("report rendering failed")
-        report.errors.append(str(exc))
-    try:
+    with _next_pass_on_error(report, "housekeeping (expired sessions and failures)"):
         report.forgotten = forget_expired(engine)
-    except Exception as exc:
-        log.exception("forgetting expired sessions and link failures failed")
-        report.errors.append(str(exc))
     return report
+
+
+@contextlib.contextmanager
+def _next_pass_on_error(report: PassReport, work: str) -> Iterator[None]:
+    """Keep the worker alive: a step that fails is tried again at the next pass. A busy database
+    (SQLite's lock held past the busy timeout) is an ordinary wait, said in one line; anything else
+    is logged with its traceback."""
+    try:
+        yield
+    except OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            log.exception("%s failed", work)
+        else:
+            log.warning("%s postponed to the next pass: the database is busy", work)
+        report.errors.append(str(exc).splitlines()[0])
+    except Exception as exc:
+        log.exception("%s failed", work)
+        report.errors.append(str(exc))
 
 
 def forget_expired(engine: Engine) -> int:
@@ -259,6 +271,7 @@ def forget_expired(engine: Engine) -> int:
     with session_scope(engine) as session:
         return (
             accounts.purge_expired_sessions(session)
+            + accounts.forget_old_submissions(session)
             + ratelimit.forget_old_failures(session)
             + throttle.forget_old_failures(session)
         )

@@ -10,7 +10,18 @@ from sqlmodel import Session, col, select
 from app.db import utcnow
 from app.errors import Conflict, Message, NotFound
 from app.mail.models import OutboxMessage
+from app.security import link_token
 from app.templating import Templates
+
+PERSONAL_LINK = "PERSONAL-LINK-TOKEN"  # stands for the expert's link token in stored bodies
+
+
+def with_personal_link(text: str, message: OutboxMessage, secret_key: str) -> str:
+    """A stored body with the expert's working link in place of ``PERSONAL_LINK`` (at delivery, or
+    for the editors' mailbox page)."""
+    if message.link_nonce is None or message.expert_id is None or PERSONAL_LINK not in text:
+        return text
+    return text.replace(PERSONAL_LINK, link_token(secret_key, message.expert_id, message.link_nonce))
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ def queue(
     study_id: int | None = None,
     round_id: int | None = None,
     expert_id: int | None = None,
+    link_nonce: str | None = None,
 ) -> OutboxMessage:
     """Add a message unless one with the same key exists: queuing twice never sends twice."""
     existing = session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
@@ -54,6 +66,7 @@ def queue(
         study_id=study_id,
         round_id=round_id,
         expert_id=expert_id,
+        link_nonce=link_nonce,
     )
     session.add(message)
     session.flush()

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from app.accounts import service as accounts
 from app.dependencies import Form, SessionDep, SettingsDep, TemplatesDep
 from app.errors import AppError, InvalidInput, Message
 from app.panel import service
@@ -47,6 +48,8 @@ def _panel_page(
             "is_owner": access.is_owner,
             "tab": "panel",
             "experts": experts,
+            # names and e-mails are for editors and owners, as are identity exports; viewers see pseudonyms
+            "sees_identities": access.can_edit,
             "group_label": lambda key: group_label(study, key),
             "group_options": [("", "—")] + [(g["key"], g["label"]) for g in study.groups],
             "form": form or EMPTY_FORM,
@@ -68,6 +71,8 @@ def panel_page(request: Request, session: SessionDep, access: StudyForViewer) ->
 @router.post("/studies/{study_id}/panel", include_in_schema=False)
 def add_expert_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     values = {k: form_text(form, k, "") for k in EMPTY_FORM}
+    if not accounts.first_submission(session, form_text(form, "form_key", "")):
+        return redirect(f"/studies/{access.study.id}/panel", "saved")  # a second click: added once
     try:
         data = ExpertCreate(
             name=values["name"],
@@ -155,7 +160,13 @@ def expert_action_page(
 
 @router.get("/api/studies/{study_id}/experts", response_model=list[ExpertPublic], tags=["panel"])
 def api_experts(session: SessionDep, access: StudyForViewer) -> list[ExpertPublic]:
-    return [ExpertPublic.model_validate(e, from_attributes=True) for e in service.experts_of(session, access.study.id)]
+    """The panel; names and e-mails only for editors and owners (viewers get them empty)."""
+    experts = [
+        ExpertPublic.model_validate(e, from_attributes=True) for e in service.experts_of(session, access.study.id)
+    ]
+    if not access.can_edit:
+        experts = [e.model_copy(update={"name": "", "email": ""}) for e in experts]
+    return experts
 
 
 @router.post("/api/studies/{study_id}/experts", response_model=ExpertPublic, status_code=201, tags=["panel"])

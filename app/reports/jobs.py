@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Researcher
 from app.config import Settings
-from app.db import session_scope, utcnow
+from app.db import reading_scope, session_scope, utcnow
 from app.errors import Message, NotFound
 from app.reports.models import ReportFile
 from app.reports.service import render_html, render_pdf
@@ -108,7 +108,7 @@ def render_queued(engine: Engine, settings: Settings, limit: int = 2) -> int:
             session.add(report)
             report_id, study_id, language = report.id, report.study_id, report.language
         try:
-            with session_scope(engine) as session:
+            with reading_scope(engine) as session:  # reads for seconds: not inside a write transaction
                 html = render_html(session, study_id, language)
             pdf, pages = pdf_with_time_limit(html, settings.report_time_limit_seconds)
             status, error = "done", ""

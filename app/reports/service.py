@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.db import session_scope, utcnow
+from app.db import reading_scope, utcnow
 from app.i18n import LANGUAGES, N_, gettext
 from app.reports import charts
 from app.reports.results import ItemOutcome, StudyResults, final_results
@@ -351,7 +351,7 @@ def write_report(
     engine: Engine, study_id: int, path: Path, language: str | None = None, html_path: Path | None = None
 ) -> int:
     """Render the study's report to ``path`` (and the HTML to ``html_path``); returns the PDF's size."""
-    with session_scope(engine) as session:
+    with reading_scope(engine) as session:
         html = render_html(session, study_id, language)
     if html_path is not None:
         html_path.write_text(html, encoding="utf-8")

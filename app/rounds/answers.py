@@ -4,7 +4,7 @@ append-only history, and submitted with a conditional update, so nothing is ever
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -104,9 +104,12 @@ class SaveResult:
     changed: int
     answered: int
     total: int
+    versions: dict[int, int] = field(default_factory=dict)  # item -> its answer's version now, if it changed
 
 
-def require_open(round_: Round, expert: Expert) -> None:
+def require_open(round_: Round, expert: Expert, study: Study | None = None) -> None:
+    if study is not None and study.archived_at is not None:
+        raise Conflict(Message("This study is archived: answers can no longer be changed. Your answers are kept."))
     if expert.status == "withdrawn":
         raise Gone(Message("You have withdrawn from this study; your earlier answers are kept."))
     if not round_.accepts_answers:
@@ -131,7 +134,7 @@ def save_answers(
     invitation: Invitation | None = None,
 ) -> SaveResult:
     """Validate every answer first; save all or none; upsert and record the history of changes."""
-    require_open(round_, expert)
+    require_open(round_, expert, study)
     if invitation is None or invitation.round_id != round_.id or invitation.expert_id != expert.id:
         invitation = invitation_for(session, round_, expert)
     items = items if items is not None else round_items(session, round_.id, only=list(answers))
@@ -151,7 +154,8 @@ def save_answers(
         raise InvalidInput(
             Message("%(count)s answer(s) need a correction; nothing was saved.", count=len(errors)), fields=errors
         )
-    changed = _upsert(session, round_.id, expert.id, cleaned, source)
+    versions = _upsert(session, round_.id, expert.id, cleaned, source)
+    changed = len(versions)
     now = utcnow()
     if invitation.started_at is None and changed:
         invitation.started_at = now
@@ -160,7 +164,7 @@ def save_answers(
     session.add(invitation)
     session.flush()
     answered, total = progress(session, round_.id, expert.id)
-    return SaveResult(saved_at=now, changed=changed, answered=answered, total=total)
+    return SaveResult(saved_at=now, changed=changed, answered=answered, total=total, versions=versions)
 
 
 _ANSWERS = Answer.__table__  # type: ignore[attr-defined]
@@ -194,8 +198,10 @@ def _upsert_statement(dialect: str) -> Any:
 _UPSERT = {dialect: _upsert_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
-def _upsert(session: Session, round_id: int, expert_id: int, cleaned: dict[int, CleanAnswer], source: str) -> int:
-    """Write the answers that changed, each with its history row; returns how many changed.
+def _upsert(
+    session: Session, round_id: int, expert_id: int, cleaned: dict[int, CleanAnswer], source: str
+) -> dict[int, int]:
+    """Write the answers that changed, each with its history row; returns the new version of each.
 
     Plain SQL rather than the ORM's unit of work: every autosave of every expert comes through here.
     On PostgreSQL the stored answers are locked while they are compared, so two tabs saving the same
@@ -233,7 +239,7 @@ def _upsert(session: Session, round_id: int, expert_id: int, cleaned: dict[int, 
             }
         )
     if not rows:
-        return 0
+        return {}
     written = {row.item_id: row for row in session.execute(_UPSERT[dialect], rows)}
     session.execute(
         _RECORD_HISTORY,
@@ -248,12 +254,12 @@ def _upsert(session: Session, round_id: int, expert_id: int, cleaned: dict[int, 
             for row in rows
         ],
     )
-    return len(rows)
+    return {item_id: row.version for item_id, row in written.items()}
 
 
-def submit(session: Session, round_: Round, expert: Expert) -> tuple[bool, datetime]:
+def submit(session: Session, round_: Round, expert: Expert, study: Study | None = None) -> tuple[bool, datetime]:
     """Final submit as a conditional update: doing it twice gives the same result."""
-    require_open(round_, expert)
+    require_open(round_, expert, study)
     invitation = invitation_for(session, round_, expert)
     now = utcnow()
     result = session.exec(

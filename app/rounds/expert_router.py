@@ -8,12 +8,14 @@ page, and failed look-ups are rate-limited (counted in the database, in a transa
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlmodel import Session
 
 from app.dependencies import Form, RawBody, SessionDep, same_origin
@@ -32,6 +34,7 @@ from app.studies.models import Item, Study
 from app.web import pydantic_message, render, request_language
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("delphi.experts")
 
 
 @dataclass
@@ -110,10 +113,14 @@ def _status_page(request: Request, ctx: LinkContext) -> Response | None:
     if ctx.invitation is None:
         state = "dropped" if expert.status == "dropped" else "not_invited"
         return _page(request, ctx, "expert/status.html", state=state)
-    if round_.status != "open":
+    if round_.status != "open" or ctx.study.archived_at is not None:
         state = "finished" if ctx.study.status == "finished" else "closed"
         return _page(request, ctx, "expert/status.html", state=state, submitted=ctx.invitation.submitted_at is not None)
     return None
+
+
+def _saved_versions(answers: dict[int, Answer]) -> dict[int, int]:
+    return {item_id: a.version for item_id, a in answers.items()}
 
 
 def _saved_values(answers: dict[int, Answer]) -> dict[int, dict[str, Any]]:
@@ -155,6 +162,7 @@ def _form_page(
         kinds=KINDS,
         open_before=open_before,
         unchanged=unchanged,
+        versions=_saved_versions(saved),
         previous_round=before.number if before is not None else None,
         values=values,
         errors=errors or {},
@@ -247,6 +255,25 @@ def _save_from_form(
             status_code=400,
             error=Message("%(count)s answer(s) need a correction; nothing was saved.", count=len(errors)),
         )
+    stale = _changed_elsewhere(session, ctx, round_, items, form, answers)
+    if stale:
+        # Another tab or device saved these answers after this page was shown: keep those, show them.
+        newer = _saved_values(
+            {i: a for i, a in answer_service.answers_of(session, round_.id, ctx.expert.id).items() if i in stale}
+        )
+        return _form_page(
+            request,
+            session,
+            ctx,
+            values={**typed, **newer},
+            errors={f"item_{i}": CHANGED_ELSEWHERE for i in stale},
+            status_code=409,
+            error=Message(
+                "%(count)s answer(s) were changed in another tab or device since this page was opened; "
+                "nothing was saved. The newer answers are shown: check them, then save again.",
+                count=len(stale),
+            ),
+        )
     try:
         answer_service.save_answers(
             session,
@@ -261,7 +288,42 @@ def _save_from_form(
     except InvalidInput as exc:
         session.rollback()
         return _form_page(request, session, ctx, values=typed, errors=exc.fields, error=exc.detail, status_code=400)
+    except SQLAlchemyError as exc:
+        # The database refused a value (a NUL character on PostgreSQL) or failed (a lock that did not
+        # free in time): nothing was saved, and what the expert typed comes back with the page.
+        session.rollback()
+        if isinstance(exc, DataError):
+            error = Message("A text contains a character that cannot be stored; remove it and save again.")
+            return _form_page(request, session, ctx, values=typed, status_code=400, error=error)
+        log.warning("an expert's save failed in the database", exc_info=True)
+        error = Message(
+            "Your answers could not be saved just now; they are still on this page. Save again in a moment."
+        )
+        return _form_page(request, session, ctx, values=typed, status_code=503, error=error)
     return items
+
+
+CHANGED_ELSEWHERE = Message("Changed in another tab or device after this page was opened: here is that answer.")
+
+
+def _changed_elsewhere(
+    session: Session, ctx: LinkContext, round_: Round, items: list[Item], form: Any, answers: dict[int, AnswerIn]
+) -> set[int]:
+    """Items whose stored answer is newer than the version this page showed (its ``b{id}`` field) and
+    differs from what the page sends: saving would overwrite another tab's answer with a stale one."""
+    stored = answer_service.answers_of(session, round_.id, ctx.expert.id)
+    stale = set()
+    for item in items:
+        base, answer = form.get(f"b{item.id}"), stored.get(item.id)
+        if answer is None or base is None or not str(base).isdigit() or answer.version <= int(base):
+            continue
+        try:
+            sent = answer_service.clean_answer(item, ctx.study, answers[item.id])
+        except (ValueError, KeyError):
+            continue  # the save refuses it anyway, with its own message
+        if not sent.same_as(answer):
+            stale.add(item.id)
+    return stale
 
 
 @router.post("/e/{token}/save")
@@ -288,7 +350,7 @@ def submit(request: Request, session: SessionDep, token: str, form: Form) -> Res
     if missing and not form.get("confirm_incomplete"):
         # saved, not submitted: the expert sees what is missing and decides
         return _form_page(request, session, ctx, unanswered=missing)
-    answer_service.submit(session, round_, ctx.expert)
+    answer_service.submit(session, round_, ctx.expert, ctx.study)
     return _redirect(ctx, "submitted")
 
 
@@ -308,7 +370,7 @@ def autosave(request: Request, session: SessionDep, token: str, body: RawBody) -
     try:
         raw = json.loads(body)["answers"]
         answers = {int(k): AnswerIn(**v) for k, v in raw.items()}
-    except (ValueError, KeyError, TypeError, AttributeError, ValidationError):
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError, RecursionError):
         return JSONResponse({"error": "invalid_request", "detail": "Malformed answers."}, status_code=422)
     try:
         round_, invitation = ctx.answering()
@@ -326,6 +388,7 @@ def autosave(request: Request, session: SessionDep, token: str, body: RawBody) -
             "changed": result.changed,
             "answered": result.answered,
             "total": result.total,
+            "versions": {str(k): v for k, v in result.versions.items()},
         }
     )
 

@@ -56,7 +56,7 @@ def queue_due_reminders(engine: Engine, settings: Settings) -> int:
         for round_ in rounds:
             interval = timedelta(hours=round_.reminder_interval_hours or 0)
             study = session.get(Study, round_.study_id)
-            if study is None:
+            if study is None or study.archived_at is not None:  # an archived study sends nothing
                 continue
             pending = session.exec(
                 select(Invitation, Expert)

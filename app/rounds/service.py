@@ -257,9 +257,9 @@ def queue_invitation(
     sequence: str = "0",
 ) -> None:
     """Queue an invitation or a reminder, written from the e-mail templates in the expert's language."""
-    token = panel.current_link(session, expert, settings.secret_key)
+    panel.current_link(session, expert, settings.secret_key)  # the expert has a link (issued if need be)
     language = expert_language(study, expert)
-    link = f"{settings.base_url}/e/{token}"
+    link = f"{settings.base_url}/e/{mail.PERSONAL_LINK}"  # the real token is put in at delivery
     from app.i18n import gettext
 
     if kind == "invitation":
@@ -292,6 +292,7 @@ def queue_invitation(
         study_id=study.id,
         round_id=round_.id,
         expert_id=expert.id,
+        link_nonce=expert.link_nonce,
     )
 
 

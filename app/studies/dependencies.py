@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from app.accounts import service as accounts
 from app.accounts.models import Researcher
-from app.dependencies import CurrentResearcher, SessionDep
+from app.dependencies import SAFE_METHODS, CurrentResearcher, SessionDep
 from app.studies import service
 from app.studies.models import Study
 
@@ -31,9 +31,12 @@ class StudyAccess:
 
 
 def _access(role: str):  # type: ignore[no-untyped-def]
-    def dependency(study_id: int, session: SessionDep, researcher: CurrentResearcher) -> StudyAccess:
+    def dependency(request: Request, study_id: int, session: SessionDep, researcher: CurrentResearcher) -> StudyAccess:
         member = accounts.require_role(session, study_id, researcher, role)
-        return StudyAccess(study=service.get_study(session, study_id), role=member.role, researcher=researcher)
+        study = service.get_study(session, study_id)
+        if role == "editor" and request.method not in SAFE_METHODS:
+            service.require_active(study)  # every change goes through here; restoring is the owner's
+        return StudyAccess(study=study, role=member.role, researcher=researcher)
 
     return dependency
 

@@ -106,7 +106,7 @@ def to_file(session: Session, study: Study, *, with_identities: bool = False) ->
         entry: dict[str, Any] = {
             "name": expert.name if with_identities else expert.pseudonym,
             "group": expert.stakeholder_group,
-            "profile": expert.profile,
+            "profile": {k: v for k, v in expert.profile.items() if v is not None},  # TOML has no null
             "pseudonym": expert.pseudonym,
         }
         if with_identities:

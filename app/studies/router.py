@@ -385,6 +385,8 @@ def design_page(request: Request, session: SessionDep, access: StudyForViewer) -
 @router.post("/studies/{study_id}/themes", include_in_schema=False)
 def add_theme_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     values = {"title": form_text(form, "title", ""), "description": form_text(form, "description", "")}
+    if not accounts.first_submission(session, form_text(form, "form_key", "")):
+        return redirect(f"/studies/{access.study.id}/design#themes", "created")  # a second click: added once
     try:
         service.add_theme(session, access.study, ThemeCreate(**values), access.researcher)
     except (ValidationError, AppError) as exc:
@@ -422,6 +424,8 @@ def edit_theme_page(
 def add_item_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     values = forms.posted(form, forms.item_form_values())
     data, errors = forms.item_from_form(values)
+    if data is not None and not accounts.first_submission(session, form_text(form, "form_key", "")):
+        return redirect(f"/studies/{access.study.id}/design", "created")  # a second click: added once
     if data is None:
         return _design_page(
             request,

@@ -520,6 +520,8 @@ def split_item(
     texts = [t.strip() for t in texts if t.strip()]
     if len(texts) < 2:
         raise InvalidInput(Message("A split gives at least two new items."), fields={"texts": "too_few"})
+    if any(not 3 <= len(t) <= 2000 for t in texts):
+        raise InvalidInput(Message("Each new item's text has 3 to 2000 characters."), fields={"texts": "length"})
     if item.status != "active":
         raise Conflict(Message("Only an active item can be split."))
     parts = [

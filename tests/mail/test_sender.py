@@ -167,3 +167,41 @@ def test_every_attempt_to_send_a_message_carries_the_same_message_id(world, smtp
     assert sender.message_id(message, other) != first["Message-ID"]  # not guessable without the key
     sender.deliver_due(engine, settings)
     assert first["Message-ID"] in {m["Message-ID"] for m in smtp_server.messages}
+
+
+def test_a_busy_database_postpones_housekeeping_in_one_line_without_a_traceback(world, monkeypatch, caplog):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    engine, url = world
+
+    def locked(_engine):  # type: ignore[no-untyped-def]
+        raise OperationalError("DELETE FROM link_failure", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(sender, "forget_expired", locked)
+    report = sender.run_worker_pass(engine, settings_for(url))
+    assert report.errors and "database is locked" in report.errors[-1]
+    records = [r for r in caplog.records if "housekeeping" in r.getMessage()]
+    assert [r.getMessage() for r in records] == [
+        "housekeeping (expired sessions and failures) postponed to the next pass: the database is busy"
+    ]
+    assert records[0].exc_info is None
+
+
+def test_the_outbox_keeps_no_working_link_and_the_mail_carries_one(world, smtp_server):
+    from app.mail.service import PERSONAL_LINK
+    from app.panel.models import Expert
+
+    engine, url = world
+    with Session(engine) as session:
+        stored = session.exec(select(OutboxMessage)).all()
+        assert all(PERSONAL_LINK in m.body_text and PERSONAL_LINK in m.body_html for m in stored)
+        hashes = {e.link_token_hash for e in session.exec(select(Expert)).all()}
+    sender.deliver_due(engine, settings_for(url, smtp_host="127.0.0.1", smtp_port=smtp_server.port))
+    for message in smtp_server.messages:
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert PERSONAL_LINK not in text + html
+        token = text.split("http://testserver/e/", 1)[1].split()[0]
+        assert hash_token(token) in hashes and f"/e/{token}" in html

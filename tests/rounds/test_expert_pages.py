@@ -217,3 +217,75 @@ def test_a_valid_link_is_never_refused_because_of_other_clients_failures(client,
         f"{url}/answers", json={"answers": {str(item.id): {"value": 5}}}, headers={"X-CSRF-Token": csrf}
     )
     assert saved.status_code == 200
+
+
+def test_pages_are_compressed_for_browsers_that_ask(client, session, link):
+    study, round_, expert, url = link
+    page = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert page.headers["content-encoding"] == "gzip"
+    assert int(page.headers["content-length"]) < len(page.content)  # httpx unpacked it for us
+    assert page.headers["cache-control"] == "no-store" and "accept-encoding" in page.headers["vary"].lower()
+    assert "content-encoding" not in client.get(url, headers={"Accept-Encoding": "identity"}).headers
+
+
+def test_a_stale_tab_s_save_does_not_erase_what_another_tab_saved(client, session, link):
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
+    first, second = answers.round_items(session, round_.id)[:2]
+    stale_page = client.get(url).text  # tab A, opened before tab B answers
+    bases = dict(re.findall(r'name="(b\d+)" value="(\d+)"', stale_page))
+    assert bases[f"b{first.id}"] == "0"
+    saved = client.post(
+        f"{url}/answers", json={"answers": {str(first.id): {"value": 7}}}, headers={"X-CSRF-Token": csrf}
+    )
+    assert saved.json()["versions"] == {str(first.id): 1}  # tab B, by autosave
+    # tab A's Save: the first item blank (as the stale page showed it), the second answered
+    posted = client.post(f"{url}/save", data={"csrf_token": csrf, **bases, f"v{second.id}": "4"})
+    assert posted.status_code == 409 and "changed in another tab or device" in posted.text
+    assert re.search(rf'name="v{first.id}" value="7" checked', posted.text)  # the newer answer, shown
+    stored = {a.item_id: a.value for a in session.exec(select(Answer).where(Answer.expert_id == expert.id)).all()}
+    assert stored == {first.id: 7.0}  # nothing of the stale page was saved, nothing erased
+    # saved again from the page that came back: no conflict now
+    fresh = dict(re.findall(r'name="(b\d+)" value="(\d+)"', posted.text))
+    again = client.post(
+        f"{url}/save",
+        data={"csrf_token": csrf, **fresh, f"v{first.id}": "7", f"v{second.id}": "4"},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303
+
+
+def test_the_same_tab_s_submit_after_its_autosaves_is_no_conflict(client, session, link):
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
+    item = answers.round_items(session, round_.id)[0]
+    page = client.get(url).text
+    bases = dict(re.findall(r'name="(b\d+)" value="(\d+)"', page))
+    client.post(f"{url}/answers", json={"answers": {str(item.id): {"value": 6}}}, headers={"X-CSRF-Token": csrf})
+    # the form still says version 0 (a page without scripts), but it sends what was saved: no conflict
+    done = client.post(
+        f"{url}/submit",
+        data={"csrf_token": csrf, **bases, f"v{item.id}": "6", "confirm_incomplete": "1"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+
+
+def test_a_value_the_database_refuses_comes_back_with_what_was_typed(client, session, link, database):
+    study, round_, expert, url = link
+    csrf = csrf_from(client.get(url).text)
+    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
+    item = answers.round_items(session, round_.id)[0]
+    posted = client.post(
+        f"{url}/save",
+        data={"csrf_token": csrf, f"v{item.id}": "5", f"r{item.id}": "because\x00 reasons"},
+        follow_redirects=False,
+    )
+    if database.backend == "postgres":  # PostgreSQL refuses NUL characters in text
+        assert posted.status_code == 400 and "cannot be stored" in posted.text
+        assert "because" in posted.text and f'name="v{item.id}" value="5" checked' in posted.text
+        assert session.exec(select(Answer).where(Answer.expert_id == expert.id)).all() == []
+    else:
+        assert posted.status_code == 303

@@ -5,6 +5,7 @@ import re
 import pytest
 from sqlmodel import select
 
+from app.studies import service as studies_service
 from app.studies.models import Item, Study
 from tests.factories import add_member, login, make_item, make_panel_study, make_researcher, make_study, page_login
 
@@ -181,3 +182,34 @@ def test_titles_are_one_line_without_control_characters(client, session, title):
     study = client.post("/api/studies", json={"title": "A good title", "language": "en"}).json()
     theme = client.post(f"/api/studies/{study['id']}/themes", json={"title": title})
     assert theme.status_code == 422
+
+
+def test_a_double_click_on_add_adds_once(client, session):
+    researcher = make_researcher(session)
+    study = make_study(session, researcher)
+    csrf = page_login(client)
+    page = client.get(f"/studies/{study.id}/design").text
+    theme_key = re.search(r'action="/studies/\d+/themes".*?name="form_key" value="([^"]+)"', page, re.S).group(1)
+    item_key = re.search(r'action="/studies/\d+/items".*?name="form_key" value="([^"]+)"', page, re.S).group(1)
+    assert theme_key != item_key  # one key per form
+    for _ in range(2):
+        done = client.post(
+            f"/studies/{study.id}/themes",
+            data={"csrf_token": csrf, "form_key": theme_key, "title": "Trust"},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        client.post(
+            f"/studies/{study.id}/items",
+            data={"csrf_token": csrf, "form_key": item_key, "text": "A statement", "kind": "rating"},
+            follow_redirects=False,
+        )
+    themes = [t.title for t in studies_service.themes_of(session, study.id)]
+    assert themes.count("Trust") == 1
+    items = session.exec(select(Item).where(Item.study_id == study.id)).all()
+    assert [i.text for i in items] == ["A statement"]
+    # a new page gives new keys: the next "Add" adds again
+    page = client.get(f"/studies/{study.id}/design").text
+    fresh = re.search(r'action="/studies/\d+/themes".*?name="form_key" value="([^"]+)"', page, re.S).group(1)
+    client.post(f"/studies/{study.id}/themes", data={"csrf_token": csrf, "form_key": fresh, "title": "Speed"})
+    assert len(studies_service.themes_of(session, study.id)) == 2

@@ -70,11 +70,19 @@
     }).then(function (r) {
       document.querySelectorAll(".field-error.autosave").forEach(function (e) { e.remove(); });
       if (r.ok) {
+        retryDelay = 2000;
+        // the page now shows these versions: its Save button will not be taken for a stale tab
+        Object.keys(r.body.versions || {}).forEach(function (id) {
+          var base = form.querySelector('input[name="b' + id + '"]');
+          if (base) { base.value = r.body.versions[id]; }
+        });
         var when = new Date(r.body.saved_at);
         savedAt.textContent = text.saved + " " + when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
         progress.textContent = r.body.answered + " / " + r.body.total + " " + text.answered;
       } else if (r.status === 409 || r.status === 410) {
         savedAt.textContent = text.closed;
+      } else if (r.status === 429 || r.status >= 500) {
+        retry(batch);  // the server is busy or failed: nothing is lost, it is sent again
       } else {
         savedAt.textContent = r.body.detail || text.failed;
         Object.keys(r.body.fields || {}).forEach(function (key) {
@@ -86,11 +94,17 @@
           }
         });
       }
-    }).catch(function () {
-      Object.keys(batch).forEach(function (k) { if (!(k in pending)) { pending[k] = batch[k]; } });
-      savedAt.textContent = text.failed;
-      timer = setTimeout(send, 5000);
-    });
+    }).catch(function () { retry(batch); });
+  }
+
+  var retryDelay = 2000;
+  function retry(batch) {
+    // newer edits of the same item win over the batch that failed
+    Object.keys(batch).forEach(function (k) { if (!(k in pending)) { pending[k] = batch[k]; } });
+    savedAt.textContent = text.failed;
+    if (timer) { clearTimeout(timer); }
+    timer = setTimeout(send, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 60000);
   }
 
   form.addEventListener("change", onEdit);
