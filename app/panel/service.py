@@ -6,7 +6,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import insert
@@ -18,7 +18,7 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate
-from app.scoring import RuleError, expert_weights, normalise_weights
+from app.scoring import RuleError, expert_weights
 from app.security import hash_token, link_token, new_link_nonce
 from app.studies.models import Study
 
@@ -407,14 +407,6 @@ def set_weight(
     )
     session.flush()
     return expert
-
-
-def normalised_weights(experts: Sequence[Any]) -> list[float]:
-    """Weights with a mean of one: an average expert counts once in weighted statistics."""
-    raw = [max(e.weight, 0.0) for e in experts]
-    if not raw or sum(raw) <= 0:
-        return [1.0] * len(experts)
-    return list(normalise_weights(raw, mean_one=True))
 
 
 def withdraw(session: Session, study: Study, expert: Expert, reason: str, researcher: Researcher | None) -> Expert:

@@ -182,17 +182,12 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
         "r": results,
         "study": study,
         "kind_handlers": KINDS,
-        "other_kinds": [
-            (kind, [o for o in others if o.item.kind == kind])
-            for kind in ("choice", "ranking", "estimate", "open")  # answers first, then the open text
-            if any(o.item.kind == kind for o in others)
+        "other_kinds": [  # in the registry's order: the answers of other kinds, then the open text
+            (name, [o for o in others if o.item.kind == name])
+            for name, kind in KINDS.items()
+            if name != "rating" and any(o.item.kind == name for o in others)
         ],
-        "kind_titles": {
-            "choice": gettext(language, "Choice questions"),
-            "ranking": gettext(language, "Ranking questions"),
-            "estimate": gettext(language, "Estimates"),
-            "open": gettext(language, "Open questions and the statements coded from them"),
-        },
+        "kind_titles": {name: gettext(language, kind.report_title) for name, kind in KINDS.items()},
         "lang": language,
         "generated_at": results.generated_at or utcnow(),
         "rated": rated,

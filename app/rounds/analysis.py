@@ -1,6 +1,7 @@
 """Analyse a closed round in three steps: gather its answers (the ratings in one query straight into
-numpy, the other kinds' answers and the reasons in a second), compute the snapshot (pure, testable
-without a database), store it with what follows from it (items' fates, the stopping rule, the log).
+numpy, the other kinds' answers and the reasons in a second), compute the snapshot (``compute``:
+pure, testable without a database), store it with what follows from it (items' fates, the
+stopping rule, the log).
 
 Feedback pages, results, exports and reports read the stored snapshot (``RoundSnapshot``);
 nothing recomputes later.
@@ -8,111 +9,29 @@ nothing recomputes later.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
 from itertools import chain
 
 import numpy as np
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app import scoring
 from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import utcnow
-from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds.answers import round_items
-from app.rounds.kinds import RATING, GivenAnswer, anonymous_order, kind_of
+from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
+from app.rounds.kinds import GivenAnswer
 from app.rounds.models import Answer, Invitation, Round, RoundResult
-from app.rounds.snapshot import (
-    SNAPSHOT_VERSION,
-    CookeScore,
-    CookeScores,
-    ItemResult,
-    PanelFigures,
-    Participation,
-    RoundSnapshot,
-    StabilityEntry,
-    ThemeResult,
-)
+from app.rounds.snapshot import RoundSnapshot
 from app.serialization import json_safe
 from app.studies import service as studies
 from app.studies.models import Item, Study
 
 NO_VALUE = -1e300  # stands for "no value" in the one-query fetch (scales are never negative)
-BOOTSTRAP_CELL_BUDGET = 2_000_000  # resamples x experts x items; keeps a big round's analysis fast
 
-
-@dataclass(frozen=True)
-class Panelist:
-    """What the analysis needs of an invited expert (no ORM object per expert)."""
-
-    id: int
-    pseudonym: str
-    stakeholder_group: str
-    weight: float
-    status: str
-    opened_at: datetime | None
-    started_at: datetime | None
-    submitted_at: datetime | None
-
-    @property
-    def took_part(self) -> bool:
-        """Saved a change or submitted. From round 2 on, answers are carried forward from the round
-        before; an expert who did neither is a non-respondent, whatever was carried for them."""
-        return self.started_at is not None or self.submitted_at is not None
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """The study's analysis settings, fixed before round 1."""
-
-    scale: tuple[int, int]
-    agree: tuple[float, float]
-    quantile_method: str
-    weighted: bool
-    consensus_rule: str
-    stopping_rule: str
-    max_rounds: int
-
-    @classmethod
-    def of(cls, study: Study) -> Protocol:
-        return cls(
-            scale=(study.scale_min, study.scale_max),
-            agree=(study.agree_low, study.agree_high),
-            quantile_method=study.quantile_method,
-            weighted=study.weighting.get("scheme", "equal") != "equal",
-            consensus_rule=study.consensus_rule,
-            stopping_rule=study.stopping_rule,
-            max_rounds=study.max_rounds,
-        )
-
-
-@dataclass
-class RoundAnswers:
-    """A round's answers as the analysis reads them: gathered from the database, or built by a test."""
-
-    round_id: int
-    number: int
-    items: list[Item]
-    invited: list[Panelist]
-    matrix: np.ndarray  # analysed experts x rating items (sorted by id); NaN = no rating
-    answered: np.ndarray  # per analysed expert: rating items answered (a rating or "unable")
-    others: dict[int, list[GivenAnswer]] = field(default_factory=dict)  # other kinds, per item
-    reasons: dict[int, list[str]] = field(default_factory=dict)
-    themes: dict[int | None, str] = field(default_factory=dict)  # theme id -> title
-    previous_number: int | None = None
-    previous_matrix: np.ndarray | None = None  # the same experts x items in the round before
-
-    @property
-    def experts(self) -> list[Panelist]:
-        return [p for p in self.invited if p.status != "withdrawn"]
-
-    @property
-    def rating_items(self) -> list[Item]:
-        return sorted((i for i in self.items if i.kind == "rating"), key=lambda i: i.id)
+__all__ = ["Panelist", "Protocol", "RoundAnswers", "analyse_round", "compute", "gather", "store"]
 
 
 def rating_matrix(session: Session, round_id: int, expert_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
@@ -232,256 +151,6 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         themes={t.id: t.title for t in studies.themes_of(session, study.id)},
         previous_number=previous.number if previous is not None else None,
         previous_matrix=previous_matrix,
-    )
-
-
-# --- compute ---------------------------------------------------------------------------------------
-
-
-def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -> RoundSnapshot:
-    """The round's snapshot from its answers: pure, no database."""
-    experts = data.experts
-    rating_items = data.rating_items
-    took_part = np.array([e.took_part for e in experts], dtype=bool)
-    matrix = data.matrix.copy()
-    matrix[~took_part] = np.nan  # carried-forward answers of experts who did not take part
-    cells = max(matrix.size, 1)
-    n_boot = n_boot if n_boot is not None else int(min(1000, BOOTSTRAP_CELL_BUDGET // cells))
-    scale, agree = protocol.scale, protocol.agree
-    weights = np.array(panel.normalised_weights(experts)) if protocol.weighted and experts else None
-
-    summary = scoring.summarize(
-        matrix,
-        scale=scale,
-        agree=agree,
-        quantile_method=protocol.quantile_method,
-        n_boot=n_boot if took_part.sum() > 1 else 0,
-        seed=int(data.round_id or 0),
-    )
-    weighted = (
-        scoring.summarize(matrix, scale=scale, agree=agree, weights=weights, n_boot=0) if weights is not None else None
-    )
-    basis = weighted or summary
-    rated = summary.n > 0
-    consensus = np.zeros(len(rating_items), dtype=bool)
-    if rating_items:  # an item nobody rated has no consensus, whatever the rule reads of its NaNs
-        consensus = scoring.consensus(protocol.consensus_rule, basis) & rated
-    importance = (
-        scoring.importance_weights(
-            basis.mean[rated], [i.theme_id for i, r in zip(rating_items, rated, strict=True) if r], scale
-        )
-        if rated.any()
-        else None
-    )
-    by_group: dict[str, scoring.ItemSummary] = {}
-    groups = sorted({e.stakeholder_group for e in experts})
-    for group in groups:
-        rows = np.array([e.stakeholder_group == group for e in experts]) & took_part
-        if rows.any():
-            by_group[group] = scoring.summarize(
-                matrix[rows], scale=scale, agree=agree, quantile_method=protocol.quantile_method
-            )
-
-    entries: list[ItemResult] = list(
-        RATING.entries(
-            rating_items,
-            summary,
-            weighted,
-            by_group,
-            consensus,
-            _spread(importance, rated),
-            data.reasons,
-            str(data.round_id),
-        )
-    )
-    group_of = {e.id: e.stakeholder_group for e in experts}
-    for item in data.items:
-        if item.kind == "rating":
-            continue
-        entry = kind_of(item).summarize(item, data.others.get(item.id, []), group_of, str(data.round_id))
-        entry.reasons = anonymous_order(data.reasons.get(item.id, []), f"{data.round_id}:{item.id}")
-        entries.append(entry)
-    order = {item.id: k for k, item in enumerate(data.items)}
-    entries.sort(key=lambda e: order.get(e.item_id, len(order)))
-
-    stability, stable_share = _stability(data, matrix, rating_items)
-    panel_figures = (
-        PanelFigures.model_validate(scoring.panel_agreement(matrix, scale).as_dict())
-        if rating_items
-        else PanelFigures()
-    )
-    consensus_share = float(consensus.mean()) if len(consensus) else 0.0
-    stop = scoring.should_stop(
-        protocol.stopping_rule,
-        round=data.number,
-        max_rounds=protocol.max_rounds,
-        consensus_share=consensus_share,
-        decided_share=consensus_share,
-        stable_share=stable_share if stable_share is not None else 0.0,
-        items=len(rating_items),
-        consensus_items=int(consensus.sum()),
-        panel_size=len(experts),
-        kendall_w=panel_figures.kendall_w or 0.0,
-    )
-    participation = _participation(experts, data.answered * took_part, data.others, len(data.items))
-    return RoundSnapshot(
-        version=SNAPSHOT_VERSION,
-        round=data.number,
-        computed_at=utcnow().isoformat(),
-        scale=list(scale),
-        agree=list(agree),
-        oppose=list(scoring.opposite_band(scale, agree)),
-        quantile_method=protocol.quantile_method,
-        weighted=protocol.weighted,
-        bootstrap=n_boot,
-        consensus_rule=protocol.consensus_rule,
-        stopping_rule=protocol.stopping_rule,
-        invited=len(data.invited),
-        analysed_experts=len(experts),
-        responded=sum(1 for p in participation if p.answered > 0),
-        submitted=sum(1 for p in participation if p.submitted),
-        experts=participation,
-        groups=groups,
-        items=entries,
-        themes=_themes(importance, data.themes),
-        panel=panel_figures,
-        stability=stability,
-        consensus_items=int(consensus.sum()),
-        rating_items=len(rating_items),
-        consensus_share=consensus_share,
-        stable_share=stable_share,
-        stop=bool(stop.stop),
-        stop_values=json_safe(stop.values),
-        cooke=_cooke(data.items, data.others, experts),
-    )
-
-
-@dataclass(frozen=True)
-class _Spread:
-    item_weight: np.ndarray  # NaN for an item nobody rated
-    item_rank: np.ndarray  # 0 for an item nobody rated
-
-
-def _spread(importance: scoring.ImportanceWeights | None, rated: np.ndarray) -> _Spread | None:
-    """Importance weights computed over the rated items, placed back among all rating items
-    (an item nobody rated has no weight and no rank)."""
-    if importance is None:
-        return None
-    weight = np.full(len(rated), np.nan)
-    rank = np.zeros(len(rated), dtype=np.int64)
-    weight[rated] = importance.item_weight
-    rank[rated] = importance.item_rank
-    return _Spread(weight, rank)
-
-
-def _participation(
-    experts: Sequence[Panelist], rating_counts: np.ndarray, others: Mapping[int, list[GivenAnswer]], n_items: int
-) -> list[Participation]:
-    """How many items each expert answered: ratings and "unable" from the one fetch, plus answers
-    to the other kinds of items (already limited to the experts who took part)."""
-    answered = {p.id: int(n) for p, n in zip(experts, rating_counts, strict=True)}
-    for given in others.values():
-        for a in given:
-            if not a.unable and a.is_given and a.expert_id in answered:
-                answered[a.expert_id] += 1
-    return [
-        Participation(
-            expert_id=p.id,
-            pseudonym=p.pseudonym,
-            group=p.stakeholder_group,
-            weight=p.weight,
-            answered=answered.get(p.id, 0),
-            items=n_items,
-            submitted=p.submitted_at is not None,
-            opened=p.opened_at is not None,
-        )
-        for p in experts
-    ]
-
-
-def _themes(importance: scoring.ImportanceWeights | None, titles: Mapping[int | None, str]) -> list[ThemeResult]:
-    if importance is None:
-        return []
-    entries = [
-        ThemeResult(
-            theme_id=key,
-            title=titles.get(key, "—"),
-            score=float(importance.theme_score[k]),
-            weight=float(importance.theme_weight[k]),
-            rank=int(importance.theme_rank[k]),
-        )
-        for k, key in enumerate(importance.theme_keys)
-    ]
-    return sorted(entries, key=lambda t: (t.rank or 0, t.title))
-
-
-def _f(value: float) -> float | None:
-    return None if value != value else float(value)
-
-
-def _stability(
-    data: RoundAnswers, matrix: np.ndarray, rating_items: list[Item]
-) -> tuple[list[StabilityEntry], float | None]:
-    earlier = data.previous_matrix
-    if earlier is None or data.previous_number is None or not rating_items:
-        return [], None
-    asked_before = ~np.all(np.isnan(earlier), axis=0)
-    if not asked_before.any():
-        return [], None
-    s = scoring.stability(earlier[:, asked_before], matrix[:, asked_before])
-    entries = [
-        StabilityEntry(
-            item_id=item.id,
-            from_round=data.previous_number,
-            to_round=data.number,
-            n_paired=int(s.n_paired[k]),
-            wilcoxon_p=_f(s.wilcoxon_p[k]),
-            cv_change=_f(s.cv_change[k]),
-            pct_change=_f(s.pct_change[k]),
-            stable=bool(s.pct_change[k] < scoring.STABLE_PCT_CHANGE),
-            unchanged=bool(s.unchanged[k]),
-        )
-        for k, item in enumerate(i for i, asked in zip(rating_items, asked_before, strict=True) if asked)
-    ]
-    return entries, float(np.mean([e.stable for e in entries]))
-
-
-def _cooke(items: list[Item], others: Mapping[int, list[GivenAnswer]], experts: list[Panelist]) -> CookeScores | None:
-    """Performance scores when the round has seed questions (estimates with a known answer)."""
-    estimates = [i for i in items if i.kind == "estimate"]
-    if not any(i.is_seed for i in estimates) or not experts:
-        return None
-    quantiles = np.array(estimates[0].quantiles)
-    estimates = [i for i in estimates if list(i.quantiles) == list(quantiles)]
-    index = {i.id: k for k, i in enumerate(estimates)}
-    expert_index = {e.id: k for k, e in enumerate(experts)}
-    data = np.full((len(experts), len(estimates), len(quantiles)), np.nan)
-    for item_id, given in others.items():
-        for a in given:
-            if item_id in index and a.values and a.expert_id in expert_index and len(a.values) == len(quantiles):
-                data[expert_index[a.expert_id], index[item_id]] = a.values
-    answered = ~np.isnan(data).any(axis=2)
-    keep = answered[:, [i.is_seed for i in estimates]].any(axis=1)
-    if keep.sum() < 1:
-        return None
-    try:
-        result = scoring.classical_model(
-            scoring.CookeData(
-                experts=tuple(e.pseudonym for e, k in zip(experts, keep, strict=True) if k),
-                items=tuple(str(i.id) for i in estimates),
-                quantiles=quantiles,
-                assessments=data[keep],
-                realizations=np.array(
-                    [i.realization if i.is_seed and i.realization is not None else np.nan for i in estimates]
-                ),
-                log_scale=np.zeros(len(estimates), dtype=bool),
-            ),
-            optimise_alpha=True,
-        )
-    except ValueError as exc:
-        return CookeScores(error=str(exc))
-    return CookeScores(
-        alpha=_f(result.alpha), experts=[CookeScore.model_validate(json_safe(e.__dict__)) for e in result.experts]
     )
 
 

@@ -318,7 +318,7 @@ def test_version_1_snapshots_are_upgraded_when_read():
 
 
 def test_compute_is_pure_and_survives_a_round_nobody_answered():
-    from app.rounds.analysis import Panelist, Protocol, RoundAnswers, compute
+    from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
 
     items = [item("rating", id=1), item("rating", id=2), item("choice", id=3, options=["a", "b"]), item("open", id=4)]
     experts = [Panelist(k, f"E{k}", "g", 1.0, "active", None, None, None) for k in (1, 2, 3)]

@@ -26,7 +26,7 @@ from app.rounds.kinds.ranking import RankingKind
 from app.rounds.kinds.rating import RatingKind, scale_of
 
 RATING = RatingKind()  # the kind consensus is defined on: the analysis summarises it as one matrix
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (RATING, OpenKind(), ChoiceKind(), RankingKind(), EstimateKind())}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (RATING, ChoiceKind(), RankingKind(), EstimateKind(), OpenKind())}
 
 
 def kind_of(item_or_name: object) -> Kind:

@@ -114,6 +114,7 @@ class Kind:
     """One question kind. Subclasses set ``name`` and override what differs."""
 
     name: ClassVar[str]
+    report_title: ClassVar[str]  # the heading of the kind's items in the report (N_ text)
     required: ClassVar[bool] = True  # an empty answer counts as "not answered yet" at submit
 
     @property

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import Message
+from app.i18n import N_
 from app.rounds.kinds.base import (
     MIN_GROUP_SIZE,
     AnswerIn,
@@ -41,6 +42,7 @@ class ChoiceFeedback:
 
 class ChoiceKind(Kind):
     name = "choice"
+    report_title = N_("Choice questions")
 
     def read_form(self, item: Item, form: Any) -> dict[str, Any]:
         return {"values": [v for v in form.getlist(f"c{item.id}") if v]}

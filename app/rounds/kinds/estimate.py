@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import Message
+from app.i18n import N_
 from app.rounds.kinds.base import AnswerIn, CleanAnswer, FeedbackContext, GivenAnswer, Kind, clean_text
 from app.rounds.snapshot import EstimateResult
 from app.studies.models import Item, Study
@@ -36,6 +37,7 @@ class EstimateFeedback:
 
 class EstimateKind(Kind):
     name = "estimate"
+    report_title = N_("Estimates")
 
     def read_form(self, item: Item, form: Any) -> dict[str, Any]:
         return {"values": [form.get(f"q{item.id}_{k}") or "" for k in range(len(item.quantiles))]}

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.i18n import N_
 from app.rounds.kinds.base import (
     TEXT_LIMIT,
     AnswerIn,
@@ -31,6 +32,7 @@ class OpenFeedback:
 
 class OpenKind(Kind):
     name = "open"
+    report_title = N_("Open questions and the statements coded from them")
     required = False  # open questions are optional
 
     def read_form(self, item: Item, form: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import numpy as np
 
 from app import scoring
 from app.errors import Message
+from app.i18n import N_
 from app.rounds.kinds.base import AnswerIn, CleanAnswer, FeedbackContext, GivenAnswer, Kind, clean_text
 from app.rounds.snapshot import RankedOption, RankingResult
 from app.studies.models import Item, Study
@@ -41,6 +42,7 @@ def _f(value: float) -> float | None:
 
 class RankingKind(Kind):
     name = "ranking"
+    report_title = N_("Ranking questions")
 
     def read_form(self, item: Item, form: Any) -> dict[str, Any]:
         return {"ranks": {option: form.get(f"k{item.id}_{n}") for n, option in enumerate(item.options)}}

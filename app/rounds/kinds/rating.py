@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from app import scoring
 from app.errors import Message
+from app.i18n import N_
 from app.rounds.charts import distribution_svg
 from app.rounds.kinds.base import (
     MIN_GROUP_SIZE,
@@ -66,6 +67,7 @@ def _weight(importance: Any, j: int) -> float | None:
 
 class RatingKind(Kind):
     name = "rating"
+    report_title = N_("Results per item")
 
     def read_form(self, item: Item, form: Any) -> dict[str, Any]:
         value = form.get(f"v{item.id}")
