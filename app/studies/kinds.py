@@ -48,9 +48,9 @@ class OpenDesign(DesignKind):
     label = N_("open text")
 
 
-class ChoiceDesign(DesignKind):
-    name = "choice"
-    label = N_("choice")
+class _WithOptions(DesignKind):
+    """A kind whose items list options the researcher writes."""
+
     has_options = True
 
     def check(self, spec: Any) -> None:
@@ -59,21 +59,21 @@ class ChoiceDesign(DesignKind):
 
     def export(self, item: Any, entry: dict[str, Any]) -> None:
         entry["options"] = list(item.options)
+
+
+class ChoiceDesign(_WithOptions):
+    name = "choice"
+    label = N_("choice")
+
+    def export(self, item: Any, entry: dict[str, Any]) -> None:
+        super().export(item, entry)
         if item.multiple:
             entry["multiple"] = True
 
 
-class RankingDesign(DesignKind):
+class RankingDesign(_WithOptions):
     name = "ranking"
     label = N_("ranking")
-    has_options = True
-
-    def check(self, spec: Any) -> None:
-        super().check(spec)
-        spec.options = clean_options(spec.options, self.name)
-
-    def export(self, item: Any, entry: dict[str, Any]) -> None:
-        entry["options"] = list(item.options)
 
 
 class EstimateDesign(DesignKind):
