@@ -16,6 +16,7 @@ from app.rounds import answers, coding, service
 from app.rounds.answers import AnswerIn
 from app.rounds.models import Answer, AnswerHistory, Invitation, RoundResult
 from app.rounds.snapshot import RoundSnapshot
+from app.studies import service as studies
 from app.templating import default_templates
 from tests.conftest import TEST_SECRET, csrf_from
 from tests.factories import make_item, make_panel_study, make_researcher, make_theme, page_login
@@ -322,11 +323,7 @@ def test_a_promoted_statement_joins_its_theme_once(client, session, settings):
     experts = invited(session, round1)
     answer_everything(session, study, round1, experts)
     service.close_round(session, study, round1, None)
-    theme = next(
-        t
-        for t in __import__("app.studies.service", fromlist=["x"]).themes_of(session, study.id)
-        if t.title == "Strategy"
-    )
+    theme = next(t for t in studies.themes_of(session, study.id) if t.title == "Strategy")
     open_answers = coding.open_answers(session, round1)[0][1]
     statement = coding.create_statement(
         session, study, round1, "Delivery times decide", [open_answers[0][0].id], theme.id, [], None
@@ -523,7 +520,6 @@ def test_a_group_split_is_hidden_when_a_small_group_could_be_worked_out():
 
 
 def test_moving_an_item_keeps_its_answers_carried_and_rewording_it_does_not(session, settings):
-    from app.studies import service as studies
     from app.studies.schemas import ItemUpdate
 
     owner, study = all_kinds_study(session, experts=3)
