@@ -73,14 +73,15 @@ class Auth:
     login: ResearcherSession
 
 
-def get_optional_auth(request: Request, session: SessionDep, settings: SettingsDep) -> Auth | None:
-    found = accounts.resolve_session(
-        session, request.cookies.get(SESSION_COOKIE), settings, touch=request.method not in SAFE_METHODS
-    )
+def get_optional_auth(request: Request, reader: ReadSessionDep, settings: SettingsDep) -> Auth | None:
+    """The logged-in researcher, read through the reading session whatever the method: on SQLite a
+    request takes the write lock at its first write, not at its authentication (the idle clock is
+    reset, now and then, in a short transaction of its own)."""
+    found = accounts.resolve_session(reader, request.cookies.get(SESSION_COOKIE), settings, touch=False)
     if found is None:
         return None
     auth = Auth(*found)
-    if request.method in SAFE_METHODS and accounts.needs_touch(auth.login):
+    if accounts.needs_touch(auth.login):
         accounts.touch_session(request.app.state.engine, auth.login.id_hash)
     # Plain values for the page layout: still readable if the request's transaction rolls back.
     request.state.viewer = Viewer(

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -164,8 +164,13 @@ def app_in_test_transaction(settings: Settings, database: Database, sessions: Un
         with sessions() as session:
             yield session
 
+    def the_request_session(session: Session = Depends(get_session)) -> Session:
+        # In a test both run on the test's one connection: one session, so that their savepoints
+        # never interleave (in production they are two connections)
+        return session
+
     application.dependency_overrides[get_session] = session_in_test_transaction
-    application.dependency_overrides[get_read_session] = session_in_test_transaction
+    application.dependency_overrides[get_read_session] = the_request_session
     return application
 
 

@@ -10,13 +10,13 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.accounts import service as accounts
-from app.dependencies import Form, SessionDep, SettingsDep, TemplatesDep
+from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep
 from app.errors import AppError, InvalidInput, Message
 from app.panel import service
 from app.panel.schemas import ExpertCreate, ExpertPublic, ImportReport, StatusChange, WeightChange
 from app.rounds import service as rounds
 from app.studies import forms
-from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
+from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
 from app.studies.service import group_label
 from app.web import form_errors, form_text, redirect, render
 
@@ -91,7 +91,9 @@ def add_expert_page(request: Request, session: SessionDep, access: StudyForEdito
 
 
 @router.post("/studies/{study_id}/panel/import", include_in_schema=False)
-def import_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+def import_page(
+    request: Request, reader: ReadSessionDep, session: SessionDep, access: StudyForEditorReading, form: Form
+) -> Response:
     upload = form.get("file")
     if not isinstance(upload, StarletteUpload):
         return _panel_page(
@@ -99,7 +101,7 @@ def import_page(request: Request, session: SessionDep, access: StudyForEditor, f
         )
     try:
         service.import_panel(
-            session, access.study, upload.filename or "panel.csv", upload.file.read(), access.researcher
+            session, access.study, upload.filename or "panel.csv", upload.file.read(), access.researcher, reader
         )
     except AppError as exc:
         session.rollback()
@@ -177,10 +179,12 @@ def api_add_expert(body: ExpertCreate, session: SessionDep, access: StudyForEdit
 
 
 @router.post("/api/studies/{study_id}/experts/import", response_model=ImportReport, status_code=201, tags=["panel"])
-def api_import(file: UploadFile, session: SessionDep, access: StudyForEditor) -> ImportReport:
+def api_import(
+    file: UploadFile, reader: ReadSessionDep, session: SessionDep, access: StudyForEditorReading
+) -> ImportReport:
     """A CSV or XLSX with name, email, group and profile columns; all lines or none."""
     experts = service.import_panel(
-        session, access.study, file.filename or "panel.csv", file.file.read(), access.researcher
+        session, access.study, file.filename or "panel.csv", file.file.read(), access.researcher, reader
     )
     return ImportReport(
         imported=len(experts), experts=[ExpertPublic.model_validate(e, from_attributes=True) for e in experts]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Researcher
@@ -308,11 +309,36 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
 
 
 def import_panel(
-    session: Session, study: Study, filename: str, content: bytes, researcher: Researcher | None
+    session: Session,
+    study: Study,
+    filename: str,
+    content: bytes,
+    researcher: Researcher | None,
+    reader: Session | None = None,
 ) -> list[Expert]:
     """All or nothing: every line is checked before any expert is added. Linear in the lines: one
-    read of the panel's e-mails and pseudonyms, one multi-row insert, one log entry."""
-    parsed = parse_panel_file(session, study, filename, content)
+    read of the panel's e-mails and pseudonyms, one multi-row insert, one log entry. With a
+    ``reader`` (a session that only reads), the file is read and checked before the write
+    transaction begins, which then only inserts: other studies' saves wait for the insert only."""
+    parsed = parse_panel_file(reader or session, study, filename, content)
+    try:
+        return add_parsed(session, study, parsed, filename, researcher)
+    except IntegrityError:
+        raise Conflict(
+            Message(
+                "The panel changed while the file was being read (an address was added meanwhile); import it again."
+            )
+        ) from None
+
+
+def add_parsed(
+    session: Session,
+    study: Study,
+    parsed: list[tuple[int, ExpertCreate]],
+    filename: str,
+    researcher: Researcher | None,
+) -> list[Expert]:
+    """Insert checked lines in one statement (the unique e-mail per study still guards a race)."""
     pseudonyms = _pseudonyms(session, study.id)
     profiles = [_clean_profile(data.profile) for _, data in parsed]
     weights, source = _scheme_weights(study, profiles)

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from app.accounts import service as accounts
 from app.accounts.models import Researcher
-from app.dependencies import SAFE_METHODS, CurrentResearcher, SessionDep
+from app.dependencies import SAFE_METHODS, CurrentResearcher, ReadSessionDep, SessionDep
 from app.studies import service
 from app.studies.models import Study
 
@@ -41,6 +41,18 @@ def _access(role: str):  # type: ignore[no-untyped-def]
     return dependency
 
 
+def _editor_reading(
+    request: Request, study_id: int, reader: ReadSessionDep, researcher: CurrentResearcher
+) -> StudyAccess:
+    """An editor's access, looked up through the reading session: for a route that reads and checks
+    for a while (a panel file) before it writes, so that the write lock is taken only for the write."""
+    member = accounts.require_role(reader, study_id, researcher, "editor")
+    study = service.get_study(reader, study_id)
+    service.require_active(study)
+    return StudyAccess(study=study, role=member.role, researcher=researcher)
+
+
 StudyForViewer = Annotated[StudyAccess, Depends(_access("viewer"))]
+StudyForEditorReading = Annotated[StudyAccess, Depends(_editor_reading)]
 StudyForEditor = Annotated[StudyAccess, Depends(_access("editor"))]
 StudyForOwner = Annotated[StudyAccess, Depends(_access("owner"))]
