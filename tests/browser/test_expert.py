@@ -12,7 +12,6 @@ from app.db import session_scope
 from app.panel.models import Expert
 from app.rounds import answers, service
 from app.rounds.answers import AnswerIn
-from app.rounds.models import Answer
 from app.studies.models import Study
 from tests.browser.conftest import shot
 from tests.conftest import settings_for
@@ -117,37 +116,3 @@ def test_expert_answers_then_sees_feedback_and_the_researcher_narrows(chromium, 
     shot(page, "15-expert-round2-feedback")
     phone.close()
 
-
-def test_autosave_keeps_a_change_the_server_could_not_take_and_sends_it_again(chromium, live_app):
-    """A 503 (or 429) does not lose the change: the page says it is trying again, and it is saved."""
-    settings = settings_for(live_app.url, base_url=live_app.base)
-    with session_scope(live_app.engine) as session:
-        study = make_panel_study(session, experts=1, items=2, language="en")
-        round_ = open_round(session, study, settings)
-        expert = invited(session, round_)[0]
-        round_id, expert_id, email = round_.id, expert.id, expert.email
-    live_app.wait_for_mail(1)
-    message = next(m for m in live_app.inbox.messages if m["To"] == email)
-    page = chromium.new_context(locale="en-GB").new_page()
-    page.goto(link_in(message))
-    page.check("input[name=consent]")
-    page.click("button[type=submit]")
-    refused: list[str] = []
-    server_back = False
-
-    def busy_until_back(route):  # type: ignore[no-untyped-def]
-        if not server_back:
-            refused.append(route.request.url)
-            route.fulfill(status=503, content_type="application/json", body='{"error": "busy", "detail": "busy"}')
-        else:
-            route.continue_()
-
-    page.route("**/answers", busy_until_back)
-    page.locator(".item").first.locator("label", has_text="7").first.click()
-    expect(page.locator("#saved-at")).to_contain_text("trying again", timeout=10_000)
-    server_back = True  # the next try (with its back-off) goes through
-    expect(page.locator("#saved-at")).to_contain_text("saved at", timeout=30_000)
-    assert refused
-    with Session(live_app.engine) as session:
-        saved = session.exec(select(Answer).where(Answer.round_id == round_id, Answer.expert_id == expert_id)).all()
-    assert [a.value for a in saved] == [7.0]
