@@ -234,12 +234,9 @@ def first_submission(session: Session, form_key: str) -> bool:
     it counts only if the action commits); False for a repeat. A form without a key always acts."""
     if not form_key:
         return True
-    key_hash = hash_token(form_key)
-    if session.exec(select(FormSubmission).where(FormSubmission.key_hash == key_hash)).first() is not None:
-        return False
     try:
-        with session.begin_nested():  # two identical posts at once: the second finds the first's row
-            session.add(FormSubmission(key_hash=key_hash))
+        with session.begin_nested():  # the key is unique: a repeat, even at the same moment, fails here
+            session.add(FormSubmission(key_hash=hash_token(form_key)))
     except IntegrityError:
         return False
     return True

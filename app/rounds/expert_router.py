@@ -147,12 +147,10 @@ def _form_page(
     values = values if values is not None else _saved_values(saved)
     answered = sum(1 for a in saved.values() if a.is_given)
     last_saved = max((a.updated_at for a in saved.values()), default=None)
-    previous = feedback_service.previous_answers(session, ctx.study, round_, ctx.expert)
-    feedback = feedback_service.for_expert(session, ctx.study, round_, ctx.expert, items, previous)
-    open_before = feedback_service.open_questions_before(session, ctx.study, round_, ctx.expert, items, previous)
-    before, own_before = previous
+    before = feedback_service.round_before(session, ctx.study, round_, ctx.expert)  # read once
+    feedback = feedback_service.for_expert(session, ctx.study, round_, ctx.expert, items, before)
     # "unchanged since round N": the answer carried forward from the round before, not revised
-    unchanged = {i for i, a in saved.items() if a.is_given and same_answer(a, own_before.get(i))}
+    unchanged = {i for i, a in saved.items() if a.is_given and same_answer(a, before.own.get(i))}
     return _page(
         request,
         ctx,
@@ -160,10 +158,10 @@ def _form_page(
         status_code,
         groups=studies.by_theme(session, ctx.study.id, items),
         kinds=KINDS,
-        open_before=open_before,
+        open_before=feedback_service.open_questions_before(round_, items, before),
         unchanged=unchanged,
         versions=_saved_versions(saved),
-        previous_round=before.number if before is not None else None,
+        previous_round=before.round.number if before.round is not None else None,
         values=values,
         errors=errors or {},
         error=error,
@@ -255,12 +253,11 @@ def _save_from_form(
             status_code=400,
             error=Message("%(count)s answer(s) need a correction; nothing was saved.", count=len(errors)),
         )
-    stale = _changed_elsewhere(session, ctx, round_, items, form, answers)
+    stored = answer_service.answers_of(session, round_.id, ctx.expert.id)
+    stale = _changed_elsewhere(ctx, items, form, answers, stored)
     if stale:
         # Another tab or device saved these answers after this page was shown: keep those, show them.
-        newer = _saved_values(
-            {i: a for i, a in answer_service.answers_of(session, round_.id, ctx.expert.id).items() if i in stale}
-        )
+        newer = _saved_values({i: a for i, a in stored.items() if i in stale})
         return _form_page(
             request,
             session,
@@ -307,11 +304,10 @@ CHANGED_ELSEWHERE = Message("Changed in another tab or device after this page wa
 
 
 def _changed_elsewhere(
-    session: Session, ctx: LinkContext, round_: Round, items: list[Item], form: Any, answers: dict[int, AnswerIn]
+    ctx: LinkContext, items: list[Item], form: Any, answers: dict[int, AnswerIn], stored: dict[int, Answer]
 ) -> set[int]:
     """Items whose stored answer is newer than the version this page showed (its ``b{id}`` field) and
     differs from what the page sends: saving would overwrite another tab's answer with a stale one."""
-    stored = answer_service.answers_of(session, round_.id, ctx.expert.id)
     stale = set()
     for item in items:
         base, answer = form.get(f"b{item.id}"), stored.get(item.id)

@@ -4,6 +4,7 @@ unattributed reasons, and no split shown for a group too small to hide a person.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,15 +28,34 @@ def _points(study: Study) -> list[int]:
     return list(range(study.scale_min, study.scale_max + 1))
 
 
-def previous_answers(
-    session: Session, study: Study, round_: Round, expert: Expert
-) -> tuple[Round | None, dict[int, Answer]]:
-    """The round before ``round_`` and the expert's answers in it, per item."""
+@dataclass
+class RoundBefore:
+    """What an expert's page needs of the round before, read once per page: the round, the expert's
+    answers in it, its snapshot, and the context the kinds' feedback reads."""
+
+    round: Round | None = None
+    own: dict[int, Answer] = field(default_factory=dict)
+    snapshot: RoundSnapshot | None = None
+    context: FeedbackContext | None = None
+
+
+def round_before(session: Session, study: Study, round_: Round, expert: Expert) -> RoundBefore:
     previous = session.exec(select(Round).where(Round.study_id == study.id, Round.number == round_.number - 1)).first()
     if previous is None:
-        return None, {}
+        return RoundBefore()
     own = session.exec(select(Answer).where(Answer.round_id == previous.id, Answer.expert_id == expert.id)).all()
-    return previous, {a.item_id: a for a in own}
+    result = session.exec(select(RoundResult).where(RoundResult.round_id == previous.id)).first()
+    snapshot = RoundSnapshot.load(result.data) if result is not None else None
+    context = None
+    if snapshot is not None:
+        context = FeedbackContext(
+            study=study,
+            settings=study.feedback,
+            group_label=lambda key: studies.group_label(study, key),
+            ranked_items=sum(1 for e in snapshot.of_kind("rating") if e.rank),
+            statements=_statements_by_item(session, previous.id) if snapshot.of_kind("open") else {},
+        )
+    return RoundBefore(previous, {a.item_id: a for a in own}, snapshot, context)
 
 
 def _statements_by_item(session: Session, round_id: int) -> dict[int, list[str]]:
@@ -54,65 +74,32 @@ def _statements_by_item(session: Session, round_id: int) -> dict[int, list[str]]
     return found
 
 
-def open_questions_before(
-    session: Session,
-    study: Study,
-    round_: Round,
-    expert: Expert,
-    items: list[Item],
-    previous: tuple[Round | None, dict[int, Answer]] | None = None,
-) -> list[tuple[str, Any]]:
+def open_questions_before(round_: Round, items: list[Item], before: RoundBefore) -> list[tuple[str, Any]]:
     """The open questions of the round before that this round does not ask again (they were coded
     into statements): each question's text with its feedback (the statements drawn from the panel's
     answers, the expert's own answer, others' answers where the protocol shows them)."""
-    before, own = previous if previous is not None else previous_answers(session, study, round_, expert)
-    if before is None or round_.realtime:
+    if before.snapshot is None or before.context is None or round_.realtime:
         return []
-    result = session.exec(select(RoundResult).where(RoundResult.round_id == before.id)).first()
     asked = {i.id for i in items}
-    entries = [e for e in RoundSnapshot.load(result.data).of_kind("open") if e.item_id not in asked] if result else []
-    if not entries:
-        return []
-    context = FeedbackContext(
-        study=study,
-        settings=study.feedback,
-        group_label=lambda key: studies.group_label(study, key),
-        statements=_statements_by_item(session, before.id),
-    )
     kind = kind_of("open")
-    return [(e.text, kind.feedback(e, own.get(e.item_id), context)) for e in entries]
+    return [
+        (e.text, kind.feedback(e, before.own.get(e.item_id), before.context))
+        for e in before.snapshot.of_kind("open")
+        if e.item_id not in asked
+    ]
 
 
-def from_snapshot(
-    session: Session,
-    study: Study,
-    round_: Round,
-    expert: Expert,
-    items: list[Item],
-    previous: tuple[Round | None, dict[int, Answer]] | None = None,
-) -> dict[int, Any]:
-    """Feedback for ``round_`` from the round before it, per item, whatever its kind."""
-    before, own = previous if previous is not None else previous_answers(session, study, round_, expert)
-    if before is None:
+def from_snapshot(items: list[Item], before: RoundBefore) -> dict[int, Any]:
+    """Feedback for a round from the round before it, per item, whatever its kind."""
+    if before.snapshot is None or before.context is None:
         return {}
-    result = session.exec(select(RoundResult).where(RoundResult.round_id == before.id)).first()
-    if result is None:
-        return {}
-    snapshot = RoundSnapshot.load(result.data)
-    entries = {e.item_id: e for e in snapshot.items}
-    context = FeedbackContext(
-        study=study,
-        settings=study.feedback,
-        group_label=lambda key: studies.group_label(study, key),
-        ranked_items=sum(1 for e in snapshot.of_kind("rating") if e.rank),
-        statements=_statements_by_item(session, before.id) if any(i.kind == "open" for i in items) else {},
-    )
+    entries = {e.item_id: e for e in before.snapshot.items}
     feedback: dict[int, Any] = {}
     for item in items:
         entry = entries.get(item.id)
         if entry is None or entry.kind != item.kind:
             continue
-        shown = kind_of(item).feedback(entry, own.get(item.id), context)
+        shown = kind_of(item).feedback(entry, before.own.get(item.id), before.context)
         if shown is not None:
             feedback[item.id] = shown
     return feedback
@@ -169,8 +156,8 @@ def for_expert(
     round_: Round,
     expert: Expert,
     items: list[Item],
-    previous: tuple[Round | None, dict[int, Answer]] | None = None,
+    before: RoundBefore | None = None,
 ) -> dict[int, Any]:
     if round_.realtime:
         return live(session, study, round_, expert, items)
-    return from_snapshot(session, study, round_, expert, items, previous)
+    return from_snapshot(items, before if before is not None else round_before(session, study, round_, expert))

@@ -252,8 +252,7 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
         if entry.get("kind") == "rating":
             entry.setdefault("n", (entry.get("stats") or {}).get("n", 0))
         if entry.get("kind") == "ranking":
-            entry["ranking"] = [r for r in entry.get("ranking") or []]
-            ranked = [r for r in entry["ranking"] if r.get("mean_rank") is not None]
+            ranked = [r for r in entry.get("ranking") or [] if r.get("mean_rank") is not None]
             entry.setdefault("order", [r["option"] for r in sorted(ranked, key=lambda r: r["mean_rank"])])
         items.append(entry)
     data["items"] = items

@@ -103,6 +103,14 @@ def anonymous_order(texts: list[str], salt: str) -> list[str]:
     return sorted(texts, key=lambda t: hashlib.sha256((salt + t).encode()).hexdigest())
 
 
+def others_reasons(entry: Any, own: Any) -> list[str]:
+    """The reasons of an item's snapshot entry, less the expert's own (once): the others' reasons."""
+    reasons = list(entry.reasons)
+    if own is not None and own.reason in reasons:
+        reasons.remove(own.reason)
+    return reasons
+
+
 def same_answer(a: Any, b: Any) -> bool:
     """Two answers (rows or answers) give the same thing, reasons aside."""
     if a is None or b is None:
@@ -148,13 +156,3 @@ class Kind:
     def feedback(self, entry: Any, own: Any, context: FeedbackContext) -> Any:
         """What the expert sees of the group in the next round, or None."""
         return None
-
-    def form_values(self, answer: Any) -> dict[str, Any]:
-        """A stored answer as the page shows it again."""
-        return {
-            "value": answer.value,
-            "values": answer.values,
-            "text": answer.text,
-            "reason": answer.reason,
-            "unable": answer.unable,
-        }

@@ -11,12 +11,14 @@ from app.errors import Message
 from app.i18n import N_
 from app.rounds.kinds.base import (
     MIN_GROUP_SIZE,
+    REASON_LIMIT,
     AnswerIn,
     CleanAnswer,
     FeedbackContext,
     GivenAnswer,
     Kind,
     clean_text,
+    others_reasons,
 )
 from app.rounds.snapshot import ChoiceResult
 from app.studies.models import Item, Study
@@ -48,7 +50,7 @@ class ChoiceKind(Kind):
         return {"values": [v for v in form.getlist(f"c{item.id}") if v]}
 
     def clean(self, item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
-        reason = clean_text(data.reason, 3000)
+        reason = clean_text(data.reason, REASON_LIMIT)
         chosen = [str(v) for v in (data.values or [])]
         unknown = [c for c in chosen if c not in item.options]
         if unknown:
@@ -99,9 +101,7 @@ class ChoiceKind(Kind):
                             "shares": [(o, counts.get(o, 0) / size) for o in entry.counts],
                         }
                     )
-        reasons = list(entry.reasons)
-        if own is not None and own.reason in reasons:
-            reasons.remove(own.reason)
+        reasons = others_reasons(entry, own)
         return ChoiceFeedback(
             n=entry.n,
             multiple=entry.multiple,

@@ -11,7 +11,16 @@ import numpy as np
 
 from app.errors import Message
 from app.i18n import N_
-from app.rounds.kinds.base import AnswerIn, CleanAnswer, FeedbackContext, GivenAnswer, Kind, clean_text
+from app.rounds.kinds.base import (
+    REASON_LIMIT,
+    AnswerIn,
+    CleanAnswer,
+    FeedbackContext,
+    GivenAnswer,
+    Kind,
+    clean_text,
+    others_reasons,
+)
 from app.rounds.snapshot import EstimateResult
 from app.studies.models import Item, Study
 
@@ -43,7 +52,7 @@ class EstimateKind(Kind):
         return {"values": [form.get(f"q{item.id}_{k}") or "" for k in range(len(item.quantiles))]}
 
     def clean(self, item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
-        reason = clean_text(data.reason, 3000)
+        reason = clean_text(data.reason, REASON_LIMIT)
         raw = data.values or []
         if all(v in (None, "") for v in raw):
             return CleanAnswer(None, None, None, reason, data.unable)
@@ -76,9 +85,7 @@ class EstimateKind(Kind):
     def feedback(self, entry: EstimateResult, own: Any, context: FeedbackContext) -> EstimateFeedback | None:
         settings = context.settings
         show_own = settings.get("own_previous", True) and own is not None and bool(own.values)
-        reasons = list(entry.reasons)
-        if own is not None and own.reason in reasons:
-            reasons.remove(own.reason)
+        reasons = others_reasons(entry, own)
         return EstimateFeedback(
             n=entry.n,
             quantiles=entry.quantiles,

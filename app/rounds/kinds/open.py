@@ -9,6 +9,7 @@ from typing import Any
 
 from app.i18n import N_
 from app.rounds.kinds.base import (
+    REASON_LIMIT,
     TEXT_LIMIT,
     AnswerIn,
     CleanAnswer,
@@ -39,7 +40,7 @@ class OpenKind(Kind):
         return {"text": form.get(f"t{item.id}")}
 
     def clean(self, item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
-        return CleanAnswer(None, None, clean_text(data.text, TEXT_LIMIT), clean_text(data.reason, 3000), False)
+        return CleanAnswer(None, None, clean_text(data.text, TEXT_LIMIT), clean_text(data.reason, REASON_LIMIT), False)
 
     def summarize(self, item: Item, answers: list[GivenAnswer], groups: Mapping[int, str], salt: str) -> OpenResult:
         texts = [a.text for a in answers if a.text]

@@ -11,7 +11,16 @@ import numpy as np
 from app import scoring
 from app.errors import Message
 from app.i18n import N_
-from app.rounds.kinds.base import AnswerIn, CleanAnswer, FeedbackContext, GivenAnswer, Kind, clean_text
+from app.rounds.kinds.base import (
+    REASON_LIMIT,
+    AnswerIn,
+    CleanAnswer,
+    FeedbackContext,
+    GivenAnswer,
+    Kind,
+    clean_text,
+    others_reasons,
+)
 from app.rounds.snapshot import RankedOption, RankingResult
 from app.studies.models import Item, Study
 
@@ -48,7 +57,7 @@ class RankingKind(Kind):
         return {"ranks": {option: form.get(f"k{item.id}_{n}") for n, option in enumerate(item.options)}}
 
     def clean(self, item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
-        reason = clean_text(data.reason, 3000)
+        reason = clean_text(data.reason, REASON_LIMIT)
         ranked = self._order(item, data.ranks) if data.ranks is not None else [str(v) for v in data.values or []]
         unknown = [r for r in ranked if r not in item.options]
         if unknown:
@@ -122,9 +131,7 @@ class RankingKind(Kind):
             )
             for o in order
         ]
-        reasons = list(entry.reasons)
-        if own is not None and own.reason in reasons:
-            reasons.remove(own.reason)
+        reasons = others_reasons(entry, own)
         return RankingFeedback(
             n=entry.n,
             rows=rows,

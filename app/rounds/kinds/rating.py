@@ -16,12 +16,14 @@ from app.i18n import N_
 from app.rounds.charts import distribution_svg
 from app.rounds.kinds.base import (
     MIN_GROUP_SIZE,
+    REASON_LIMIT,
     AnswerIn,
     CleanAnswer,
     FeedbackContext,
     Kind,
     anonymous_order,
     clean_text,
+    others_reasons,
 )
 from app.rounds.snapshot import GroupStats, RatingResult, Stats
 from app.studies.models import Item, Study
@@ -74,7 +76,7 @@ class RatingKind(Kind):
         return {"value": value if value not in (None, "") else None}
 
     def clean(self, item: Item, study: Study, data: AnswerIn) -> CleanAnswer:
-        reason = clean_text(data.reason, 3000)
+        reason = clean_text(data.reason, REASON_LIMIT)
         low, high = scale_of(item, study)
         if data.unable:
             if not item.allow_unable:
@@ -128,9 +130,7 @@ class RatingKind(Kind):
         stats = entry.stats
         counts = [float(stats.count(p)) for p in points]
         own_value = own.value if own is not None else None
-        reasons = list(entry.reasons)
-        if own is not None and own.reason in reasons:
-            reasons.remove(own.reason)
+        reasons = others_reasons(entry, own)
         groups = []
         if settings.get("by_group"):
             for key, g in entry.by_group.items():
