@@ -179,13 +179,13 @@ def create_app(
     engine: Engine | None = None,
     *,
     run_sender: bool | None = None,
-    link_failure_sessions: UnitsOfWork | None = None,
+    transactions: UnitsOfWork | None = None,
     freeze_startup_objects: bool = False,
 ) -> FastAPI:
-    """The application. ``link_failure_sessions`` opens the transactions in which failed link
-    look-ups and failed logins are counted (by default, transactions of their own on the engine;
-    tests count them in the test's transaction). ``freeze_startup_objects`` is for a server process (see
-    ``create_served_app``)."""
+    """The application. ``transactions`` opens the short units of work that a request writes apart
+    from its own transaction: failed link look-ups and logins counted, a panel file's lines staged (by
+    default, transactions of their own on the engine; tests write them in the test's transaction).
+    ``freeze_startup_objects`` is for a server process (see ``create_served_app``)."""
     settings = settings or get_settings()
     logmask.install()
 
@@ -202,10 +202,10 @@ def create_app(
             else app.state.engine
         )
         app.state.templates = Templates()
-        failure_sessions = link_failure_sessions or partial(session_scope, app.state.engine)
-        app.state.link_limiter = link_limiter(settings, failure_sessions)
+        app.state.transactions = transactions or partial(session_scope, app.state.engine)
+        app.state.link_limiter = link_limiter(settings, app.state.transactions)
         app.state.login_throttle = LoginThrottle(
-            failure_sessions,
+            app.state.transactions,
             settings.secret_key,
             settings.login_free_failures_per_account,
             settings.login_free_failures_per_client,

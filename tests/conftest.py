@@ -158,7 +158,7 @@ def transaction_sessions(connection: Connection) -> UnitsOfWork:
 
 def app_in_test_transaction(settings: Settings, database: Database, sessions: UnitsOfWork) -> FastAPI:
     """An app whose requests (and counts of failed link look-ups) write in the test's transaction."""
-    application = create_app(settings, engine=database.engine, run_sender=False, link_failure_sessions=sessions)
+    application = create_app(settings, engine=database.engine, run_sender=False, transactions=sessions)
 
     def session_in_test_transaction() -> Iterator[Session]:
         with sessions() as session:

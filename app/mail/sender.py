@@ -263,9 +263,10 @@ def _next_pass_on_error(report: PassReport, work: str) -> Iterator[None]:
 
 def forget_expired(engine: Engine) -> int:
     """Delete what has no use any more: researcher sessions past their time-out, failed link
-    look-ups and logins older than their throttle's window."""
+    look-ups and logins older than their throttle's window, lines of panel imports that never ended."""
     from app.accounts import service as accounts
     from app.accounts import throttle
+    from app.panel import service as panel
     from app.rounds import ratelimit
 
     with session_scope(engine) as session:
@@ -274,6 +275,7 @@ def forget_expired(engine: Engine) -> int:
             + accounts.forget_old_submissions(session)
             + ratelimit.forget_old_failures(session)
             + throttle.forget_old_failures(session)
+            + panel.forget_abandoned_imports(session)
         )
 
 

@@ -41,3 +41,25 @@ class Expert(SQLModel, table=True):
     link_issued_at: datetime | None = None
     consent_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class PanelImportRow(SQLModel, table=True):
+    """A checked line of a panel file on its way in. A large import writes its lines here in short
+    transactions, then moves them to ``expert`` in one statement: other writers never wait for the
+    whole file, and the panel gains all of the lines or none. Rows left by a crash are forgotten."""
+
+    __tablename__ = "panel_import_row"
+
+    id: int = Field(default=None, primary_key=True)
+    import_key: str = Field(max_length=36, index=True)
+    line: int
+    study_id: int = Field(foreign_key="study.id", ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    pseudonym: str = Field(max_length=40)
+    stakeholder_group: str = Field(default="", max_length=60)
+    profile: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    language: str | None = Field(default=None, max_length=2)
+    weight: float = 1.0
+    weight_source: str = Field(default="equal", max_length=20)
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.accounts import service as accounts
-from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep
+from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
 from app.errors import AppError, InvalidInput, Message
 from app.panel import service
 from app.panel.schemas import ExpertCreate, ExpertPublic, ImportReport, StatusChange, WeightChange
@@ -92,21 +92,18 @@ def add_expert_page(request: Request, session: SessionDep, access: StudyForEdito
 
 @router.post("/studies/{study_id}/panel/import", include_in_schema=False)
 def import_page(
-    request: Request, reader: ReadSessionDep, session: SessionDep, access: StudyForEditorReading, form: Form
+    request: Request, reader: ReadSessionDep, transactions: TransactionsDep, access: StudyForEditorReading, form: Form
 ) -> Response:
     upload = form.get("file")
     if not isinstance(upload, StarletteUpload):
-        return _panel_page(
-            request, session, access, import_error=Message("Choose a CSV or XLSX file."), status_code=400
-        )
+        return _panel_page(request, reader, access, import_error=Message("Choose a CSV or XLSX file."), status_code=400)
     try:
         service.import_panel(
-            session, access.study, upload.filename or "panel.csv", upload.file.read(), access.researcher, reader
+            reader, access.study, upload.filename or "panel.csv", upload.file.read(), access.researcher, transactions
         )
     except AppError as exc:
-        session.rollback()
         return _panel_page(
-            request, session, access, import_error=exc.detail, import_lines=exc.extra.get("lines", []), status_code=400
+            request, reader, access, import_error=exc.detail, import_lines=exc.extra.get("lines", []), status_code=400
         )
     return redirect(f"/studies/{access.study.id}/panel", "imported")
 
@@ -180,15 +177,13 @@ def api_add_expert(body: ExpertCreate, session: SessionDep, access: StudyForEdit
 
 @router.post("/api/studies/{study_id}/experts/import", response_model=ImportReport, status_code=201, tags=["panel"])
 def api_import(
-    file: UploadFile, reader: ReadSessionDep, session: SessionDep, access: StudyForEditorReading
+    file: UploadFile, reader: ReadSessionDep, transactions: TransactionsDep, access: StudyForEditorReading
 ) -> ImportReport:
     """A CSV or XLSX with name, email, group and profile columns; all lines or none."""
     experts = service.import_panel(
-        session, access.study, file.filename or "panel.csv", file.file.read(), access.researcher, reader
+        reader, access.study, file.filename or "panel.csv", file.file.read(), access.researcher, transactions
     )
-    return ImportReport(
-        imported=len(experts), experts=[ExpertPublic.model_validate(e, from_attributes=True) for e in experts]
-    )
+    return ImportReport(imported=len(experts), experts=experts)
 
 
 @router.put("/api/studies/{study_id}/experts/{expert_id}/weight", response_model=ExpertPublic, tags=["panel"])

@@ -7,18 +7,21 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
+from contextlib import nullcontext
+from datetime import timedelta
 from typing import Any
+from uuid import uuid4
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert, literal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Researcher
 from app.audit import service as audit
-from app.db import utcnow
+from app.db import UnitsOfWork, utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
-from app.panel.models import Expert
-from app.panel.schemas import ExpertCreate
+from app.panel.models import Expert, PanelImportRow
+from app.panel.schemas import ExpertCreate, ExpertPublic
 from app.scoring import RuleError, expert_weights
 from app.security import hash_token, link_token, new_link_nonce
 from app.studies.models import Study
@@ -308,43 +311,85 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
     return parsed
 
 
+IMPORT_CHUNK_ROWS = 500
+ABANDONED_IMPORT_AGE = timedelta(hours=1)
+
+_STAGED = PanelImportRow.__table__  # type: ignore[attr-defined]
+_EXPERTS = Expert.__table__  # type: ignore[attr-defined]
+_STAGED_COLUMNS = (
+    "study_id",
+    "name",
+    "email",
+    "pseudonym",
+    "stakeholder_group",
+    "profile",
+    "language",
+    "weight",
+    "weight_source",
+    "created_at",
+)
+_NEW_EXPERT = {"weight_reason": "", "status": "active", "status_reason": ""}
+
+
 def import_panel(
     session: Session,
     study: Study,
     filename: str,
     content: bytes,
     researcher: Researcher | None,
-    reader: Session | None = None,
-) -> list[Expert]:
-    """All or nothing: every line is checked before any expert is added. Linear in the lines: one
-    read of the panel's e-mails and pseudonyms, one multi-row insert, one log entry. With a
-    ``reader`` (a session that only reads), the file is read and checked before the write
-    transaction begins, which then only inserts: other studies' saves wait for the insert only."""
-    parsed = parse_panel_file(reader or session, study, filename, content)
+    transactions: UnitsOfWork | None = None,
+) -> list[ExpertPublic]:
+    """All or nothing: every line is checked before any is written. Linear in the lines: one read of
+    the panel's e-mails and pseudonyms, bulk inserts, one log entry.
+
+    With ``transactions`` (units of work of their own), ``session`` only reads: the checked lines
+    are staged in short transactions of ``IMPORT_CHUNK_ROWS``, then one statement moves them all to
+    the panel, so other studies' saves never wait for more than a chunk or the move. Without, all
+    of it happens in ``session``."""
+    parsed = parse_panel_file(session, study, filename, content)
+    rows = _expert_rows(session, study, parsed)
+    units = transactions or (lambda: nullcontext(session))
+    key = str(uuid4())
+    moved = False
     try:
-        return add_parsed(session, study, parsed, filename, researcher)
+        for start in range(0, len(rows), IMPORT_CHUNK_ROWS):
+            with units() as chunk:
+                chunk.execute(
+                    insert(_STAGED), [dict(row, import_key=key) for row in rows[start : start + IMPORT_CHUNK_ROWS]]
+                )
+        with units() as move:
+            ids = _move_staged(move, key)
+            audit.record(
+                move,
+                study.id,
+                researcher,
+                "panel.imported",
+                filename[:200],
+                count=len(ids),
+                pseudonyms=f"{rows[0]['pseudonym']}–{rows[-1]['pseudonym']}",
+            )
+        moved = True
     except IntegrityError:
         raise Conflict(
             Message(
                 "The panel changed while the file was being read (an address was added meanwhile); import it again."
             )
         ) from None
+    finally:
+        if not moved and transactions is not None:
+            with transactions() as cleanup:
+                cleanup.execute(delete(_STAGED).where(_STAGED.c.import_key == key))
+    return [ExpertPublic(id=ids[row["pseudonym"]], **row, **_NEW_EXPERT) for row in rows]
 
 
-def add_parsed(
-    session: Session,
-    study: Study,
-    parsed: list[tuple[int, ExpertCreate]],
-    filename: str,
-    researcher: Researcher | None,
-) -> list[Expert]:
-    """Insert checked lines in one statement (the unique e-mail per study still guards a race)."""
+def _expert_rows(session: Session, study: Study, parsed: list[tuple[int, ExpertCreate]]) -> list[dict[str, Any]]:
+    """The panel rows of checked lines: pseudonyms after the panel's own, weights by the protocol."""
     pseudonyms = _pseudonyms(session, study.id)
     profiles = [_clean_profile(data.profile) for _, data in parsed]
     weights, source = _scheme_weights(study, profiles)
-    now = utcnow()
-    rows = [
+    return [
         {
+            "line": line,
             "study_id": study.id,
             "name": data.name,
             "email": data.email.strip().lower(),
@@ -354,25 +399,36 @@ def add_parsed(
             "language": data.language,
             "weight": weight,
             "weight_source": source,
-            "weight_reason": "",
-            "status": "active",
-            "status_reason": "",
-            "created_at": now,
+            "created_at": utcnow(),
         }
-        for (_, data), profile, weight in zip(parsed, profiles, weights, strict=True)
+        for (line, data), profile, weight in zip(parsed, profiles, weights, strict=True)
     ]
-    experts = list(session.scalars(insert(Expert).returning(Expert), rows).all())
-    audit.record(
-        session,
-        study.id,
-        researcher,
-        "panel.imported",
-        filename[:200],
-        count=len(experts),
-        pseudonyms=f"{rows[0]['pseudonym']}–{rows[-1]['pseudonym']}" if rows else "",
+
+
+def _move_staged(session: Session, key: str) -> dict[str, int]:
+    """Staged lines to the panel in one statement (the unique e-mail and pseudonym per study guard
+    a race), in file order, and the staging rows gone in the same transaction; returns the new
+    experts' ids by pseudonym (little to fetch while the write lock is held)."""
+    columns = [_STAGED.c[name] for name in _STAGED_COLUMNS]
+    lines = (
+        select(*columns, *(literal(value) for value in _NEW_EXPERT.values()))
+        .where(_STAGED.c.import_key == key)
+        .order_by(_STAGED.c.line)
     )
-    session.flush()
-    return sorted(experts, key=lambda e: e.id)
+    statement = (
+        insert(_EXPERTS)
+        .from_select([*_STAGED_COLUMNS, *_NEW_EXPERT], lines)
+        .returning(_EXPERTS.c.pseudonym, _EXPERTS.c.id)
+    )
+    ids = {pseudonym: id_ for pseudonym, id_ in session.execute(statement)}
+    session.execute(delete(_STAGED).where(_STAGED.c.import_key == key))
+    return ids
+
+
+def forget_abandoned_imports(session: Session) -> int:
+    """Staged lines of imports that never finished (the server stopped in the middle)."""
+    old = delete(_STAGED).where(_STAGED.c.created_at < utcnow() - ABANDONED_IMPORT_AGE)
+    return session.execute(old).rowcount or 0  # type: ignore[attr-defined]
 
 
 def _scheme_weights(study: Study, profiles: list[dict[str, Any]]) -> tuple[list[float], str]:

@@ -7,6 +7,9 @@ import io
 import re
 import resource
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from openpyxl import Workbook
@@ -14,9 +17,11 @@ from sqlalchemy import event
 from sqlmodel import func, select
 
 from app.audit.models import AuditEvent
-from app.errors import InvalidInput
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput
 from app.panel import service as panel
-from app.panel.models import Expert
+from app.panel.models import Expert, PanelImportRow
+from app.panel.schemas import ExpertCreate
 from tests.factories import make_study
 
 
@@ -124,8 +129,10 @@ def test_a_large_panel_imports_in_one_pass_with_one_log_entry(session):
         experts = panel.import_panel(session, study, "panel.csv", "\n".join(lines).encode(), None)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    # a few statements whatever the size (the quadratic import ran several per line: 146 s for 4,000)
-    assert len([s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]) <= 10
+    # a few statements, and one more per chunk of staged lines (the quadratic import ran several per
+    # line: 146 s for 4,000)
+    chunks = -(-3000 // panel.IMPORT_CHUNK_ROWS)
+    assert len([s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]) <= 10 + chunks
     assert len(experts) == 3000 and experts[0].pseudonym == "E01" and experts[-1].pseudonym == "E3000"
     assert experts[7].weight == pytest.approx(0.7) and experts[7].weight_source == "formula"
     assert len({e.pseudonym for e in experts}) == 3000
@@ -133,3 +140,56 @@ def test_a_large_panel_imports_in_one_pass_with_one_log_entry(session):
     assert [e.action for e in logged if e.action.startswith(("panel", "expert"))] == ["panel.imported"]
     again = panel.import_panel(session, study, "more.csv", b"name,email,years\nLate,late@example.org,4\n", None)
     assert again[0].pseudonym == "E3001"
+
+
+def test_a_large_import_is_staged_in_short_transactions_then_moved_in_one(session, transaction_sessions):
+    study = make_study(session)
+    units = 0
+
+    @contextmanager
+    def counted() -> Iterator:  # type: ignore[type-arg]
+        nonlocal units
+        units += 1
+        with transaction_sessions() as unit:
+            yield unit
+
+    lines = ["name,email"] + [f"Expert {n},e{n}@example.org" for n in range(1200)]
+    experts = panel.import_panel(session, study, "panel.csv", "\n".join(lines).encode(), None, counted)
+    assert units == 3 + 1  # chunks of 500, then the move
+    assert [e.pseudonym for e in experts[:2]] == ["E01", "E02"] and experts[-1].email == "e1199@example.org"
+    stored = session.exec(select(Expert.email).where(Expert.study_id == study.id).order_by(Expert.id)).all()
+    assert stored == [f"e{n}@example.org" for n in range(1200)]
+    assert session.exec(select(func.count()).select_from(PanelImportRow)).one() == 0
+
+
+def test_an_import_that_races_an_addition_adds_nothing_and_leaves_nothing_staged(session, transaction_sessions):
+    study = make_study(session)
+    units = 0
+
+    @contextmanager
+    def racing() -> Iterator:  # type: ignore[type-arg]
+        nonlocal units
+        units += 1
+        if units == 2:  # after the lines are staged, before they move: another editor adds Bob
+            with transaction_sessions() as other:
+                panel.add_expert(other, study, ExpertCreate(name="Bob", email="bob@example.org"), None)
+        with transaction_sessions() as unit:
+            yield unit
+
+    content = b"name,email\nAnn,ann@example.org\nBob,bob@example.org\n"
+    with pytest.raises(Conflict, match="import it again"):
+        panel.import_panel(session, study, "panel.csv", content, None, racing)
+    stored = session.exec(select(Expert.email).where(Expert.study_id == study.id)).all()
+    assert stored == ["bob@example.org"]
+    assert session.exec(select(func.count()).select_from(PanelImportRow)).one() == 0
+
+
+def test_lines_of_an_import_that_never_ended_are_forgotten(session):
+    study = make_study(session)
+    for age, email in [(timedelta(hours=2), "old@example.org"), (timedelta(minutes=1), "new@example.org")]:
+        staged = PanelImportRow(import_key="k", line=2, study_id=study.id, name="X", email=email, pseudonym="E01")
+        staged.created_at = utcnow() - age
+        session.add(staged)
+    session.flush()
+    assert panel.forget_abandoned_imports(session) == 1
+    assert session.exec(select(PanelImportRow.email)).all() == ["new@example.org"]

@@ -96,7 +96,8 @@ def test_unusable_files_are_refused(session, study, content, message):
 
 
 def test_weights_by_hand_need_a_reason_and_survive_recomputation(session, study):
-    claire, marc = service.import_panel(session, study, "panel.csv", GOOD.encode(), None)
+    service.import_panel(session, study, "panel.csv", GOOD.encode(), None)
+    claire, marc = service.experts_of(session, study.id)
     with pytest.raises(InvalidInput):
         service.set_weight(session, study, claire, 2.0, " ", make_researcher(session, "x@example.org"))
     service.set_weight(session, study, claire, 2.0, "chairs the society", make_researcher(session, "y@example.org"))
