@@ -10,7 +10,9 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
@@ -157,3 +159,17 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+
+@dataclass(frozen=True)
+class Transactions:
+    """Opens units of work apart from a request's own transaction, for work that must not hold the
+    write lock throughout: ``write`` commits at the end of its block (rolls back if it raises),
+    ``read`` only reads (on SQLite without the write lock). Tests open both in the test's transaction."""
+
+    write: UnitsOfWork
+    read: UnitsOfWork
+
+    @classmethod
+    def on(cls, engine: Engine) -> Transactions:
+        return cls(write=partial(session_scope, engine), read=partial(reading_scope, engine))

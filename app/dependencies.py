@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from app.accounts import service as accounts
 from app.accounts.models import Researcher, ResearcherSession
 from app.config import Settings
-from app.db import UnitsOfWork
+from app.db import Transactions
 from app.errors import Forbidden, Message, NotAuthenticated
 from app.security import tokens_match
 from app.templating import Templates
@@ -54,13 +54,13 @@ def get_read_session(request: Request) -> Iterator[Session]:
             session.rollback()
 
 
-def get_transactions(request: Request) -> UnitsOfWork:
-    """Opens short units of work apart from the request's own transaction."""
+def get_transactions(request: Request) -> Transactions:
+    """Opens units of work apart from the request's own transaction."""
     return request.app.state.transactions  # type: ignore[no-any-return]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-TransactionsDep = Annotated[UnitsOfWork, Depends(get_transactions)]
+TransactionsDep = Annotated[Transactions, Depends(get_transactions)]
 TemplatesDep = Annotated[Templates, Depends(get_templates)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]

@@ -7,7 +7,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from app.accounts.throttle import LoginThrottle
 from app.audit.router import router as audit_router
 from app.body_limit import BodyLimit
 from app.config import Settings, get_settings
-from app.db import UnitsOfWork, make_engine, session_scope
+from app.db import Transactions, make_engine
 from app.errors import AppError, Message
 from app.mail.router import router as mail_router
 from app.panel.router import router as panel_router
@@ -179,12 +178,13 @@ def create_app(
     engine: Engine | None = None,
     *,
     run_sender: bool | None = None,
-    transactions: UnitsOfWork | None = None,
+    transactions: Transactions | None = None,
     freeze_startup_objects: bool = False,
 ) -> FastAPI:
-    """The application. ``transactions`` opens the short units of work that a request writes apart
-    from its own transaction: failed link look-ups and logins counted, a panel file's lines staged (by
-    default, transactions of their own on the engine; tests write them in the test's transaction).
+    """The application. ``transactions`` opens the units of work a request needs apart from its own
+    transaction: failed link look-ups and logins counted, a panel file's lines staged, a round closed
+    then analysed (by default, transactions of their own on the engine; tests run them in the test's
+    transaction).
     ``freeze_startup_objects`` is for a server process (see ``create_served_app``)."""
     settings = settings or get_settings()
     logmask.install()
@@ -202,10 +202,10 @@ def create_app(
             else app.state.engine
         )
         app.state.templates = Templates()
-        app.state.transactions = transactions or partial(session_scope, app.state.engine)
-        app.state.link_limiter = link_limiter(settings, app.state.transactions)
+        app.state.transactions = transactions or Transactions.on(app.state.engine)
+        app.state.link_limiter = link_limiter(settings, app.state.transactions.write)
         app.state.login_throttle = LoginThrottle(
-            app.state.transactions,
+            app.state.transactions.write,
             settings.secret_key,
             settings.login_free_failures_per_account,
             settings.login_free_failures_per_client,

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session
 
 from app.config import Settings, load_settings
-from app.db import UnitsOfWork, make_engine
+from app.db import Transactions, UnitsOfWork, make_engine
 from app.dependencies import get_read_session, get_session
 from app.main import create_app
 from app.migrate import upgrade
@@ -158,7 +158,9 @@ def transaction_sessions(connection: Connection) -> UnitsOfWork:
 
 def app_in_test_transaction(settings: Settings, database: Database, sessions: UnitsOfWork) -> FastAPI:
     """An app whose requests (and counts of failed link look-ups) write in the test's transaction."""
-    application = create_app(settings, engine=database.engine, run_sender=False, transactions=sessions)
+    application = create_app(
+        settings, engine=database.engine, run_sender=False, transactions=Transactions(write=sessions, read=sessions)
+    )
 
     def session_in_test_transaction() -> Iterator[Session]:
         with sessions() as session:

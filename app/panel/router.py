@@ -99,7 +99,12 @@ def import_page(
         return _panel_page(request, reader, access, import_error=Message("Choose a CSV or XLSX file."), status_code=400)
     try:
         service.import_panel(
-            reader, access.study, upload.filename or "panel.csv", upload.file.read(), access.researcher, transactions
+            reader,
+            access.study,
+            upload.filename or "panel.csv",
+            upload.file.read(),
+            access.researcher,
+            transactions.write,
         )
     except AppError as exc:
         return _panel_page(
@@ -181,7 +186,7 @@ def api_import(
 ) -> ImportReport:
     """A CSV or XLSX with name, email, group and profile columns; all lines or none."""
     experts = service.import_panel(
-        reader, access.study, file.filename or "panel.csv", file.file.read(), access.researcher, transactions
+        reader, access.study, file.filename or "panel.csv", file.file.read(), access.researcher, transactions.write
     )
     return ImportReport(imported=len(experts), experts=experts)
 

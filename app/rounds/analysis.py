@@ -18,7 +18,8 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Researcher
 from app.audit import service as audit
-from app.db import utcnow
+from app.db import Transactions, utcnow
+from app.errors import Conflict, Message, NotFound
 from app.panel.models import Expert
 from app.rounds.answers import round_items
 from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
@@ -31,7 +32,7 @@ from app.studies.models import Item, Study
 
 NO_VALUE = -1e300  # stands for "no value" in the one-query fetch (scales are never negative)
 
-__all__ = ["Panelist", "Protocol", "RoundAnswers", "analyse_round", "compute", "gather", "store"]
+__all__ = ["Panelist", "Protocol", "RoundAnswers", "analyse_apart", "analyse_round", "compute", "gather", "store"]
 
 
 def rating_matrix(session: Session, round_id: int, expert_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
@@ -198,6 +199,43 @@ def analyse_round(
 ) -> RoundResult:
     data = gather(session, study, round_)
     return store(session, study, round_, compute(data, Protocol.of(study), n_boot), data.items, researcher)
+
+
+def analyse_apart(
+    transactions: Transactions,
+    study_id: int,
+    round_id: int,
+    researcher: Researcher | None,
+    n_boot: int | None = None,
+) -> None:
+    """Analyse a closed round without a write transaction open while its answers are read and the
+    statistics computed (seconds for a big round): gather and compute in a reading transaction, then
+    store in a short write. A round reopened in between is refused, not given a stale snapshot."""
+    with transactions.read() as reader:
+        study, round_ = _study_and_round(reader, study_id, round_id)
+        closed_at = round_.closed_at
+        data = gather(reader, study, round_)
+        snapshot = compute(data, Protocol.of(study), n_boot)
+        item_ids = [item.id for item in data.items]
+    with transactions.write() as session:
+        study, round_ = _study_and_round(session, study_id, round_id, for_update=True)
+        if round_.closed_at != closed_at:
+            raise Conflict(
+                Message(
+                    "Round %(number)s was reopened while it was being analysed; analyse it once it is closed again.",
+                    number=round_.number,
+                )
+            )
+        stored = {i.id: i for i in session.exec(select(Item).where(col(Item.id).in_(item_ids))).all()}
+        store(session, study, round_, snapshot, [stored[i] for i in item_ids], researcher)
+
+
+def _study_and_round(session: Session, study_id: int, round_id: int, for_update: bool = False) -> tuple[Study, Round]:
+    round_ = session.get(Round, round_id, with_for_update=for_update)
+    study = session.get(Study, study_id)
+    if round_ is None or study is None or round_.study_id != study.id:
+        raise NotFound(Message("No such round."))
+    return study, round_
 
 
 def snapshot_of(result: RoundResult | None) -> RoundSnapshot | None:

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from app.dependencies import Form, SessionDep, SettingsDep, TemplatesDep
+from app.db import Transactions
+from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
 from app.errors import AppError, InvalidInput, Message
 from app.rounds import coding, dashboard, narrowing, service
-from app.rounds.analysis import analyse_round, snapshot_of
+from app.rounds.analysis import analyse_apart, snapshot_of
 from app.rounds.answers import round_items
 from app.rounds.charts import distribution_svg
 from app.rounds.kinds import KINDS
@@ -35,7 +36,7 @@ from app.rounds.schemas import (
 )
 from app.rounds.snapshot import RoundSnapshot
 from app.studies import service as studies
-from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
+from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
 from app.studies.models import Study
 from app.web import form_errors, form_ids, form_text, redirect, render, request_language
 
@@ -204,14 +205,11 @@ def _round_action(
     form: Any,
 ) -> str:
     study, who = access.study, access.researcher
-    if action in ("open", "close") and not form.get("confirm"):
+    if action == "open" and not form.get("confirm"):
         raise InvalidInput(Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"})
     if action == "open":
         service.open_round(session, study, round_, who, settings, templates)
         return "opened"
-    if action == "close":
-        service.close_round(session, study, round_, who)
-        return "closed"
     if action == "remind":
         service.send_reminders(session, study, round_, who, settings, templates)
         return "reminded"
@@ -225,9 +223,6 @@ def _round_action(
             who,
         )
         return "reopened"
-    if action == "analyse":
-        analyse_round(session, study, round_, who)
-        return "analysed"
     if action == "settings":
         reminder = form_text(form, "reminder", "").strip()
         if reminder and not reminder.isdigit():
@@ -460,6 +455,51 @@ def statement_action_page(
     return redirect(f"/studies/{study.id}/rounds/{round_.number if round_ else 1}/coding", "saved")
 
 
+@router.post("/studies/{study_id}/rounds/{number}/close", include_in_schema=False)
+def close_page(
+    request: Request,
+    reader: ReadSessionDep,
+    transactions: TransactionsDep,
+    access: StudyForEditorReading,
+    number: int,
+    form: Form,
+) -> Response:
+    """Close, then analyse apart: neither the request's session nor a write transaction is held
+    while the round is analysed."""
+    round_ = service.get_round(reader, access.study, number)
+    try:
+        if not form.get("confirm"):
+            raise InvalidInput(
+                Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"}
+            )
+        service.close_then_analyse(transactions, access.study.id, round_.id, access.researcher)
+    except AppError as exc:
+        return _round_page_again(request, transactions, access, number, exc)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "closed")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/analyse", include_in_schema=False)
+def analyse_page(
+    request: Request, reader: ReadSessionDep, transactions: TransactionsDep, access: StudyForEditorReading, number: int
+) -> Response:
+    round_ = service.get_round(reader, access.study, number)
+    try:
+        analyse_apart(transactions, access.study.id, round_.id, access.researcher)
+    except AppError as exc:
+        return _round_page_again(request, transactions, access, number, exc)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "analysed")
+
+
+def _round_page_again(
+    request: Request, transactions: Transactions, access: StudyAccess, number: int, exc: AppError
+) -> Response:
+    """The round's page with the error, read afresh (the action may have closed the round before
+    its analysis failed)."""
+    with transactions.read() as fresh:
+        round_ = service.get_round(fresh, access.study, number)
+        return _round_page(request, fresh, access, round_, error=exc.detail, status_code=exc.status_code)
+
+
 # Registered after the specific round pages (narrowing, coding...): the first matching path wins.
 @router.post("/studies/{study_id}/rounds/{number}/{action}", include_in_schema=False)
 def round_action_page(
@@ -539,11 +579,14 @@ def api_open(
 
 
 @router.post("/api/studies/{study_id}/rounds/{number}/close", response_model=RoundDetail, tags=["rounds"])
-def api_close(number: int, session: SessionDep, access: StudyForEditor) -> RoundDetail:
-    """Close the round and analyse it (the snapshot is stored in the same transaction)."""
-    round_ = service.get_round(session, access.study, number)
-    service.close_round(session, access.study, round_, access.researcher)
-    return _detail(session, access.study, round_)
+def api_close(
+    number: int, reader: ReadSessionDep, transactions: TransactionsDep, access: StudyForEditorReading
+) -> RoundDetail:
+    """Close the round, then analyse it: the snapshot is stored when this answers."""
+    round_ = service.get_round(reader, access.study, number)
+    service.close_then_analyse(transactions, access.study.id, round_.id, access.researcher)
+    with transactions.read() as fresh:
+        return _detail(fresh, access.study, service.get_round(fresh, access.study, number))
 
 
 @router.post("/api/studies/{study_id}/rounds/{number}/reopen", response_model=RoundDetail, tags=["rounds"])

@@ -8,7 +8,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from app.config import Settings
-from app.db import session_scope, utcnow
+from app.db import Transactions, session_scope, utcnow
+from app.errors import Conflict, NotFound
 from app.panel.models import Expert
 from app.rounds import service
 from app.rounds.models import Invitation, Round
@@ -17,10 +18,11 @@ from app.templating import default_templates
 
 
 def close_due_rounds(engine: Engine, settings: Settings) -> int:
-    """Close (and analyse) every open round whose deadline has passed, each in its own transaction."""
+    """Close and analyse every open round whose deadline has passed, each in transactions of its own
+    (the analysis outside any write transaction)."""
     with session_scope(engine) as session:
         due = [
-            r.id
+            (r.study_id, r.id)
             for r in session.exec(
                 select(Round).where(
                     Round.status == "open", col(Round.closes_at).is_not(None), col(Round.closes_at) <= utcnow()
@@ -28,19 +30,13 @@ def close_due_rounds(engine: Engine, settings: Settings) -> int:
             ).all()
         ]
     closed = 0
-    for round_id in due:
-        with session_scope(engine) as session:
-            query = select(Round).where(Round.id == round_id)
-            if engine.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            round_ = session.exec(query).first()
-            if round_ is None or round_.status != "open":
-                continue  # another worker did it
-            study = session.get(Study, round_.study_id)
-            if study is None:
-                continue
-            service.close_round(session, study, round_, None)
-            closed += 1
+    transactions = Transactions.on(engine)
+    for study_id, round_id in due:
+        try:
+            service.close_then_analyse(transactions, study_id, round_id, None)
+        except (Conflict, NotFound):
+            continue  # closed by another worker or a researcher meanwhile, or deleted
+        closed += 1
     return closed
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.config import Settings
-from app.db import utcnow
+from app.db import Transactions, utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.mail import service as mail
 from app.panel import service as panel
@@ -339,15 +339,34 @@ def send_reminders(
 
 
 def close_round(session: Session, study: Study, round_: Round, researcher: Researcher | None) -> Round:
-    """Close and analyse in one transaction: the snapshot exists as soon as the round is closed."""
+    """Close and analyse in one transaction (the demo and scripts; served requests and the worker
+    use ``close_then_analyse``, which holds no write transaction while the round is analysed)."""
     from app.rounds import analysis
 
+    _close(session, study, round_, researcher)
+    analysis.analyse_round(session, study, round_, researcher)
+    return round_
+
+
+def close_then_analyse(transactions: Transactions, study_id: int, round_id: int, researcher: Researcher | None) -> None:
+    """Close in a short transaction, then analyse apart (``analysis.analyse_apart``). Should the
+    server stop in between, the round reads "closed" and its page offers to analyse it."""
+    from app.rounds import analysis
+
+    with transactions.write() as session:
+        round_ = session.get(Round, round_id, with_for_update=True)
+        study = session.get(Study, study_id)
+        if round_ is None or study is None or round_.study_id != study.id:
+            raise NotFound(Message("No such round."))
+        _close(session, study, round_, researcher)
+    analysis.analyse_apart(transactions, study_id, round_id, researcher)
+
+
+def _close(session: Session, study: Study, round_: Round, researcher: Researcher | None) -> None:
     round_.close(utcnow())
     session.add(round_)
     audit.record(session, study.id, researcher, "round.closed", f"round:{round_.number}")
     session.flush()
-    analysis.analyse_round(session, study, round_, researcher)
-    return round_
 
 
 def reopen_round(
