@@ -96,7 +96,7 @@ def worker(
     import threading
 
     from app.db import make_engine
-    from app.mail.sender import run_sender_loop, run_worker_pass
+    from app.worker import run_sender_loop, run_worker_pass
 
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)

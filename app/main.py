@@ -215,7 +215,7 @@ def create_app(
         stop = threading.Event()
         sender = None
         if run_sender if run_sender is not None else settings.run_sender_in_server:
-            from app.mail.sender import run_sender_loop
+            from app.worker import run_sender_loop
 
             sender = threading.Thread(
                 target=run_sender_loop, args=(app.state.engine, settings, stop), name="delphi-sender", daemon=True

@@ -97,7 +97,8 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=200, help="saves measured, quiet and during the flood")
     parser.add_argument("--compare", type=Path, help="another checkout, measured after this one")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}")
+    cores = len(__import__("os").sched_getaffinity(0))
+    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
     runs = [("this checkout", None)] + ([("compared", args.compare)] if args.compare else [])
     for label, code in runs:
         with ExitStack() as stack:

@@ -12,19 +12,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from app.accounts import service
+from app.accounts.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth
 from app.accounts.models import Researcher
 from app.accounts.schemas import LoginRequest, LoginResponse, ResearcherPublic
 from app.audit import service as audit
 from app.config import Settings
-from app.dependencies import (
-    SESSION_COOKIE,
-    CurrentAuth,
-    OptionalAuth,
-    ReadSessionDep,
-    SessionDep,
-    SettingsDep,
-    same_origin,
-)
+from app.dependencies import ReadSessionDep, SessionDep, SettingsDep, same_origin
 from app.errors import Forbidden, Message, NotAuthenticated, TooManyRequests
 from app.security import tokens_match
 from app.web import render

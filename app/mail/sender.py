@@ -16,15 +16,12 @@ import hmac
 import logging
 import smtplib
 import ssl
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from app.config import Settings
@@ -43,14 +40,12 @@ def backoff(attempts: int) -> timedelta:
 
 
 @dataclass
-class PassReport:
+class Delivery:
+    """What one delivery of the outbox did."""
+
     sent: int = 0
     failed: int = 0
     retried: int = 0
-    rounds_closed: int = 0
-    reminders: int = 0
-    reports: int = 0
-    forgotten: int = 0  # expired researcher sessions and link failures past their window
     errors: list[str] = field(default_factory=list)
 
 
@@ -123,8 +118,6 @@ def _connect(settings: Settings) -> smtplib.SMTP:
 
 
 def _finish(engine: Engine, message_id: int, *, sent: bool, error: str = "", permanent: bool = False) -> str:
-    from app.rounds.models import Invitation
-
     with session_scope(engine) as session:
         message = session.get(OutboxMessage, message_id)
         if message is None:
@@ -133,15 +126,6 @@ def _finish(engine: Engine, message_id: int, *, sent: bool, error: str = "", per
         message.lease_until = None
         if sent:
             message.status, message.sent_at, message.last_error = "sent", now, ""
-            if message.kind in ("invitation", "reminder") and message.round_id and message.expert_id:
-                invitation = session.exec(
-                    select(Invitation).where(
-                        Invitation.round_id == message.round_id, Invitation.expert_id == message.expert_id
-                    )
-                ).first()
-                if invitation is not None and message.kind == "invitation" and invitation.sent_at is None:
-                    invitation.sent_at = now
-                    session.add(invitation)
         elif permanent or message.attempts >= MAX_ATTEMPTS:
             message.status, message.last_error = "failed", error[:2000]
         else:
@@ -151,9 +135,9 @@ def _finish(engine: Engine, message_id: int, *, sent: bool, error: str = "", per
         return message.status
 
 
-def deliver_due(engine: Engine, settings: Settings, report: PassReport | None = None) -> PassReport:
+def deliver_due(engine: Engine, settings: Settings) -> Delivery:
     """Send what is due. Without SMTP settings nothing is sent: messages wait in the outbox."""
-    report = report or PassReport()
+    report = Delivery()
     if not settings.smtp_configured:
         return report
     while True:
@@ -223,74 +207,3 @@ def _release_claimed(engine: Engine, ids: list[int]) -> None:
             message.status, message.lease_until = "pending", None
             message.next_attempt_at = utcnow() + backoff(message.attempts)
             session.add(message)
-
-
-def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
-    """One pass of the background work: close rounds whose deadline passed, queue due reminders,
-    deliver the outbox, render queued reports, forget what has expired."""
-    from app.reports import jobs
-    from app.rounds import scheduler
-
-    report = PassReport()
-    with _next_pass_on_error(report, "scheduled round work"):
-        report.rounds_closed = scheduler.close_due_rounds(engine, settings)
-        report.reminders = scheduler.queue_due_reminders(engine, settings)
-    deliver_due(engine, settings, report)
-    with _next_pass_on_error(report, "report rendering"):
-        report.reports = jobs.render_queued(engine, settings)
-    with _next_pass_on_error(report, "housekeeping (expired sessions and failures)"):
-        report.forgotten = forget_expired(engine)
-    return report
-
-
-@contextlib.contextmanager
-def _next_pass_on_error(report: PassReport, work: str) -> Iterator[None]:
-    """Keep the worker alive: a step that fails is tried again at the next pass. A busy database
-    (SQLite's lock held past the busy timeout) is an ordinary wait, said in one line; anything else
-    is logged with its traceback."""
-    try:
-        yield
-    except OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
-            log.exception("%s failed", work)
-        else:
-            log.warning("%s postponed to the next pass: the database is busy", work)
-        report.errors.append(str(exc).splitlines()[0])
-    except Exception as exc:
-        log.exception("%s failed", work)
-        report.errors.append(str(exc))
-
-
-def forget_expired(engine: Engine) -> int:
-    """Delete what has no use any more: researcher sessions past their time-out, failed link
-    look-ups and logins older than their throttle's window, lines of panel imports that never ended."""
-    from app.accounts import service as accounts
-    from app.accounts import throttle
-    from app.panel import service as panel
-    from app.rounds import ratelimit
-
-    with session_scope(engine) as session:
-        return (
-            accounts.purge_expired_sessions(session)
-            + accounts.forget_old_submissions(session)
-            + ratelimit.forget_old_failures(session)
-            + throttle.forget_old_failures(session)
-            + panel.forget_abandoned_imports(session)
-        )
-
-
-def run_sender_loop(engine: Engine, settings: Settings, stop: threading.Event, verbose: bool = False) -> None:
-    while not stop.is_set():
-        try:
-            report = run_worker_pass(engine, settings)
-            if verbose and (report.sent or report.failed or report.rounds_closed or report.reminders):
-                log.warning(
-                    "sent %s, failed %s, rounds closed %s, reminders %s",
-                    report.sent,
-                    report.failed,
-                    report.rounds_closed,
-                    report.reminders,
-                )
-        except Exception:
-            log.exception("worker pass failed")
-        stop.wait(settings.worker_interval_seconds)

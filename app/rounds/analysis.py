@@ -21,6 +21,7 @@ from app.audit import service as audit
 from app.db import Transactions, utcnow
 from app.errors import Conflict, Message, NotFound
 from app.panel.models import Expert
+from app.rounds import service
 from app.rounds.answers import round_items
 from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
 from app.rounds.kinds import GivenAnswer
@@ -178,6 +179,7 @@ def store(
     session.add(result)
     round_.mark_analysed(utcnow())
     session.add(round_)
+    service.follow_latest_round(session, study, round_)
     if snapshot.stop:
         study.status, study.finished_at = "finished", utcnow()
         session.add(study)

@@ -119,8 +119,7 @@ class Invitation(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
     expert_id: int = Field(foreign_key="expert.id", index=True, ondelete="CASCADE")
-    invited_at: datetime = Field(default_factory=utcnow)
-    sent_at: datetime | None = None
+    invited_at: datetime = Field(default_factory=utcnow)  # when it went out: the outbox says
     opened_at: datetime | None = None
     started_at: datetime | None = None
     submitted_at: datetime | None = None

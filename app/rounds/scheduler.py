@@ -64,8 +64,9 @@ def queue_due_reminders(engine: Engine, settings: Settings) -> int:
                     Invitation.reminder_count < round_.max_reminders,
                 )
             ).all()
+            first_sent = service.invitations_first_sent(session, round_.id)
             for invitation, expert in pending:
-                last = invitation.last_reminder_at or invitation.sent_at or round_.opened_at
+                last = invitation.last_reminder_at or first_sent.get(expert.id) or round_.opened_at
                 if last is None or now - last < interval:
                     continue
                 invitation.reminder_count += 1

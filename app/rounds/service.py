@@ -14,6 +14,7 @@ from app.config import Settings
 from app.db import Transactions, utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.mail import service as mail
+from app.mail.models import OutboxMessage
 from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds import answers
@@ -38,6 +39,28 @@ def get_round(session: Session, study: Study, number: int) -> Round:
 def current_round(session: Session, study_id: int) -> Round | None:
     """The latest round of a study, whatever its state."""
     return session.exec(select(Round).where(Round.study_id == study_id).order_by(col(Round.number).desc())).first()
+
+
+def follow_latest_round(session: Session, study: Study, latest: Round) -> None:
+    """Keep the study's ``preparing_round`` (what changes to its design now prepare) in step with its
+    latest round: that round until it is analysed, then the next."""
+    study.preparing_round = latest.number + 1 if latest.status == "analysed" else latest.number
+    session.add(study)
+    session.flush()
+
+
+def invitations_first_sent(session: Session, round_id: int) -> dict[int, datetime]:
+    """When each expert's invitation to the round first went out, by expert id: the outbox says."""
+    rows = session.exec(
+        select(OutboxMessage.expert_id, func.min(OutboxMessage.sent_at))
+        .where(
+            OutboxMessage.round_id == round_id,
+            OutboxMessage.kind == "invitation",
+            col(OutboxMessage.sent_at).is_not(None),
+        )
+        .group_by(col(OutboxMessage.expert_id))
+    ).all()
+    return {expert_id: sent for expert_id, sent in rows if expert_id is not None and sent is not None}
 
 
 def open_round_for(session: Session, study_id: int) -> Round | None:
@@ -143,7 +166,7 @@ def create_round(
     for position, item in enumerate(items, start=1):
         session.add(RoundItem(round_id=round_.id, item_id=item.id, position=position))
     audit.record(session, study.id, researcher, "round.created", f"round:{number}", items=len(items))
-    session.flush()
+    follow_latest_round(session, study, round_)
     return round_
 
 
@@ -388,7 +411,7 @@ def reopen_round(
         session.add(study)
     session.add(round_)
     audit.record(session, study.id, researcher, "round.reopened", f"round:{round_.number}", reason=reason)
-    session.flush()
+    follow_latest_round(session, study, round_)
     return round_
 
 

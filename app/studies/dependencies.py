@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.accounts import service as accounts
+from app.accounts.dependencies import CurrentResearcher
 from app.accounts.models import Researcher
-from app.dependencies import SAFE_METHODS, CurrentResearcher, ReadSessionDep, SessionDep
+from app.dependencies import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.studies import service
 from app.studies.models import Study
 

@@ -49,6 +49,9 @@ class Study(SQLModel, table=True):
     locked_at: datetime | None = None
     finished_at: datetime | None = None
     stopped_reason: str | None = Field(default=None, sa_type=Text)  # ended by hand, not by the stopping rule
+    # The round that changes to the design now prepare (None before round 1): the latest round until
+    # it is analysed, then the next. Kept by the rounds domain.
+    preparing_round: int | None = None
     archived_at: datetime | None = None
 
 

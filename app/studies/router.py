@@ -11,8 +11,9 @@ from sqlmodel import select
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.accounts import service as accounts
+from app.accounts.dependencies import CurrentResearcher, OptionalAuth
 from app.accounts.models import Researcher, StudyMember
-from app.dependencies import CurrentResearcher, Form, OptionalAuth, RawBody, SessionDep
+from app.dependencies import Form, RawBody, SessionDep
 from app.errors import AppError, InvalidInput, Message
 from app.panel import service as panel
 from app.rounds import dashboard
@@ -468,7 +469,7 @@ def merge_items_page(request: Request, session: SessionDep, access: StudyForEdit
             data.text,
             data.reason,
             access.researcher,
-            _round_number(session, access),
+            access.study.preparing_round,
         )
     except (ValidationError, AppError) as exc:
         session.rollback()
@@ -483,14 +484,6 @@ def merge_items_page(request: Request, session: SessionDep, access: StudyForEdit
             status_code=400,
         )
     return redirect(f"/studies/{access.study.id}/design#item-{item.id}", "saved")
-
-
-def _round_number(session: SessionDep, access: StudyAccess) -> int | None:
-    """The round a change between rounds prepares (None before round 1)."""
-    latest = rounds.current_round(session, access.study.id)
-    if latest is None:
-        return None
-    return latest.number + 1 if latest.status == "analysed" else latest.number
 
 
 @router.get("/studies/{study_id}/items/{item_id}", include_in_schema=False)
@@ -549,7 +542,7 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
                 item,
                 access.researcher,
                 form_text(form, "reason", "").strip() or "retired",
-                _round_number(session, access),
+                access.study.preparing_round,
             )
             return redirect(f"/studies/{study.id}/items/{item.id}", "saved")
         if action == "split":
@@ -557,7 +550,7 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
                 texts=forms.lines(form_text(form, "split_texts", "")), reason=form_text(form, "reason", "")
             )
             parts = service.split_item(
-                session, study, item, data.texts, data.reason, access.researcher, _round_number(session, access)
+                session, study, item, data.texts, data.reason, access.researcher, access.study.preparing_round
             )
             return redirect(f"/studies/{study.id}/design#item-{parts[0].id}", "saved")
         theme = form_text(form, "theme_id", "").strip()
@@ -571,7 +564,7 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
                 options=forms.lines(form_text(form, "options", "")), allow_unable=bool(form.get("allow_unable"))
             )
         service.update_item(
-            session, study, item, ItemUpdate(**changes), access.researcher, _round_number(session, access)
+            session, study, item, ItemUpdate(**changes), access.researcher, access.study.preparing_round
         )
     except (ValidationError, AppError) as exc:
         session.rollback()
@@ -687,7 +680,7 @@ def api_add_item(body: ItemCreate, session: SessionDep, access: StudyForEditor) 
 def api_edit_item(item_id: int, body: ItemUpdate, session: SessionDep, access: StudyForEditor) -> ItemPublic:
     item = service.get_item(session, access.study, item_id)
     return ItemPublic.model_validate(
-        service.update_item(session, access.study, item, body, access.researcher, _round_number(session, access))
+        service.update_item(session, access.study, item, body, access.researcher, access.study.preparing_round)
     )
 
 
@@ -707,7 +700,7 @@ def api_merge(body: MergeItems, session: SessionDep, access: StudyForEditor) -> 
             body.text,
             body.reason,
             access.researcher,
-            _round_number(session, access),
+            access.study.preparing_round,
         )
     )
 
@@ -718,7 +711,7 @@ def api_merge(body: MergeItems, session: SessionDep, access: StudyForEditor) -> 
 def api_split(item_id: int, body: SplitItem, session: SessionDep, access: StudyForEditor) -> list[ItemPublic]:
     item = service.get_item(session, access.study, item_id)
     parts = service.split_item(
-        session, access.study, item, body.texts, body.reason, access.researcher, _round_number(session, access)
+        session, access.study, item, body.texts, body.reason, access.researcher, access.study.preparing_round
     )
     return [ItemPublic.model_validate(p) for p in parts]
 

@@ -115,4 +115,3 @@ def test_expert_answers_then_sees_feedback_and_the_researcher_narrows(chromium, 
     expect(page.locator("#saved-at")).to_contain_text("saved at", timeout=10_000)
     shot(page, "15-expert-round2-feedback")
     phone.close()
-

@@ -5,11 +5,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+from app import worker
 from app.accounts import service as accounts
 from app.accounts.models import ResearcherSession
 from app.db import make_engine, session_scope, utcnow
 from app.mail import sender
 from app.mail.models import OutboxMessage
+from app.rounds import service as rounds
 from app.rounds.models import Invitation, LinkFailure
 from app.security import hash_token
 from tests.conftest import settings_for
@@ -49,7 +51,9 @@ def test_invitations_go_out_once_with_text_html_and_the_link(world, smtp_server)
     assert "Bonjour" in message.get_body(("plain",)).get_content() or "Hello" in text  # the study's language
     assert sender.deliver_due(engine, settings).sent == 0 and len(smtp_server.messages) == 5  # never twice
     with Session(engine) as session:
-        assert all(i.sent_at is not None for i in session.exec(select(Invitation)).all())
+        invitations = session.exec(select(Invitation)).all()
+        first_sent = rounds.invitations_first_sent(session, invitations[0].round_id)
+        assert all(first_sent.get(i.expert_id) is not None for i in invitations)
 
 
 def test_smtp_down_then_up_every_mail_goes_out_later_none_twice(world, smtp_server):
@@ -117,7 +121,7 @@ def test_the_worker_forgets_expired_sessions_and_old_link_failures(database):
             session.add(row)
             session.add(LinkFailure(client_hash="recent", failed_at=now - timedelta(seconds=10)))
             session.add(LinkFailure(client_hash="old", failed_at=now - timedelta(minutes=5)))
-        report = sender.run_worker_pass(engine, settings)
+        report = worker.run_worker_pass(engine, settings)
         assert report.forgotten == 2 and report.errors == []
         with Session(engine) as session:
             assert [s.id_hash for s in session.exec(select(ResearcherSession)).all()] == [hash_token(kept.cookie_value)]
@@ -179,8 +183,8 @@ def test_a_busy_database_postpones_housekeeping_in_one_line_without_a_traceback(
     def locked(_engine):  # type: ignore[no-untyped-def]
         raise OperationalError("DELETE FROM link_failure", {}, sqlite3.OperationalError("database is locked"))
 
-    monkeypatch.setattr(sender, "forget_expired", locked)
-    report = sender.run_worker_pass(engine, settings_for(url))
+    monkeypatch.setattr(worker, "forget_expired", locked)
+    report = worker.run_worker_pass(engine, settings_for(url))
     assert report.errors and "database is locked" in report.errors[-1]
     records = [r for r in caplog.records if "housekeeping" in r.getMessage()]
     assert [r.getMessage() for r in records] == [

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from app import worker
 from app.db import make_engine, session_scope, utcnow
-from app.mail import sender
 from app.mail.models import OutboxMessage
 from app.rounds import scheduler
-from app.rounds.models import Invitation, Round
+from app.rounds.models import Round
 from tests.conftest import settings_for
 from tests.factories import make_panel_study
 from tests.rounds.helpers import open_round
@@ -24,16 +24,16 @@ def test_deadline_closes_and_reminders_follow_the_interval(database):
         round_id = round_.id
     assert scheduler.queue_due_reminders(engine, settings) == 0  # not yet a day
     with session_scope(engine) as session:
-        for invitation in session.exec(select(Invitation)).all():
-            invitation.sent_at = utcnow() - timedelta(hours=25)
-            session.add(invitation)
+        for message in session.exec(select(OutboxMessage).where(OutboxMessage.kind == "invitation")).all():
+            message.status, message.sent_at = "sent", utcnow() - timedelta(hours=25)  # delivered then
+            session.add(message)
     assert scheduler.queue_due_reminders(engine, settings) == 3
     assert scheduler.queue_due_reminders(engine, settings) == 0  # the next one is a day later
     with session_scope(engine) as session:
         round_ = session.get(Round, round_id)
         round_.closes_at = utcnow() - timedelta(minutes=1)
         session.add(round_)
-    report = sender.run_worker_pass(engine, settings)
+    report = worker.run_worker_pass(engine, settings)
     assert report.rounds_closed == 1
     with Session(engine) as session:
         assert session.get(Round, round_id).status == "analysed"

@@ -11,7 +11,7 @@ from app.db import utcnow
 from app.mail.models import OutboxMessage
 from app.panel import service as panel
 from app.rounds import answers, scheduler
-from app.rounds.models import Answer, Invitation
+from app.rounds.models import Answer
 from app.studies import service as studies
 from tests.conftest import TEST_SECRET, csrf_from
 from tests.factories import add_member, login, make_panel_study, make_researcher, page_login
@@ -72,9 +72,9 @@ def test_the_worker_sends_no_reminders_for_an_archived_study(database, settings)
         owner = make_researcher(session, "owner@example.org")
         study = make_panel_study(session, owner, experts=2, items=1, language="en")
         round_ = open_round(session, study, settings_for(url), reminder_interval_hours=1)
-        for invitation in session.exec(select(Invitation)).all():
-            invitation.sent_at = utcnow() - timedelta(hours=2)
-            session.add(invitation)
+        for message in session.exec(select(OutboxMessage).where(OutboxMessage.kind == "invitation")).all():
+            message.status, message.sent_at = "sent", utcnow() - timedelta(hours=2)  # delivered then
+            session.add(message)
         studies.archive_study(session, study, owner)
         round_id = round_.id
     assert scheduler.queue_due_reminders(engine, settings_for(url)) == 0
