@@ -30,6 +30,7 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check app tests benchmarks
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 
 # Refresh the French catalogue after changing user-facing text (then translate the new entries).
 messages: $(VENV)/.dev

@@ -187,9 +187,9 @@ def study_export(
     with_emails: Annotated[bool, typer.Option("--with-emails", help="Include the experts' names and e-mails.")] = False,
 ) -> None:
     """Write a study's protocol (themes, items, rules, panel) as TOML."""
+    from app import protocol_file
     from app.db import make_engine, session_scope
     from app.errors import AppError
-    from app.studies import protocol_file
 
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
@@ -214,9 +214,9 @@ def study_create(
     owner: Annotated[str | None, typer.Option(help="E-mail of the researcher who will own the study.")] = None,
 ) -> None:
     """Create a study from a protocol file."""
+    from app import protocol_file
     from app.db import make_engine, session_scope
     from app.errors import AppError
-    from app.studies import protocol_file
 
     settings = settings_or_exit()
     try:

@@ -25,12 +25,11 @@ from starlette.types import Message as ASGIMessage
 from app import __version__, logmask
 from app.accounts.router import router as accounts_router
 from app.accounts.throttle import LoginThrottle
-from app.audit.router import router as audit_router
 from app.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Transactions, make_engine
 from app.errors import AppError, Message
-from app.mail.router import router as mail_router
+from app.pages import audit_log, mailbox, overview, protocol
 from app.panel.router import router as panel_router
 from app.reports.router import router as reports_router
 from app.rounds.expert_router import router as expert_router
@@ -48,9 +47,11 @@ ROUTERS = (
     studies_router,
     panel_router,
     rounds_router,
-    mail_router,
-    audit_router,
     reports_router,
+    overview.router,
+    protocol.router,
+    mailbox.router,
+    audit_log.router,
 )
 STATIC_DIR = Path(__file__).parent / "static"
 

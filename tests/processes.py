@@ -4,7 +4,9 @@ or multiply them, and for the benchmarks."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import IO
@@ -13,7 +15,9 @@ import httpx
 
 from tests.conftest import TEST_SECRET
 
-DELPHI = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "delphi")
+# The `delphi` command installed beside the interpreter running the tests (whatever the venv's name),
+# else the one on the PATH.
+DELPHI = shutil.which("delphi", path=str(Path(sys.executable).parent)) or shutil.which("delphi") or "delphi"
 
 
 def delphi_environment(url: str, base_url: str, *, secret_key: str = TEST_SECRET, **settings: str) -> dict[str, str]:

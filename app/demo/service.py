@@ -7,10 +7,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from app import protocol_file
 from app.accounts import service as accounts
 from app.accounts.models import Researcher, StudyMember
 from app.db import session_scope
-from app.studies import protocol_file
 from app.studies.models import Study
 
 DEMO_FILE = Path(__file__).parent / "demo_study.toml"

@@ -10,11 +10,10 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.accounts import service as accounts
-from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
+from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import AppError, InvalidInput, Message
 from app.panel import service
 from app.panel.schemas import ExpertCreate, ExpertPublic, ImportReport, StatusChange, WeightChange
-from app.rounds import service as rounds
 from app.studies import forms
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
 from app.studies.service import group_label
@@ -117,8 +116,6 @@ def import_page(
 def expert_action_page(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
-    templates: TemplatesDep,
     access: StudyForEditor,
     expert_id: int,
     form: Form,
@@ -141,9 +138,6 @@ def expert_action_page(
             service.withdraw(session, study, expert, form_text(form, "reason", ""), access.researcher)
         elif action == "reinstate":
             service.reinstate(session, study, expert, access.researcher)
-        elif action == "link":
-            rounds.reissue_link(session, study, expert, access.researcher, settings, templates)
-            return redirect(f"/studies/{study.id}/panel#expert-{expert.id}", "link")
         else:
             raise InvalidInput(Message("Unknown action."))
     except (ValidationError, AppError) as exc:
@@ -204,13 +198,3 @@ def api_withdraw(expert_id: int, body: StatusChange, session: SessionDep, access
     return ExpertPublic.model_validate(
         service.withdraw(session, access.study, expert, body.reason, access.researcher), from_attributes=True
     )
-
-
-@router.post("/api/studies/{study_id}/experts/{expert_id}/link", status_code=204, tags=["panel"])
-def api_reissue(
-    expert_id: int, session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor
-) -> Response:
-    """Issue a new personal link (the old one dies); e-mailed if a round is open."""
-    expert = service.get_expert(session, access.study, expert_id)
-    rounds.reissue_link(session, access.study, expert, access.researcher, settings, templates)
-    return Response(status_code=204)

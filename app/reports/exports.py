@@ -12,6 +12,7 @@ from typing import Any
 from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
+from app import protocol_file
 from app.panel.models import Expert
 from app.reports.results import final_results
 from app.rounds.kinds import same_answer
@@ -19,7 +20,6 @@ from app.rounds.models import Answer, Invitation, Round, RoundResult
 from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
 from app.serialization import json_safe
-from app.studies import protocol_file
 from app.studies import service as studies
 from app.studies.models import Study
 

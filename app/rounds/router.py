@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from app.db import Transactions
 from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
 from app.errors import AppError, InvalidInput, Message
+from app.panel import service as panel
 from app.rounds import coding, dashboard, narrowing, service
 from app.rounds.analysis import analyse_apart, snapshot_of
 from app.rounds.answers import round_items
@@ -523,6 +524,17 @@ def round_action_page(
     return redirect(f"/studies/{study.id}/rounds/{number}", done)
 
 
+@router.post("/studies/{study_id}/panel/{expert_id}/link", include_in_schema=False)
+def reissue_link_page(
+    session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor, expert_id: int
+) -> Response:
+    """A new personal link for an expert of the panel page: a rounds operation, since the open
+    round's invitation goes out again with it."""
+    expert = panel.get_expert(session, access.study, expert_id)
+    service.reissue_link(session, access.study, expert, access.researcher, settings, templates)
+    return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "link")
+
+
 # --- API ------------------------------------------------------------------------------------------
 
 
@@ -716,3 +728,13 @@ def api_dashboard(session: SessionDep, access: StudyForViewer) -> dict[str, Any]
             }
         )
     return {"study_id": access.study.id, "status": access.study.status, "rounds": rounds}
+
+
+@router.post("/api/studies/{study_id}/experts/{expert_id}/link", status_code=204, tags=["panel"])
+def api_reissue(
+    expert_id: int, session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor
+) -> Response:
+    """Issue a new personal link (the old one dies); e-mailed if a round is open."""
+    expert = panel.get_expert(session, access.study, expert_id)
+    service.reissue_link(session, access.study, expert, access.researcher, settings, templates)
+    return Response(status_code=204)

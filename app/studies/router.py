@@ -5,29 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import select
-from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.accounts import service as accounts
 from app.accounts.dependencies import CurrentResearcher, OptionalAuth
 from app.accounts.models import Researcher, StudyMember
-from app.dependencies import Form, RawBody, SessionDep
-from app.errors import AppError, InvalidInput, Message
-from app.panel import service as panel
-from app.rounds import dashboard
-from app.rounds import service as rounds
-from app.studies import forms, protocol_file, service
+from app.dependencies import Form, SessionDep
+from app.errors import AppError, Message
+from app.studies import forms, service
+from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
-from app.studies.kinds import DESIGN_KINDS
 from app.studies.schemas import (
     ItemCreate,
     ItemPublic,
     ItemUpdate,
     MemberAdd,
     MergeItems,
-    ProtocolUpdate,
     SplitItem,
     StudyCreate,
     StudyPublic,
@@ -38,24 +33,6 @@ from app.studies.schemas import (
 from app.web import form_errors, form_ids, form_text, redirect, render
 
 router = APIRouter()
-QUANTILE_CHOICES = ("linear", "weibull", "hazen", "median_unbiased", "normal_unbiased", "inverted_cdf")
-
-
-def _study_context(session: SessionDep, access: StudyAccess, **extra: Any) -> dict[str, Any]:
-    study = access.study
-    if "themes" in extra:
-        extra["theme_options"] = [("", "—")] + [(t.id, t.title) for t in extra["themes"]]
-    return {
-        "study": study,
-        "role": access.role,
-        "can_edit": access.can_edit and study.archived_at is None,
-        "is_owner": access.is_owner,
-        "rounds": rounds.rounds_of(session, study.id),
-        "design_kinds": DESIGN_KINDS,
-        **extra,
-    }
-
-
 # --- pages: studies -------------------------------------------------------------------------------
 
 
@@ -104,56 +81,6 @@ def create_study_page(request: Request, session: SessionDep, researcher: Current
     return redirect(f"/studies/{study.id}/design", "created")
 
 
-@router.post("/studies/import", include_in_schema=False)
-def import_study_page(request: Request, session: SessionDep, researcher: CurrentResearcher, form: Form) -> Response:
-    upload = form.get("file")
-    content = upload.file.read() if isinstance(upload, StarletteUpload) else b""
-    try:
-        text = content.decode("utf-8")
-        study = protocol_file.create_from_text(
-            session, text, owner=researcher, filename=getattr(upload, "filename", None) or "protocol.toml"
-        )
-    except (UnicodeDecodeError, AppError) as exc:
-        session.rollback()
-        detail = exc.detail if isinstance(exc, AppError) else "The file is not UTF-8 text."
-        return render(
-            request,
-            "researcher/studies.html",
-            {
-                "studies": service.studies_for(session, researcher),
-                "archived": False,
-                "form": {"title": "", "question": "", "language": "fr", "description": ""},
-                "errors": {},
-                "error": None,
-                "import_error": detail,
-            },
-            status_code=400,
-        )
-    return redirect(f"/studies/{study.id}", "created")
-
-
-@router.get("/studies/{study_id}", include_in_schema=False)
-def overview_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
-    study = access.study
-    experts = panel.experts_of(session, study.id)
-    items = service.items_of(session, study.id)
-    return render(
-        request,
-        "researcher/overview.html",
-        _study_context(
-            session,
-            access,
-            tab="overview",
-            progress=dashboard.study_progress(session, study),
-            timeline=dashboard.timeline(session, study),
-            n_experts=len(experts),
-            n_active=sum(e.status == "active" for e in experts),
-            n_items=len(items),
-            n_themes=len(service.themes_of(session, study.id)),
-        ),
-    )
-
-
 @router.get("/studies/{study_id}/settings", include_in_schema=False)
 def settings_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
     study = access.study
@@ -165,10 +92,9 @@ def settings_page(request: Request, session: SessionDep, access: StudyForViewer)
     return render(
         request,
         "researcher/settings.html",
-        _study_context(
-            session,
+        study_page(
             access,
-            tab="settings",
+            "settings",
             form=values,
             errors={},
             error=None,
@@ -200,10 +126,9 @@ def save_settings_page(request: Request, session: SessionDep, access: StudyForEd
         return render(
             request,
             "researcher/settings.html",
-            _study_context(
-                session,
+            study_page(
                 access,
-                tab="settings",
+                "settings",
                 form=values,
                 errors=errors,
                 error=error,
@@ -238,10 +163,9 @@ def add_member_page(request: Request, session: SessionDep, access: StudyForOwner
         return render(
             request,
             "researcher/settings.html",
-            _study_context(
-                session,
+            study_page(
                 access,
-                tab="settings",
+                "settings",
                 form=form_values,
                 errors={},
                 error=None,
@@ -267,81 +191,6 @@ def archive_page(session: SessionDep, access: StudyForOwner, form: Form) -> Resp
     return redirect(f"/studies/{access.study.id}", "restored" if restore else "archived")
 
 
-# --- pages: protocol ------------------------------------------------------------------------------
-
-
-def _protocol_page(
-    request: Request,
-    session: SessionDep,
-    access: StudyAccess,
-    values: dict[str, Any],
-    errors: dict[str, str],
-    error: str | None,
-    status_code: int = 200,
-) -> Response:
-    study = access.study
-    return render(
-        request,
-        "researcher/protocol.html",
-        _study_context(
-            session,
-            access,
-            tab="protocol",
-            form=values,
-            errors=errors,
-            error=error,
-            locked_reason=service.locked_reason(study) if study.locked_at else None,
-            quantile_methods=QUANTILE_CHOICES,
-        ),
-        status_code=status_code,
-    )
-
-
-@router.get("/studies/{study_id}/protocol", include_in_schema=False)
-def protocol_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
-    return _protocol_page(request, session, access, forms.protocol_form_values(access.study), {}, None)
-
-
-@router.post("/studies/{study_id}/protocol", include_in_schema=False)
-def save_protocol_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
-    values = forms.posted(form, forms.protocol_form_values(access.study))
-    update, errors = forms.protocol_from_form(values)
-    if update is None:
-        return _protocol_page(
-            request,
-            session,
-            access,
-            values,
-            errors,
-            Message("Please correct the fields marked below; nothing was saved."),
-            400,
-        )
-    try:
-        service.update_protocol(session, access.study, update, access.researcher)
-        panel.recompute_weights(session, access.study, access.researcher)
-    except AppError as exc:
-        session.rollback()
-        error, field_errors = form_errors(exc)
-        return _protocol_page(request, session, access, values, field_errors, error, exc.status_code)
-    return redirect(f"/studies/{access.study.id}/protocol", "saved")
-
-
-@router.post("/studies/{study_id}/lock", include_in_schema=False)
-def lock_page(session: SessionDep, access: StudyForOwner) -> Response:
-    service.lock_protocol(session, access.study, access.researcher)
-    return redirect(f"/studies/{access.study.id}/protocol", "locked")
-
-
-@router.get("/studies/{study_id}/protocol.toml", include_in_schema=False)
-def protocol_download(session: SessionDep, access: StudyForViewer, with_emails: bool = False) -> Response:
-    text = protocol_file.export_study(session, access.study.id, with_identities=with_emails and access.can_edit)
-    return PlainTextResponse(
-        text,
-        media_type="application/toml; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="study-{access.study.id}.toml"'},
-    )
-
-
 # --- pages: design (themes and items) -------------------------------------------------------------
 
 
@@ -361,10 +210,9 @@ def _design_page(
     return render(
         request,
         "researcher/design.html",
-        _study_context(
-            session,
+        study_page(
             access,
-            tab="design",
+            "design",
             groups=service.themes_with_items(session, study),
             themes=service.themes_of(session, study.id),
             item_form=item_form or forms.item_form_values(),
@@ -506,10 +354,9 @@ def _item_page(
     return render(
         request,
         "researcher/item.html",
-        _study_context(
-            session,
+        study_page(
             access,
-            tab="design",
+            "design",
             item=item,
             form=values,
             errors=errors,
@@ -595,16 +442,6 @@ def api_create(body: StudyCreate, session: SessionDep, researcher: CurrentResear
     return StudyPublic.model_validate(service.create_study(session, researcher, body))
 
 
-@router.post("/api/studies/import", response_model=StudyPublic, status_code=201, tags=["studies"])
-def api_import(body: RawBody, session: SessionDep, researcher: CurrentResearcher) -> StudyPublic:
-    """Create a study from a protocol file (TOML in the request body)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput(Message("The protocol must be UTF-8 text.")) from None
-    return StudyPublic.model_validate(protocol_file.create_from_text(session, text, owner=researcher))
-
-
 @router.get("/api/studies/{study_id}", response_model=StudyPublic, tags=["studies"])
 def api_get(access: StudyForViewer) -> StudyPublic:
     return StudyPublic.model_validate(access.study)
@@ -615,13 +452,6 @@ def api_update(body: StudyUpdate, session: SessionDep, access: StudyForEditor) -
     return StudyPublic.model_validate(service.update_study(session, access.study, body, access.researcher))
 
 
-@router.put("/api/studies/{study_id}/protocol", response_model=StudyPublic, tags=["studies"])
-def api_protocol(body: ProtocolUpdate, session: SessionDep, access: StudyForEditor) -> StudyPublic:
-    study = service.update_protocol(session, access.study, body, access.researcher)
-    panel.recompute_weights(session, study, access.researcher)
-    return StudyPublic.model_validate(study)
-
-
 @router.post("/api/studies/{study_id}/lock", response_model=StudyPublic, tags=["studies"])
 def api_lock(session: SessionDep, access: StudyForOwner) -> StudyPublic:
     return StudyPublic.model_validate(service.lock_protocol(session, access.study, access.researcher))
@@ -630,18 +460,6 @@ def api_lock(session: SessionDep, access: StudyForOwner) -> StudyPublic:
 @router.post("/api/studies/{study_id}/archive", response_model=StudyPublic, tags=["studies"])
 def api_archive(session: SessionDep, access: StudyForOwner, restore: bool = False) -> StudyPublic:
     return StudyPublic.model_validate(service.archive_study(session, access.study, access.researcher, not restore))
-
-
-@router.get("/api/studies/{study_id}/protocol.toml", tags=["studies"], response_class=PlainTextResponse)
-def api_export(session: SessionDep, access: StudyForViewer, with_emails: bool = False) -> PlainTextResponse:
-    return PlainTextResponse(
-        protocol_file.export_study(
-            session,
-            access.study.id,
-            with_identities=with_emails and access.can_edit,
-        ),
-        media_type="application/toml; charset=utf-8",
-    )
 
 
 @router.get("/api/studies/{study_id}/themes", response_model=list[ThemePublic], tags=["design"])

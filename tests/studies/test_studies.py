@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from app.demo.service import DEMO_FILE
 from app.errors import Conflict, InvalidInput
-from app.studies import protocol_file, service
+from app import protocol_file
+from app.studies import service
 from app.studies.schemas import ItemUpdate, ProtocolSpec, ProtocolUpdate, ScaleSpec, WeightingSpec
 from tests.factories import make_item, make_researcher, make_study, make_theme
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from app.dependencies import SessionDep, SettingsDep
 from app.mail import service
 from app.mail.sender import deliver_due
+from app.studies.context import study_page
 from app.studies.dependencies import StudyForEditor
 from app.web import redirect, render
 
@@ -33,22 +34,16 @@ class MessagePublic(BaseModel):
 @router.get("/studies/{study_id}/mailbox", include_in_schema=False)
 def mailbox_page(request: Request, session: SessionDep, settings: SettingsDep, access: StudyForEditor) -> Response:
     """Editors only: the messages carry the experts' personal links."""
-    from app.rounds import service as rounds
-
     return render(
         request,
         "researcher/mailbox.html",
-        {
-            "study": access.study,
-            "role": access.role,
-            "can_edit": access.can_edit,
-            "is_owner": access.is_owner,
-            "tab": "mailbox",
-            "rounds": rounds.rounds_of(session, access.study.id),
-            "messages": service.messages_for_study(session, access.study.id),
-            "body": lambda m: service.with_personal_link(m.body_text, m, settings.secret_key),
-            "smtp": settings.smtp_configured,
-        },
+        study_page(
+            access,
+            "mailbox",
+            messages=service.messages_for_study(session, access.study.id),
+            body=lambda m: service.with_personal_link(m.body_text, m, settings.secret_key),
+            smtp=settings.smtp_configured,
+        ),
     )
 
 

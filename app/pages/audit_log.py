@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from app.audit import service
 from app.dependencies import SessionDep
-from app.rounds import service as rounds
+from app.studies.context import study_page
 from app.studies.dependencies import StudyForViewer
 from app.web import render
 
@@ -33,15 +33,7 @@ def audit_page(request: Request, session: SessionDep, access: StudyForViewer) ->
     return render(
         request,
         "researcher/audit.html",
-        {
-            "study": access.study,
-            "role": access.role,
-            "can_edit": access.can_edit,
-            "is_owner": access.is_owner,
-            "tab": "audit",
-            "rounds": rounds.rounds_of(session, access.study.id),
-            "events": service.for_study(session, access.study.id),
-        },
+        study_page(access, "audit", events=service.for_study(session, access.study.id)),
     )
 
 
