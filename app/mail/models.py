@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from app.db import utcnow
 
-# pending -> sending -> sent | pending (retry) | failed; "uncertain" when a sender died mid-send.
-MESSAGE_STATUSES = ("pending", "sending", "sent", "failed", "uncertain")
+
+class MessageStatus(StrEnum):
+    """pending -> sending -> sent | pending (retry) | failed; uncertain when a sender died mid-send."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -29,7 +37,7 @@ class OutboxMessage(SQLModel, table=True):
     subject: str = Field(max_length=300)
     body_text: str = Field(sa_type=Text)
     body_html: str = Field(sa_type=Text)
-    status: str = Field(default="pending", max_length=20, index=True)
+    status: MessageStatus = Field(default=MessageStatus.PENDING, sa_type=AutoString(length=20), index=True)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     lease_until: datetime | None = None

@@ -26,7 +26,7 @@ from sqlmodel import col, select
 
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.mail.models import OutboxMessage
+from app.mail.models import MessageStatus, OutboxMessage
 from app.mail.service import with_personal_link
 
 log = logging.getLogger("delphi.mail")
@@ -53,15 +53,17 @@ def _claim(engine: Engine, limit: int) -> list[OutboxMessage]:
     now = utcnow()
     with session_scope(engine) as session:
         stale = session.exec(
-            select(OutboxMessage).where(OutboxMessage.status == "sending", col(OutboxMessage.lease_until) < now)
+            select(OutboxMessage).where(
+                OutboxMessage.status == MessageStatus.SENDING, col(OutboxMessage.lease_until) < now
+            )
         ).all()
         for message in stale:
-            message.status = "uncertain"
+            message.status = MessageStatus.UNCERTAIN
             message.last_error = "the sender stopped while sending; it may or may not have been delivered"
             session.add(message)
         query = (
             select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", col(OutboxMessage.next_attempt_at) <= now)
+            .where(OutboxMessage.status == MessageStatus.PENDING, col(OutboxMessage.next_attempt_at) <= now)
             .order_by(col(OutboxMessage.id))
             .limit(limit)
         )
@@ -69,7 +71,7 @@ def _claim(engine: Engine, limit: int) -> list[OutboxMessage]:
             query = query.with_for_update(skip_locked=True)
         claimed = list(session.exec(query).all())
         for message in claimed:
-            message.status = "sending"
+            message.status = MessageStatus.SENDING
             message.lease_until = now + LEASE
             message.attempts += 1
             session.add(message)
@@ -125,11 +127,11 @@ def _finish(engine: Engine, message_id: int, *, sent: bool, error: str = "", per
         now = utcnow()
         message.lease_until = None
         if sent:
-            message.status, message.sent_at, message.last_error = "sent", now, ""
+            message.status, message.sent_at, message.last_error = MessageStatus.SENT, now, ""
         elif permanent or message.attempts >= MAX_ATTEMPTS:
-            message.status, message.last_error = "failed", error[:2000]
+            message.status, message.last_error = MessageStatus.FAILED, error[:2000]
         else:
-            message.status, message.last_error = "pending", error[:2000]
+            message.status, message.last_error = MessageStatus.PENDING, error[:2000]
             message.next_attempt_at = now + backoff(message.attempts)
         session.add(message)
         return message.status
@@ -176,8 +178,8 @@ def deliver_due(engine: Engine, settings: Settings) -> Delivery:
                         error=f"{exc.smtp_code} {exc.smtp_error!r}",
                         permanent=permanent,
                     )
-                    report.failed += status == "failed"
-                    report.retried += status == "pending"
+                    report.failed += status == MessageStatus.FAILED
+                    report.retried += status == MessageStatus.PENDING
                     continue
                 except (OSError, smtplib.SMTPException) as exc:
                     _finish(engine, message.id, sent=False, error=str(exc))
@@ -202,8 +204,8 @@ def _release_claimed(engine: Engine, ids: list[int]) -> None:
     """After a dropped connection, messages still marked sending in this batch were not sent."""
     with session_scope(engine) as session:
         for message in session.exec(
-            select(OutboxMessage).where(col(OutboxMessage.id).in_(ids), OutboxMessage.status == "sending")
+            select(OutboxMessage).where(col(OutboxMessage.id).in_(ids), OutboxMessage.status == MessageStatus.SENDING)
         ).all():
-            message.status, message.lease_until = "pending", None
+            message.status, message.lease_until = MessageStatus.PENDING, None
             message.next_attempt_at = utcnow() + backoff(message.attempts)
             session.add(message)

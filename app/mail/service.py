@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.errors import Conflict, Message, NotFound
-from app.mail.models import OutboxMessage
+from app.mail.models import MessageStatus, OutboxMessage
 from app.security import link_token
 from app.templating import Templates
 
@@ -89,9 +89,9 @@ def retry(session: Session, study_id: int, message_id: int) -> OutboxMessage:
     message = session.get(OutboxMessage, message_id)
     if message is None or message.study_id != study_id:
         raise NotFound(Message("No such message."))
-    if message.status not in ("failed", "uncertain"):
+    if message.status not in (MessageStatus.FAILED, MessageStatus.UNCERTAIN):
         raise Conflict(Message("Only a failed or interrupted message can be sent again."))
-    message.status, message.next_attempt_at, message.lease_until = "pending", utcnow(), None
+    message.status, message.next_attempt_at, message.lease_until = MessageStatus.PENDING, utcnow(), None
     session.add(message)
     session.flush()
     return message

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from app.dependencies import SessionDep
 from app.panel import service as panel
+from app.panel.models import ExpertStatus
 from app.rounds import dashboard
 from app.rounds import service as rounds
 from app.studies import service
@@ -32,7 +33,7 @@ def overview_page(request: Request, session: SessionDep, access: StudyForViewer)
             progress=dashboard.study_progress(session, study),
             timeline=dashboard.timeline(session, study),
             n_experts=len(experts),
-            n_active=sum(e.status == "active" for e in experts),
+            n_active=sum(e.status == ExpertStatus.ACTIVE for e in experts),
             n_items=len(items),
             n_themes=len(service.themes_of(session, study.id)),
         ),

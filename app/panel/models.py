@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from app.db import utcnow
+from app.errors import Conflict, Message
 
-EXPERT_STATUSES = ("active", "withdrawn", "dropped")
+
+class ExpertStatus(StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+    DROPPED = "dropped"
 
 
 class Expert(SQLModel, table=True):
@@ -30,7 +36,7 @@ class Expert(SQLModel, table=True):
     weight_source: str = Field(default="equal", max_length=20)
     weight_reason: str = Field(default="", sa_type=Text)
 
-    status: str = Field(default="active", max_length=20)
+    status: ExpertStatus = Field(default=ExpertStatus.ACTIVE, sa_type=AutoString(length=20))
     status_reason: str = Field(default="", sa_type=Text)
     status_changed_at: datetime | None = None
 
@@ -41,6 +47,25 @@ class Expert(SQLModel, table=True):
     link_issued_at: datetime | None = None
     consent_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+    # State transitions (the panel service calls them): each refuses an illegal move.
+    def withdraw(self, now: datetime, reason: str) -> None:
+        """The expert leaves the panel; their link dies with it."""
+        self.status, self.status_reason, self.status_changed_at = ExpertStatus.WITHDRAWN, reason, now
+        self.link_token_hash = self.link_nonce = None
+
+    def reinstate(self, now: datetime) -> None:
+        self.status, self.status_reason, self.status_changed_at = ExpertStatus.ACTIVE, "", now
+
+    def drop(self, now: datetime, reason: str) -> None:
+        """Left out of the next rounds by a narrowing of the panel."""
+        if self.status != ExpertStatus.ACTIVE:
+            raise Conflict(
+                Message(
+                    "%(expert)s is %(status)s, not on the panel.", expert=self.pseudonym, status=Message(self.status)
+                )
+            )
+        self.status, self.status_reason, self.status_changed_at = ExpertStatus.DROPPED, reason, now
 
 
 class PanelImportRow(SQLModel, table=True):

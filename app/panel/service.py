@@ -20,7 +20,7 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import UnitsOfWork, utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
-from app.panel.models import Expert, PanelImportRow
+from app.panel.models import Expert, ExpertStatus, PanelImportRow
 from app.panel.schemas import ExpertCreate, ExpertPublic
 from app.scoring import RuleError, expert_weights
 from app.security import hash_token, link_token, new_link_nonce
@@ -328,7 +328,7 @@ _STAGED_COLUMNS = (
     "weight_source",
     "created_at",
 )
-_NEW_EXPERT = {"weight_reason": "", "status": "active", "status_reason": ""}
+_NEW_EXPERT = {"weight_reason": "", "status": ExpertStatus.ACTIVE.value, "status_reason": ""}
 
 
 def import_panel(
@@ -493,10 +493,9 @@ def set_weight(
 
 def withdraw(session: Session, study: Study, expert: Expert, reason: str, researcher: Researcher | None) -> Expert:
     """The expert leaves the panel: their answers are kept and flagged, their link dies."""
-    if expert.status == "withdrawn":
+    if expert.status == ExpertStatus.WITHDRAWN:
         return expert
-    expert.status, expert.status_reason, expert.status_changed_at = "withdrawn", reason.strip(), utcnow()
-    expert.link_token_hash = expert.link_nonce = None
+    expert.withdraw(utcnow(), reason.strip())
     session.add(expert)
     audit.record(session, study.id, researcher, "expert.withdrawn", f"expert:{expert.pseudonym}", reason=reason)
     session.flush()
@@ -504,13 +503,19 @@ def withdraw(session: Session, study: Study, expert: Expert, reason: str, resear
 
 
 def reinstate(session: Session, study: Study, expert: Expert, researcher: Researcher) -> Expert:
-    if expert.status == "active":
+    if expert.status == ExpertStatus.ACTIVE:
         return expert
-    expert.status, expert.status_reason, expert.status_changed_at = "active", "", utcnow()
+    expert.reinstate(utcnow())
     session.add(expert)
     audit.record(session, study.id, researcher, "expert.reinstated", f"expert:{expert.pseudonym}")
     session.flush()
     return expert
+
+
+def drop_expert(session: Session, expert: Expert, reason: str) -> None:
+    """Leave an expert out of the next rounds (a narrowing of the panel, which its decision records)."""
+    expert.drop(utcnow(), reason)
+    session.add(expert)
 
 
 def issue_link(session: Session, expert: Expert, secret_key: str) -> str:

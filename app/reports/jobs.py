@@ -15,7 +15,7 @@ from app.accounts.models import Researcher
 from app.config import Settings
 from app.db import reading_scope, session_scope, utcnow
 from app.errors import Message, NotFound
-from app.reports.models import ReportFile
+from app.reports.models import ReportFile, ReportStatus
 from app.reports.service import render_html, render_pdf
 from app.rounds.models import Round, RoundResult
 from app.studies.models import Study
@@ -40,7 +40,7 @@ def request_report(session: Session, study: Study, language: str, researcher: Re
         select(ReportFile).where(
             ReportFile.study_id == study.id,
             ReportFile.cache_key == key,
-            col(ReportFile.status).in_(("queued", "rendering", "done")),
+            col(ReportFile.status).in_((ReportStatus.QUEUED, ReportStatus.RENDERING, ReportStatus.DONE)),
         )
     ).first()
     if existing is not None:
@@ -98,22 +98,24 @@ def render_queued(engine: Engine, settings: Settings, limit: int = 2) -> int:
     done = 0
     for _ in range(limit):
         with session_scope(engine) as session:
-            query = select(ReportFile).where(ReportFile.status == "queued").order_by(col(ReportFile.id)).limit(1)
+            query = (
+                select(ReportFile).where(ReportFile.status == ReportStatus.QUEUED).order_by(col(ReportFile.id)).limit(1)
+            )
             if engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             report = session.exec(query).first()
             if report is None:
                 return done
-            report.status, report.started_at = "rendering", utcnow()
+            report.status, report.started_at = ReportStatus.RENDERING, utcnow()
             session.add(report)
             report_id, study_id, language = report.id, report.study_id, report.language
         try:
             with reading_scope(engine) as session:  # reads for seconds: not inside a write transaction
                 html = render_html(session, study_id, language)
             pdf, pages = pdf_with_time_limit(html, settings.report_time_limit_seconds)
-            status, error = "done", ""
+            status, error = ReportStatus.DONE, ""
         except Exception as exc:  # any failure is shown on the report page; the worker goes on
-            pdf, pages, status, error = None, None, "failed", str(exc)[:2000]
+            pdf, pages, status, error = None, None, ReportStatus.FAILED, str(exc)[:2000]
         with session_scope(engine) as session:
             report = session.get(ReportFile, report_id)
             if report is not None:

@@ -25,12 +25,14 @@ from app.rounds.models import (
     PanelDecisionEntry,
     Round,
     RoundResult,
+    RoundStatus,
     Statement,
     StatementSource,
+    StatementStatus,
 )
 from app.rounds.snapshot import RatingResult, RoundSnapshot, Stats
 from app.studies import service as studies
-from app.studies.models import Item, ItemRevision, Study, Theme
+from app.studies.models import Item, ItemRevision, ItemStatus, Study, Theme
 
 
 @dataclass
@@ -71,13 +73,13 @@ class ItemOutcome:
     def fate(self) -> str:
         """What happened to the item, in a few words (kept, reworded, merged...)."""
         item = self.item
-        if item.status == "merged":
+        if item.status == ItemStatus.MERGED:
             return "merged"
-        if item.status == "split":
+        if item.status == ItemStatus.SPLIT:
             return "split"
         if self.consensus_round is not None:
             return "consensus"
-        if item.status in ("retired", "dropped"):
+        if item.status in (ItemStatus.RETIRED, ItemStatus.DROPPED):
             return "retired"
         if not self.rounds:
             return "not asked"
@@ -257,7 +259,7 @@ def _statements(session: Session, study: Study) -> dict[int, list[CodedStatement
         .join(StatementSource, col(StatementSource.answer_id) == col(Answer.id))
         .join(Statement, col(Statement.id) == col(StatementSource.statement_id))
         .join(Round, col(Round.id) == col(Statement.round_id))
-        .where(Statement.study_id == study.id, Statement.status != "merged")
+        .where(Statement.study_id == study.id, Statement.status != StatementStatus.MERGED)
         .order_by(col(Statement.id))
     ).all()
     found: dict[int, list[CodedStatement]] = {}
@@ -304,7 +306,7 @@ def _flows(
 
 def _attrition(session: Session, rounds: list[Round], rated: list[ItemOutcome]) -> scoring.AttritionComparison | None:
     """Round-1 answers of those who answered the last round against those who did not."""
-    analysed = [r for r in rounds if r.status == "analysed"]
+    analysed = [r for r in rounds if r.status == RoundStatus.ANALYSED]
     if len(analysed) < 2:
         return None
     first, last = analysed[0], analysed[-1]

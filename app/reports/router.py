@@ -9,7 +9,9 @@ from app.dependencies import Form, SessionDep
 from app.errors import Conflict, Message
 from app.i18n import LANGUAGES
 from app.reports import exports, jobs
+from app.reports.models import ReportStatus
 from app.rounds import service as rounds
+from app.rounds.models import RoundStatus
 from app.studies.dependencies import StudyForViewer
 from app.web import form_text, redirect, render
 
@@ -26,7 +28,7 @@ def _download(content: bytes, media_type: str, filename: str) -> Response:
 def report_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
     study = access.study
     reports = jobs.latest_reports(session, study.id)
-    working = any(r.status in ("queued", "rendering") for r in reports)
+    working = any(r.status in (ReportStatus.QUEUED, ReportStatus.RENDERING) for r in reports)
     return render(
         request,
         "researcher/report.html",
@@ -39,7 +41,7 @@ def report_page(request: Request, session: SessionDep, access: StudyForViewer) -
             "rounds": rounds.rounds_of(session, study.id),
             "reports": reports,
             "working": working,
-            "analysed": any(r.status == "analysed" for r in rounds.rounds_of(session, study.id)),
+            "analysed": any(r.status == RoundStatus.ANALYSED for r in rounds.rounds_of(session, study.id)),
         },
     )
 
@@ -56,7 +58,7 @@ def request_report_page(session: SessionDep, access: StudyForViewer, form: Form)
 @router.get("/studies/{study_id}/reports/{report_id}.pdf", tags=["reports"])
 def download_report(session: SessionDep, access: StudyForViewer, report_id: int) -> Response:
     report = jobs.get_report(session, access.study.id, report_id)
-    if report.status != "done" or report.pdf is None:
+    if report.status != ReportStatus.DONE or report.pdf is None:
         raise Conflict(Message("This report is not ready yet."))
     return _download(report.pdf, "application/pdf", f"delphi-study-{access.study.id}-{report.language}.pdf")
 

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from app.db import reading_scope, utcnow
 from app.i18n import LANGUAGES, N_, gettext
+from app.panel.models import ExpertStatus
 from app.reports import charts
 from app.reports.results import ItemOutcome, StudyResults, final_results
 from app.rounds.kinds import KINDS
@@ -296,7 +297,7 @@ def _leavers(results: StudyResults) -> list[dict[str, Any]]:
     rows = []
     for expert in results.experts:
         quiet = silent.get(expert.id, [])
-        if expert.status == "dropped":
+        if expert.status == ExpertStatus.DROPPED:
             decided = results.decision_round
             why = (
                 N_("did not answer round %(number)s; not kept when the panel was narrowed")
@@ -305,7 +306,7 @@ def _leavers(results: StudyResults) -> list[dict[str, Any]]:
             )
             rows.append(_leaver(expert, decided or "—", why, decided))
             quiet = [n for n in quiet if n != decided]
-        elif expert.status == "withdrawn":
+        elif expert.status == ExpertStatus.WITHDRAWN:
             rows.append(_leaver(expert, "—", N_("withdrew"), None))
         rows.extend(_leaver(expert, n, N_("did not answer round %(number)s"), n) for n in quiet)
     return sorted(rows, key=lambda r: (str(r["round"]), r["pseudonym"]))

@@ -20,16 +20,16 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import Transactions, utcnow
 from app.errors import Conflict, Message, NotFound
-from app.panel.models import Expert
+from app.panel.models import Expert, ExpertStatus
 from app.rounds import service
 from app.rounds.answers import round_items
 from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
 from app.rounds.kinds import GivenAnswer
-from app.rounds.models import Answer, Invitation, Round, RoundResult
+from app.rounds.models import Answer, Invitation, Round, RoundResult, RoundStatus
 from app.rounds.snapshot import RoundSnapshot
 from app.serialization import json_safe
 from app.studies import service as studies
-from app.studies.models import Item, Study
+from app.studies.models import Item, ItemStatus, Study, StudyStatus
 
 NO_VALUE = -1e300  # stands for "no value" in the one-query fetch (scales are never negative)
 
@@ -106,7 +106,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     """Everything the analysis of ``round_`` reads from the database."""
     items = round_items(session, round_.id)
     invited = _panelists(session, round_.id)
-    experts = [p for p in invited if p.status != "withdrawn"]
+    experts = [p for p in invited if p.status != ExpertStatus.WITHDRAWN]
     expert_ids = np.array([e.id for e in experts], dtype=np.float64)
     rating_ids = np.array(sorted(i.id for i in items if i.kind == "rating"), dtype=np.float64)
     matrix, answered = round_matrix(session, round_.id, expert_ids, rating_ids)
@@ -136,7 +136,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
 
     previous = session.exec(select(Round).where(Round.study_id == study.id, Round.number == round_.number - 1)).first()
     previous_matrix = None
-    if previous is not None and previous.status == "analysed" and len(rating_ids):
+    if previous is not None and previous.status == RoundStatus.ANALYSED and len(rating_ids):
         previous_matrix = rating_matrix(session, previous.id, expert_ids, rating_ids)
         # answers carried into the round before for experts who did not take part in it are not theirs
         took_part_before = {p.id for p in _panelists(session, previous.id) if p.took_part}
@@ -180,9 +180,8 @@ def store(
     round_.mark_analysed(utcnow())
     session.add(round_)
     service.follow_latest_round(session, study, round_)
-    if snapshot.stop:
-        study.status, study.finished_at = "finished", utcnow()
-        session.add(study)
+    if snapshot.stop and study.status != StudyStatus.FINISHED:
+        studies.finish_study(session, study, researcher)
     audit.record(
         session,
         study.id,
@@ -258,13 +257,12 @@ def _record_item_fates(
         if reached and item.consensus_round is None:
             item.consensus_round = round_.number
             session.add(item)
-            if study.retire_consensual and item.status == "active":
+            if study.retire_consensual and item.status == ItemStatus.ACTIVE:
                 studies.retire_item(
                     session, study, item, researcher, f"consensus reached in round {round_.number}", round_.number
                 )
         elif not reached and item.consensus_round == round_.number:  # a re-analysis after reopening
             item.consensus_round = None
-            if item.status == "retired" and item.retired_round == round_.number:
-                item.status, item.retired_round = "active", None
+            studies.restore_item(session, item, round_.number)
             session.add(item)
     session.flush()

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.errors import Conflict, Gone, InvalidInput, Message
-from app.panel.models import Expert
+from app.panel.models import Expert, ExpertStatus
 from app.rounds.kinds import ANSWER_FIELDS, AnswerIn, CleanAnswer, kind_of
 
 __all__ = ["AnswerIn", "CleanAnswer", "clean_answer", "save_answers", "submit"]
@@ -110,7 +110,7 @@ class SaveResult:
 def require_open(round_: Round, expert: Expert, study: Study | None = None) -> None:
     if study is not None and study.archived_at is not None:
         raise Conflict(Message("This study is archived: answers can no longer be changed. Your answers are kept."))
-    if expert.status == "withdrawn":
+    if expert.status == ExpertStatus.WITHDRAWN:
         raise Gone(Message("You have withdrawn from this study; your earlier answers are kept."))
     if not round_.accepts_answers:
         raise Conflict(

@@ -9,7 +9,7 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.panel.models import Expert
-from app.rounds.models import Answer, Round, Statement, StatementSource
+from app.rounds.models import Answer, Round, Statement, StatementSource, StatementStatus
 from app.studies import service as studies
 from app.studies.models import Item, Study
 from app.studies.schemas import ItemCreate
@@ -89,7 +89,7 @@ def merge_statements(
     session: Session, study: Study, into: Statement, others: list[Statement], researcher: Researcher | None
 ) -> Statement:
     """Fold statements into one: their sources and tags join it; they are kept as ``merged``."""
-    if into.status != "candidate" or any(o.status != "candidate" for o in others):
+    if into.status != StatementStatus.CANDIDATE or any(o.status != StatementStatus.CANDIDATE for o in others):
         raise Conflict(Message("Only candidate statements can be merged."))
     links = sources_of(session, [into.id] + [o.id for o in others])
     present = set(links.get(into.id, []))
@@ -99,7 +99,7 @@ def merge_statements(
                 session.add(StatementSource(statement_id=into.id, answer_id=answer_id))
                 present.add(answer_id)
         into.tags = sorted(set(into.tags) | set(other.tags))
-        other.status, other.merged_into_id = "merged", into.id
+        other.status, other.merged_into_id = StatementStatus.MERGED, into.id
         session.add(other)
     session.add(into)
     audit.record(
@@ -111,7 +111,7 @@ def merge_statements(
 
 def promote(session: Session, study: Study, statement: Statement, researcher: Researcher | None) -> Item:
     """The statement becomes a rating item of the next round (origin: coding)."""
-    if statement.status != "candidate":
+    if statement.status != StatementStatus.CANDIDATE:
         raise Conflict(Message("This statement is %(status)s.", status=Message(statement.status)))
     round_ = session.get(Round, statement.round_id)
     item = studies.add_item(
@@ -122,16 +122,16 @@ def promote(session: Session, study: Study, statement: Statement, researcher: Re
         origin="coding",
         round_number=(round_.number + 1) if round_ else None,
     )
-    statement.status, statement.item_id = "promoted", item.id
+    statement.status, statement.item_id = StatementStatus.PROMOTED, item.id
     session.add(statement)
     session.flush()
     return item
 
 
 def discard(session: Session, study: Study, statement: Statement, researcher: Researcher | None) -> None:
-    if statement.status != "candidate":
+    if statement.status != StatementStatus.CANDIDATE:
         raise Conflict(Message("This statement is %(status)s.", status=Message(statement.status)))
-    statement.status = "discarded"
+    statement.status = StatementStatus.DISCARDED
     session.add(statement)
     audit.record(session, study.id, researcher, "statement.discarded", f"statement:{statement.id}")
     session.flush()

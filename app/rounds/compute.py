@@ -12,6 +12,7 @@ import numpy as np
 
 from app import scoring
 from app.db import utcnow
+from app.panel.models import ExpertStatus
 from app.rounds.kinds import RATING, GivenAnswer, anonymous_order, kind_of
 from app.rounds.snapshot import (
     SNAPSHOT_VERSION,
@@ -93,7 +94,7 @@ class RoundAnswers:
 
     @property
     def experts(self) -> list[Panelist]:
-        return [p for p in self.invited if p.status != "withdrawn"]
+        return [p for p in self.invited if p.status != ExpertStatus.WITHDRAWN]
 
     @property
     def rating_items(self) -> list[Item]:

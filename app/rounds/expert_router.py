@@ -21,16 +21,16 @@ from sqlmodel import Session
 from app.dependencies import Form, RawBody, SessionDep, same_origin
 from app.errors import AppError, Conflict, Forbidden, Gone, InvalidInput, Message, NotFound, TooManyRequests
 from app.panel import service as panel
-from app.panel.models import Expert
+from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers as answer_service
 from app.rounds import feedback as feedback_service
 from app.rounds import service as rounds
 from app.rounds.kinds import KINDS, AnswerIn, kind_of, same_answer
-from app.rounds.models import Answer, Invitation, Round
+from app.rounds.models import Answer, Invitation, Round, RoundStatus
 from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
 from app.studies import service as studies
-from app.studies.models import Item, Study
+from app.studies.models import Item, Study, StudyStatus
 from app.web import pydantic_message, render, request_language
 
 router = APIRouter(include_in_schema=False)
@@ -106,15 +106,15 @@ def _check_post(request: Request, ctx: LinkContext, given: str | None) -> None:
 def _status_page(request: Request, ctx: LinkContext) -> Response | None:
     """The page for an expert who cannot answer now, or None if they can."""
     expert, round_ = ctx.expert, ctx.round
-    if expert.status == "withdrawn":
+    if expert.status == ExpertStatus.WITHDRAWN:
         return _page(request, ctx, "expert/status.html", 410, state="withdrawn")
     if round_ is None:
         return _page(request, ctx, "expert/status.html", state="not_open")
     if ctx.invitation is None:
-        state = "dropped" if expert.status == "dropped" else "not_invited"
+        state = "dropped" if expert.status == ExpertStatus.DROPPED else "not_invited"
         return _page(request, ctx, "expert/status.html", state=state)
-    if round_.status != "open" or ctx.study.archived_at is not None:
-        state = "finished" if ctx.study.status == "finished" else "closed"
+    if round_.status != RoundStatus.OPEN or ctx.study.archived_at is not None:
+        state = "finished" if ctx.study.status == StudyStatus.FINISHED else "closed"
         return _page(request, ctx, "expert/status.html", state=state, submitted=ctx.invitation.submitted_at is not None)
     return None
 

@@ -16,7 +16,7 @@ from app.rounds.analysis import rating_matrix
 from app.rounds.charts import distribution_svg
 from app.rounds.kinds import MIN_GROUP_SIZE, FeedbackContext, kind_of
 from app.rounds.kinds.rating import RatingFeedback
-from app.rounds.models import Answer, Invitation, Round, RoundResult, Statement, StatementSource
+from app.rounds.models import Answer, Invitation, Round, RoundResult, Statement, StatementSource, StatementStatus
 from app.rounds.snapshot import RoundSnapshot
 from app.studies import service as studies
 from app.studies.models import Item, Study
@@ -64,7 +64,10 @@ def _statements_by_item(session: Session, round_id: int) -> dict[int, list[str]]
         select(Answer.item_id, Statement.text)
         .join(StatementSource, col(StatementSource.answer_id) == col(Answer.id))
         .join(Statement, col(Statement.id) == col(StatementSource.statement_id))
-        .where(Answer.round_id == round_id, col(Statement.status).not_in(("discarded", "merged")))
+        .where(
+            Answer.round_id == round_id,
+            col(Statement.status).not_in((StatementStatus.DISCARDED, StatementStatus.MERGED)),
+        )
         .order_by(col(Statement.id))
     ).all()
     found: dict[int, list[str]] = {}

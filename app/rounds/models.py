@@ -4,15 +4,28 @@ answers, panel decisions and the result snapshot of each analysed round."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message
 
-ROUND_STATUSES = ("draft", "open", "closed", "analysed")
+
+class StatementStatus(StrEnum):
+    CANDIDATE = "candidate"
+    PROMOTED = "promoted"
+    DISCARDED = "discarded"
+    MERGED = "merged"
+
+
+class RoundStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+    ANALYSED = "analysed"
 
 
 class Round(SQLModel, table=True):
@@ -22,7 +35,7 @@ class Round(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     number: int
-    status: str = Field(default="draft", max_length=20)
+    status: RoundStatus = Field(default=RoundStatus.DRAFT, sa_type=AutoString(length=20))
     realtime: bool = False
     closes_at: datetime | None = None
     reminder_interval_hours: int | None = None
@@ -35,7 +48,7 @@ class Round(SQLModel, table=True):
 
     # State transitions: each refuses an illegal move with a domain error.
     def open(self, now: datetime) -> None:
-        if self.status != "draft":
+        if self.status != RoundStatus.DRAFT:
             raise Conflict(
                 Message(
                     "Round %(number)s is %(status)s; only a draft round can be opened.",
@@ -47,11 +60,11 @@ class Round(SQLModel, table=True):
             raise InvalidInput(
                 Message("The deadline is in the past; choose a later closing date."), fields={"closes_at": "past"}
             )
-        self.status = "open"
+        self.status = RoundStatus.OPEN
         self.opened_at = now
 
     def close(self, now: datetime) -> None:
-        if self.status != "open":
+        if self.status != RoundStatus.OPEN:
             raise Conflict(
                 Message(
                     "Round %(number)s is %(status)s; only an open round can be closed.",
@@ -59,11 +72,11 @@ class Round(SQLModel, table=True):
                     status=Message(self.status),
                 )
             )
-        self.status = "closed"
+        self.status = RoundStatus.CLOSED
         self.closed_at = now
 
     def mark_analysed(self, now: datetime) -> None:
-        if self.status not in ("closed", "analysed"):
+        if self.status not in (RoundStatus.CLOSED, RoundStatus.ANALYSED):
             raise Conflict(
                 Message(
                     "Round %(number)s is %(status)s; close it before analysing it.",
@@ -71,11 +84,11 @@ class Round(SQLModel, table=True):
                     status=Message(self.status),
                 )
             )
-        self.status = "analysed"
+        self.status = RoundStatus.ANALYSED
         self.analysed_at = now
 
     def reopen(self, now: datetime, reason: str, closes_at: datetime | None) -> None:
-        if self.status not in ("closed", "analysed"):
+        if self.status not in (RoundStatus.CLOSED, RoundStatus.ANALYSED):
             raise Conflict(
                 Message(
                     "Round %(number)s is %(status)s; only a closed round can be reopened.",
@@ -89,7 +102,7 @@ class Round(SQLModel, table=True):
             )
         if closes_at is not None and closes_at <= now:
             raise InvalidInput(Message("The new deadline is in the past."), fields={"closes_at": "past"})
-        self.status = "open"
+        self.status = RoundStatus.OPEN
         self.closes_at = closes_at
         self.closed_at = None
         self.analysed_at = None
@@ -97,7 +110,7 @@ class Round(SQLModel, table=True):
 
     @property
     def accepts_answers(self) -> bool:
-        return self.status == "open"
+        return self.status == RoundStatus.OPEN
 
 
 class RoundItem(SQLModel, table=True):
@@ -181,7 +194,7 @@ class Statement(SQLModel, table=True):
     theme_id: int | None = Field(default=None, foreign_key="theme.id", ondelete="SET NULL")
     text: str = Field(sa_type=Text)
     tags: list[str] = Field(default_factory=list, sa_type=JSON)
-    status: str = Field(default="candidate", max_length=20)
+    status: StatementStatus = Field(default=StatementStatus.CANDIDATE, sa_type=AutoString(length=20))
     merged_into_id: int | None = Field(default=None, foreign_key="statement.id", ondelete="SET NULL")
     item_id: int | None = Field(default=None, foreign_key="item.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)

@@ -15,8 +15,9 @@ from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message
 from app.i18n import gettext
-from app.panel.models import Expert
-from app.rounds.models import Invitation, PanelDecision, PanelDecisionEntry, Round, RoundResult
+from app.panel import service as panel
+from app.panel.models import Expert, ExpertStatus
+from app.rounds.models import Invitation, PanelDecision, PanelDecisionEntry, Round, RoundResult, RoundStatus
 from app.rounds.snapshot import RoundSnapshot
 from app.studies.models import Study
 
@@ -101,7 +102,7 @@ def propose(session: Session, study: Study, round_: Round) -> Proposal:
     rule = rule_of(study)
     if rule is None:
         raise Conflict(Message("The protocol declares no narrowing rule (no target panel size)."))
-    if round_.status != "analysed":
+    if round_.status != RoundStatus.ANALYSED:
         raise Conflict(
             Message(
                 "Round %(number)s is %(status)s; narrowing follows an analysed round.",
@@ -122,7 +123,7 @@ def propose(session: Session, study: Study, round_: Round) -> Proposal:
     ).all()
     experts = session.exec(
         select(Expert)
-        .where(col(Expert.id).in_(list(participation)), Expert.status == "active")
+        .where(col(Expert.id).in_(list(participation)), Expert.status == ExpertStatus.ACTIVE)
         .order_by(col(Expert.pseudonym))
     ).all()
     candidates, inputs = [], {}
@@ -151,7 +152,7 @@ def confirm(
     if decision_for(session, round_) is not None:
         raise Conflict(Message("The panel was already narrowed after round %(number)s.", number=round_.number))
     later = session.exec(select(Round).where(Round.study_id == study.id, Round.number > round_.number)).first()
-    if later is not None and later.status != "draft":
+    if later is not None and later.status != RoundStatus.DRAFT:
         raise Conflict(
             Message("Round %(number)s has started; the panel can no longer be narrowed before it.", number=later.number)
         )
@@ -204,10 +205,7 @@ def confirm(
             )
         )
         if not kept:
-            expert.status = "dropped"
-            expert.status_reason = override_reason or reason
-            expert.status_changed_at = utcnow()
-            session.add(expert)
+            panel.drop_expert(session, expert, override_reason or reason)
         kept_count += kept
     audit.record(
         session,

@@ -18,7 +18,7 @@ from app.rounds.analysis import analyse_apart, snapshot_of
 from app.rounds.answers import round_items
 from app.rounds.charts import distribution_svg
 from app.rounds.kinds import KINDS
-from app.rounds.models import Round
+from app.rounds.models import Round, RoundStatus
 from app.rounds.schemas import (
     NarrowingConfirm,
     NarrowingPreview,
@@ -83,7 +83,7 @@ def _rounds_page(
     study = access.study
     latest = service.current_round(session, study.id)
     next_items = []
-    if latest is None or latest.status == "analysed":
+    if latest is None or latest.status == RoundStatus.ANALYSED:
         next_items = service.next_round_items(session, study, latest)
     return render(
         request,

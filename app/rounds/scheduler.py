@@ -10,9 +10,9 @@ from sqlmodel import col, select
 from app.config import Settings
 from app.db import Transactions, session_scope, utcnow
 from app.errors import Conflict, NotFound
-from app.panel.models import Expert
+from app.panel.models import Expert, ExpertStatus
 from app.rounds import service
-from app.rounds.models import Invitation, Round
+from app.rounds.models import Invitation, Round, RoundStatus
 from app.studies.models import Study
 from app.templating import default_templates
 
@@ -25,7 +25,9 @@ def close_due_rounds(engine: Engine, settings: Settings) -> int:
             (r.study_id, r.id)
             for r in session.exec(
                 select(Round).where(
-                    Round.status == "open", col(Round.closes_at).is_not(None), col(Round.closes_at) <= utcnow()
+                    Round.status == RoundStatus.OPEN,
+                    col(Round.closes_at).is_not(None),
+                    col(Round.closes_at) <= utcnow(),
                 )
             ).all()
         ]
@@ -46,7 +48,7 @@ def queue_due_reminders(engine: Engine, settings: Settings) -> int:
     queued = 0
     with session_scope(engine) as session:
         rounds = session.exec(
-            select(Round).where(Round.status == "open", col(Round.reminder_interval_hours).is_not(None))
+            select(Round).where(Round.status == RoundStatus.OPEN, col(Round.reminder_interval_hours).is_not(None))
         ).all()
         templates = default_templates()
         for round_ in rounds:
@@ -60,7 +62,7 @@ def queue_due_reminders(engine: Engine, settings: Settings) -> int:
                 .where(
                     Invitation.round_id == round_.id,
                     col(Invitation.submitted_at).is_(None),
-                    Expert.status == "active",
+                    Expert.status == ExpertStatus.ACTIVE,
                     Invitation.reminder_count < round_.max_reminders,
                 )
             ).all()

@@ -16,12 +16,12 @@ from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.mail import service as mail
 from app.mail.models import OutboxMessage
 from app.panel import service as panel
-from app.panel.models import Expert
+from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers
-from app.rounds.models import Invitation, Round, RoundItem, RoundResult
+from app.rounds.models import Invitation, Round, RoundItem, RoundResult, RoundStatus
 from app.security import hash_token
 from app.studies import service as studies
-from app.studies.models import Item, Study
+from app.studies.models import Item, Study, StudyStatus
 from app.templating import Templates
 
 
@@ -44,7 +44,7 @@ def current_round(session: Session, study_id: int) -> Round | None:
 def follow_latest_round(session: Session, study: Study, latest: Round) -> None:
     """Keep the study's ``preparing_round`` (what changes to its design now prepare) in step with its
     latest round: that round until it is analysed, then the next."""
-    study.preparing_round = latest.number + 1 if latest.status == "analysed" else latest.number
+    study.preparing_round = latest.number + 1 if latest.status == RoundStatus.ANALYSED else latest.number
     session.add(study)
     session.flush()
 
@@ -64,14 +64,14 @@ def invitations_first_sent(session: Session, round_id: int) -> dict[int, datetim
 
 
 def open_round_for(session: Session, study_id: int) -> Round | None:
-    return session.exec(select(Round).where(Round.study_id == study_id, Round.status == "open")).first()
+    return session.exec(select(Round).where(Round.study_id == study_id, Round.status == RoundStatus.OPEN)).first()
 
 
 # The study's open round, else the latest one that was opened (correlated with the study).
 _CURRENT_ROUND_ID = (
     select(Round.id)
-    .where(col(Round.study_id) == col(Study.id), col(Round.status) != "draft")
-    .order_by(case((col(Round.status) == "open", 0), else_=1), col(Round.number).desc())
+    .where(col(Round.study_id) == col(Study.id), col(Round.status) != RoundStatus.DRAFT)
+    .order_by(case((col(Round.status) == RoundStatus.OPEN, 0), else_=1), col(Round.number).desc())
     .limit(1)
     .correlate(Study)
     .scalar_subquery()
@@ -130,7 +130,7 @@ def create_round(
     reminder_interval_hours: int | None = None,
 ) -> Round:
     studies.require_active(study)
-    if study.status == "finished":
+    if study.status == StudyStatus.FINISHED:
         if study.stopped_reason:
             raise Conflict(
                 Message(
@@ -140,7 +140,7 @@ def create_round(
             )
         raise Conflict(Message("The study has finished: its stopping rule was met. Reopen the last round to go on."))
     previous = current_round(session, study.id)
-    if previous is not None and previous.status != "analysed":
+    if previous is not None and previous.status != RoundStatus.ANALYSED:
         raise Conflict(
             Message(
                 "Round %(number)s is %(status)s; close and analyse it before preparing the next.",
@@ -180,7 +180,7 @@ def update_draft(
     reminder_interval_hours: int | None,
     researcher: Researcher,
 ) -> Round:
-    if round_.status not in ("draft", "open"):
+    if round_.status not in (RoundStatus.DRAFT, RoundStatus.OPEN):
         raise Conflict(
             Message(
                 "Round %(number)s is %(status)s; its settings cannot change now.",
@@ -199,7 +199,7 @@ def update_draft(
 
 def panel_for_round(session: Session, study: Study) -> list[Expert]:
     """Who is invited: the active experts (the narrowing marks the others as dropped)."""
-    return panel.experts_of(session, study.id, status="active")
+    return panel.experts_of(session, study.id, status=ExpertStatus.ACTIVE)
 
 
 def open_round(
@@ -223,8 +223,7 @@ def open_round(
         raise Conflict(Message("Round %(number)s is still open.", number=other_open.number))
     if round_.number == 1:
         studies.lock_protocol(session, study, researcher)
-    study.status = "running"
-    session.add(study)
+    studies.run_study(session, study)
     round_.open(utcnow())
     session.add(round_)
     invitations = []
@@ -252,14 +251,12 @@ def end_study(session: Session, study: Study, reason: str, researcher: Researche
         raise InvalidInput(Message("Say why the study ends (a few words)."), fields={"reason": "required"})
     if len(reason) > 2000:
         raise InvalidInput(Message("The reason is too long (at most 2000 characters)."), fields={"reason": "too_long"})
-    if study.status == "finished":
+    if study.status == StudyStatus.FINISHED:
         raise Conflict(Message("The study has already finished."))
     still_open = open_round_for(session, study.id)
     if still_open is not None:
         raise Conflict(Message("Round %(number)s is open: close it first.", number=still_open.number))
-    study.status, study.finished_at, study.stopped_reason = "finished", utcnow(), reason
-    session.add(study)
-    audit.record(session, study.id, researcher, "study.ended", f"study:{study.id}", reason=reason)
+    studies.finish_study(session, study, researcher, reason)
     session.flush()
     return study
 
@@ -328,7 +325,7 @@ def send_reminders(
     templates: Templates,
 ) -> int:
     """Remind, now, every invited expert who has not submitted."""
-    if round_.status != "open":
+    if round_.status != RoundStatus.OPEN:
         raise Conflict(
             Message(
                 "Round %(number)s is %(status)s; reminders are for open rounds.",
@@ -339,7 +336,11 @@ def send_reminders(
     pending = session.exec(
         select(Invitation, Expert)
         .join(Expert, col(Expert.id) == col(Invitation.expert_id))
-        .where(Invitation.round_id == round_.id, col(Invitation.submitted_at).is_(None), Expert.status == "active")
+        .where(
+            Invitation.round_id == round_.id,
+            col(Invitation.submitted_at).is_(None),
+            Expert.status == ExpertStatus.ACTIVE,
+        )
     ).all()
     now = utcnow()
     for invitation, expert in pending:
@@ -406,9 +407,7 @@ def reopen_round(
             Message("Round %(number)s exists already; only the last round can be reopened.", number=later.number)
         )
     round_.reopen(utcnow(), reason, closes_at)
-    if study.status == "finished":  # by its stopping rule or by hand: it goes on
-        study.status, study.finished_at, study.stopped_reason = "running", None, None
-        session.add(study)
+    studies.resume_study(session, study)  # ended by its stopping rule or by hand: it goes on
     session.add(round_)
     audit.record(session, study.id, researcher, "round.reopened", f"round:{round_.number}", reason=reason)
     follow_latest_round(session, study, round_)
@@ -419,7 +418,7 @@ def reissue_link(
     session: Session, study: Study, expert: Expert, researcher: Researcher, settings: Settings, templates: Templates
 ) -> str:
     """A new link for an expert (the old one dies); if a round is open, it is e-mailed to them."""
-    if expert.status == "withdrawn":
+    if expert.status == ExpertStatus.WITHDRAWN:
         raise Conflict(Message("This expert has withdrawn; reinstate them first."))
     token = panel.issue_link(session, expert, settings.secret_key)
     audit.record(session, study.id, researcher, "expert.link_reissued", f"expert:{expert.pseudonym}")

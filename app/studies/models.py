@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from app.db import utcnow
+from app.errors import Conflict, Message
 
 ITEM_KINDS = ("rating", "open", "ranking", "choice", "estimate")
-ITEM_STATUSES = ("active", "retired", "merged", "split", "dropped")
+
+
+class StudyStatus(StrEnum):
+    DESIGN = "design"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class ItemStatus(StrEnum):
+    ACTIVE = "active"
+    RETIRED = "retired"
+    MERGED = "merged"
+    SPLIT = "split"
+    DROPPED = "dropped"
 
 
 class Study(SQLModel, table=True):
@@ -42,7 +57,7 @@ class Study(SQLModel, table=True):
     groups: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
     report_notes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
 
-    status: str = Field(default="design", max_length=20)
+    status: StudyStatus = Field(default=StudyStatus.DESIGN, sa_type=AutoString(length=20))
     created_by: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -53,6 +68,24 @@ class Study(SQLModel, table=True):
     # it is analysed, then the next. Kept by the rounds domain.
     preparing_round: int | None = None
     archived_at: datetime | None = None
+
+    # State transitions (the studies service calls them): each refuses an illegal move.
+    def run(self) -> None:
+        """A round opens: the study runs (from its design, or it goes on running)."""
+        if self.status == StudyStatus.FINISHED:
+            raise Conflict(Message("The study has finished. Reopen its last round to go on."))
+        self.status = StudyStatus.RUNNING
+
+    def finish(self, now: datetime, reason: str | None = None) -> None:
+        """Its stopping rule was met (no reason), or its researchers ended it (their reason)."""
+        if self.status == StudyStatus.FINISHED:
+            raise Conflict(Message("The study has already finished."))
+        self.status, self.finished_at, self.stopped_reason = StudyStatus.FINISHED, now, reason
+
+    def resume(self) -> None:
+        """Its last round is reopened: a finished study goes on, and forgets why it had ended."""
+        if self.status == StudyStatus.FINISHED:
+            self.status, self.finished_at, self.stopped_reason = StudyStatus.RUNNING, None, None
 
 
 class Theme(SQLModel, table=True):
@@ -84,7 +117,7 @@ class Item(SQLModel, table=True):
     realization: float | None = None
     quantiles: list[float] = Field(default_factory=lambda: [0.05, 0.5, 0.95], sa_type=JSON)
 
-    status: str = Field(default="active", max_length=20)
+    status: ItemStatus = Field(default=ItemStatus.ACTIVE, sa_type=AutoString(length=20))
     origin: str = Field(default="protocol", max_length=20)
     source_item_ids: list[int] = Field(default_factory=list, sa_type=JSON)
     introduced_round: int | None = None
@@ -92,6 +125,21 @@ class Item(SQLModel, table=True):
     consensus_round: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+    # State transitions (the studies service calls them, and keeps the item's history).
+    def leave(self, status: ItemStatus, round_number: int | None) -> None:
+        """The item stops being asked: retired, dropped, merged into another or split into others."""
+        if self.status != ItemStatus.ACTIVE:
+            raise Conflict(Message("This item is already %(status)s.", status=Message(self.status)))
+        self.status, self.retired_round = status, round_number
+
+    def restore(self, round_number: int) -> bool:
+        """Undo a retirement decided by the analysis of ``round_number`` (analysed again after a
+        reopening); says whether it was undone."""
+        if self.status != ItemStatus.RETIRED or self.retired_round != round_number:
+            return False
+        self.status, self.retired_round = ItemStatus.ACTIVE, None
+        return True
 
 
 class ItemRevision(SQLModel, table=True):

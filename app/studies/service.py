@@ -13,7 +13,7 @@ from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.studies.kinds import design_kind
-from app.studies.models import Item, ItemRevision, Study, Theme
+from app.studies.models import Item, ItemRevision, ItemStatus, Study, Theme
 from app.studies.schemas import (
     FeedbackSpec,
     ItemCreate,
@@ -100,6 +100,37 @@ def require_unlocked(study: Study) -> None:
 def require_active(study: Study) -> None:
     if study.archived_at is not None:
         raise Conflict(Message("This study is archived; restore it to change it."))
+
+
+# --- the study's state (moved by rounds, through these) ----------------------------------------------
+
+
+def run_study(session: Session, study: Study) -> None:
+    """A round opens: the study runs (its round's opening is what the log records)."""
+    study.run()
+    session.add(study)
+
+
+def finish_study(session: Session, study: Study, actor: Researcher | None, reason: str | None = None) -> None:
+    """The study ends: by its stopping rule (no reason), or by its researchers (their reason)."""
+    study.finish(utcnow(), reason)
+    session.add(study)
+    if reason is None:
+        audit.record(session, study.id, actor, "study.finished", f"study:{study.id}", by="stopping rule")
+    else:
+        audit.record(session, study.id, actor, "study.ended", f"study:{study.id}", reason=reason)
+
+
+def resume_study(session: Session, study: Study) -> None:
+    """Its last round is reopened (the reopening is what the log records)."""
+    study.resume()
+    session.add(study)
+
+
+def restore_item(session: Session, item: Item, round_number: int) -> None:
+    """Undo a retirement by the analysis of ``round_number``, analysed again after a reopening."""
+    if item.restore(round_number):
+        session.add(item)
 
 
 def apply_protocol(
@@ -284,7 +315,7 @@ def move(session: Session, rows: list[Any], row: Any, direction: int) -> None:
 def items_of(session: Session, study_id: int, *, active_only: bool = False) -> list[Item]:
     query = select(Item).where(Item.study_id == study_id)
     if active_only:
-        query = query.where(Item.status == "active")
+        query = query.where(Item.status == ItemStatus.ACTIVE)
     return list(session.exec(query.order_by(col(Item.position), col(Item.id))).all())
 
 
@@ -441,12 +472,9 @@ def retire_item(
     researcher: Researcher | None,
     reason: str,
     round_number: int | None = None,
-    status: str = "retired",
+    status: ItemStatus = ItemStatus.RETIRED,
 ) -> Item:
-    if item.status != "active":
-        raise Conflict(Message("This item is already %(status)s.", status=Message(item.status)))
-    item.status = status
-    item.retired_round = round_number
+    item.leave(status, round_number)
     session.add(item)
     _revision(session, item, researcher, status, before=item.text, reason=reason, round_number=round_number)
     session.flush()
@@ -469,7 +497,7 @@ def merge_items(
     kinds = {s.kind for s in sources}
     if len(kinds) != 1:
         raise InvalidInput(Message("Only items of the same kind can be merged."), fields={"item_ids": "kinds"})
-    if any(s.status != "active" for s in sources):
+    if any(s.status != ItemStatus.ACTIVE for s in sources):
         raise Conflict(Message("Only active items can be merged."))
     first = sources[0]
     merged = add_item(
@@ -490,8 +518,7 @@ def merge_items(
         round_number=round_number,
     )
     for source in sources:
-        source.status = "merged"
-        source.retired_round = round_number
+        source.leave(ItemStatus.MERGED, round_number)
         session.add(source)
         _revision(
             session,
@@ -522,7 +549,7 @@ def split_item(
         raise InvalidInput(Message("A split gives at least two new items."), fields={"texts": "too_few"})
     if any(not 3 <= len(t) <= 2000 for t in texts):
         raise InvalidInput(Message("Each new item's text has 3 to 2000 characters."), fields={"texts": "length"})
-    if item.status != "active":
+    if item.status != ItemStatus.ACTIVE:
         raise Conflict(Message("Only an active item can be split."))
     parts = [
         add_item(
@@ -544,8 +571,7 @@ def split_item(
         )
         for t in texts
     ]
-    item.status = "split"
-    item.retired_round = round_number
+    item.leave(ItemStatus.SPLIT, round_number)
     session.add(item)
     _revision(
         session,
