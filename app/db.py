@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import partial
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import AutoString, Session, SQLModel, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _HOLDS_WRITE_TURN = "delphi_holds_write_turn"
@@ -132,6 +134,23 @@ def reading_scope(engine: Engine) -> Iterator[Session]:
             yield session
         finally:
             session.rollback()
+
+
+class StatusColumn(TypeDecorator[Any]):
+    """An entity's status: stored as plain text (VARCHAR(20)), read back as its ``StrEnum``."""
+
+    impl = AutoString
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__(length=20)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 # Opens a unit of work: ``partial(session_scope, engine)``, or a test's transaction.

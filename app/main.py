@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -37,7 +38,7 @@ from app.rounds.ratelimit import link_limiter
 from app.rounds.router import router as rounds_router
 from app.studies.router import router as studies_router
 from app.templating import Templates
-from app.web import pydantic_message, render, wants_json
+from app.web import RenderAgain, pydantic_message, render, wants_json
 
 log = logging.getLogger("delphi")
 # The expert pages first: they take nearly all the traffic, and routes are matched in order.
@@ -123,6 +124,14 @@ def _install_error_mapping(app: FastAPI) -> None:
         response = _error_response(request, exc.status_code, exc.code, exc.detail, exc.fields, exc.extra)
         response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(RenderAgain)
+    async def render_again(request: Request, exc: RenderAgain) -> Response:
+        def page() -> Response:
+            with request.app.state.transactions.read() as session:
+                return exc.page(session)
+
+        return await run_in_threadpool(page)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
 
-from app.errors import Message
+from app.errors import AppError, Message
 from app.i18n import N_, negotiate, normalise
 
 LANG_COOKIE = "delphi_lang"
@@ -102,12 +107,37 @@ def pydantic_message(error: Any) -> str:
     return known.get(kind) or str(error.get("msg", "")).removeprefix("Value error, ")
 
 
+class RenderAgain(Exception):
+    """A page's form was refused. Raised, not returned: the request boundary rolls its transaction
+    back as for any failure, then the handler (in ``main``) renders ``page`` through a fresh reading
+    session: the same form, with what was typed and what is wrong."""
+
+    def __init__(self, page: Callable[[Session], Response]) -> None:
+        super().__init__("the form was refused")
+        self.page = page
+
+
+@contextmanager
+def refused_form(page: Callable[[Session, Exception], Response]) -> Iterator[None]:
+    """The one way a page handles a refused form: a domain error or a pydantic ValidationError
+    inside the block becomes ``RenderAgain(page)``; ``page`` gets a fresh session and the error."""
+    try:
+        yield
+    except (AppError, ValidationError) as exc:
+        raise RenderAgain(partial(_page_with_error, page, exc)) from exc
+
+
+def _page_with_error(page: Callable[[Session, Exception], Response], exc: Exception, session: Session) -> Response:
+    return page(session, exc)
+
+
+def refusal_status(exc: Exception) -> int:
+    """The status of a re-rendered form: the domain error's own (409 for a conflict), else 400."""
+    return exc.status_code if isinstance(exc, AppError) else 400
+
+
 def form_errors(exc: Exception) -> tuple[str, dict[str, str]]:
     """A summary and per-field messages from a pydantic ValidationError or a domain error."""
-    from pydantic import ValidationError
-
-    from app.errors import AppError
-
     if isinstance(exc, ValidationError):
         fields: dict[str, str] = {}
         for error in exc.errors():

@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Text
-from sqlmodel import AutoString, Field, SQLModel
+from sqlmodel import Field, SQLModel
 
-from app.db import utcnow
+from app.db import StatusColumn, utcnow
 
 
 class MessageStatus(StrEnum):
@@ -37,7 +37,7 @@ class OutboxMessage(SQLModel, table=True):
     subject: str = Field(max_length=300)
     body_text: str = Field(sa_type=Text)
     body_html: str = Field(sa_type=Text)
-    status: MessageStatus = Field(default=MessageStatus.PENDING, sa_type=AutoString(length=20), index=True)
+    status: MessageStatus = Field(default=MessageStatus.PENDING, sa_type=StatusColumn(MessageStatus), index=True)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     lease_until: datetime | None = None

@@ -7,18 +7,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+from sqlmodel import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from app import protocol_file
 from app.accounts.dependencies import CurrentResearcher
 from app.dependencies import Form, RawBody, SessionDep
-from app.errors import AppError, InvalidInput, Message
+from app.errors import InvalidInput, Message
 from app.panel import service as panel
 from app.studies import forms, service
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
+from app.studies.router import studies_list_page
 from app.studies.schemas import ProtocolUpdate, StudyPublic
-from app.web import form_errors, redirect, render
+from app.web import form_errors, redirect, refusal_status, refused_form, render
 
 router = APIRouter()
 
@@ -70,13 +72,16 @@ def save_protocol_page(request: Request, session: SessionDep, access: StudyForEd
             Message("Please correct the fields marked below; nothing was saved."),
             400,
         )
-    try:
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, field_errors = form_errors(exc)
+        return _protocol_page(
+            request, fresh, access.in_session(fresh), values, field_errors, error, refusal_status(exc)
+        )
+
+    with refused_form(again):
         service.update_protocol(session, access.study, update, access.researcher)
         panel.recompute_weights(session, access.study, access.researcher)
-    except AppError as exc:
-        session.rollback()
-        error, field_errors = form_errors(exc)
-        return _protocol_page(request, session, access, values, field_errors, error, exc.status_code)
     return redirect(f"/studies/{access.study.id}/protocol", "saved")
 
 
@@ -100,26 +105,19 @@ def protocol_download(session: SessionDep, access: StudyForViewer, with_emails: 
 def import_study_page(request: Request, session: SessionDep, researcher: CurrentResearcher, form: Form) -> Response:
     upload = form.get("file")
     content = upload.file.read() if isinstance(upload, StarletteUpload) else b""
-    try:
-        text = content.decode("utf-8")
+    researcher_id = researcher.id
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        context = {"import_error": form_errors(exc)[0]}
+        return studies_list_page(request, fresh, researcher_id, context, status_code=400)
+
+    with refused_form(again):
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(Message("The file is not UTF-8 text."), fields={"file": "encoding"}) from None
         study = protocol_file.create_from_text(
             session, text, owner=researcher, filename=getattr(upload, "filename", None) or "protocol.toml"
-        )
-    except (UnicodeDecodeError, AppError) as exc:
-        session.rollback()
-        detail = exc.detail if isinstance(exc, AppError) else "The file is not UTF-8 text."
-        return render(
-            request,
-            "researcher/studies.html",
-            {
-                "studies": service.studies_for(session, researcher),
-                "archived": False,
-                "form": {"title": "", "question": "", "language": "fr", "description": ""},
-                "errors": {},
-                "error": None,
-                "import_error": detail,
-            },
-            status_code=400,
         )
     return redirect(f"/studies/{study.id}", "created")
 

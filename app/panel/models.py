@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Text, UniqueConstraint
-from sqlmodel import AutoString, Field, SQLModel
+from sqlmodel import Field, SQLModel
 
-from app.db import utcnow
+from app.db import StatusColumn, utcnow
 from app.errors import Conflict, Message
 
 
@@ -36,7 +36,7 @@ class Expert(SQLModel, table=True):
     weight_source: str = Field(default="equal", max_length=20)
     weight_reason: str = Field(default="", sa_type=Text)
 
-    status: ExpertStatus = Field(default=ExpertStatus.ACTIVE, sa_type=AutoString(length=20))
+    status: ExpertStatus = Field(default=ExpertStatus.ACTIVE, sa_type=StatusColumn(ExpertStatus))
     status_reason: str = Field(default="", sa_type=Text)
     status_changed_at: datetime | None = None
 

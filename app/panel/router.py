@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import ValidationError
+from sqlmodel import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from app.accounts import service as accounts
@@ -17,7 +18,7 @@ from app.panel.schemas import ExpertCreate, ExpertPublic, ImportReport, StatusCh
 from app.studies import forms
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
 from app.studies.service import group_label
-from app.web import form_errors, form_text, redirect, render
+from app.web import form_errors, form_text, redirect, refused_form, render
 
 router = APIRouter()
 EMPTY_FORM = {"name": "", "email": "", "stakeholder_group": "", "profile": "", "language": ""}
@@ -72,7 +73,14 @@ def add_expert_page(request: Request, session: SessionDep, access: StudyForEdito
     values = {k: form_text(form, k, "") for k in EMPTY_FORM}
     if not accounts.first_submission(session, form_text(form, "form_key", "")):
         return redirect(f"/studies/{access.study.id}/panel", "saved")  # a second click: added once
-    try:
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, errors = form_errors(exc)
+        return _panel_page(
+            request, fresh, access.in_session(fresh), form=values, errors=errors, error=error, status_code=400
+        )
+
+    with refused_form(again):
         data = ExpertCreate(
             name=values["name"],
             email=values["email"],
@@ -82,10 +90,6 @@ def add_expert_page(request: Request, session: SessionDep, access: StudyForEdito
         )
         service.add_expert(session, access.study, data, access.researcher)
         service.recompute_weights(session, access.study, access.researcher)
-    except (ValidationError, AppError) as exc:
-        session.rollback()
-        error, errors = form_errors(exc)
-        return _panel_page(request, session, access, form=values, errors=errors, error=error, status_code=400)
     return redirect(f"/studies/{access.study.id}/panel", "created")
 
 
@@ -112,45 +116,46 @@ def import_page(
     return redirect(f"/studies/{access.study.id}/panel", "imported")
 
 
-@router.post("/studies/{study_id}/panel/{expert_id}", include_in_schema=False)
-def expert_action_page(
-    request: Request,
-    session: SessionDep,
-    access: StudyForEditor,
-    expert_id: int,
-    form: Form,
+def _refused_for(request: Request, access: StudyAccess, pseudonym: str) -> Callable[[Session, Exception], Response]:
+    """The panel page again, the refusal named after the expert it concerns."""
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error = Message("%(expert)s: %(error)s", expert=pseudonym, error=form_errors(exc)[0])
+        return _panel_page(request, fresh, access.in_session(fresh), error=error, status_code=400)
+
+    return again
+
+
+@router.post("/studies/{study_id}/panel/{expert_id}/weight", include_in_schema=False)
+def weight_page(request: Request, session: SessionDep, access: StudyForEditor, expert_id: int, form: Form) -> Response:
+    expert = service.get_expert(session, access.study, expert_id)
+    with refused_form(_refused_for(request, access, expert.pseudonym)):
+        raw = form_text(form, "weight", "").replace(",", ".")
+        try:
+            weight = float(raw)
+        except ValueError:
+            raise InvalidInput(Message("“%(raw)s” is not a number.", raw=raw), fields={"weight": "invalid"}) from None
+        change = WeightChange(weight=weight, reason=form_text(form, "reason", ""))
+        service.set_weight(session, access.study, expert, change.weight, change.reason, access.researcher)
+    return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "saved")
+
+
+@router.post("/studies/{study_id}/panel/{expert_id}/withdraw", include_in_schema=False)
+def withdraw_page(
+    request: Request, session: SessionDep, access: StudyForEditor, expert_id: int, form: Form
 ) -> Response:
-    study = access.study
-    expert = service.get_expert(session, study, expert_id)
-    action = form.get("action")
-    try:
-        if action == "weight":
-            raw = form_text(form, "weight", "").replace(",", ".")
-            try:
-                weight = float(raw)
-            except ValueError:
-                raise InvalidInput(
-                    Message("“%(raw)s” is not a number.", raw=raw), fields={"weight": "invalid"}
-                ) from None
-            change = WeightChange(weight=weight, reason=form_text(form, "reason", ""))
-            service.set_weight(session, study, expert, change.weight, change.reason, access.researcher)
-        elif action == "withdraw":
-            service.withdraw(session, study, expert, form_text(form, "reason", ""), access.researcher)
-        elif action == "reinstate":
-            service.reinstate(session, study, expert, access.researcher)
-        else:
-            raise InvalidInput(Message("Unknown action."))
-    except (ValidationError, AppError) as exc:
-        session.rollback()
-        error, _ = form_errors(exc)
-        return _panel_page(
-            request,
-            session,
-            access,
-            error=Message("%(expert)s: %(error)s", expert=expert.pseudonym, error=error),
-            status_code=400,
-        )
-    return redirect(f"/studies/{study.id}/panel#expert-{expert.id}", "saved")
+    expert = service.get_expert(session, access.study, expert_id)
+    with refused_form(_refused_for(request, access, expert.pseudonym)):
+        service.withdraw(session, access.study, expert, form_text(form, "reason", ""), access.researcher)
+    return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "saved")
+
+
+@router.post("/studies/{study_id}/panel/{expert_id}/reinstate", include_in_schema=False)
+def reinstate_page(request: Request, session: SessionDep, access: StudyForEditor, expert_id: int) -> Response:
+    expert = service.get_expert(session, access.study, expert_id)
+    with refused_form(_refused_for(request, access, expert.pseudonym)):
+        service.reinstate(session, access.study, expert, access.researcher)
+    return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "saved")
 
 
 # --- API ------------------------------------------------------------------------------------------

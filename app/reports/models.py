@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import LargeBinary, Text
-from sqlmodel import AutoString, Field, SQLModel
+from sqlmodel import Field, SQLModel
 
-from app.db import utcnow
+from app.db import StatusColumn, utcnow
 
 
 class ReportStatus(StrEnum):
@@ -25,7 +25,7 @@ class ReportFile(SQLModel, table=True):
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     language: str = Field(max_length=2)
     cache_key: str = Field(max_length=64, index=True)
-    status: ReportStatus = Field(default=ReportStatus.QUEUED, sa_type=AutoString(length=20))
+    status: ReportStatus = Field(default=ReportStatus.QUEUED, sa_type=StatusColumn(ReportStatus))
     error: str = Field(default="", sa_type=Text)
     pdf: bytes | None = Field(default=None, sa_type=LargeBinary)
     pages: int | None = None

@@ -8,9 +8,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Text, UniqueConstraint
-from sqlmodel import AutoString, Field, SQLModel
+from sqlmodel import Field, SQLModel
 
-from app.db import utcnow
+from app.db import StatusColumn, utcnow
 from app.errors import Conflict, InvalidInput, Message
 
 
@@ -35,7 +35,7 @@ class Round(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     number: int
-    status: RoundStatus = Field(default=RoundStatus.DRAFT, sa_type=AutoString(length=20))
+    status: RoundStatus = Field(default=RoundStatus.DRAFT, sa_type=StatusColumn(RoundStatus))
     realtime: bool = False
     closes_at: datetime | None = None
     reminder_interval_hours: int | None = None
@@ -194,7 +194,7 @@ class Statement(SQLModel, table=True):
     theme_id: int | None = Field(default=None, foreign_key="theme.id", ondelete="SET NULL")
     text: str = Field(sa_type=Text)
     tags: list[str] = Field(default_factory=list, sa_type=JSON)
-    status: StatementStatus = Field(default=StatementStatus.CANDIDATE, sa_type=AutoString(length=20))
+    status: StatementStatus = Field(default=StatementStatus.CANDIDATE, sa_type=StatusColumn(StatementStatus))
     merged_into_id: int | None = Field(default=None, foreign_key="statement.id", ondelete="SET NULL")
     item_id: int | None = Field(default=None, foreign_key="item.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)

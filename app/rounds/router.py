@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from sqlmodel import Session
 
-from app.db import Transactions
 from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
 from app.errors import AppError, InvalidInput, Message
 from app.panel import service as panel
@@ -18,7 +18,7 @@ from app.rounds.analysis import analyse_apart, snapshot_of
 from app.rounds.answers import round_items
 from app.rounds.charts import distribution_svg
 from app.rounds.kinds import KINDS
-from app.rounds.models import Round, RoundStatus
+from app.rounds.models import Round, RoundStatus, Statement
 from app.rounds.schemas import (
     NarrowingConfirm,
     NarrowingPreview,
@@ -39,7 +39,7 @@ from app.rounds.snapshot import RoundSnapshot
 from app.studies import service as studies
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
 from app.studies.models import Study
-from app.web import form_errors, form_ids, form_text, redirect, render, request_language
+from app.web import form_errors, form_ids, form_text, redirect, refusal_status, refused_form, render, request_language
 
 router = APIRouter()
 
@@ -110,15 +110,14 @@ def rounds_page(request: Request, session: SessionDep, access: StudyForViewer) -
 @router.post("/studies/{study_id}/end", include_in_schema=False)
 def end_study_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     """End the study by hand, with a reason (stated in the report next to the stopping rule)."""
-    try:
-        if not form.get("confirm"):
-            raise InvalidInput(
-                Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"}
-            )
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error = form_errors(exc)[0]
+        return _rounds_page(request, fresh, access.in_session(fresh), error=error, status_code=refusal_status(exc))
+
+    with refused_form(again):
+        _confirmed(form)
         service.end_study(session, access.study, form_text(form, "reason", ""), access.researcher)
-    except AppError as exc:
-        session.rollback()
-        return _rounds_page(request, session, access, error=exc.detail, status_code=exc.status_code)
     return redirect(f"/studies/{access.study.id}/rounds", "ended")
 
 
@@ -136,8 +135,13 @@ def create_round_page(request: Request, session: SessionDep, access: StudyForEdi
     realtime = bool(form.get("realtime"))
     closes_at, reminder_text = form_text(form, "closes_at"), form_text(form, "reminder").strip()
     values: dict[str, Any] = {"realtime": realtime, "closes_at": closes_at, "reminder": reminder_text}
-    try:
-        reminder = int(reminder_text) if reminder_text else None
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, errors = form_errors(exc)
+        return _rounds_page(request, fresh, access.in_session(fresh), values, errors, error, status_code=400)
+
+    with refused_form(again):
+        reminder = _hours(reminder_text)
         data = RoundCreate(
             realtime=realtime,
             closes_at=_parse_when(closes_at, "closes_at"),
@@ -151,14 +155,6 @@ def create_round_page(request: Request, session: SessionDep, access: StudyForEdi
             closes_at=data.closes_at,
             reminder_interval_hours=data.reminder_interval_hours,
         )
-    except (ValueError, AppError) as exc:
-        session.rollback()
-        if isinstance(exc, ValueError) and not isinstance(exc, ValidationError):
-            exc = InvalidInput(
-                Message("The reminder interval is a whole number of hours."), fields={"reminder": "invalid"}
-            )
-        error, errors = form_errors(exc)
-        return _rounds_page(request, session, access, values, errors, error, status_code=400)
     return redirect(f"/studies/{access.study.id}/rounds/{round_.number}", "created")
 
 
@@ -196,51 +192,30 @@ def round_page(request: Request, session: SessionDep, access: StudyForViewer, nu
     return _round_page(request, session, access, service.get_round(session, access.study, number))
 
 
-def _round_action(
-    session: SessionDep,
-    settings: SettingsDep,
-    templates: TemplatesDep,
-    access: StudyAccess,
-    round_: Round,
-    action: str,
-    form: Any,
-) -> str:
-    study, who = access.study, access.researcher
-    if action == "open" and not form.get("confirm"):
+def _confirmed(form: Any) -> None:
+    if not form.get("confirm"):
         raise InvalidInput(Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"})
-    if action == "open":
-        service.open_round(session, study, round_, who, settings, templates)
-        return "opened"
-    if action == "remind":
-        service.send_reminders(session, study, round_, who, settings, templates)
-        return "reminded"
-    if action == "reopen":
-        service.reopen_round(
-            session,
-            study,
-            round_,
-            form_text(form, "reason", ""),
-            _parse_when(form_text(form, "closes_at", ""), "closes_at"),
-            who,
+
+
+def _hours(text: str) -> int | None:
+    """A reminder interval typed in a form: a whole number of hours, or nothing."""
+    text = text.strip()
+    if text and not text.isdigit():
+        raise InvalidInput(Message("The reminder interval is a whole number of hours."), fields={"reminder": "invalid"})
+    return int(text) if text else None
+
+
+def _round_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Exception], Response]:
+    """The round's page again, with the refusal, read afresh."""
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        again_access = access.in_session(fresh)
+        round_ = service.get_round(fresh, again_access.study, number)
+        return _round_page(
+            request, fresh, again_access, round_, error=form_errors(exc)[0], status_code=refusal_status(exc)
         )
-        return "reopened"
-    if action == "settings":
-        reminder = form_text(form, "reminder", "").strip()
-        if reminder and not reminder.isdigit():
-            raise InvalidInput(
-                Message("The reminder interval is a whole number of hours."), fields={"reminder": "invalid"}
-            )
-        service.update_draft(
-            session,
-            study,
-            round_,
-            realtime=bool(form.get("realtime")),
-            closes_at=_parse_when(form_text(form, "closes_at", ""), "closes_at"),
-            reminder_interval_hours=int(reminder) if reminder else None,
-            researcher=who,
-        )
-        return "saved"
-    raise InvalidInput(Message("Unknown action."))
+
+    return again
 
 
 @router.get("/studies/{study_id}/rounds/{number}/results", include_in_schema=False)
@@ -345,21 +320,22 @@ def confirm_narrowing_page(
             proposed = form_text(form, f"proposed_{pseudonym}", "")
             if value != proposed:
                 overrides[pseudonym] = (value == "keep", form_text(form, f"reason_{pseudonym}", ""))
-    try:
-        narrowing.confirm(session, study, round_, overrides, access.researcher)
-    except AppError as exc:
-        session.rollback()
-        posted = {key: form_text(form, key) for key in form if key.startswith(("fate_", "reason_"))}
+    posted = {key: form_text(form, key) for key in form if key.startswith(("fate_", "reason_"))}
+
+    def again(fresh: Session, exc: Exception) -> Response:
         return _narrowing_page(
             request,
-            session,
-            access,
+            fresh,
+            access.in_session(fresh),
             number,
-            error=exc.detail,
-            status_code=exc.status_code,
+            error=form_errors(exc)[0],
+            status_code=refusal_status(exc),
             posted=posted,
-            missing=exc.fields,
+            missing=exc.fields if isinstance(exc, AppError) else {},
         )
+
+    with refused_form(again):
+        narrowing.confirm(session, study, round_, overrides, access.researcher)
     return redirect(f"/studies/{study.id}/rounds/{number}/narrowing", "narrowed")
 
 
@@ -411,7 +387,12 @@ def create_statement_page(
         "theme_id": form_text(form, "theme_id", ""),
         "tags": form_text(form, "tags", ""),
     }
-    try:
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error = form_errors(exc)[0]
+        return _coding_page(request, fresh, access.in_session(fresh), number, error=error, form=values, status_code=400)
+
+    with refused_form(again):
         coding.create_statement(
             session,
             study,
@@ -422,38 +403,57 @@ def create_statement_page(
             values["tags"].split(","),
             access.researcher,
         )
-    except AppError as exc:
-        session.rollback()
-        return _coding_page(request, session, access, number, error=exc.detail, form=values, status_code=400)
     return redirect(f"/studies/{study.id}/rounds/{number}/coding", "created")
 
 
-@router.post("/studies/{study_id}/statements/{statement_id}", include_in_schema=False)
-def statement_action_page(
+def _coding_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Exception], Response]:
+    def again(fresh: Session, exc: Exception) -> Response:
+        error = form_errors(exc)[0]
+        return _coding_page(
+            request, fresh, access.in_session(fresh), number, error=error, status_code=refusal_status(exc)
+        )
+
+    return again
+
+
+def _statement_round(session: Session, access: StudyAccess, statement_id: int) -> tuple[Statement, int]:
+    statement = coding.get_statement(session, access.study, statement_id)
+    round_ = session.get(Round, statement.round_id)
+    return statement, round_.number if round_ else 1
+
+
+@router.post("/studies/{study_id}/statements/{statement_id}/promote", include_in_schema=False)
+def promote_statement_page(
+    request: Request, session: SessionDep, access: StudyForEditor, statement_id: int
+) -> Response:
+    statement, number = _statement_round(session, access, statement_id)
+    with refused_form(_coding_again(request, access, number)):
+        coding.promote(session, access.study, statement, access.researcher)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}/coding", "saved")
+
+
+@router.post("/studies/{study_id}/statements/{statement_id}/discard", include_in_schema=False)
+def discard_statement_page(
+    request: Request, session: SessionDep, access: StudyForEditor, statement_id: int
+) -> Response:
+    statement, number = _statement_round(session, access, statement_id)
+    with refused_form(_coding_again(request, access, number)):
+        coding.discard(session, access.study, statement, access.researcher)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}/coding", "saved")
+
+
+@router.post("/studies/{study_id}/statements/{statement_id}/merge", include_in_schema=False)
+def merge_statements_page(
     request: Request, session: SessionDep, access: StudyForEditor, statement_id: int, form: Form
 ) -> Response:
-    study = access.study
-    statement = coding.get_statement(session, study, statement_id)
-    round_ = session.get(Round, statement.round_id)
-    action = form.get("action")
-    try:
-        if action == "promote":
-            coding.promote(session, study, statement, access.researcher)
-        elif action == "discard":
-            coding.discard(session, study, statement, access.researcher)
-        elif action == "merge":
-            others = [coding.get_statement(session, study, i) for i in form_ids(form, "merge_ids") if i != statement.id]
-            if not others:
-                raise InvalidInput(Message("Tick the statements to fold into this one."))
-            coding.merge_statements(session, study, statement, others, access.researcher)
-        else:
-            raise InvalidInput(Message("Unknown action."))
-    except AppError as exc:
-        session.rollback()
-        return _coding_page(
-            request, session, access, round_.number if round_ else 1, error=exc.detail, status_code=exc.status_code
-        )
-    return redirect(f"/studies/{study.id}/rounds/{round_.number if round_ else 1}/coding", "saved")
+    statement, number = _statement_round(session, access, statement_id)
+    with refused_form(_coding_again(request, access, number)):
+        ids = form_ids(form, "merge_ids")
+        others = [coding.get_statement(session, access.study, i) for i in ids if i != statement.id]
+        if not others:
+            raise InvalidInput(Message("Tick the statements to fold into this one."))
+        coding.merge_statements(session, access.study, statement, others, access.researcher)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}/coding", "saved")
 
 
 @router.post("/studies/{study_id}/rounds/{number}/close", include_in_schema=False)
@@ -468,14 +468,9 @@ def close_page(
     """Close, then analyse apart: neither the request's session nor a write transaction is held
     while the round is analysed."""
     round_ = service.get_round(reader, access.study, number)
-    try:
-        if not form.get("confirm"):
-            raise InvalidInput(
-                Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"}
-            )
+    with refused_form(_round_again(request, access, number)):
+        _confirmed(form)
         service.close_then_analyse(transactions, access.study.id, round_.id, access.researcher)
-    except AppError as exc:
-        return _round_page_again(request, transactions, access, number, exc)
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "closed")
 
 
@@ -484,44 +479,69 @@ def analyse_page(
     request: Request, reader: ReadSessionDep, transactions: TransactionsDep, access: StudyForEditorReading, number: int
 ) -> Response:
     round_ = service.get_round(reader, access.study, number)
-    try:
+    with refused_form(_round_again(request, access, number)):
         analyse_apart(transactions, access.study.id, round_.id, access.researcher)
-    except AppError as exc:
-        return _round_page_again(request, transactions, access, number, exc)
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "analysed")
 
 
-def _round_page_again(
-    request: Request, transactions: Transactions, access: StudyAccess, number: int, exc: AppError
-) -> Response:
-    """The round's page with the error, read afresh (the action may have closed the round before
-    its analysis failed)."""
-    with transactions.read() as fresh:
-        round_ = service.get_round(fresh, access.study, number)
-        return _round_page(request, fresh, access, round_, error=exc.detail, status_code=exc.status_code)
-
-
-# Registered after the specific round pages (narrowing, coding...): the first matching path wins.
-@router.post("/studies/{study_id}/rounds/{number}/{action}", include_in_schema=False)
-def round_action_page(
+@router.post("/studies/{study_id}/rounds/{number}/open", include_in_schema=False)
+def open_round_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     templates: TemplatesDep,
     access: StudyForEditor,
     number: int,
-    action: str,
     form: Form,
 ) -> Response:
-    study = access.study
-    round_ = service.get_round(session, study, number)
-    try:
-        done = _round_action(session, settings, templates, access, round_, action, form)
-    except AppError as exc:
-        session.rollback()
-        round_ = service.get_round(session, study, number)
-        return _round_page(request, session, access, round_, error=exc.detail, status_code=exc.status_code)
-    return redirect(f"/studies/{study.id}/rounds/{number}", done)
+    with refused_form(_round_again(request, access, number)):
+        _confirmed(form)
+        round_ = service.get_round(session, access.study, number)
+        service.open_round(session, access.study, round_, access.researcher, settings, templates)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "opened")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/remind", include_in_schema=False)
+def remind_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    access: StudyForEditor,
+    number: int,
+) -> Response:
+    with refused_form(_round_again(request, access, number)):
+        round_ = service.get_round(session, access.study, number)
+        service.send_reminders(session, access.study, round_, access.researcher, settings, templates)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "reminded")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/reopen", include_in_schema=False)
+def reopen_page(request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form) -> Response:
+    with refused_form(_round_again(request, access, number)):
+        round_ = service.get_round(session, access.study, number)
+        closes_at = _parse_when(form_text(form, "closes_at", ""), "closes_at")
+        reason = form_text(form, "reason", "")
+        service.reopen_round(session, access.study, round_, reason, closes_at, access.researcher)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "reopened")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/settings", include_in_schema=False)
+def round_settings_page(
+    request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form
+) -> Response:
+    with refused_form(_round_again(request, access, number)):
+        round_ = service.get_round(session, access.study, number)
+        service.update_draft(
+            session,
+            access.study,
+            round_,
+            realtime=bool(form.get("realtime")),
+            closes_at=_parse_when(form_text(form, "closes_at", ""), "closes_at"),
+            reminder_interval_hours=_hours(form_text(form, "reminder", "")),
+            researcher=access.researcher,
+        )
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "saved")
 
 
 @router.post("/studies/{study_id}/panel/{expert_id}/link", include_in_schema=False)

@@ -3,10 +3,11 @@ small for the action a 403."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlmodel import Session
 
 from app.accounts import service as accounts
 from app.accounts.dependencies import CurrentResearcher
@@ -21,6 +22,17 @@ class StudyAccess:
     study: Study
     role: str
     researcher: Researcher
+    study_id: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.study_id = self.study.id
+
+    def in_session(self, session: Session) -> StudyAccess:
+        """The same access with the study read again through ``session`` (a page rendered after
+        its request's transaction was rolled back)."""
+        again = replace(self, study=service.get_study(session, self.study_id))
+        again.study_id = self.study_id
+        return again
 
     @property
     def can_edit(self) -> bool:

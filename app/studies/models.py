@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Text
-from sqlmodel import AutoString, Field, SQLModel
+from sqlmodel import Field, SQLModel
 
-from app.db import utcnow
+from app.db import StatusColumn, utcnow
 from app.errors import Conflict, Message
 
 ITEM_KINDS = ("rating", "open", "ranking", "choice", "estimate")
@@ -57,7 +57,7 @@ class Study(SQLModel, table=True):
     groups: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
     report_notes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
 
-    status: StudyStatus = Field(default=StudyStatus.DESIGN, sa_type=AutoString(length=20))
+    status: StudyStatus = Field(default=StudyStatus.DESIGN, sa_type=StatusColumn(StudyStatus))
     created_by: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -117,7 +117,7 @@ class Item(SQLModel, table=True):
     realization: float | None = None
     quantiles: list[float] = Field(default_factory=lambda: [0.05, 0.5, 0.95], sa_type=JSON)
 
-    status: ItemStatus = Field(default=ItemStatus.ACTIVE, sa_type=AutoString(length=20))
+    status: ItemStatus = Field(default=ItemStatus.ACTIVE, sa_type=StatusColumn(ItemStatus))
     origin: str = Field(default="protocol", max_length=20)
     source_item_ids: list[int] = Field(default_factory=list, sa_type=JSON)
     introduced_round: int | None = None

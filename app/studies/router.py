@@ -6,17 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app.accounts import service as accounts
 from app.accounts.dependencies import CurrentResearcher, OptionalAuth
 from app.accounts.models import Researcher, StudyMember
 from app.dependencies import Form, SessionDep
-from app.errors import AppError, Message
+from app.errors import Message
 from app.studies import forms, service
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
+from app.studies.models import Study
 from app.studies.schemas import (
     ItemCreate,
     ItemPublic,
@@ -30,9 +30,11 @@ from app.studies.schemas import (
     ThemeCreate,
     ThemePublic,
 )
-from app.web import form_errors, form_ids, form_text, redirect, render
+from app.web import form_errors, form_ids, form_text, redirect, refusal_status, refused_form, render
 
 router = APIRouter()
+
+
 # --- pages: studies -------------------------------------------------------------------------------
 
 
@@ -41,54 +43,75 @@ def home(auth: OptionalAuth) -> RedirectResponse:
     return RedirectResponse("/studies" if auth else "/login", status_code=303)
 
 
-@router.get("/studies", include_in_schema=False)
-def studies_page(
-    request: Request, session: SessionDep, researcher: CurrentResearcher, archived: bool = False
+def studies_list_page(
+    request: Request,
+    session: Session,
+    researcher_id: int,
+    context: dict[str, Any] | None = None,
+    *,
+    archived: bool = False,
+    status_code: int = 200,
 ) -> Response:
+    """The researcher's studies, with the forms to create one or import a protocol file."""
+    researcher = session.get(Researcher, researcher_id)
     return render(
         request,
         "researcher/studies.html",
         {
-            "studies": service.studies_for(session, researcher, archived=archived),
+            "studies": service.studies_for(session, researcher, archived=archived) if researcher else [],
             "archived": archived,
             "form": {"title": "", "question": "", "language": "fr", "description": ""},
             "errors": {},
             "error": None,
+            "import_error": None,
+            **(context or {}),
         },
+        status_code=status_code,
     )
+
+
+@router.get("/studies", include_in_schema=False)
+def studies_page(
+    request: Request, session: SessionDep, researcher: CurrentResearcher, archived: bool = False
+) -> Response:
+    return studies_list_page(request, session, researcher.id, archived=archived)
 
 
 @router.post("/studies", include_in_schema=False)
 def create_study_page(request: Request, session: SessionDep, researcher: CurrentResearcher, form: Form) -> Response:
     values = {k: form_text(form, k) for k in ("title", "question", "language", "description")}
-    try:
-        study = service.create_study(session, researcher, StudyCreate(**values))
-    except (ValidationError, AppError) as exc:
-        session.rollback()
+    researcher_id = researcher.id
+
+    def again(fresh: Session, exc: Exception) -> Response:
         error, errors = form_errors(exc)
-        return render(
-            request,
-            "researcher/studies.html",
-            {
-                "studies": service.studies_for(session, researcher),
-                "archived": False,
-                "form": values,
-                "errors": errors,
-                "error": error,
-            },
-            status_code=400,
-        )
+        context = {"form": values, "errors": errors, "error": error, "import_error": None}
+        return studies_list_page(request, fresh, researcher_id, context, status_code=400)
+
+    with refused_form(again):
+        study = service.create_study(session, researcher, StudyCreate(**values))
     return redirect(f"/studies/{study.id}/design", "created")
 
 
-@router.get("/studies/{study_id}/settings", include_in_schema=False)
-def settings_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
-    study = access.study
+def _settings_values(study: Study) -> dict[str, Any]:
     values = {k: getattr(study, k) for k in ("title", "question", "description", "language", "expert_definition")}
-    values.update({f"report_{k}": study.report_notes.get(k, "") for k in ("rationale", "funding", "conflicts")})
+    return values | {f"report_{k}": study.report_notes.get(k, "") for k in ("rationale", "funding", "conflicts")}
+
+
+def _settings_page(
+    request: Request,
+    session: Session,
+    access: StudyAccess,
+    values: dict[str, Any],
+    *,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    member_form: dict[str, str] | None = None,
+    member_errors: dict[str, str] | None = None,
+) -> Response:
     members = session.exec(
-        select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == study.id)
+        select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == access.study.id)
     ).all()
+    refused = bool(errors or error or member_errors)
     return render(
         request,
         "researcher/settings.html",
@@ -96,85 +119,55 @@ def settings_page(request: Request, session: SessionDep, access: StudyForViewer)
             access,
             "settings",
             form=values,
-            errors={},
-            error=None,
+            errors=errors or {},
+            error=error,
             members=members,
-            member_form={"email": "", "role": "editor"},
-            member_errors={},
+            member_form=member_form or {"email": "", "role": "editor"},
+            member_errors=member_errors or {},
         ),
+        status_code=400 if refused else 200,
     )
+
+
+@router.get("/studies/{study_id}/settings", include_in_schema=False)
+def settings_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    return _settings_page(request, session, access, _settings_values(access.study))
 
 
 @router.post("/studies/{study_id}/settings", include_in_schema=False)
 def save_settings_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     values = {k: form_text(form, k) for k in ("title", "question", "description", "language", "expert_definition")}
     notes = {k: form_text(form, f"report_{k}", "").strip() for k in ("rationale", "funding", "conflicts")}
-    try:
-        service.update_study(
-            session,
-            access.study,
-            StudyUpdate(**values, report_notes=notes),
-            access.researcher,
-        )
-    except (ValidationError, AppError) as exc:
-        session.rollback()
+
+    def again(fresh: Session, exc: Exception) -> Response:
         error, errors = form_errors(exc)
-        values.update({f"report_{k}": v for k, v in notes.items()})
-        members = session.exec(
-            select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == access.study.id)
-        ).all()
-        return render(
-            request,
-            "researcher/settings.html",
-            study_page(
-                access,
-                "settings",
-                form=values,
-                errors=errors,
-                error=error,
-                members=members,
-                member_form={"email": "", "role": "editor"},
-                member_errors={},
-            ),
-            status_code=400,
-        )
+        typed = values | {f"report_{k}": v for k, v in notes.items()}
+        return _settings_page(request, fresh, access.in_session(fresh), typed, errors=errors, error=error)
+
+    with refused_form(again):
+        service.update_study(session, access.study, StudyUpdate(**values, report_notes=notes), access.researcher)
     return redirect(f"/studies/{access.study.id}/settings", "saved")
 
 
 @router.post("/studies/{study_id}/members", include_in_schema=False)
 def add_member_page(request: Request, session: SessionDep, access: StudyForOwner, form: Form) -> Response:
     values = {"email": form_text(form, "email", ""), "role": form_text(form, "role", "editor")}
-    try:
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, errors = form_errors(exc)
+        again_access = access.in_session(fresh)
+        return _settings_page(
+            request,
+            fresh,
+            again_access,
+            _settings_values(again_access.study),
+            member_form=values,
+            member_errors={"email": error, **errors},
+        )
+
+    with refused_form(again):
         data = MemberAdd(**values)
         accounts.add_member(session, access.study.id, data.email, data.role)
-    except (ValidationError, AppError) as exc:
-        session.rollback()
-        error, errors = form_errors(exc)
-        study = access.study
-        form_values = {
-            k: getattr(study, k) for k in ("title", "question", "description", "language", "expert_definition")
-        }
-        form_values.update(
-            {f"report_{k}": study.report_notes.get(k, "") for k in ("rationale", "funding", "conflicts")}
-        )
-        members = session.exec(
-            select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == study.id)
-        ).all()
-        return render(
-            request,
-            "researcher/settings.html",
-            study_page(
-                access,
-                "settings",
-                form=form_values,
-                errors={},
-                error=None,
-                members=members,
-                member_form=values,
-                member_errors={"email": error, **errors},
-            ),
-            status_code=400,
-        )
     return redirect(f"/studies/{access.study.id}/settings", "saved")
 
 
@@ -236,14 +229,21 @@ def add_theme_page(request: Request, session: SessionDep, access: StudyForEditor
     values = {"title": form_text(form, "title", ""), "description": form_text(form, "description", "")}
     if not accounts.first_submission(session, form_text(form, "form_key", "")):
         return redirect(f"/studies/{access.study.id}/design#themes", "created")  # a second click: added once
-    try:
-        service.add_theme(session, access.study, ThemeCreate(**values), access.researcher)
-    except (ValidationError, AppError) as exc:
-        session.rollback()
+
+    def again(fresh: Session, exc: Exception) -> Response:
         error, errors = form_errors(exc)
         return _design_page(
-            request, session, access, theme_form=values, theme_errors=errors, error=error, status_code=400
+            request,
+            fresh,
+            access.in_session(fresh),
+            theme_form=values,
+            theme_errors=errors,
+            error=error,
+            status_code=400,
         )
+
+    with refused_form(again):
+        service.add_theme(session, access.study, ThemeCreate(**values), access.researcher)
     return redirect(f"/studies/{access.study.id}/design#themes", "created")
 
 
@@ -260,12 +260,12 @@ def edit_theme_page(
         service.move(session, service.themes_of(session, access.study.id), theme, -1 if action == "up" else 1)
         return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}")
     values = {"title": form_text(form, "title", ""), "description": form_text(form, "description", "")}
-    try:
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        return _design_page(request, fresh, access.in_session(fresh), error=form_errors(exc)[0], status_code=400)
+
+    with refused_form(again):
         service.update_theme(session, access.study, theme, ThemeCreate(**values), access.researcher)
-    except (ValidationError, AppError) as exc:
-        session.rollback()
-        error, errors = form_errors(exc)
-        return _design_page(request, session, access, error=error, status_code=400)
     return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}", "saved")
 
 
@@ -285,26 +285,33 @@ def add_item_page(request: Request, session: SessionDep, access: StudyForEditor,
             error=Message("The item was not added: see the fields marked below."),
             status_code=400,
         )
-    try:
-        item = service.add_item(session, access.study, data, access.researcher)
-    except AppError as exc:
-        session.rollback()
+
+    def again(fresh: Session, exc: Exception) -> Response:
         error, field_errors = form_errors(exc)
         return _design_page(
             request,
-            session,
-            access,
+            fresh,
+            access.in_session(fresh),
             item_form=values,
             item_errors=field_errors,
             error=error,
-            status_code=exc.status_code,
+            status_code=refusal_status(exc),
         )
+
+    with refused_form(again):
+        item = service.add_item(session, access.study, data, access.researcher)
     return redirect(f"/studies/{access.study.id}/design#item-{item.id}", "created")
 
 
 @router.post("/studies/{study_id}/items/merge", include_in_schema=False)
 def merge_items_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
-    try:
+    def again(fresh: Session, exc: Exception) -> Response:
+        error = Message(
+            "To merge, tick two or more items, write the merged item and say why. %(error)s", error=form_errors(exc)[0]
+        )
+        return _design_page(request, fresh, access.in_session(fresh), error=error, status_code=400)
+
+    with refused_form(again):
         data = MergeItems(
             item_ids=form_ids(form, "item_ids"),
             text=form_text(form, "merge_text", ""),
@@ -318,18 +325,6 @@ def merge_items_page(request: Request, session: SessionDep, access: StudyForEdit
             data.reason,
             access.researcher,
             access.study.preparing_round,
-        )
-    except (ValidationError, AppError) as exc:
-        session.rollback()
-        error, _ = form_errors(exc)
-        return _design_page(
-            request,
-            session,
-            access,
-            error=Message(
-                "To merge, tick two or more items, write the merged item and say why. %(error)s", error=error
-            ),
-            status_code=400,
         )
     return redirect(f"/studies/{access.study.id}/design#item-{item.id}", "saved")
 
@@ -378,7 +373,14 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
         service.move(session, service.items_of(session, study.id), item, -1 if action == "up" else 1)
         return redirect(f"/studies/{study.id}/design#item-{item.id}")
     values = forms.posted(form, forms.item_form_values(item) | {"reason": "", "split_texts": ""})
-    try:
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, errors = form_errors(exc)
+        again_access = access.in_session(fresh)
+        again_item = service.get_item(fresh, again_access.study, item_id)
+        return _item_page(request, fresh, again_access, again_item, values, errors, error, refusal_status(exc))
+
+    with refused_form(again):
         if action == "delete":
             service.delete_item(session, study, item, access.researcher)
             return redirect(f"/studies/{study.id}/design", "deleted")
@@ -412,19 +414,6 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
             )
         service.update_item(
             session, study, item, ItemUpdate(**changes), access.researcher, access.study.preparing_round
-        )
-    except (ValidationError, AppError) as exc:
-        session.rollback()
-        error, errors = form_errors(exc)
-        return _item_page(
-            request,
-            session,
-            access,
-            service.get_item(session, study, item_id),
-            values,
-            errors,
-            error,
-            400 if isinstance(exc, ValidationError) else exc.status_code,
         )
     return redirect(f"/studies/{study.id}/design#item-{item.id}", "saved")
 
