@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -16,7 +17,7 @@ from app.errors import Message
 from app.studies import forms, service
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
-from app.studies.models import Study
+from app.studies.models import Item, Study
 from app.studies.schemas import (
     ItemCreate,
     ItemPublic,
@@ -33,6 +34,7 @@ from app.studies.schemas import (
 from app.web import form_errors, form_ids, form_text, redirect, refusal_status, refused_form, render
 
 router = APIRouter()
+Direction = Literal["up", "down"]
 
 
 # --- pages: studies -------------------------------------------------------------------------------
@@ -247,26 +249,38 @@ def add_theme_page(request: Request, session: SessionDep, access: StudyForEditor
     return redirect(f"/studies/{access.study.id}/design#themes", "created")
 
 
+def _design_again(request: Request, access: StudyAccess) -> Callable[[Session, Exception], Response]:
+    def again(fresh: Session, exc: Exception) -> Response:
+        error = form_errors(exc)[0]
+        return _design_page(request, fresh, access.in_session(fresh), error=error, status_code=refusal_status(exc))
+
+    return again
+
+
 @router.post("/studies/{study_id}/themes/{theme_id}", include_in_schema=False)
 def edit_theme_page(
     request: Request, session: SessionDep, access: StudyForEditor, theme_id: int, form: Form
 ) -> Response:
     theme = service.get_theme(session, access.study, theme_id)
-    action = form.get("action", "save")
-    if action == "delete":
-        service.delete_theme(session, access.study, theme, access.researcher)
-        return redirect(f"/studies/{access.study.id}/design", "deleted")
-    if action in ("up", "down"):
-        service.move(session, service.themes_of(session, access.study.id), theme, -1 if action == "up" else 1)
-        return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}")
     values = {"title": form_text(form, "title", ""), "description": form_text(form, "description", "")}
-
-    def again(fresh: Session, exc: Exception) -> Response:
-        return _design_page(request, fresh, access.in_session(fresh), error=form_errors(exc)[0], status_code=400)
-
-    with refused_form(again):
+    with refused_form(_design_again(request, access)):
         service.update_theme(session, access.study, theme, ThemeCreate(**values), access.researcher)
     return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}", "saved")
+
+
+@router.post("/studies/{study_id}/themes/{theme_id}/delete", include_in_schema=False)
+def delete_theme_page(request: Request, session: SessionDep, access: StudyForEditor, theme_id: int) -> Response:
+    theme = service.get_theme(session, access.study, theme_id)
+    with refused_form(_design_again(request, access)):
+        service.delete_theme(session, access.study, theme, access.researcher)
+    return redirect(f"/studies/{access.study.id}/design", "deleted")
+
+
+@router.post("/studies/{study_id}/themes/{theme_id}/{direction}", include_in_schema=False)
+def move_theme_page(session: SessionDep, access: StudyForEditor, theme_id: int, direction: Direction) -> Response:
+    theme = service.get_theme(session, access.study, theme_id)
+    service.move(session, service.themes_of(session, access.study.id), theme, -1 if direction == "up" else 1)
+    return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}")
 
 
 @router.post("/studies/{study_id}/items", include_in_schema=False)
@@ -364,44 +378,29 @@ def _item_page(
     )
 
 
-@router.post("/studies/{study_id}/items/{item_id}", include_in_schema=False)
-def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form) -> Response:
-    study = access.study
-    item = service.get_item(session, study, item_id)
-    action = form.get("action", "save")
-    if action in ("up", "down"):
-        service.move(session, service.items_of(session, study.id), item, -1 if action == "up" else 1)
-        return redirect(f"/studies/{study.id}/design#item-{item.id}")
-    values = forms.posted(form, forms.item_form_values(item) | {"reason": "", "split_texts": ""})
+def _item_again(
+    request: Request, access: StudyAccess, item_id: int, values: dict[str, Any]
+) -> Callable[[Session, Exception], Response]:
+    """The item's page again, with what was typed and what is wrong."""
 
     def again(fresh: Session, exc: Exception) -> Response:
         error, errors = form_errors(exc)
         again_access = access.in_session(fresh)
-        again_item = service.get_item(fresh, again_access.study, item_id)
-        return _item_page(request, fresh, again_access, again_item, values, errors, error, refusal_status(exc))
+        item = service.get_item(fresh, again_access.study, item_id)
+        return _item_page(request, fresh, again_access, item, values, errors, error, refusal_status(exc))
 
-    with refused_form(again):
-        if action == "delete":
-            service.delete_item(session, study, item, access.researcher)
-            return redirect(f"/studies/{study.id}/design", "deleted")
-        if action == "retire":
-            service.retire_item(
-                session,
-                study,
-                item,
-                access.researcher,
-                form_text(form, "reason", "").strip() or "retired",
-                access.study.preparing_round,
-            )
-            return redirect(f"/studies/{study.id}/items/{item.id}", "saved")
-        if action == "split":
-            data = SplitItem(
-                texts=forms.lines(form_text(form, "split_texts", "")), reason=form_text(form, "reason", "")
-            )
-            parts = service.split_item(
-                session, study, item, data.texts, data.reason, access.researcher, access.study.preparing_round
-            )
-            return redirect(f"/studies/{study.id}/design#item-{parts[0].id}", "saved")
+    return again
+
+
+def _item_values(form: Any, item: Item) -> dict[str, Any]:
+    return forms.posted(form, forms.item_form_values(item) | {"reason": "", "split_texts": ""})
+
+
+@router.post("/studies/{study_id}/items/{item_id}", include_in_schema=False)
+def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form) -> Response:
+    study = access.study
+    item = service.get_item(session, study, item_id)
+    with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
         theme = form_text(form, "theme_id", "").strip()
         changes: dict[str, Any] = {
             "text": form.get("text", item.text),
@@ -412,10 +411,50 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
             changes.update(
                 options=forms.lines(form_text(form, "options", "")), allow_unable=bool(form.get("allow_unable"))
             )
-        service.update_item(
-            session, study, item, ItemUpdate(**changes), access.researcher, access.study.preparing_round
-        )
+        service.update_item(session, study, item, ItemUpdate(**changes), access.researcher, study.preparing_round)
     return redirect(f"/studies/{study.id}/design#item-{item.id}", "saved")
+
+
+@router.post("/studies/{study_id}/items/{item_id}/delete", include_in_schema=False)
+def delete_item_page(
+    request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form
+) -> Response:
+    item = service.get_item(session, access.study, item_id)
+    with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
+        service.delete_item(session, access.study, item, access.researcher)
+    return redirect(f"/studies/{access.study.id}/design", "deleted")
+
+
+@router.post("/studies/{study_id}/items/{item_id}/retire", include_in_schema=False)
+def retire_item_page(
+    request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form
+) -> Response:
+    item = service.get_item(session, access.study, item_id)
+    reason = form_text(form, "reason", "").strip() or "retired"
+    with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
+        service.retire_item(session, access.study, item, access.researcher, reason, access.study.preparing_round)
+    return redirect(f"/studies/{access.study.id}/items/{item.id}", "saved")
+
+
+@router.post("/studies/{study_id}/items/{item_id}/split", include_in_schema=False)
+def split_item_page(
+    request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form
+) -> Response:
+    study = access.study
+    item = service.get_item(session, study, item_id)
+    with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
+        data = SplitItem(texts=forms.lines(form_text(form, "split_texts", "")), reason=form_text(form, "reason", ""))
+        parts = service.split_item(
+            session, study, item, data.texts, data.reason, access.researcher, study.preparing_round
+        )
+    return redirect(f"/studies/{study.id}/design#item-{parts[0].id}", "saved")
+
+
+@router.post("/studies/{study_id}/items/{item_id}/{direction}", include_in_schema=False)
+def move_item_page(session: SessionDep, access: StudyForEditor, item_id: int, direction: Direction) -> Response:
+    item = service.get_item(session, access.study, item_id)
+    service.move(session, service.items_of(session, access.study.id), item, -1 if direction == "up" else 1)
+    return redirect(f"/studies/{access.study.id}/design#item-{item.id}")
 
 
 # --- JSON API -------------------------------------------------------------------------------------

@@ -5,9 +5,9 @@ import tomllib
 import pytest
 from pydantic import ValidationError
 
+from app import protocol_file
 from app.demo.service import DEMO_FILE
 from app.errors import Conflict, InvalidInput
-from app import protocol_file
 from app.studies import service
 from app.studies.schemas import ItemUpdate, ProtocolSpec, ProtocolUpdate, ScaleSpec, WeightingSpec
 from tests.factories import make_item, make_researcher, make_study, make_theme
