@@ -24,31 +24,43 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 from app import __version__, logmask
-from app.accounts.router import router as accounts_router
+from app.accounts import api as accounts_api
+from app.accounts import pages as accounts_pages
 from app.accounts.throttle import LoginThrottle
 from app.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Transactions, make_engine
 from app.errors import AppError, Message
 from app.pages import audit_log, mailbox, overview, protocol
-from app.panel.router import router as panel_router
-from app.reports.router import router as reports_router
-from app.rounds.expert_router import router as expert_router
+from app.panel import api as panel_api
+from app.panel import pages as panel_pages
+from app.reports import pages as reports_pages
+from app.rounds import api as rounds_api
+from app.rounds import coding_pages, expert_pages, results_pages
+from app.rounds import pages as rounds_pages
 from app.rounds.ratelimit import link_limiter
-from app.rounds.router import router as rounds_router
-from app.studies.router import router as studies_router
+from app.studies import api as studies_api
+from app.studies import design_pages
+from app.studies import pages as studies_pages
 from app.templating import Templates
 from app.web import RenderAgain, pydantic_message, render, wants_json
 
 log = logging.getLogger("delphi")
 # The expert pages first: they take nearly all the traffic, and routes are matched in order.
 ROUTERS = (
-    expert_router,
-    accounts_router,
-    studies_router,
-    panel_router,
-    rounds_router,
-    reports_router,
+    expert_pages.router,
+    accounts_pages.router,
+    accounts_api.router,
+    studies_pages.router,
+    design_pages.router,
+    studies_api.router,
+    panel_pages.router,
+    panel_api.router,
+    rounds_pages.router,
+    results_pages.router,
+    coding_pages.router,
+    rounds_api.router,
+    reports_pages.router,
     overview.router,
     protocol.router,
     mailbox.router,
@@ -221,7 +233,7 @@ def create_app(
             settings.login_free_failures_per_client,
         )
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-        app.state.password_checks = anyio.CapacityLimiter(1)  # see accounts.router._authenticate
+        app.state.password_checks = anyio.CapacityLimiter(1)  # see accounts.login.authenticate
         stop = threading.Event()
         sender = None
         if run_sender if run_sender is not None else settings.run_sender_in_server:

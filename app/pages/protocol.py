@@ -18,7 +18,7 @@ from app.panel import service as panel
 from app.studies import forms, service
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
-from app.studies.router import studies_list_page
+from app.studies.pages import studies_list_page
 from app.studies.schemas import ProtocolUpdate, StudyPublic
 from app.web import form_errors, redirect, refusal_status, refused_form, render
 

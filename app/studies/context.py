@@ -6,14 +6,18 @@ from typing import Any
 
 from app.studies.dependencies import StudyAccess
 from app.studies.kinds import DESIGN_KINDS
+from app.studies.models import Theme
+
+
+def theme_options(themes: list[Theme]) -> list[tuple[int | str, str]]:
+    """The choices of a "theme" field: none, then each theme."""
+    return [("", "—")] + [(t.id, t.title) for t in themes]
 
 
 def study_page(access: StudyAccess, tab: str, **extra: Any) -> dict[str, Any]:
     """The study, the viewer's role, the tab, and whether the page may offer changes (editors, and
     never on an archived study)."""
     study = access.study
-    if "themes" in extra:
-        extra["theme_options"] = [("", "—")] + [(t.id, t.title) for t in extra["themes"]]
     return {
         "study": study,
         "role": access.role,

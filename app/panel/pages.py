@@ -1,11 +1,11 @@
-"""The panel page and API: add and import experts, weights, withdrawal, personal links."""
+"""The panel pages: add and import experts, weights, withdrawal."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.datastructures import UploadFile as StarletteUpload
@@ -14,13 +14,16 @@ from app.accounts import service as accounts
 from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import AppError, InvalidInput, Message
 from app.panel import service
-from app.panel.schemas import ExpertCreate, ExpertPublic, ImportReport, StatusChange, WeightChange
+from app.panel.schemas import ExpertCreate, WeightChange
 from app.studies import forms
+from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
 from app.studies.service import group_label
 from app.web import form_errors, form_text, redirect, refused_form, render
 
 router = APIRouter()
+
+
 EMPTY_FORM = {"name": "", "email": "", "stakeholder_group": "", "profile": "", "language": ""}
 
 
@@ -41,24 +44,21 @@ def _panel_page(
     return render(
         request,
         "researcher/panel.html",
-        {
-            "study": study,
-            "role": access.role,
-            "can_edit": access.can_edit and study.archived_at is None,
-            "is_owner": access.is_owner,
-            "tab": "panel",
-            "experts": experts,
+        study_page(
+            access,
+            "panel",
+            experts=experts,
             # names and e-mails are for editors and owners, as are identity exports; viewers see pseudonyms
-            "sees_identities": access.can_edit,
-            "group_label": lambda key: group_label(study, key),
-            "group_options": [("", "—")] + [(g["key"], g["label"]) for g in study.groups],
-            "form": form or EMPTY_FORM,
-            "errors": errors or {},
-            "error": error,
-            "import_lines": import_lines or [],
-            "import_error": import_error,
-            "profile_fields": sorted({k for e in experts for k in e.profile}),
-        },
+            sees_identities=access.can_edit,
+            group_label=lambda key: group_label(study, key),
+            group_options=[("", "—")] + [(g["key"], g["label"]) for g in study.groups],
+            form=form or EMPTY_FORM,
+            errors=errors or {},
+            error=error,
+            import_lines=import_lines or [],
+            import_error=import_error,
+            profile_fields=sorted({k for e in experts for k in e.profile}),
+        ),
         status_code=status_code,
     )
 
@@ -156,50 +156,3 @@ def reinstate_page(request: Request, session: SessionDep, access: StudyForEditor
     with refused_form(_refused_for(request, access, expert.pseudonym)):
         service.reinstate(session, access.study, expert, access.researcher)
     return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "saved")
-
-
-# --- API ------------------------------------------------------------------------------------------
-
-
-@router.get("/api/studies/{study_id}/experts", response_model=list[ExpertPublic], tags=["panel"])
-def api_experts(session: SessionDep, access: StudyForViewer) -> list[ExpertPublic]:
-    """The panel; names and e-mails only for editors and owners (viewers get them empty)."""
-    experts = [
-        ExpertPublic.model_validate(e, from_attributes=True) for e in service.experts_of(session, access.study.id)
-    ]
-    if not access.can_edit:
-        experts = [e.model_copy(update={"name": "", "email": ""}) for e in experts]
-    return experts
-
-
-@router.post("/api/studies/{study_id}/experts", response_model=ExpertPublic, status_code=201, tags=["panel"])
-def api_add_expert(body: ExpertCreate, session: SessionDep, access: StudyForEditor) -> ExpertPublic:
-    expert = service.add_expert(session, access.study, body, access.researcher)
-    service.recompute_weights(session, access.study, access.researcher)
-    return ExpertPublic.model_validate(expert, from_attributes=True)
-
-
-@router.post("/api/studies/{study_id}/experts/import", response_model=ImportReport, status_code=201, tags=["panel"])
-def api_import(
-    file: UploadFile, reader: ReadSessionDep, transactions: TransactionsDep, access: StudyForEditorReading
-) -> ImportReport:
-    """A CSV or XLSX with name, email, group and profile columns; all lines or none."""
-    experts = service.import_panel(
-        reader, access.study, file.filename or "panel.csv", file.file.read(), access.researcher, transactions.write
-    )
-    return ImportReport(imported=len(experts), experts=experts)
-
-
-@router.put("/api/studies/{study_id}/experts/{expert_id}/weight", response_model=ExpertPublic, tags=["panel"])
-def api_weight(expert_id: int, body: WeightChange, session: SessionDep, access: StudyForEditor) -> ExpertPublic:
-    expert = service.get_expert(session, access.study, expert_id)
-    service.set_weight(session, access.study, expert, body.weight, body.reason, access.researcher)
-    return ExpertPublic.model_validate(expert, from_attributes=True)
-
-
-@router.post("/api/studies/{study_id}/experts/{expert_id}/withdraw", response_model=ExpertPublic, tags=["panel"])
-def api_withdraw(expert_id: int, body: StatusChange, session: SessionDep, access: StudyForEditor) -> ExpertPublic:
-    expert = service.get_expert(session, access.study, expert_id)
-    return ExpertPublic.model_validate(
-        service.withdraw(session, access.study, expert, body.reason, access.researcher), from_attributes=True
-    )

@@ -1,4 +1,4 @@
-"""The report page: request the PDF (rendered in the background), download it and the raw data."""
+"""The report page: the PDF report of a study and its downloads (answers, statistics, workbook)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from app.reports import exports, jobs
 from app.reports.models import ReportStatus
 from app.rounds import service as rounds
 from app.rounds.models import RoundStatus
+from app.studies.context import study_page
 from app.studies.dependencies import StudyForViewer
 from app.web import form_text, redirect, render
 
@@ -29,20 +30,13 @@ def report_page(request: Request, session: SessionDep, access: StudyForViewer) -
     study = access.study
     reports = jobs.latest_reports(session, study.id)
     working = any(r.status in (ReportStatus.QUEUED, ReportStatus.RENDERING) for r in reports)
+    analysed = any(r.status == RoundStatus.ANALYSED for r in rounds.rounds_of(session, study.id))
     return render(
         request,
         "researcher/report.html",
-        {
-            "study": study,
-            "role": access.role,
-            "can_edit": access.can_edit,
-            "is_owner": access.is_owner,
-            "tab": "report",
-            "rounds": rounds.rounds_of(session, study.id),
-            "reports": reports,
-            "working": working,
-            "analysed": any(r.status == RoundStatus.ANALYSED for r in rounds.rounds_of(session, study.id)),
-        },
+        study_page(
+            access, "report", reports=reports, working=working, analysed=analysed, sees_identities=access.can_edit
+        ),
     )
 
 

@@ -1,0 +1,275 @@
+"""The rounds' pages for researchers: lifecycle, progress, results, narrowing and coding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
+from app.errors import InvalidInput, Message
+from app.panel import service as panel
+from app.rounds import dashboard, narrowing, service
+from app.rounds.analysis import analyse_apart, snapshot_of
+from app.rounds.answers import round_items
+from app.rounds.context import rounds_tab
+from app.rounds.models import Round, RoundStatus
+from app.rounds.schemas import (
+    RoundCreate,
+)
+from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
+from app.web import form_errors, form_text, redirect, refusal_status, refused_form, render
+
+router = APIRouter()
+
+
+def _parse_when(raw: str | None, field: str) -> datetime | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(Message("Enter a date and time."), fields={field: "invalid"}) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _rounds_page(
+    request: Request,
+    session: SessionDep,
+    access: StudyAccess,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    study = access.study
+    latest = service.current_round(session, study.id)
+    next_items = []
+    if latest is None or latest.status == RoundStatus.ANALYSED:
+        next_items = service.next_round_items(session, study, latest)
+    return render(
+        request,
+        "researcher/rounds.html",
+        rounds_tab(
+            session,
+            access,
+            progress={p.round.id: p for p in dashboard.study_progress(session, study)},
+            latest=latest,
+            next_items=next_items,
+            form=form or {"realtime": False, "closes_at": "", "reminder": ""},
+            errors=errors or {},
+            error=error,
+        ),
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/{study_id}/rounds", include_in_schema=False)
+def rounds_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    return _rounds_page(request, session, access)
+
+
+@router.post("/studies/{study_id}/end", include_in_schema=False)
+def end_study_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    """End the study by hand, with a reason (stated in the report next to the stopping rule)."""
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error = form_errors(exc)[0]
+        return _rounds_page(request, fresh, access.in_session(fresh), error=error, status_code=refusal_status(exc))
+
+    with refused_form(again):
+        _confirmed(form)
+        service.end_study(session, access.study, form_text(form, "reason", ""), access.researcher)
+    return redirect(f"/studies/{access.study.id}/rounds", "ended")
+
+
+@router.post("/studies/{study_id}/rounds", include_in_schema=False)
+def createround_detail_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    realtime = bool(form.get("realtime"))
+    closes_at, reminder_text = form_text(form, "closes_at"), form_text(form, "reminder").strip()
+    values: dict[str, Any] = {"realtime": realtime, "closes_at": closes_at, "reminder": reminder_text}
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, errors = form_errors(exc)
+        return _rounds_page(request, fresh, access.in_session(fresh), values, errors, error, status_code=400)
+
+    with refused_form(again):
+        reminder = _hours(reminder_text)
+        data = RoundCreate(
+            realtime=realtime,
+            closes_at=_parse_when(closes_at, "closes_at"),
+            reminder_interval_hours=reminder,
+        )
+        round_ = service.create_round(
+            session,
+            access.study,
+            access.researcher,
+            realtime=data.realtime,
+            closes_at=data.closes_at,
+            reminder_interval_hours=data.reminder_interval_hours,
+        )
+    return redirect(f"/studies/{access.study.id}/rounds/{round_.number}", "created")
+
+
+def round_detail_page(
+    request: Request,
+    session: SessionDep,
+    access: StudyAccess,
+    round_: Round,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    study = access.study
+    result = service.result_of(session, round_.id)
+    return render(
+        request,
+        "researcher/round.html",
+        rounds_tab(
+            session,
+            access,
+            round=round_,
+            items=round_items(session, round_.id),
+            progress=dashboard.round_progress(session, study, round_),
+            result=snapshot_of(result),
+            decision=narrowing.decision_for(session, round_),
+            narrowing_rule=narrowing.rule_of(study),
+            has_open_items=any(i.kind == "open" for i in round_items(session, round_.id)),
+            error=error,
+        ),
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/{study_id}/rounds/{number}", include_in_schema=False)
+def round_page(request: Request, session: SessionDep, access: StudyForViewer, number: int) -> Response:
+    return round_detail_page(request, session, access, service.get_round(session, access.study, number))
+
+
+def _confirmed(form: Any) -> None:
+    if not form.get("confirm"):
+        raise InvalidInput(Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"})
+
+
+def _hours(text: str) -> int | None:
+    """A reminder interval typed in a form: a whole number of hours, or nothing."""
+    text = text.strip()
+    if text and not text.isdigit():
+        raise InvalidInput(Message("The reminder interval is a whole number of hours."), fields={"reminder": "invalid"})
+    return int(text) if text else None
+
+
+def _round_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Exception], Response]:
+    """The round's page again, with the refusal, read afresh."""
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        again_access = access.in_session(fresh)
+        round_ = service.get_round(fresh, again_access.study, number)
+        return round_detail_page(
+            request, fresh, again_access, round_, error=form_errors(exc)[0], status_code=refusal_status(exc)
+        )
+
+    return again
+
+
+@router.post("/studies/{study_id}/rounds/{number}/close", include_in_schema=False)
+def close_page(
+    request: Request,
+    reader: ReadSessionDep,
+    transactions: TransactionsDep,
+    access: StudyForEditorReading,
+    number: int,
+    form: Form,
+) -> Response:
+    """Close, then analyse apart: neither the request's session nor a write transaction is held
+    while the round is analysed."""
+    round_ = service.get_round(reader, access.study, number)
+    with refused_form(_round_again(request, access, number)):
+        _confirmed(form)
+        service.close_then_analyse(transactions, access.study.id, round_.id, access.researcher)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "closed")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/analyse", include_in_schema=False)
+def analyse_page(
+    request: Request, reader: ReadSessionDep, transactions: TransactionsDep, access: StudyForEditorReading, number: int
+) -> Response:
+    round_ = service.get_round(reader, access.study, number)
+    with refused_form(_round_again(request, access, number)):
+        analyse_apart(transactions, access.study.id, round_.id, access.researcher)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "analysed")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/open", include_in_schema=False)
+def openround_detail_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    access: StudyForEditor,
+    number: int,
+    form: Form,
+) -> Response:
+    with refused_form(_round_again(request, access, number)):
+        _confirmed(form)
+        round_ = service.get_round(session, access.study, number)
+        service.open_round(session, access.study, round_, access.researcher, settings, templates)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "opened")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/remind", include_in_schema=False)
+def remind_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    access: StudyForEditor,
+    number: int,
+) -> Response:
+    with refused_form(_round_again(request, access, number)):
+        round_ = service.get_round(session, access.study, number)
+        service.send_reminders(session, access.study, round_, access.researcher, settings, templates)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "reminded")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/reopen", include_in_schema=False)
+def reopen_page(request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form) -> Response:
+    with refused_form(_round_again(request, access, number)):
+        round_ = service.get_round(session, access.study, number)
+        closes_at = _parse_when(form_text(form, "closes_at", ""), "closes_at")
+        reason = form_text(form, "reason", "")
+        service.reopen_round(session, access.study, round_, reason, closes_at, access.researcher)
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "reopened")
+
+
+@router.post("/studies/{study_id}/rounds/{number}/settings", include_in_schema=False)
+def round_settings_page(
+    request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form
+) -> Response:
+    with refused_form(_round_again(request, access, number)):
+        round_ = service.get_round(session, access.study, number)
+        service.update_draft(
+            session,
+            access.study,
+            round_,
+            realtime=bool(form.get("realtime")),
+            closes_at=_parse_when(form_text(form, "closes_at", ""), "closes_at"),
+            reminder_interval_hours=_hours(form_text(form, "reminder", "")),
+            researcher=access.researcher,
+        )
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "saved")
+
+
+@router.post("/studies/{study_id}/panel/{expert_id}/link", include_in_schema=False)
+def reissue_link_page(
+    session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor, expert_id: int
+) -> Response:
+    """A new personal link for an expert of the panel page: a rounds operation, since the open
+    round's invitation goes out again with it."""
+    expert = panel.get_expert(session, access.study, expert_id)
+    service.reissue_link(session, access.study, expert, access.researcher, settings, templates)
+    return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "link")

@@ -1,0 +1,142 @@
+"""A round's results and the narrowing of the panel they support."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from app.dependencies import Form, SessionDep
+from app.errors import AppError, Message
+from app.rounds import narrowing, service
+from app.rounds.charts import distribution_svg
+from app.rounds.context import rounds_tab
+from app.rounds.kinds import KINDS
+from app.rounds.pages import round_detail_page
+from app.rounds.snapshot import RoundSnapshot
+from app.studies import service as studies
+from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
+from app.web import form_errors, form_text, redirect, refusal_status, refused_form, render, request_language
+
+router = APIRouter()
+
+
+@router.get("/studies/{study_id}/rounds/{number}/results", include_in_schema=False)
+def results_page(request: Request, session: SessionDep, access: StudyForViewer, number: int) -> Response:
+    study = access.study
+    round_ = service.get_round(session, study, number)
+    result = service.result_of(session, round_.id)
+    if result is None:
+        return round_detail_page(
+            request, session, access, round_, error=Message("This round has not been analysed yet."), status_code=409
+        )
+    data = RoundSnapshot.load(result.data)
+    points = list(range(study.scale_min, study.scale_max + 1))
+    charts = {
+        entry.item_id: distribution_svg(
+            points,
+            [entry.shown_stats.count(p) for p in points],
+            median=entry.shown_stats.median,
+            title=entry.text,
+        )
+        for entry in data.of_kind("rating")
+    }
+    themes = {t.id: t for t in studies.themes_of(session, study.id)}
+    stability = {s.item_id: s for s in data.stability}
+    return render(
+        request,
+        "researcher/results.html",
+        rounds_tab(
+            session,
+            access,
+            round=round_,
+            data=data,
+            charts=charts,
+            themes=themes,
+            stability=stability,
+            kinds=KINDS,
+            group_label=lambda key: studies.group_label(study, key),
+        ),
+    )
+
+
+@router.get("/studies/{study_id}/rounds/{number}/narrowing", include_in_schema=False)
+def narrowing_page(request: Request, session: SessionDep, access: StudyForViewer, number: int) -> Response:
+    return _narrowing_page(request, session, access, number)
+
+
+def _narrowing_page(
+    request: Request,
+    session: SessionDep,
+    access: StudyAccess,
+    number: int,
+    error: str | None = None,
+    status_code: int = 200,
+    posted: dict[str, str] | None = None,
+    missing: dict[str, str] | None = None,
+) -> Response:
+    study = access.study
+    round_ = service.get_round(session, study, number)
+    decision = narrowing.decision_for(session, round_)
+    rows, seats, proposal_error = [], {}, None
+    if decision is None:
+        try:
+            proposal = narrowing.propose(session, study, round_)
+            rows, seats = narrowing.proposal_rows(proposal), proposal.result.seats
+        except AppError as exc:
+            proposal_error = exc.detail
+    return render(
+        request,
+        "researcher/narrowing.html",
+        rounds_tab(
+            session,
+            access,
+            round=round_,
+            decision=decision,
+            entries=narrowing.entries_of(session, decision) if decision else [],
+            rows=rows,
+            seats=seats,
+            proposal_error=proposal_error,
+            error=error,
+            group_label=lambda key: studies.group_label(study, key),
+            fates=decision.inputs.get("fates", {}) if decision else {},
+            posted=posted or {},
+            missing=missing or {},
+            reason=lambda data: narrowing.reason_text(
+                data, request_language(request), lambda key: studies.group_label(study, key)
+            ),
+        ),
+        status_code=status_code,
+    )
+
+
+@router.post("/studies/{study_id}/rounds/{number}/narrowing", include_in_schema=False)
+def confirm_narrowing_page(
+    request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form
+) -> Response:
+    study = access.study
+    round_ = service.get_round(session, study, number)
+    overrides: dict[str, tuple[bool, str]] = {}
+    for key, value in form.items():
+        if key.startswith("fate_") and value in ("keep", "drop"):
+            pseudonym = key[5:]
+            proposed = form_text(form, f"proposed_{pseudonym}", "")
+            if value != proposed:
+                overrides[pseudonym] = (value == "keep", form_text(form, f"reason_{pseudonym}", ""))
+    posted = {key: form_text(form, key) for key in form if key.startswith(("fate_", "reason_"))}
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        return _narrowing_page(
+            request,
+            fresh,
+            access.in_session(fresh),
+            number,
+            error=form_errors(exc)[0],
+            status_code=refusal_status(exc),
+            posted=posted,
+            missing=exc.fields if isinstance(exc, AppError) else {},
+        )
+
+    with refused_form(again):
+        narrowing.confirm(session, study, round_, overrides, access.researcher)
+    return redirect(f"/studies/{study.id}/rounds/{number}/narrowing", "narrowed")

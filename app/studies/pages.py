@@ -1,0 +1,172 @@
+"""The studies' pages: the list, settings and members, the design (themes and items)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, select
+
+from app.accounts import service as accounts
+from app.accounts.dependencies import CurrentResearcher, OptionalAuth
+from app.accounts.models import Researcher, StudyMember
+from app.dependencies import Form, SessionDep
+from app.studies import service
+from app.studies.context import study_page
+from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
+from app.studies.models import Study
+from app.studies.schemas import (
+    MemberAdd,
+    StudyCreate,
+    StudyUpdate,
+)
+from app.web import form_errors, form_text, redirect, refused_form, render
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+def home(auth: OptionalAuth) -> RedirectResponse:
+    return RedirectResponse("/studies" if auth else "/login", status_code=303)
+
+
+def studies_list_page(
+    request: Request,
+    session: Session,
+    researcher_id: int,
+    context: dict[str, Any] | None = None,
+    *,
+    archived: bool = False,
+    status_code: int = 200,
+) -> Response:
+    """The researcher's studies, with the forms to create one or import a protocol file."""
+    researcher = session.get(Researcher, researcher_id)
+    return render(
+        request,
+        "researcher/studies.html",
+        {
+            "studies": service.studies_for(session, researcher, archived=archived) if researcher else [],
+            "archived": archived,
+            "form": {"title": "", "question": "", "language": "fr", "description": ""},
+            "errors": {},
+            "error": None,
+            "import_error": None,
+            **(context or {}),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/studies", include_in_schema=False)
+def studies_page(
+    request: Request, session: SessionDep, researcher: CurrentResearcher, archived: bool = False
+) -> Response:
+    return studies_list_page(request, session, researcher.id, archived=archived)
+
+
+@router.post("/studies", include_in_schema=False)
+def create_study_page(request: Request, session: SessionDep, researcher: CurrentResearcher, form: Form) -> Response:
+    values = {k: form_text(form, k) for k in ("title", "question", "language", "description")}
+    researcher_id = researcher.id
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, errors = form_errors(exc)
+        context = {"form": values, "errors": errors, "error": error, "import_error": None}
+        return studies_list_page(request, fresh, researcher_id, context, status_code=400)
+
+    with refused_form(again):
+        study = service.create_study(session, researcher, StudyCreate(**values))
+    return redirect(f"/studies/{study.id}/design", "created")
+
+
+def _settings_values(study: Study) -> dict[str, Any]:
+    values = {k: getattr(study, k) for k in ("title", "question", "description", "language", "expert_definition")}
+    return values | {f"report_{k}": study.report_notes.get(k, "") for k in ("rationale", "funding", "conflicts")}
+
+
+def _settings_page(
+    request: Request,
+    session: Session,
+    access: StudyAccess,
+    values: dict[str, Any],
+    *,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    member_form: dict[str, str] | None = None,
+    member_errors: dict[str, str] | None = None,
+) -> Response:
+    members = session.exec(
+        select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == access.study.id)
+    ).all()
+    refused = bool(errors or error or member_errors)
+    return render(
+        request,
+        "researcher/settings.html",
+        study_page(
+            access,
+            "settings",
+            form=values,
+            errors=errors or {},
+            error=error,
+            members=members,
+            member_form=member_form or {"email": "", "role": "editor"},
+            member_errors=member_errors or {},
+        ),
+        status_code=400 if refused else 200,
+    )
+
+
+@router.get("/studies/{study_id}/settings", include_in_schema=False)
+def settings_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
+    return _settings_page(request, session, access, _settings_values(access.study))
+
+
+@router.post("/studies/{study_id}/settings", include_in_schema=False)
+def save_settings_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    values = {k: form_text(form, k) for k in ("title", "question", "description", "language", "expert_definition")}
+    notes = {k: form_text(form, f"report_{k}", "").strip() for k in ("rationale", "funding", "conflicts")}
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, errors = form_errors(exc)
+        typed = values | {f"report_{k}": v for k, v in notes.items()}
+        return _settings_page(request, fresh, access.in_session(fresh), typed, errors=errors, error=error)
+
+    with refused_form(again):
+        service.update_study(session, access.study, StudyUpdate(**values, report_notes=notes), access.researcher)
+    return redirect(f"/studies/{access.study.id}/settings", "saved")
+
+
+@router.post("/studies/{study_id}/members", include_in_schema=False)
+def add_member_page(request: Request, session: SessionDep, access: StudyForOwner, form: Form) -> Response:
+    values = {"email": form_text(form, "email", ""), "role": form_text(form, "role", "editor")}
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        error, errors = form_errors(exc)
+        again_access = access.in_session(fresh)
+        return _settings_page(
+            request,
+            fresh,
+            again_access,
+            _settings_values(again_access.study),
+            member_form=values,
+            member_errors={"email": error, **errors},
+        )
+
+    with refused_form(again):
+        data = MemberAdd(**values)
+        accounts.add_member(session, access.study.id, data.email, data.role)
+    return redirect(f"/studies/{access.study.id}/settings", "saved")
+
+
+@router.post("/studies/{study_id}/members/{researcher_id}/remove", include_in_schema=False)
+def remove_member_page(session: SessionDep, access: StudyForOwner, researcher_id: int) -> Response:
+    accounts.remove_member(session, access.study.id, researcher_id)
+    return redirect(f"/studies/{access.study.id}/settings", "saved")
+
+
+@router.post("/studies/{study_id}/archive", include_in_schema=False)
+def archive_page(session: SessionDep, access: StudyForOwner, form: Form) -> Response:
+    restore = form.get("restore") == "1"
+    service.archive_study(session, access.study, access.researcher, archived=not restore)
+    return redirect(f"/studies/{access.study.id}", "restored" if restore else "archived")
