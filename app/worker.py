@@ -19,7 +19,7 @@ from app.accounts import throttle
 from app.config import Settings
 from app.db import session_scope
 from app.mail.sender import deliver_due
-from app.panel import service as panel
+from app.panel import panel_file
 from app.reports import jobs
 from app.rounds import ratelimit, scheduler
 
@@ -82,7 +82,7 @@ def forget_expired(engine: Engine) -> int:
             + accounts.forget_old_submissions(session)
             + ratelimit.forget_old_failures(session)
             + throttle.forget_old_failures(session)
-            + panel.forget_abandoned_imports(session)
+            + panel_file.forget_abandoned_imports(session)
         )
 
 

@@ -5,13 +5,13 @@ import io
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 from sqlmodel import select
 
 from app.errors import AppError
-from app.panel import service as panel
+from app.panel import panel_file
 from app.panel.models import Expert
 from tests.factories import login, make_panel_study, make_researcher
 
@@ -64,7 +64,7 @@ def test_any_csv_imports_whole_or_not_at_all(database, rows, header):
             writer.writerow(header)
             writer.writerows(rows)
             try:
-                imported = panel.import_panel(session, study, "panel.csv", buffer.getvalue().encode(), None)
+                imported = panel_file.import_panel(session, study, "panel.csv", buffer.getvalue().encode(), None)
             except AppError as exc:
                 assert exc.status_code == 400 and exc.detail
                 assert session.exec(select(Expert).where(Expert.study_id == study.id)).all() == []
@@ -89,6 +89,7 @@ def test_any_csv_imports_whole_or_not_at_all(database, rows, header):
         max_size=6,
     )
 )
+@example(cells=[["Ann", "ann@example.org", 3], ["Bob", "bob@example.org", None]])  # the success branch runs
 def test_any_xlsx_imports_whole_or_not_at_all(database, cells):
     from sqlmodel import Session
 
@@ -104,8 +105,12 @@ def test_any_xlsx_imports_whole_or_not_at_all(database, cells):
         with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
             study = make_panel_study(session, experts=0, items=1)
             try:
-                panel.import_panel(session, study, "panel.xlsx", buffer.getvalue(), None)
+                imported = panel_file.import_panel(session, study, "panel.xlsx", buffer.getvalue(), None)
             except AppError as exc:
                 assert exc.status_code == 400
                 assert session.exec(select(Expert).where(Expert.study_id == study.id)).all() == []
+            else:  # every line went in, as itself
+                stored = session.exec(select(Expert).where(Expert.study_id == study.id)).all()
+                assert len(stored) == len(imported) == sum(1 for row in cells if any(c is not None for c in row))
+                assert {e.email for e in stored} == {e.email for e in imported}
         transaction.rollback()

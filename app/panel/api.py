@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, UploadFile
 
 from app.dependencies import ReadSessionDep, SessionDep, TransactionsDep
-from app.panel import service
+from app.panel import panel_file, service
 from app.panel.schemas import ExpertCreate, ExpertPublic, ImportReport, StatusChange, WeightChange
 from app.studies.dependencies import StudyForEditor, StudyForEditorReading, StudyForViewer
 
@@ -35,7 +35,7 @@ def api_import(
     file: UploadFile, reader: ReadSessionDep, transactions: TransactionsDep, access: StudyForEditorReading
 ) -> ImportReport:
     """A CSV or XLSX with name, email, group and profile columns; all lines or none."""
-    experts = service.import_panel(
+    experts = panel_file.import_panel(
         reader, access.study, file.filename or "panel.csv", file.file.read(), access.researcher, transactions.write
     )
     return ImportReport(imported=len(experts), experts=experts)

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from app.accounts import service as accounts
 from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import AppError, InvalidInput, Message
-from app.panel import service
+from app.panel import panel_file, service
 from app.panel.schemas import ExpertCreate, WeightChange
 from app.studies import forms
 from app.studies.context import study_page
@@ -101,7 +101,7 @@ def import_page(
     if not isinstance(upload, StarletteUpload):
         return _panel_page(request, reader, access, import_error=Message("Choose a CSV or XLSX file."), status_code=400)
     try:
-        service.import_panel(
+        panel_file.import_panel(
             reader,
             access.study,
             upload.filename or "panel.csv",

@@ -43,7 +43,7 @@ def stability(earlier: ArrayLike, later: ArrayLike) -> ItemStability:
     """Compare two rounds. Rows are the same experts in the same order, columns the same items.
 
     >>> s = stability([[5, 7], [6, 7], [7, 8]], [[7, 7], [7, 7], [8, 8]])
-    >>> s.n_paired.tolist(), [round(x, 1) for x in s.pct_change]
+    >>> s.n_paired.tolist(), [round(float(x), 1) for x in s.pct_change]
     ([3, 3], [66.7, 0.0])
     """
     before = as_ratings(earlier, "earlier")

@@ -7,7 +7,7 @@ from openpyxl import Workbook
 from sqlmodel import select
 
 from app.errors import Conflict, InvalidInput
-from app.panel import service
+from app.panel import panel_file, service
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate
 from app.rounds.service import link_holder
@@ -41,7 +41,7 @@ def study(session):
 
 def test_import_reports_every_bad_line_and_imports_nothing(session, study):
     with pytest.raises(InvalidInput) as info:
-        service.import_panel(session, study, "panel.csv", BAD.encode(), None)
+        panel_file.import_panel(session, study, "panel.csv", BAD.encode(), None)
     lines = {entry["line"]: entry["problem"] for entry in info.value.extra["lines"]}
     assert set(lines) == {3, 4, 5, 6}
     assert "name is empty" in lines[3] and "not an e-mail" in lines[4]
@@ -50,14 +50,14 @@ def test_import_reports_every_bad_line_and_imports_nothing(session, study):
 
 
 def test_import_a_good_csv_with_profiles_and_formula_weights(session, study):
-    experts = service.import_panel(session, study, "panel.csv", GOOD.encode(), None)
+    experts = panel_file.import_panel(session, study, "panel.csv", GOOD.encode(), None)
     assert [e.pseudonym for e in experts] == ["E01", "E02"]
     claire = experts[0]
     assert claire.profile == {"self_rating": 8, "years": 12, "publications": 9}
     assert claire.weight == pytest.approx(0.5 * 0.8 + 0.5 * 12 / 20)
     assert claire.weight_source == "formula"
     with pytest.raises(InvalidInput) as again:
-        service.import_panel(session, study, "panel.csv", GOOD.encode(), None)
+        panel_file.import_panel(session, study, "panel.csv", GOOD.encode(), None)
     assert "already on the panel" in again.value.extra["lines"][0]["problem"]
 
 
@@ -70,12 +70,12 @@ def test_import_xlsx_and_semicolon_csv(session, study):
     buffer = io.BytesIO()
     book.save(buffer)
     study.weighting = {"scheme": "equal"}
-    experts = service.import_panel(session, study, "panel.xlsx", buffer.getvalue(), None)
+    experts = panel_file.import_panel(session, study, "panel.xlsx", buffer.getvalue(), None)
     assert [(e.name, e.stakeholder_group, e.profile["years"]) for e in experts] == [
         ("Anne Petit", "academic", 7),
         ("Paul Roux", "practitioner", 3.5),
     ]
-    more = service.import_panel(
+    more = panel_file.import_panel(
         session, study, "more.csv", "name;email\nJo Bleu;jo@example.org\n".encode("cp1252"), None
     )
     assert more[0].email == "jo@example.org"
@@ -92,11 +92,11 @@ def test_import_xlsx_and_semicolon_csv(session, study):
 )
 def test_unusable_files_are_refused(session, study, content, message):
     with pytest.raises(InvalidInput, match=message):
-        service.import_panel(session, study, "panel.csv", content, None)
+        panel_file.import_panel(session, study, "panel.csv", content, None)
 
 
 def test_weights_by_hand_need_a_reason_and_survive_recomputation(session, study):
-    service.import_panel(session, study, "panel.csv", GOOD.encode(), None)
+    panel_file.import_panel(session, study, "panel.csv", GOOD.encode(), None)
     claire, marc = service.experts_of(session, study.id)
     with pytest.raises(InvalidInput):
         service.set_weight(session, study, claire, 2.0, " ", make_researcher(session, "x@example.org"))
@@ -109,7 +109,7 @@ def test_weights_by_hand_need_a_reason_and_survive_recomputation(session, study)
 def test_a_formula_that_does_not_fit_the_panel_is_a_clear_error(session, study):
     study.weighting = {"scheme": "formula", "formula": "citations / 10"}
     with pytest.raises(InvalidInput, match="unknown name 'citations'; did you mean 'publications'"):
-        service.import_panel(session, study, "panel.csv", GOOD.encode(), None)
+        panel_file.import_panel(session, study, "panel.csv", GOOD.encode(), None)
 
 
 def test_links_are_hashed_reissued_and_die_on_withdrawal(session, study):
