@@ -13,7 +13,7 @@ from app.accounts.models import Researcher
 from app.errors import InvalidInput, Message, NotFound
 from app.panel import service as panel
 from app.panel.schemas import ExpertCreate
-from app.studies import service
+from app.studies import design, service
 from app.studies.kinds import design_kind
 from app.studies.models import Study
 from app.studies.schemas import ItemCreate, ProtocolFile, ThemeCreate
@@ -47,11 +47,11 @@ def create_from_file(session: Session, spec: ProtocolFile, owner: Researcher | N
     session.add(study)
     session.flush()
     for theme_spec in spec.themes:
-        theme = service.add_theme(
+        theme = design.add_theme(
             session, study, ThemeCreate(title=theme_spec.title, description=theme_spec.description), owner
         )
         for item_spec in theme_spec.items:
-            service.add_item(session, study, ItemCreate(theme_id=theme.id, **item_spec.model_dump()), owner)
+            design.add_item(session, study, ItemCreate(theme_id=theme.id, **item_spec.model_dump()), owner)
     for expert_spec in spec.experts:
         if not expert_spec.email:
             raise InvalidInput(
@@ -91,7 +91,7 @@ def create_from_text(
 def to_file(session: Session, study: Study, *, with_identities: bool = False) -> dict[str, Any]:
     protocol = service.protocol_of(study)
     themes = []
-    for theme, items in service.themes_with_items(session, study, active_only=True):
+    for theme, items in design.themes_with_items(session, study, active_only=True):
         if theme is None:
             continue
         themes.append(

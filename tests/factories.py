@@ -13,6 +13,7 @@ from app.panel import service as panel
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate
 from app.security import hash_password
+from app.studies import design
 from app.studies import service as studies
 from app.studies.models import Item, Study, Theme
 from app.studies.schemas import ItemCreate, StudyCreate, ThemeCreate
@@ -45,13 +46,13 @@ def add_member(session: Session, study: Study, researcher: Researcher, role: str
 
 
 def make_theme(session: Session, study: Study, title: str = "Strategy") -> Theme:
-    return studies.add_theme(session, study, ThemeCreate(title=title), None)
+    return design.add_theme(session, study, ThemeCreate(title=title), None)
 
 
 def make_item(
     session: Session, study: Study, theme: Theme | None = None, text: str = "An important statement", **fields: Any
 ) -> Item:
-    return studies.add_item(session, study, ItemCreate(text=text, theme_id=theme.id if theme else None, **fields), None)
+    return design.add_item(session, study, ItemCreate(text=text, theme_id=theme.id if theme else None, **fields), None)
 
 
 def make_expert(session: Session, study: Study, n: int = 1, group: str = "", **profile: Any) -> Expert:

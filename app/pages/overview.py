@@ -10,7 +10,7 @@ from app.panel import service as panel
 from app.panel.models import ExpertStatus
 from app.rounds import dashboard
 from app.rounds import service as rounds
-from app.studies import service
+from app.studies import design
 from app.studies.context import study_page
 from app.studies.dependencies import StudyForViewer
 from app.web import render
@@ -22,7 +22,7 @@ router = APIRouter()
 def overview_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
     study = access.study
     experts = panel.experts_of(session, study.id)
-    items = service.items_of(session, study.id)
+    items = design.items_of(session, study.id)
     return render(
         request,
         "researcher/overview.html",
@@ -35,6 +35,6 @@ def overview_page(request: Request, session: SessionDep, access: StudyForViewer)
             n_experts=len(experts),
             n_active=sum(e.status == ExpertStatus.ACTIVE for e in experts),
             n_items=len(items),
-            n_themes=len(service.themes_of(session, study.id)),
+            n_themes=len(design.themes_of(session, study.id)),
         ),
     )

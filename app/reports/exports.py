@@ -20,7 +20,7 @@ from app.rounds.models import Answer, Invitation, Round, RoundResult
 from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
 from app.serialization import json_safe
-from app.studies import service as studies
+from app.studies import design
 from app.studies.models import Study
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -77,8 +77,8 @@ def neutralise(value: Any) -> Any:
 
 def answer_rows(session: Session, study: Study, *, identities: bool = False) -> list[dict[str, Any]]:
     experts = {e.id: e for e in session.exec(select(Expert).where(Expert.study_id == study.id)).all()}
-    items = {i.id: i for i in studies.items_of(session, study.id)}
-    themes = {t.id: t.title for t in studies.themes_of(session, study.id)}
+    items = {i.id: i for i in design.items_of(session, study.id)}
+    themes = {t.id: t.title for t in design.themes_of(session, study.id)}
     rows = session.exec(
         select(Answer, Round)
         .join(Round, col(Round.id) == col(Answer.round_id))

@@ -31,6 +31,7 @@ from app.rounds.models import (
     StatementStatus,
 )
 from app.rounds.snapshot import RatingResult, RoundSnapshot, Stats
+from app.studies import design
 from app.studies import service as studies
 from app.studies.models import Item, ItemRevision, ItemStatus, Study, Theme
 
@@ -177,7 +178,7 @@ def final_results(session: Session, study_id: int) -> StudyResults:
         r.round_id: RoundSnapshot.load(r.data)
         for r in session.exec(select(RoundResult).where(col(RoundResult.round_id).in_([r.id for r in rounds]))).all()
     }
-    items = studies.items_of(session, study.id)
+    items = design.items_of(session, study.id)
     experts = list(
         session.exec(select(Expert).where(Expert.study_id == study.id).order_by(col(Expert.pseudonym))).all()
     )
@@ -190,7 +191,7 @@ def final_results(session: Session, study_id: int) -> StudyResults:
             if entry.item_id in outcomes:
                 outcomes[entry.item_id].rounds[round_.number] = entry
 
-    themes = {t.id: t for t in studies.themes_of(session, study.id)}
+    themes = {t.id: t for t in design.themes_of(session, study.id)}
     rated = [
         o for o in outcomes.values() if o.item.kind == "rating" and o.final_stats and o.final_stats.mean is not None
     ]
@@ -239,7 +240,7 @@ def final_results(session: Session, study_id: int) -> StudyResults:
         decision_rule=decision_rule,
         decision_fates=decision_fates,
         attrition=_attrition(session, rounds, rated),
-        revisions=studies.revisions_of(session, study.id),
+        revisions=design.revisions_of(session, study.id),
         statements=_statements(session, study),
         audit=list(
             session.exec(

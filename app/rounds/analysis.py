@@ -28,6 +28,7 @@ from app.rounds.kinds import GivenAnswer
 from app.rounds.models import Answer, Invitation, Round, RoundResult, RoundStatus
 from app.rounds.snapshot import RoundSnapshot
 from app.serialization import json_safe
+from app.studies import design
 from app.studies import service as studies
 from app.studies.models import Item, ItemStatus, Study, StudyStatus
 
@@ -150,7 +151,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         answered=answered,
         others=others,
         reasons=reasons,
-        themes={t.id: t.title for t in studies.themes_of(session, study.id)},
+        themes={t.id: t.title for t in design.themes_of(session, study.id)},
         previous_number=previous.number if previous is not None else None,
         previous_matrix=previous_matrix,
     )
@@ -258,7 +259,7 @@ def _record_item_fates(
             item.consensus_round = round_.number
             session.add(item)
             if study.retire_consensual and item.status == ItemStatus.ACTIVE:
-                studies.retire_item(
+                design.retire_item(
                     session, study, item, researcher, f"consensus reached in round {round_.number}", round_.number
                 )
         elif not reached and item.consensus_round == round_.number:  # a re-analysis after reopening

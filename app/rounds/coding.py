@@ -10,7 +10,7 @@ from app.audit import service as audit
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.panel.models import Expert
 from app.rounds.models import Answer, Round, Statement, StatementSource, StatementStatus
-from app.studies import service as studies
+from app.studies import design
 from app.studies.models import Item, Study
 from app.studies.schemas import ItemCreate
 
@@ -63,7 +63,7 @@ def create_statement(
     if len(text) < 3:
         raise InvalidInput(Message("Write the statement (at least 3 characters)."), fields={"text": "required"})
     if theme_id is not None:
-        studies.get_theme(session, study, theme_id)
+        design.get_theme(session, study, theme_id)
     answers = session.exec(select(Answer).where(col(Answer.id).in_(answer_ids))).all() if answer_ids else []
     if len(answers) != len(set(answer_ids)) or any(a.round_id != round_.id for a in answers):
         raise InvalidInput(
@@ -114,7 +114,7 @@ def promote(session: Session, study: Study, statement: Statement, researcher: Re
     if statement.status != StatementStatus.CANDIDATE:
         raise Conflict(Message("This statement is %(status)s.", status=Message(statement.status)))
     round_ = session.get(Round, statement.round_id)
-    item = studies.add_item(
+    item = design.add_item(
         session,
         study,
         ItemCreate(text=statement.text, kind="rating", theme_id=statement.theme_id),

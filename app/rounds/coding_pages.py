@@ -14,7 +14,7 @@ from app.errors import InvalidInput, Message
 from app.rounds import coding, service
 from app.rounds.context import rounds_tab
 from app.rounds.models import Round, Statement
-from app.studies import service as studies
+from app.studies import design
 from app.studies.context import theme_options
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
 from app.web import form_errors, form_ids, form_text, redirect, refusal_status, refused_form, render
@@ -39,7 +39,7 @@ def _coding_page(
     study = access.study
     round_ = service.get_round(session, study, number)
     statements = coding.statements_of(session, study)
-    themes = studies.themes_of(session, study.id)
+    themes = design.themes_of(session, study.id)
     return render(
         request,
         "researcher/coding.html",

@@ -29,7 +29,7 @@ from app.rounds.kinds import KINDS, AnswerIn, kind_of, same_answer
 from app.rounds.models import Answer, Invitation, Round, RoundStatus
 from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
-from app.studies import service as studies
+from app.studies import design
 from app.studies.models import Item, Study, StudyStatus
 from app.web import pydantic_message, render, request_language
 
@@ -156,7 +156,7 @@ def _form_page(
         ctx,
         "expert/form.html",
         status_code,
-        groups=studies.by_theme(session, ctx.study.id, items),
+        groups=design.by_theme(session, ctx.study.id, items),
         kinds=KINDS,
         open_before=feedback_service.open_questions_before(round_, items, before),
         unchanged=unchanged,

@@ -14,6 +14,7 @@ from app.rounds.context import rounds_tab
 from app.rounds.kinds import KINDS
 from app.rounds.pages import round_detail_page
 from app.rounds.snapshot import RoundSnapshot
+from app.studies import design
 from app.studies import service as studies
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
 from app.web import form_errors, form_text, redirect, refusal_status, refused_form, render, request_language
@@ -41,7 +42,7 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
         )
         for entry in data.of_kind("rating")
     }
-    themes = {t.id: t for t in studies.themes_of(session, study.id)}
+    themes = {t.id: t for t in design.themes_of(session, study.id)}
     stability = {s.item_id: s for s in data.stability}
     return render(
         request,

@@ -20,6 +20,7 @@ from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult, RoundStatus
 from app.security import hash_token
+from app.studies import design
 from app.studies import service as studies
 from app.studies.models import Item, Study, StudyStatus
 from app.templating import Templates
@@ -114,7 +115,7 @@ def next_round_items(session: Session, study: Study, previous: Round | None) -> 
     """Round 1 asks every active item. Later rounds ask the active items that are not open
     questions (those were coded into statements) and have not reached consensus when the
     protocol retires consensual items; items added since (from coding, merges, splits) join."""
-    items = studies.items_of(session, study.id, active_only=True)
+    items = design.items_of(session, study.id, active_only=True)
     if previous is None:
         return items
     return [i for i in items if i.kind != "open"]

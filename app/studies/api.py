@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from app.accounts import service as accounts
 from app.accounts.dependencies import CurrentResearcher
 from app.dependencies import SessionDep
-from app.studies import service
+from app.studies import design, service
 from app.studies.dependencies import StudyForEditor, StudyForOwner, StudyForViewer
 from app.studies.schemas import (
     ItemCreate,
@@ -59,54 +59,54 @@ def api_archive(session: SessionDep, access: StudyForOwner, restore: bool = Fals
 
 @router.get("/api/studies/{study_id}/themes", response_model=list[ThemePublic], tags=["design"])
 def api_themes(session: SessionDep, access: StudyForViewer) -> list[ThemePublic]:
-    return [ThemePublic.model_validate(t) for t in service.themes_of(session, access.study.id)]
+    return [ThemePublic.model_validate(t) for t in design.themes_of(session, access.study.id)]
 
 
 @router.post("/api/studies/{study_id}/themes", response_model=ThemePublic, status_code=201, tags=["design"])
 def api_add_theme(body: ThemeCreate, session: SessionDep, access: StudyForEditor) -> ThemePublic:
-    return ThemePublic.model_validate(service.add_theme(session, access.study, body, access.researcher))
+    return ThemePublic.model_validate(design.add_theme(session, access.study, body, access.researcher))
 
 
 @router.put("/api/studies/{study_id}/themes/{theme_id}", response_model=ThemePublic, tags=["design"])
 def api_edit_theme(theme_id: int, body: ThemeCreate, session: SessionDep, access: StudyForEditor) -> ThemePublic:
-    theme = service.get_theme(session, access.study, theme_id)
-    return ThemePublic.model_validate(service.update_theme(session, access.study, theme, body, access.researcher))
+    theme = design.get_theme(session, access.study, theme_id)
+    return ThemePublic.model_validate(design.update_theme(session, access.study, theme, body, access.researcher))
 
 
 @router.delete("/api/studies/{study_id}/themes/{theme_id}", status_code=204, tags=["design"])
 def api_delete_theme(theme_id: int, session: SessionDep, access: StudyForEditor) -> Response:
-    service.delete_theme(session, access.study, service.get_theme(session, access.study, theme_id), access.researcher)
+    design.delete_theme(session, access.study, design.get_theme(session, access.study, theme_id), access.researcher)
     return Response(status_code=204)
 
 
 @router.get("/api/studies/{study_id}/items", response_model=list[ItemPublic], tags=["design"])
 def api_items(session: SessionDep, access: StudyForViewer) -> list[ItemPublic]:
-    return [ItemPublic.model_validate(i) for i in service.items_of(session, access.study.id)]
+    return [ItemPublic.model_validate(i) for i in design.items_of(session, access.study.id)]
 
 
 @router.post("/api/studies/{study_id}/items", response_model=ItemPublic, status_code=201, tags=["design"])
 def api_add_item(body: ItemCreate, session: SessionDep, access: StudyForEditor) -> ItemPublic:
-    return ItemPublic.model_validate(service.add_item(session, access.study, body, access.researcher))
+    return ItemPublic.model_validate(design.add_item(session, access.study, body, access.researcher))
 
 
 @router.patch("/api/studies/{study_id}/items/{item_id}", response_model=ItemPublic, tags=["design"])
 def api_edit_item(item_id: int, body: ItemUpdate, session: SessionDep, access: StudyForEditor) -> ItemPublic:
-    item = service.get_item(session, access.study, item_id)
+    item = design.get_item(session, access.study, item_id)
     return ItemPublic.model_validate(
-        service.update_item(session, access.study, item, body, access.researcher, access.study.preparing_round)
+        design.update_item(session, access.study, item, body, access.researcher, access.study.preparing_round)
     )
 
 
 @router.delete("/api/studies/{study_id}/items/{item_id}", status_code=204, tags=["design"])
 def api_delete_item(item_id: int, session: SessionDep, access: StudyForEditor) -> Response:
-    service.delete_item(session, access.study, service.get_item(session, access.study, item_id), access.researcher)
+    design.delete_item(session, access.study, design.get_item(session, access.study, item_id), access.researcher)
     return Response(status_code=204)
 
 
 @router.post("/api/studies/{study_id}/items/merge", response_model=ItemPublic, status_code=201, tags=["design"])
 def api_merge(body: MergeItems, session: SessionDep, access: StudyForEditor) -> ItemPublic:
     return ItemPublic.model_validate(
-        service.merge_items(
+        design.merge_items(
             session,
             access.study,
             body.item_ids,
@@ -122,8 +122,8 @@ def api_merge(body: MergeItems, session: SessionDep, access: StudyForEditor) -> 
     "/api/studies/{study_id}/items/{item_id}/split", response_model=list[ItemPublic], status_code=201, tags=["design"]
 )
 def api_split(item_id: int, body: SplitItem, session: SessionDep, access: StudyForEditor) -> list[ItemPublic]:
-    item = service.get_item(session, access.study, item_id)
-    parts = service.split_item(
+    item = design.get_item(session, access.study, item_id)
+    parts = design.split_item(
         session, access.study, item, body.texts, body.reason, access.researcher, access.study.preparing_round
     )
     return [ItemPublic.model_validate(p) for p in parts]

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from app.accounts import service as accounts
 from app.dependencies import Form, SessionDep
 from app.errors import Message
-from app.studies import forms, service
+from app.studies import design, forms
 from app.studies.context import study_page, theme_options
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
 from app.studies.models import Item
@@ -47,8 +47,8 @@ def _design_page(
         study_page(
             access,
             "design",
-            groups=service.themes_with_items(session, study),
-            theme_options=theme_options(service.themes_of(session, study.id)),
+            groups=design.themes_with_items(session, study),
+            theme_options=theme_options(design.themes_of(session, study.id)),
             item_form=item_form or forms.item_form_values(),
             item_errors=item_errors or {},
             theme_form=theme_form or {"title": "", "description": ""},
@@ -84,7 +84,7 @@ def add_theme_page(request: Request, session: SessionDep, access: StudyForEditor
         )
 
     with refused_form(again):
-        service.add_theme(session, access.study, ThemeCreate(**values), access.researcher)
+        design.add_theme(session, access.study, ThemeCreate(**values), access.researcher)
     return redirect(f"/studies/{access.study.id}/design#themes", "created")
 
 
@@ -100,25 +100,25 @@ def _design_again(request: Request, access: StudyAccess) -> Callable[[Session, E
 def edit_theme_page(
     request: Request, session: SessionDep, access: StudyForEditor, theme_id: int, form: Form
 ) -> Response:
-    theme = service.get_theme(session, access.study, theme_id)
+    theme = design.get_theme(session, access.study, theme_id)
     values = {"title": form_text(form, "title", ""), "description": form_text(form, "description", "")}
     with refused_form(_design_again(request, access)):
-        service.update_theme(session, access.study, theme, ThemeCreate(**values), access.researcher)
+        design.update_theme(session, access.study, theme, ThemeCreate(**values), access.researcher)
     return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}", "saved")
 
 
 @router.post("/studies/{study_id}/themes/{theme_id}/delete", include_in_schema=False)
 def delete_theme_page(request: Request, session: SessionDep, access: StudyForEditor, theme_id: int) -> Response:
-    theme = service.get_theme(session, access.study, theme_id)
+    theme = design.get_theme(session, access.study, theme_id)
     with refused_form(_design_again(request, access)):
-        service.delete_theme(session, access.study, theme, access.researcher)
+        design.delete_theme(session, access.study, theme, access.researcher)
     return redirect(f"/studies/{access.study.id}/design", "deleted")
 
 
 @router.post("/studies/{study_id}/themes/{theme_id}/{direction}", include_in_schema=False)
 def move_theme_page(session: SessionDep, access: StudyForEditor, theme_id: int, direction: Direction) -> Response:
-    theme = service.get_theme(session, access.study, theme_id)
-    service.move(session, service.themes_of(session, access.study.id), theme, -1 if direction == "up" else 1)
+    theme = design.get_theme(session, access.study, theme_id)
+    design.move(session, design.themes_of(session, access.study.id), theme, -1 if direction == "up" else 1)
     return redirect(f"/studies/{access.study.id}/design#theme-{theme.id}")
 
 
@@ -152,7 +152,7 @@ def add_item_page(request: Request, session: SessionDep, access: StudyForEditor,
         )
 
     with refused_form(again):
-        item = service.add_item(session, access.study, data, access.researcher)
+        item = design.add_item(session, access.study, data, access.researcher)
     return redirect(f"/studies/{access.study.id}/design#item-{item.id}", "created")
 
 
@@ -170,7 +170,7 @@ def merge_items_page(request: Request, session: SessionDep, access: StudyForEdit
             text=form_text(form, "merge_text", ""),
             reason=form_text(form, "merge_reason", ""),
         )
-        item = service.merge_items(
+        item = design.merge_items(
             session,
             access.study,
             data.item_ids,
@@ -184,7 +184,7 @@ def merge_items_page(request: Request, session: SessionDep, access: StudyForEdit
 
 @router.get("/studies/{study_id}/items/{item_id}", include_in_schema=False)
 def item_page(request: Request, session: SessionDep, access: StudyForViewer, item_id: int) -> Response:
-    item = service.get_item(session, access.study, item_id)
+    item = design.get_item(session, access.study, item_id)
     return _item_page(request, session, access, item, forms.item_form_values(item), {}, None)
 
 
@@ -198,7 +198,7 @@ def _item_page(
     error: str | None,
     status_code: int = 200,
 ) -> Response:
-    history = [r for r in service.revisions_of(session, access.study.id) if r.item_id == item.id]
+    history = [r for r in design.revisions_of(session, access.study.id) if r.item_id == item.id]
     return render(
         request,
         "researcher/item.html",
@@ -210,7 +210,7 @@ def _item_page(
             errors=errors,
             error=error,
             history=history,
-            theme_options=theme_options(service.themes_of(session, access.study.id)),
+            theme_options=theme_options(design.themes_of(session, access.study.id)),
             locked=access.study.locked_at is not None,
         ),
         status_code=status_code,
@@ -225,7 +225,7 @@ def _item_again(
     def again(fresh: Session, exc: Exception) -> Response:
         error, errors = form_errors(exc)
         again_access = access.in_session(fresh)
-        item = service.get_item(fresh, again_access.study, item_id)
+        item = design.get_item(fresh, again_access.study, item_id)
         return _item_page(request, fresh, again_access, item, values, errors, error, refusal_status(exc))
 
     return again
@@ -238,7 +238,7 @@ def _item_values(form: Any, item: Item) -> dict[str, Any]:
 @router.post("/studies/{study_id}/items/{item_id}", include_in_schema=False)
 def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form) -> Response:
     study = access.study
-    item = service.get_item(session, study, item_id)
+    item = design.get_item(session, study, item_id)
     with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
         theme = form_text(form, "theme_id", "").strip()
         changes: dict[str, Any] = {
@@ -250,7 +250,7 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
             changes.update(
                 options=forms.lines(form_text(form, "options", "")), allow_unable=bool(form.get("allow_unable"))
             )
-        service.update_item(session, study, item, ItemUpdate(**changes), access.researcher, study.preparing_round)
+        design.update_item(session, study, item, ItemUpdate(**changes), access.researcher, study.preparing_round)
     return redirect(f"/studies/{study.id}/design#item-{item.id}", "saved")
 
 
@@ -258,9 +258,9 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
 def delete_item_page(
     request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form
 ) -> Response:
-    item = service.get_item(session, access.study, item_id)
+    item = design.get_item(session, access.study, item_id)
     with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
-        service.delete_item(session, access.study, item, access.researcher)
+        design.delete_item(session, access.study, item, access.researcher)
     return redirect(f"/studies/{access.study.id}/design", "deleted")
 
 
@@ -268,10 +268,10 @@ def delete_item_page(
 def retire_item_page(
     request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form
 ) -> Response:
-    item = service.get_item(session, access.study, item_id)
+    item = design.get_item(session, access.study, item_id)
     reason = form_text(form, "reason", "").strip() or "retired"
     with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
-        service.retire_item(session, access.study, item, access.researcher, reason, access.study.preparing_round)
+        design.retire_item(session, access.study, item, access.researcher, reason, access.study.preparing_round)
     return redirect(f"/studies/{access.study.id}/items/{item.id}", "saved")
 
 
@@ -280,10 +280,10 @@ def split_item_page(
     request: Request, session: SessionDep, access: StudyForEditor, item_id: int, form: Form
 ) -> Response:
     study = access.study
-    item = service.get_item(session, study, item_id)
+    item = design.get_item(session, study, item_id)
     with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
         data = SplitItem(texts=forms.lines(form_text(form, "split_texts", "")), reason=form_text(form, "reason", ""))
-        parts = service.split_item(
+        parts = design.split_item(
             session, study, item, data.texts, data.reason, access.researcher, study.preparing_round
         )
     return redirect(f"/studies/{study.id}/design#item-{parts[0].id}", "saved")
@@ -291,6 +291,6 @@ def split_item_page(
 
 @router.post("/studies/{study_id}/items/{item_id}/{direction}", include_in_schema=False)
 def move_item_page(session: SessionDep, access: StudyForEditor, item_id: int, direction: Direction) -> Response:
-    item = service.get_item(session, access.study, item_id)
-    service.move(session, service.items_of(session, access.study.id), item, -1 if direction == "up" else 1)
+    item = design.get_item(session, access.study, item_id)
+    design.move(session, design.items_of(session, access.study.id), item, -1 if direction == "up" else 1)
     return redirect(f"/studies/{access.study.id}/design#item-{item.id}")

@@ -16,7 +16,7 @@ from app.rounds import answers, coding, service
 from app.rounds.answers import AnswerIn
 from app.rounds.models import Answer, AnswerHistory, Invitation, RoundResult
 from app.rounds.snapshot import RoundSnapshot
-from app.studies import service as studies
+from app.studies import design
 from app.templating import default_templates
 from tests.conftest import TEST_SECRET, csrf_from
 from tests.factories import make_item, make_panel_study, make_researcher, make_theme, page_login
@@ -323,7 +323,7 @@ def test_a_promoted_statement_joins_its_theme_once(client, session, settings):
     experts = invited(session, round1)
     answer_everything(session, study, round1, experts)
     service.close_round(session, study, round1, None)
-    theme = next(t for t in studies.themes_of(session, study.id) if t.title == "Strategy")
+    theme = next(t for t in design.themes_of(session, study.id) if t.title == "Strategy")
     open_answers = coding.open_answers(session, round1)[0][1]
     statement = coding.create_statement(
         session, study, round1, "Delivery times decide", [open_answers[0][0].id], theme.id, [], None
@@ -529,8 +529,8 @@ def test_moving_an_item_keeps_its_answers_carried_and_rewording_it_does_not(sess
     service.close_round(session, study, round1, None)
     moved, reworded = by_kind(session, round1)["rating"]
     other_theme = make_theme(session, study, "Elsewhere")
-    studies.update_item(session, study, moved, ItemUpdate(theme_id=other_theme.id), owner)
-    studies.update_item(session, study, reworded, ItemUpdate(text="A clearer statement", reason="ambiguous"), owner)
+    design.update_item(session, study, moved, ItemUpdate(theme_id=other_theme.id), owner)
+    design.update_item(session, study, reworded, ItemUpdate(text="A clearer statement", reason="ambiguous"), owner)
     round2 = open_round(session, study, settings)
     carried = {a.item_id for a in session.exec(select(Answer).where(Answer.round_id == round2.id)).all()}
     assert moved.id in carried and reworded.id not in carried

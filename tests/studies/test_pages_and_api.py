@@ -5,7 +5,7 @@ import re
 import pytest
 from sqlmodel import select
 
-from app.studies import service as studies_service
+from app.studies import design as study_design
 from app.studies.models import Item, Study
 from tests.factories import add_member, login, make_item, make_panel_study, make_researcher, make_study, page_login
 
@@ -204,7 +204,7 @@ def test_a_double_click_on_add_adds_once(client, session):
             data={"csrf_token": csrf, "form_key": item_key, "text": "A statement", "kind": "rating"},
             follow_redirects=False,
         )
-    themes = [t.title for t in studies_service.themes_of(session, study.id)]
+    themes = [t.title for t in study_design.themes_of(session, study.id)]
     assert themes.count("Trust") == 1
     items = session.exec(select(Item).where(Item.study_id == study.id)).all()
     assert [i.text for i in items] == ["A statement"]
@@ -212,4 +212,4 @@ def test_a_double_click_on_add_adds_once(client, session):
     page = client.get(f"/studies/{study.id}/design").text
     fresh = re.search(r'action="/studies/\d+/themes".*?name="form_key" value="([^"]+)"', page, re.S).group(1)
     client.post(f"/studies/{study.id}/themes", data={"csrf_token": csrf, "form_key": fresh, "title": "Speed"})
-    assert len(studies_service.themes_of(session, study.id)) == 2
+    assert len(study_design.themes_of(session, study.id)) == 2

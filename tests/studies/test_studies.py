@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from app import protocol_file
 from app.demo.service import DEMO_FILE
 from app.errors import Conflict, InvalidInput
-from app.studies import service
+from app.studies import design, service
 from app.studies.schemas import ItemUpdate, ProtocolSpec, ProtocolUpdate, ScaleSpec, WeightingSpec
 from tests.factories import make_item, make_researcher, make_study, make_theme
 
@@ -47,21 +47,19 @@ def test_items_keep_their_history_after_the_lock(session):
     b = make_item(session, study, theme, "Second statement")
     service.lock_protocol(session, study, researcher)
     with pytest.raises(Conflict):
-        service.delete_item(session, study, a, researcher)
+        design.delete_item(session, study, a, researcher)
     with pytest.raises(InvalidInput, match="Say why"):
-        service.update_item(session, study, a, ItemUpdate(text="First statement, reworded"), researcher)
+        design.update_item(session, study, a, ItemUpdate(text="First statement, reworded"), researcher)
     with pytest.raises(Conflict):
-        service.update_item(session, study, a, ItemUpdate(allow_unable=False, reason="x"), researcher)
-    service.update_item(
-        session, study, a, ItemUpdate(text="First statement, reworded", reason="clearer"), researcher, 2
-    )
-    merged = service.merge_items(session, study, [a.id, b.id], "Both statements at once", "overlap", researcher, 2)
+        design.update_item(session, study, a, ItemUpdate(allow_unable=False, reason="x"), researcher)
+    design.update_item(session, study, a, ItemUpdate(text="First statement, reworded", reason="clearer"), researcher, 2)
+    merged = design.merge_items(session, study, [a.id, b.id], "Both statements at once", "overlap", researcher, 2)
     assert a.status == b.status == "merged" and merged.origin == "merged" and merged.source_item_ids == [a.id, b.id]
-    parts = service.split_item(session, study, merged, ["Part one", "Part two"], "two ideas", researcher, 2)
+    parts = design.split_item(session, study, merged, ["Part one", "Part two"], "two ideas", researcher, 2)
     assert merged.status == "split" and [p.origin for p in parts] == ["split", "split"]
-    history = [(r.item_id, r.action) for r in service.revisions_of(session, study.id)]
+    history = [(r.item_id, r.action) for r in design.revisions_of(session, study.id)]
     assert (a.id, "reworded") in history and (a.id, "merged") in history and (merged.id, "split") in history
-    reworded = next(r for r in service.revisions_of(session, study.id) if r.action == "reworded")
+    reworded = next(r for r in design.revisions_of(session, study.id) if r.action == "reworded")
     assert (reworded.before_text, reworded.after_text, reworded.reason, reworded.round_number) == (
         "First statement",
         "First statement, reworded",
@@ -78,7 +76,7 @@ def test_item_kinds_are_validated(session):
         ItemCreate(text="Pick one", kind="choice", options=["only"])
     with pytest.raises(ValidationError, match="seed question"):
         ItemCreate(text="How many?", kind="rating", is_seed=True)
-    item = service.add_item(
+    item = design.add_item(
         session, study, ItemCreate(text="How many shops?", kind="estimate", is_seed=True, realization=42.0), None
     )
     assert item.quantiles == [0.05, 0.5, 0.95]
@@ -87,7 +85,7 @@ def test_item_kinds_are_validated(session):
 def test_demo_protocol_round_trips_through_toml(session):
     owner = make_researcher(session)
     study = protocol_file.create_from_text(session, DEMO_FILE.read_text(), owner=owner)
-    assert len(service.themes_of(session, study.id)) == 7
+    assert len(design.themes_of(session, study.id)) == 7
     exported = protocol_file.export_study(session, study.id)
     data = tomllib.loads(exported)
     assert "email" not in str(data["experts"])  # pseudonyms only unless asked
