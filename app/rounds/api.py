@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.dependencies import ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
 from app.errors import InvalidInput, Message
 from app.panel import service as panel
-from app.rounds import coding, dashboard, narrowing, service
+from app.rounds import coding, dashboard, invitations, narrowing, service
 from app.rounds.analysis import snapshot_of
 from app.rounds.answers import round_items
 from app.rounds.models import Round
@@ -120,7 +120,7 @@ def api_remind(
     number: int, session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor
 ) -> dict[str, int]:
     round_ = service.get_round(session, access.study, number)
-    return {"queued": service.send_reminders(session, access.study, round_, access.researcher, settings, templates)}
+    return {"queued": invitations.send_reminders(session, access.study, round_, access.researcher, settings, templates)}
 
 
 @router.get("/api/studies/{study_id}/rounds/{number}/results", response_model=ResultsPublic, tags=["rounds"])

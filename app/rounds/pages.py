@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
 from app.errors import InvalidInput, Message
 from app.panel import service as panel
-from app.rounds import dashboard, narrowing, service
+from app.rounds import dashboard, invitations, narrowing, service
 from app.rounds.analysis import analyse_apart, snapshot_of
 from app.rounds.answers import round_items
 from app.rounds.context import rounds_tab
@@ -232,7 +232,7 @@ def remind_page(
 ) -> Response:
     with refused_form(_round_again(request, access, number)):
         round_ = service.get_round(session, access.study, number)
-        service.send_reminders(session, access.study, round_, access.researcher, settings, templates)
+        invitations.send_reminders(session, access.study, round_, access.researcher, settings, templates)
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "reminded")
 
 

@@ -10,9 +10,8 @@ from sqlmodel import col, select
 from app.config import Settings
 from app.db import Transactions, session_scope, utcnow
 from app.errors import Conflict, NotFound
-from app.panel.models import Expert, ExpertStatus
-from app.rounds import service
-from app.rounds.models import Invitation, Round, RoundStatus
+from app.rounds import invitations, service
+from app.rounds.models import Round, RoundStatus
 from app.studies.models import Study
 from app.templating import default_templates
 
@@ -44,7 +43,6 @@ def close_due_rounds(engine: Engine, settings: Settings) -> int:
 
 def queue_due_reminders(engine: Engine, settings: Settings) -> int:
     """Remind those who have not submitted, every ``reminder_interval_hours`` of an open round."""
-    now = utcnow()
     queued = 0
     with session_scope(engine) as session:
         rounds = session.exec(
@@ -52,37 +50,9 @@ def queue_due_reminders(engine: Engine, settings: Settings) -> int:
         ).all()
         templates = default_templates()
         for round_ in rounds:
-            interval = timedelta(hours=round_.reminder_interval_hours or 0)
             study = session.get(Study, round_.study_id)
             if study is None or study.archived_at is not None:  # an archived study sends nothing
                 continue
-            pending = session.exec(
-                select(Invitation, Expert)
-                .join(Expert, col(Expert.id) == col(Invitation.expert_id))
-                .where(
-                    Invitation.round_id == round_.id,
-                    col(Invitation.submitted_at).is_(None),
-                    Expert.status == ExpertStatus.ACTIVE,
-                    Invitation.reminder_count < round_.max_reminders,
-                )
-            ).all()
-            first_sent = service.invitations_first_sent(session, round_.id)
-            for invitation, expert in pending:
-                last = invitation.last_reminder_at or first_sent.get(expert.id) or round_.opened_at
-                if last is None or now - last < interval:
-                    continue
-                invitation.reminder_count += 1
-                invitation.last_reminder_at = now
-                session.add(invitation)
-                service.queue_invitation(
-                    session,
-                    study,
-                    round_,
-                    expert,
-                    settings,
-                    templates,
-                    kind="reminder",
-                    sequence=str(invitation.reminder_count),
-                )
-                queued += 1
+            interval = timedelta(hours=round_.reminder_interval_hours or 0)
+            queued += invitations.remind(session, study, round_, settings, templates, due_after=interval)
     return queued

@@ -13,11 +13,9 @@ from app.audit import service as audit
 from app.config import Settings
 from app.db import Transactions, utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
-from app.mail import service as mail
-from app.mail.models import OutboxMessage
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
-from app.rounds import answers
+from app.rounds import answers, invitations
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult, RoundStatus
 from app.security import hash_token
 from app.studies import design
@@ -48,20 +46,6 @@ def follow_latest_round(session: Session, study: Study, latest: Round) -> None:
     study.preparing_round = latest.number + 1 if latest.status == RoundStatus.ANALYSED else latest.number
     session.add(study)
     session.flush()
-
-
-def invitations_first_sent(session: Session, round_id: int) -> dict[int, datetime]:
-    """When each expert's invitation to the round first went out, by expert id: the outbox says."""
-    rows = session.exec(
-        select(OutboxMessage.expert_id, func.min(OutboxMessage.sent_at))
-        .where(
-            OutboxMessage.round_id == round_id,
-            OutboxMessage.kind == "invitation",
-            col(OutboxMessage.sent_at).is_not(None),
-        )
-        .group_by(col(OutboxMessage.expert_id))
-    ).all()
-    return {expert_id: sent for expert_id, sent in rows if expert_id is not None and sent is not None}
 
 
 def open_round_for(session: Session, study_id: int) -> Round | None:
@@ -227,12 +211,12 @@ def open_round(
     studies.run_study(session, study)
     round_.open(utcnow())
     session.add(round_)
-    invitations = []
+    invited = []
     for expert in experts:
         invitation = Invitation(round_id=round_.id, expert_id=expert.id)
         session.add(invitation)
-        invitations.append(invitation)
-        queue_invitation(session, study, round_, expert, settings, templates, kind="invitation")
+        invited.append(invitation)
+        invitations.queue_invitation(session, study, round_, expert, settings, templates, kind="invitation")
     session.flush()
     previous = session.exec(select(Round).where(Round.study_id == study.id, Round.number == round_.number - 1)).first()
     carried = answers.carry_forward(session, previous, round_) if previous is not None else 0
@@ -240,7 +224,7 @@ def open_round(
         session, study.id, researcher, "round.opened", f"round:{round_.number}", invited=len(experts), carried=carried
     )
     session.flush()
-    return invitations
+    return invited
 
 
 def end_study(session: Session, study: Study, reason: str, researcher: Researcher | None) -> Study:
@@ -260,107 +244,6 @@ def end_study(session: Session, study: Study, reason: str, researcher: Researche
     studies.finish_study(session, study, researcher, reason)
     session.flush()
     return study
-
-
-def expert_language(study: Study, expert: Expert) -> str:
-    return expert.language or study.language
-
-
-def queue_invitation(
-    session: Session,
-    study: Study,
-    round_: Round,
-    expert: Expert,
-    settings: Settings,
-    templates: Templates,
-    *,
-    kind: str,
-    sequence: str = "0",
-) -> None:
-    """Queue an invitation or a reminder, written from the e-mail templates in the expert's language."""
-    panel.current_link(session, expert, settings.secret_key)  # the expert has a link (issued if need be)
-    language = expert_language(study, expert)
-    link = f"{settings.base_url}/e/{mail.PERSONAL_LINK}"  # the real token is put in at delivery
-    from app.i18n import gettext
-
-    if kind == "invitation":
-        subject = gettext(language, "Delphi study “%(title)s”: round %(number)s is open") % {
-            "title": study.title,
-            "number": round_.number,
-        }
-    else:
-        subject = gettext(language, "Reminder: round %(number)s of the Delphi study “%(title)s”") % {
-            "title": study.title,
-            "number": round_.number,
-        }
-    email = mail.render_email(
-        templates,
-        kind,
-        language,
-        subject,
-        study=study,
-        round=round_,
-        expert=expert,
-        link=link,
-        closes_at=round_.closes_at,
-    )
-    mail.queue(
-        session,
-        dedupe_key=f"{kind}:{round_.id}:{expert.id}:{sequence}",
-        to=expert.email,
-        email=email,
-        kind=kind,
-        study_id=study.id,
-        round_id=round_.id,
-        expert_id=expert.id,
-        link_nonce=expert.link_nonce,
-    )
-
-
-def send_reminders(
-    session: Session,
-    study: Study,
-    round_: Round,
-    researcher: Researcher | None,
-    settings: Settings,
-    templates: Templates,
-) -> int:
-    """Remind, now, every invited expert who has not submitted."""
-    if round_.status != RoundStatus.OPEN:
-        raise Conflict(
-            Message(
-                "Round %(number)s is %(status)s; reminders are for open rounds.",
-                number=round_.number,
-                status=Message(round_.status),
-            )
-        )
-    pending = session.exec(
-        select(Invitation, Expert)
-        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
-        .where(
-            Invitation.round_id == round_.id,
-            col(Invitation.submitted_at).is_(None),
-            Expert.status == ExpertStatus.ACTIVE,
-        )
-    ).all()
-    now = utcnow()
-    for invitation, expert in pending:
-        invitation.reminder_count += 1
-        invitation.last_reminder_at = now
-        session.add(invitation)
-        queue_invitation(
-            session,
-            study,
-            round_,
-            expert,
-            settings,
-            templates,
-            kind="reminder",
-            sequence=str(invitation.reminder_count),
-        )
-    audit.record(session, study.id, researcher, "round.reminders", f"round:{round_.number}", count=len(pending))
-    session.flush()
-    return len(pending)
 
 
 def close_round(session: Session, study: Study, round_: Round, researcher: Researcher | None) -> Round:
@@ -429,7 +312,7 @@ def reissue_link(
             select(Invitation).where(Invitation.round_id == round_.id, Invitation.expert_id == expert.id)
         ).first()
         if invitation is not None:
-            queue_invitation(
+            invitations.queue_invitation(
                 session,
                 study,
                 round_,

@@ -11,7 +11,7 @@ from app.accounts.models import ResearcherSession
 from app.db import make_engine, session_scope, utcnow
 from app.mail import sender
 from app.mail.models import OutboxMessage
-from app.rounds import service as rounds
+from app.rounds import invitations
 from app.rounds.models import Invitation, LinkFailure
 from app.security import hash_token
 from tests.conftest import settings_for
@@ -51,9 +51,9 @@ def test_invitations_go_out_once_with_text_html_and_the_link(world, smtp_server)
     assert "Bonjour" in text and "Hello" not in text  # the study is in French, and so are its e-mails
     assert sender.deliver_due(engine, settings).sent == 0 and len(smtp_server.messages) == 5  # never twice
     with Session(engine) as session:
-        invitations = session.exec(select(Invitation)).all()
-        first_sent = rounds.invitations_first_sent(session, invitations[0].round_id)
-        assert all(first_sent.get(i.expert_id) is not None for i in invitations)
+        invited = session.exec(select(Invitation)).all()
+        first_sent = invitations.first_sent(session, invited[0].round_id)
+        assert all(first_sent.get(i.expert_id) is not None for i in invited)
 
 
 def test_smtp_down_then_up_every_mail_goes_out_later_none_twice(world, smtp_server):

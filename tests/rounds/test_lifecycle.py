@@ -8,7 +8,7 @@ from sqlmodel import select
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput
 from app.mail.models import OutboxMessage
-from app.rounds import service
+from app.rounds import invitations, service
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult
 from app.templating import default_templates
 from tests.factories import make_panel_study, make_researcher
@@ -104,15 +104,26 @@ def test_the_study_goes_on_while_the_rule_is_not_met(session, settings):
 def test_reopening_for_stragglers_and_reminders(session, settings):
     study = make_panel_study(session, experts=3, items=2)
     round1 = open_round(session, study, settings)
-    assert service.send_reminders(session, study, round1, None, settings, default_templates()) == 3
+    assert invitations.send_reminders(session, study, round1, None, settings, default_templates()) == 3
     answer_all(session, study, round1)
-    assert service.send_reminders(session, study, round1, None, settings, default_templates()) == 0
+    assert invitations.send_reminders(session, study, round1, None, settings, default_templates()) == 0
     service.close_round(session, study, round1, None)
     with pytest.raises(Conflict):
-        service.send_reminders(session, study, round1, None, settings, default_templates())
+        invitations.send_reminders(session, study, round1, None, settings, default_templates())
     service.reopen_round(session, study, round1, "late experts", None, None)
     assert round1.status == "open" and round1.analysed_at is None
     service.close_round(session, study, round1, None)
     assert round1.status == "analysed"
     reminders = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "reminder")).all()
     assert len(reminders) == 3 and len({m.dedupe_key for m in reminders}) == 3
+
+
+def test_the_reminder_button_stops_at_the_rounds_limit_as_the_schedule_does(session, settings):
+    study = make_panel_study(session, experts=2, items=1)
+    round1 = open_round(session, study, settings)
+    round1.max_reminders = 2
+    session.add(round1)
+    presses = [
+        invitations.send_reminders(session, study, round1, None, settings, default_templates()) for _ in range(3)
+    ]
+    assert presses == [2, 2, 0]  # each expert reminded twice at most, however often the button is pressed

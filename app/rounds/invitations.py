@@ -1,0 +1,161 @@
+"""Invitations and reminders: each written from the e-mail templates in the expert's language and
+queued in the outbox; one reminder routine for the researcher's button and for the worker's schedule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, func, select
+
+from app.accounts.models import Researcher
+from app.audit import service as audit
+from app.config import Settings
+from app.db import utcnow
+from app.errors import Conflict, Message
+from app.i18n import gettext
+from app.mail import service as mail
+from app.mail.models import OutboxMessage
+from app.panel import service as panel
+from app.panel.models import Expert, ExpertStatus
+from app.rounds.models import Invitation, Round, RoundStatus
+from app.studies.models import Study
+from app.templating import Templates
+
+
+def expert_language(study: Study, expert: Expert) -> str:
+    return expert.language or study.language
+
+
+def queue_invitation(
+    session: Session,
+    study: Study,
+    round_: Round,
+    expert: Expert,
+    settings: Settings,
+    templates: Templates,
+    *,
+    kind: str,
+    sequence: str = "0",
+) -> None:
+    """Queue an invitation or a reminder, written from the e-mail templates in the expert's language."""
+    panel.current_link(session, expert, settings.secret_key)  # the expert has a link (issued if need be)
+    language = expert_language(study, expert)
+    link = f"{settings.base_url}/e/{mail.PERSONAL_LINK}"  # the real token is put in at delivery
+    if kind == "invitation":
+        subject = gettext(language, "Delphi study “%(title)s”: round %(number)s is open") % {
+            "title": study.title,
+            "number": round_.number,
+        }
+    else:
+        subject = gettext(language, "Reminder: round %(number)s of the Delphi study “%(title)s”") % {
+            "title": study.title,
+            "number": round_.number,
+        }
+    email = mail.render_email(
+        templates,
+        kind,
+        language,
+        subject,
+        study=study,
+        round=round_,
+        expert=expert,
+        link=link,
+        closes_at=round_.closes_at,
+    )
+    mail.queue(
+        session,
+        dedupe_key=f"{kind}:{round_.id}:{expert.id}:{sequence}",
+        to=expert.email,
+        email=email,
+        kind=kind,
+        study_id=study.id,
+        round_id=round_.id,
+        expert_id=expert.id,
+        link_nonce=expert.link_nonce,
+    )
+
+
+def first_sent(session: Session, round_id: int) -> dict[int, datetime]:
+    """When each expert's invitation to the round first went out, by expert id: the outbox says."""
+    rows = session.exec(
+        select(OutboxMessage.expert_id, func.min(OutboxMessage.sent_at))
+        .where(
+            OutboxMessage.round_id == round_id,
+            OutboxMessage.kind == "invitation",
+            col(OutboxMessage.sent_at).is_not(None),
+        )
+        .group_by(col(OutboxMessage.expert_id))
+    ).all()
+    return {expert_id: sent for expert_id, sent in rows if expert_id is not None and sent is not None}
+
+
+def remind(
+    session: Session,
+    study: Study,
+    round_: Round,
+    settings: Settings,
+    templates: Templates,
+    *,
+    due_after: timedelta | None = None,
+) -> int:
+    """Queue a reminder for each invited expert still on the panel who has not submitted and has had
+    fewer than the round's ``max_reminders``. With ``due_after`` (the worker's schedule), only for
+    those whose invitation or last reminder went out at least that long ago. Returns how many."""
+    pending = session.exec(
+        select(Invitation, Expert)
+        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
+        .where(
+            Invitation.round_id == round_.id,
+            col(Invitation.submitted_at).is_(None),
+            Expert.status == ExpertStatus.ACTIVE,
+            Invitation.reminder_count < round_.max_reminders,
+        )
+    ).all()
+    now = utcnow()
+    sent_at = first_sent(session, round_.id) if due_after is not None else {}
+    queued = 0
+    for invitation, expert in pending:
+        if due_after is not None:
+            last = invitation.last_reminder_at or sent_at.get(expert.id) or round_.opened_at
+            if last is None or now - last < due_after:
+                continue
+        invitation.reminder_count += 1
+        invitation.last_reminder_at = now
+        session.add(invitation)
+        queue_invitation(
+            session,
+            study,
+            round_,
+            expert,
+            settings,
+            templates,
+            kind="reminder",
+            sequence=str(invitation.reminder_count),
+        )
+        queued += 1
+    session.flush()
+    return queued
+
+
+def send_reminders(
+    session: Session,
+    study: Study,
+    round_: Round,
+    researcher: Researcher | None,
+    settings: Settings,
+    templates: Templates,
+) -> int:
+    """The researcher's button: remind, now, those who have not submitted (up to the round's
+    ``max_reminders`` each, as the schedule does)."""
+    if round_.status != RoundStatus.OPEN:
+        raise Conflict(
+            Message(
+                "Round %(number)s is %(status)s; reminders are for open rounds.",
+                number=round_.number,
+                status=Message(round_.status),
+            )
+        )
+    queued = remind(session, study, round_, settings, templates)
+    audit.record(session, study.id, researcher, "round.reminders", f"round:{round_.number}", count=queued)
+    session.flush()
+    return queued
