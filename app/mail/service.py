@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.db import utcnow
@@ -95,3 +96,19 @@ def retry(session: Session, study_id: int, message_id: int) -> OutboxMessage:
     session.add(message)
     session.flush()
     return message
+
+
+def deliver_soon(session: Session, study_id: int) -> int:
+    """The mailbox's "send now": the study's messages waiting for a later attempt become due, for the
+    worker's next pass (within seconds). The researcher's request talks to no SMTP server, and no
+    other study's mail is touched. Returns how many were moved forward."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.study_id) == study_id,
+            col(OutboxMessage.status) == MessageStatus.PENDING,
+            col(OutboxMessage.next_attempt_at) > utcnow(),
+        )
+        .values(next_attempt_at=utcnow())
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]

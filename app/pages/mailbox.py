@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict
 
 from app.dependencies import SessionDep, SettingsDep
 from app.mail import service
-from app.mail.sender import deliver_due
 from app.studies.context import study_page
 from app.studies.dependencies import StudyForEditor
 from app.web import redirect, render
@@ -48,9 +47,10 @@ def mailbox_page(request: Request, session: SessionDep, settings: SettingsDep, a
 
 
 @router.post("/studies/{study_id}/mailbox/deliver", include_in_schema=False)
-def deliver_page(request: Request, settings: SettingsDep, access: StudyForEditor) -> Response:
-    deliver_due(request.app.state.engine, settings)
-    return redirect(f"/studies/{access.study.id}/mailbox", "sent")
+def deliver_page(session: SessionDep, access: StudyForEditor) -> Response:
+    """Hand the study's waiting messages to the worker (no SMTP inside a researcher's request)."""
+    service.deliver_soon(session, access.study.id)
+    return redirect(f"/studies/{access.study.id}/mailbox", "handed")
 
 
 @router.post("/studies/{study_id}/mailbox/{message_id}/retry", include_in_schema=False)
