@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.dependencies import ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
-from app.errors import InvalidInput, Message
 from app.panel import service as panel
 from app.rounds import coding, dashboard, invitations, narrowing, service
 from app.rounds.analysis import snapshot_of
@@ -126,10 +125,7 @@ def api_remind(
 @router.get("/api/studies/{study_id}/rounds/{number}/results", response_model=ResultsPublic, tags=["rounds"])
 def api_results(number: int, session: SessionDep, access: StudyForViewer) -> ResultsPublic:
     round_ = service.get_round(session, access.study, number)
-    result = service.result_of(session, round_.id)
-    if result is None:
-        raise InvalidInput(Message("Round %(number)s has not been analysed yet.", number=number))
-    return ResultsPublic(round=number, data=snapshot_of(result))
+    return ResultsPublic(round=number, data=snapshot_of(service.analysed_result(session, round_)))
 
 
 @router.get("/api/studies/{study_id}/rounds/{number}/narrowing", response_model=NarrowingPreview, tags=["rounds"])

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from app.dependencies import Form, SessionDep
-from app.errors import AppError, Message
+from app.errors import AppError, Conflict
 from app.rounds import narrowing, service
 from app.rounds.charts import distribution_svg
 from app.rounds.context import rounds_tab
@@ -26,11 +26,10 @@ router = APIRouter()
 def results_page(request: Request, session: SessionDep, access: StudyForViewer, number: int) -> Response:
     study = access.study
     round_ = service.get_round(session, study, number)
-    result = service.result_of(session, round_.id)
-    if result is None:
-        return round_detail_page(
-            request, session, access, round_, error=Message("This round has not been analysed yet."), status_code=409
-        )
+    try:
+        result = service.analysed_result(session, round_)
+    except Conflict as exc:  # the round's own page says so, with what can be done next
+        return round_detail_page(request, session, access, round_, error=exc.detail, status_code=exc.status_code)
     data = RoundSnapshot.load(result.data)
     points = list(range(study.scale_min, study.scale_max + 1))
     charts = {

@@ -91,6 +91,15 @@ def link_holder(session: Session, token: str) -> LinkHolder | None:
     return LinkHolder(*row) if row is not None else None
 
 
+def analysed_result(session: Session, round_: Round) -> RoundResult:
+    """The round's stored analysis; asking for it before the analysis is a conflict (409), on a page
+    as in the API."""
+    result = result_of(session, round_.id)
+    if result is None:
+        raise Conflict(Message("Round %(number)s has not been analysed yet.", number=round_.number))
+    return result
+
+
 def result_of(session: Session, round_id: int) -> RoundResult | None:
     return session.exec(select(RoundResult).where(RoundResult.round_id == round_id)).first()
 

@@ -11,7 +11,7 @@ from app.mail.models import OutboxMessage
 from app.rounds import invitations, service
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult
 from app.templating import default_templates
-from tests.factories import make_panel_study, make_researcher
+from tests.factories import login, make_panel_study, make_researcher
 from tests.rounds.helpers import answer_all, invited, open_round
 
 
@@ -127,3 +127,17 @@ def test_the_reminder_button_stops_at_the_rounds_limit_as_the_schedule_does(sess
         invitations.send_reminders(session, study, round1, None, settings, default_templates()) for _ in range(3)
     ]
     assert presses == [2, 2, 0]  # each expert reminded twice at most, however often the button is pressed
+
+
+def test_results_before_the_analysis_are_a_conflict_on_the_page_and_in_the_api(client, session, settings):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=2, items=1, language="en")
+    open_round(session, study, settings)
+    login(client)
+    api = client.get(f"/api/studies/{study.id}/rounds/1/results")
+    page = client.get(f"/studies/{study.id}/rounds/1/results")
+    assert api.status_code == page.status_code == 409
+    assert (
+        "Round 1 has not been analysed yet." in api.json()["detail"]
+        and "Round 1 has not been analysed yet." in page.text
+    )
