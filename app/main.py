@@ -31,6 +31,7 @@ from app.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Transactions, make_engine
 from app.errors import AppError, Message
+from app.mail.mailer import Mailer
 from app.pages import audit_log, mailbox, overview, protocol
 from app.panel import api as panel_api
 from app.panel import pages as panel_pages
@@ -224,6 +225,7 @@ def create_app(
             else app.state.engine
         )
         app.state.templates = Templates()
+        app.state.mailer = Mailer.from_settings(settings, app.state.templates)
         app.state.transactions = transactions or Transactions.on(app.state.engine)
         app.state.link_limiter = link_limiter(settings, app.state.transactions.write)
         app.state.login_throttle = LoginThrottle(
@@ -240,7 +242,10 @@ def create_app(
             from app.worker import run_sender_loop
 
             sender = threading.Thread(
-                target=run_sender_loop, args=(app.state.engine, settings, stop), name="delphi-sender", daemon=True
+                target=run_sender_loop,
+                args=(app.state.engine, settings, stop, False, app.state.mailer),
+                name="delphi-sender",
+                daemon=True,
             )
             sender.start()
         if freeze_startup_objects:

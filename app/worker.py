@@ -18,6 +18,7 @@ from app.accounts import service as accounts
 from app.accounts import throttle
 from app.config import Settings
 from app.db import session_scope
+from app.mail.mailer import Mailer
 from app.mail.sender import deliver_due
 from app.panel import panel_file
 from app.reports import jobs
@@ -38,12 +39,14 @@ class PassReport:
     errors: list[str] = field(default_factory=list)
 
 
-def run_worker_pass(engine: Engine, settings: Settings) -> PassReport:
-    """One pass of the background work; a step that fails is tried again at the next pass."""
+def run_worker_pass(engine: Engine, settings: Settings, mailer: Mailer | None = None) -> PassReport:
+    """One pass of the background work; a step that fails is tried again at the next pass. A
+    long-running worker builds its ``mailer`` once (``run_sender_loop``)."""
+    mailer = mailer or Mailer.from_settings(settings)
     report = PassReport()
     with _next_pass_on_error(report, "scheduled round work"):
         report.rounds_closed = scheduler.close_due_rounds(engine, settings)
-        report.reminders = scheduler.queue_due_reminders(engine, settings)
+        report.reminders = scheduler.queue_due_reminders(engine, mailer)
     delivery = deliver_due(engine, settings)
     report.sent, report.failed, report.retried = delivery.sent, delivery.failed, delivery.retried
     report.errors.extend(delivery.errors)
@@ -86,10 +89,13 @@ def forget_expired(engine: Engine) -> int:
         )
 
 
-def run_sender_loop(engine: Engine, settings: Settings, stop: threading.Event, verbose: bool = False) -> None:
+def run_sender_loop(
+    engine: Engine, settings: Settings, stop: threading.Event, verbose: bool = False, mailer: Mailer | None = None
+) -> None:
+    mailer = mailer or Mailer.from_settings(settings)
     while not stop.is_set():
         try:
-            report = run_worker_pass(engine, settings)
+            report = run_worker_pass(engine, settings, mailer)
             if verbose and (report.sent or report.failed or report.rounds_closed or report.reminders):
                 log.warning(
                     "sent %s, failed %s, rounds closed %s, reminders %s",

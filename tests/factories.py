@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.accounts.models import Researcher, StudyMember
+from app.mail.mailer import Mailer
 from app.panel import service as panel
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate
@@ -17,6 +18,7 @@ from app.studies import design
 from app.studies import service as studies
 from app.studies.models import Item, Study, Theme
 from app.studies.schemas import ItemCreate, StudyCreate, ThemeCreate
+from app.templating import default_templates
 
 PASSWORD = "correct-horse-battery"
 
@@ -102,3 +104,8 @@ def page_login(client: TestClient, email: str = "rita@example.org") -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/studies").text)
     assert found, "login failed"
     return found.group(1)
+
+
+def mailer_for(settings: Any) -> Mailer:
+    """The Mailer a process builds once, for tests (the templates shared between tests)."""
+    return Mailer.from_settings(settings, default_templates())

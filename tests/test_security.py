@@ -27,9 +27,8 @@ from app.rounds.answers import AnswerIn
 from app.rounds.models import Answer, Invitation, LinkFailure
 from app.rounds.ratelimit import FailureLimiter, forget_old_failures
 from app.security import LINK_TOKEN_BYTES, hash_token
-from app.templating import default_templates
 from tests.conftest import TEST_SECRET, app_in_test_transaction, csrf_from
-from tests.factories import add_member, login, make_panel_study, make_researcher, make_study, page_login
+from tests.factories import add_member, login, mailer_for, make_panel_study, make_researcher, make_study, page_login
 from tests.rounds.helpers import invited, open_round
 
 LINK = re.compile(r"http://testserver/e/([A-Za-z0-9_-]+)")
@@ -97,7 +96,7 @@ def test_the_same_link_serves_the_next_round_and_a_reissued_one_replaces_it(sess
     bodies = [delivered(m) for m in session.exec(select(OutboxMessage).where(OutboxMessage.expert_id == expert.id))]
     assert len(bodies) == 2 and all(first in b for b in bodies)
     researcher = make_researcher(session, "x@example.org")
-    new = service.reissue_link(session, study, expert, researcher, settings, default_templates())
+    new = service.reissue_link(session, study, expert, researcher, mailer_for(settings))
     assert new != first and service.link_holder(session, first) is None
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from app.dependencies import ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
+from app.dependencies import ReadSessionDep, SessionDep, TransactionsDep
+from app.mail.dependencies import MailerDep
 from app.panel import service as panel
 from app.rounds import coding, dashboard, invitations, narrowing, service
 from app.rounds.analysis import snapshot_of
@@ -87,12 +88,10 @@ def api_round(number: int, session: SessionDep, access: StudyForViewer) -> Round
 
 
 @router.post("/api/studies/{study_id}/rounds/{number}/open", response_model=RoundDetail, tags=["rounds"])
-def api_open(
-    number: int, session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor
-) -> RoundDetail:
+def api_open(number: int, session: SessionDep, mailer: MailerDep, access: StudyForEditor) -> RoundDetail:
     """Open the round: locks the protocol (round 1) and queues one invitation per expert."""
     round_ = service.get_round(session, access.study, number)
-    service.open_round(session, access.study, round_, access.researcher, settings, templates)
+    service.open_round(session, access.study, round_, access.researcher, mailer)
     return _detail(session, access.study, round_)
 
 
@@ -115,11 +114,9 @@ def api_reopen(number: int, body: RoundReopen, session: SessionDep, access: Stud
 
 
 @router.post("/api/studies/{study_id}/rounds/{number}/reminders", tags=["rounds"])
-def api_remind(
-    number: int, session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor
-) -> dict[str, int]:
+def api_remind(number: int, session: SessionDep, mailer: MailerDep, access: StudyForEditor) -> dict[str, int]:
     round_ = service.get_round(session, access.study, number)
-    return {"queued": invitations.send_reminders(session, access.study, round_, access.researcher, settings, templates)}
+    return {"queued": invitations.send_reminders(session, access.study, round_, access.researcher, mailer)}
 
 
 @router.get("/api/studies/{study_id}/rounds/{number}/results", response_model=ResultsPublic, tags=["rounds"])
@@ -234,10 +231,8 @@ def api_dashboard(session: SessionDep, access: StudyForViewer) -> dict[str, Any]
 
 
 @router.post("/api/studies/{study_id}/experts/{expert_id}/link", status_code=204, tags=["panel"])
-def api_reissue(
-    expert_id: int, session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor
-) -> Response:
+def api_reissue(expert_id: int, session: SessionDep, mailer: MailerDep, access: StudyForEditor) -> Response:
     """Issue a new personal link (the old one dies); e-mailed if a round is open."""
     expert = panel.get_expert(session, access.study, expert_id)
-    service.reissue_link(session, access.study, expert, access.researcher, settings, templates)
+    service.reissue_link(session, access.study, expert, access.researcher, mailer)
     return Response(status_code=204)

@@ -9,17 +9,16 @@ from sqlmodel import Session, col, func, select
 
 from app.accounts.models import Researcher
 from app.audit import service as audit
-from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, Message
 from app.i18n import gettext
 from app.mail import service as mail
+from app.mail.mailer import Mailer
 from app.mail.models import OutboxMessage
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds.models import Invitation, Round, RoundStatus
 from app.studies.models import Study
-from app.templating import Templates
 
 
 def expert_language(study: Study, expert: Expert) -> str:
@@ -31,16 +30,15 @@ def queue_invitation(
     study: Study,
     round_: Round,
     expert: Expert,
-    settings: Settings,
-    templates: Templates,
+    mailer: Mailer,
     *,
     kind: str,
     sequence: str = "0",
 ) -> None:
     """Queue an invitation or a reminder, written from the e-mail templates in the expert's language."""
-    panel.current_link(session, expert, settings.secret_key)  # the expert has a link (issued if need be)
+    panel.current_link(session, expert, mailer.secret_key)  # the expert has a link (issued if need be)
     language = expert_language(study, expert)
-    link = f"{settings.base_url}/e/{mail.PERSONAL_LINK}"  # the real token is put in at delivery
+    link = f"{mailer.base_url}/e/{mail.PERSONAL_LINK}"  # the real token is put in at delivery
     if kind == "invitation":
         subject = gettext(language, "Delphi study “%(title)s”: round %(number)s is open") % {
             "title": study.title,
@@ -51,8 +49,7 @@ def queue_invitation(
             "title": study.title,
             "number": round_.number,
         }
-    email = mail.render_email(
-        templates,
+    email = mailer.render(
         kind,
         language,
         subject,
@@ -93,8 +90,7 @@ def remind(
     session: Session,
     study: Study,
     round_: Round,
-    settings: Settings,
-    templates: Templates,
+    mailer: Mailer,
     *,
     due_after: timedelta | None = None,
 ) -> int:
@@ -127,8 +123,7 @@ def remind(
             study,
             round_,
             expert,
-            settings,
-            templates,
+            mailer,
             kind="reminder",
             sequence=str(invitation.reminder_count),
         )
@@ -142,8 +137,7 @@ def send_reminders(
     study: Study,
     round_: Round,
     researcher: Researcher | None,
-    settings: Settings,
-    templates: Templates,
+    mailer: Mailer,
 ) -> int:
     """The researcher's button: remind, now, those who have not submitted (up to the round's
     ``max_reminders`` each, as the schedule does)."""
@@ -155,7 +149,7 @@ def send_reminders(
                 status=Message(round_.status),
             )
         )
-    queued = remind(session, study, round_, settings, templates)
+    queued = remind(session, study, round_, mailer)
     audit.record(session, study.id, researcher, "round.reminders", f"round:{round_.number}", count=queued)
     session.flush()
     return queued

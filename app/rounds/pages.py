@@ -10,8 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from app.dependencies import Form, ReadSessionDep, SessionDep, SettingsDep, TemplatesDep, TransactionsDep
+from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import InvalidInput, Message
+from app.mail.dependencies import MailerDep
 from app.panel import service as panel
 from app.rounds import dashboard, invitations, narrowing, service
 from app.rounds.analysis import analyse_apart, snapshot_of
@@ -208,8 +209,7 @@ def analyse_page(
 def openround_detail_page(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
-    templates: TemplatesDep,
+    mailer: MailerDep,
     access: StudyForEditor,
     number: int,
     form: Form,
@@ -217,7 +217,7 @@ def openround_detail_page(
     with refused_form(_round_again(request, access, number)):
         _confirmed(form)
         round_ = service.get_round(session, access.study, number)
-        service.open_round(session, access.study, round_, access.researcher, settings, templates)
+        service.open_round(session, access.study, round_, access.researcher, mailer)
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "opened")
 
 
@@ -225,14 +225,13 @@ def openround_detail_page(
 def remind_page(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
-    templates: TemplatesDep,
+    mailer: MailerDep,
     access: StudyForEditor,
     number: int,
 ) -> Response:
     with refused_form(_round_again(request, access, number)):
         round_ = service.get_round(session, access.study, number)
-        invitations.send_reminders(session, access.study, round_, access.researcher, settings, templates)
+        invitations.send_reminders(session, access.study, round_, access.researcher, mailer)
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "reminded")
 
 
@@ -265,11 +264,9 @@ def round_settings_page(
 
 
 @router.post("/studies/{study_id}/panel/{expert_id}/link", include_in_schema=False)
-def reissue_link_page(
-    session: SessionDep, settings: SettingsDep, templates: TemplatesDep, access: StudyForEditor, expert_id: int
-) -> Response:
+def reissue_link_page(session: SessionDep, mailer: MailerDep, access: StudyForEditor, expert_id: int) -> Response:
     """A new personal link for an expert of the panel page: a rounds operation, since the open
     round's invitation goes out again with it."""
     expert = panel.get_expert(session, access.study, expert_id)
-    service.reissue_link(session, access.study, expert, access.researcher, settings, templates)
+    service.reissue_link(session, access.study, expert, access.researcher, mailer)
     return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "link")

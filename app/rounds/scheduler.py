@@ -10,10 +10,10 @@ from sqlmodel import col, select
 from app.config import Settings
 from app.db import Transactions, session_scope, utcnow
 from app.errors import Conflict, NotFound
+from app.mail.mailer import Mailer
 from app.rounds import invitations, service
 from app.rounds.models import Round, RoundStatus
 from app.studies.models import Study
-from app.templating import default_templates
 
 
 def close_due_rounds(engine: Engine, settings: Settings) -> int:
@@ -41,18 +41,17 @@ def close_due_rounds(engine: Engine, settings: Settings) -> int:
     return closed
 
 
-def queue_due_reminders(engine: Engine, settings: Settings) -> int:
+def queue_due_reminders(engine: Engine, mailer: Mailer) -> int:
     """Remind those who have not submitted, every ``reminder_interval_hours`` of an open round."""
     queued = 0
     with session_scope(engine) as session:
         rounds = session.exec(
             select(Round).where(Round.status == RoundStatus.OPEN, col(Round.reminder_interval_hours).is_not(None))
         ).all()
-        templates = default_templates()
         for round_ in rounds:
             study = session.get(Study, round_.study_id)
             if study is None or study.archived_at is not None:  # an archived study sends nothing
                 continue
             interval = timedelta(hours=round_.reminder_interval_hours or 0)
-            queued += invitations.remind(session, study, round_, settings, templates, due_after=interval)
+            queued += invitations.remind(session, study, round_, mailer, due_after=interval)
     return queued

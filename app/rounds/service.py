@@ -10,9 +10,9 @@ from sqlmodel import Session, col, func, select
 
 from app.accounts.models import Researcher
 from app.audit import service as audit
-from app.config import Settings
 from app.db import Transactions, utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
+from app.mail.mailer import Mailer
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers, invitations
@@ -21,7 +21,6 @@ from app.security import hash_token
 from app.studies import design
 from app.studies import service as studies
 from app.studies.models import Item, Study, StudyStatus
-from app.templating import Templates
 
 
 def rounds_of(session: Session, study_id: int) -> list[Round]:
@@ -201,8 +200,7 @@ def open_round(
     study: Study,
     round_: Round,
     researcher: Researcher | None,
-    settings: Settings,
-    templates: Templates,
+    mailer: Mailer,
 ) -> list[Invitation]:
     """Open a round: lock the protocol (round 1), invite the panel and queue one e-mail per expert,
     all in the caller's transaction."""
@@ -225,7 +223,7 @@ def open_round(
         invitation = Invitation(round_id=round_.id, expert_id=expert.id)
         session.add(invitation)
         invited.append(invitation)
-        invitations.queue_invitation(session, study, round_, expert, settings, templates, kind="invitation")
+        invitations.queue_invitation(session, study, round_, expert, mailer, kind="invitation")
     session.flush()
     previous = session.exec(select(Round).where(Round.study_id == study.id, Round.number == round_.number - 1)).first()
     carried = answers.carry_forward(session, previous, round_) if previous is not None else 0
@@ -307,13 +305,11 @@ def reopen_round(
     return round_
 
 
-def reissue_link(
-    session: Session, study: Study, expert: Expert, researcher: Researcher, settings: Settings, templates: Templates
-) -> str:
+def reissue_link(session: Session, study: Study, expert: Expert, researcher: Researcher, mailer: Mailer) -> str:
     """A new link for an expert (the old one dies); if a round is open, it is e-mailed to them."""
     if expert.status == ExpertStatus.WITHDRAWN:
         raise Conflict(Message("This expert has withdrawn; reinstate them first."))
-    token = panel.issue_link(session, expert, settings.secret_key)
+    token = panel.issue_link(session, expert, mailer.secret_key)
     audit.record(session, study.id, researcher, "expert.link_reissued", f"expert:{expert.pseudonym}")
     round_ = open_round_for(session, study.id)
     if round_ is not None:
@@ -326,8 +322,7 @@ def reissue_link(
                 study,
                 round_,
                 expert,
-                settings,
-                templates,
+                mailer,
                 kind="invitation",
                 sequence=f"link-{(expert.link_token_hash or '')[:12]}",
             )

@@ -15,6 +15,11 @@ from app.errors import Conflict, Message
 ITEM_KINDS = ("rating", "open", "ranking", "choice", "estimate")
 
 
+# The protocol's rules when a researcher states none (the protocol schemas use the same).
+DEFAULT_CONSENSUS_RULE = "agreement >= 0.7 and opposition < 0.15"
+DEFAULT_STOPPING_RULE = "consensus_share >= 1 or round >= max_rounds"
+
+
 class StudyStatus(StrEnum):
     DESIGN = "design"
     RUNNING = "running"
@@ -46,8 +51,8 @@ class Study(SQLModel, table=True):
     anchors: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     quantile_method: str = Field(default="linear", max_length=40)
 
-    consensus_rule: str = Field(default="agreement >= 0.7 and opposition < 0.15", sa_type=Text)
-    stopping_rule: str = Field(default="consensus_share >= 1 or round >= max_rounds", sa_type=Text)
+    consensus_rule: str = Field(default=DEFAULT_CONSENSUS_RULE, sa_type=Text)
+    stopping_rule: str = Field(default=DEFAULT_STOPPING_RULE, sa_type=Text)
     max_rounds: int = 3
     divergence_threshold: float = 3.0
     retire_consensual: bool = True

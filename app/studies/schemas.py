@@ -13,6 +13,7 @@ from app.errors import Message
 from app.scoring import QUANTILE_METHODS, RuleError, parse, parse_consensus_rule, parse_stopping_rule
 from app.scoring.narrowing import COMPONENTS
 from app.studies.kinds import design_kind
+from app.studies.models import DEFAULT_CONSENSUS_RULE, DEFAULT_STOPPING_RULE
 
 ItemKind = Literal["rating", "open", "ranking", "choice", "estimate"]
 Language = Literal["fr", "en"]
@@ -80,8 +81,8 @@ class ScaleSpec(Strict):
 
 
 class ProtocolSpec(Strict):
-    consensus_rule: str = "agreement >= 0.7 and opposition < 0.15"
-    stopping_rule: str = "consensus_share >= 1 or stable_share >= 0.8 or round >= max_rounds"
+    consensus_rule: str = DEFAULT_CONSENSUS_RULE
+    stopping_rule: str = DEFAULT_STOPPING_RULE
     max_rounds: int = Field(default=3, ge=1, le=10)
     divergence_threshold: float = Field(default=3.0, gt=0, le=20)
     retire_consensual: bool = True

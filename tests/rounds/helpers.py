@@ -11,12 +11,12 @@ from app.rounds import answers, service
 from app.rounds.answers import AnswerIn
 from app.rounds.models import Invitation, Round
 from app.studies.models import Study
-from app.templating import default_templates
+from tests.factories import mailer_for
 
 
 def open_round(session: Session, study: Study, settings, **kwargs) -> Round:  # type: ignore[no-untyped-def]
     round_ = service.create_round(session, study, None, **kwargs)
-    service.open_round(session, study, round_, None, settings, default_templates())
+    service.open_round(session, study, round_, None, mailer_for(settings))
     return round_
 
 

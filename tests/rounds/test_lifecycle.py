@@ -10,8 +10,7 @@ from app.errors import Conflict, InvalidInput
 from app.mail.models import OutboxMessage
 from app.rounds import invitations, service
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult
-from app.templating import default_templates
-from tests.factories import login, make_panel_study, make_researcher
+from tests.factories import login, mailer_for, make_panel_study, make_researcher
 from tests.rounds.helpers import answer_all, invited, open_round
 
 
@@ -52,7 +51,7 @@ def test_opening_needs_a_panel_and_items(session, settings):
     study = make_panel_study(session, experts=0, items=2)
     round_ = service.create_round(session, study, None)
     with pytest.raises(Conflict, match="panel is empty"):
-        service.open_round(session, study, round_, None, settings, default_templates())
+        service.open_round(session, study, round_, None, mailer_for(settings))
     empty = make_panel_study(session, experts=2, items=0)
     with pytest.raises(Conflict, match="no active item"):
         service.create_round(session, empty, None)
@@ -104,12 +103,12 @@ def test_the_study_goes_on_while_the_rule_is_not_met(session, settings):
 def test_reopening_for_stragglers_and_reminders(session, settings):
     study = make_panel_study(session, experts=3, items=2)
     round1 = open_round(session, study, settings)
-    assert invitations.send_reminders(session, study, round1, None, settings, default_templates()) == 3
+    assert invitations.send_reminders(session, study, round1, None, mailer_for(settings)) == 3
     answer_all(session, study, round1)
-    assert invitations.send_reminders(session, study, round1, None, settings, default_templates()) == 0
+    assert invitations.send_reminders(session, study, round1, None, mailer_for(settings)) == 0
     service.close_round(session, study, round1, None)
     with pytest.raises(Conflict):
-        invitations.send_reminders(session, study, round1, None, settings, default_templates())
+        invitations.send_reminders(session, study, round1, None, mailer_for(settings))
     service.reopen_round(session, study, round1, "late experts", None, None)
     assert round1.status == "open" and round1.analysed_at is None
     service.close_round(session, study, round1, None)
@@ -123,9 +122,7 @@ def test_the_reminder_button_stops_at_the_rounds_limit_as_the_schedule_does(sess
     round1 = open_round(session, study, settings)
     round1.max_reminders = 2
     session.add(round1)
-    presses = [
-        invitations.send_reminders(session, study, round1, None, settings, default_templates()) for _ in range(3)
-    ]
+    presses = [invitations.send_reminders(session, study, round1, None, mailer_for(settings)) for _ in range(3)]
     assert presses == [2, 2, 0]  # each expert reminded twice at most, however often the button is pressed
 
 

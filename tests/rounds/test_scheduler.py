@@ -10,7 +10,7 @@ from app.mail.models import OutboxMessage
 from app.rounds import scheduler
 from app.rounds.models import Round
 from tests.conftest import settings_for
-from tests.factories import make_panel_study
+from tests.factories import mailer_for, make_panel_study
 from tests.rounds.helpers import open_round
 
 
@@ -22,13 +22,13 @@ def test_deadline_closes_and_reminders_follow_the_interval(database):
         study = make_panel_study(session, experts=3, items=2)
         round_ = open_round(session, study, settings, reminder_interval_hours=24)
         round_id = round_.id
-    assert scheduler.queue_due_reminders(engine, settings) == 0  # not yet a day
+    assert scheduler.queue_due_reminders(engine, mailer_for(settings)) == 0  # not yet a day
     with session_scope(engine) as session:
         for message in session.exec(select(OutboxMessage).where(OutboxMessage.kind == "invitation")).all():
             message.status, message.sent_at = "sent", utcnow() - timedelta(hours=25)  # delivered then
             session.add(message)
-    assert scheduler.queue_due_reminders(engine, settings) == 3
-    assert scheduler.queue_due_reminders(engine, settings) == 0  # the next one is a day later
+    assert scheduler.queue_due_reminders(engine, mailer_for(settings)) == 3
+    assert scheduler.queue_due_reminders(engine, mailer_for(settings)) == 0  # the next one is a day later
     with session_scope(engine) as session:
         round_ = session.get(Round, round_id)
         round_.closes_at = utcnow() - timedelta(minutes=1)

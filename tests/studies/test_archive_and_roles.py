@@ -14,7 +14,7 @@ from app.rounds import answers, scheduler
 from app.rounds.models import Answer
 from app.studies import service as studies
 from tests.conftest import TEST_SECRET, csrf_from
-from tests.factories import add_member, login, make_panel_study, make_researcher, page_login
+from tests.factories import add_member, login, mailer_for, make_panel_study, make_researcher, page_login
 from tests.rounds.helpers import invited, open_round
 
 
@@ -77,7 +77,7 @@ def test_the_worker_sends_no_reminders_for_an_archived_study(database, settings)
             session.add(message)
         studies.archive_study(session, study, owner)
         round_id = round_.id
-    assert scheduler.queue_due_reminders(engine, settings_for(url)) == 0
+    assert scheduler.queue_due_reminders(engine, mailer_for(settings_for(url))) == 0
     with Session(engine) as session:
         kinds = [m.kind for m in session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id)).all()]
     assert "reminder" not in kinds
