@@ -47,6 +47,13 @@ class InvalidInput(AppError):
     code = "invalid_input"
 
 
+class MalformedRequest(AppError):
+    """A request no page of ours would send (a script's JSON that does not parse)."""
+
+    status_code = 422
+    code = "invalid_request"
+
+
 class NotAuthenticated(AppError):
     status_code = 401
     code = "not_authenticated"

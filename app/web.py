@@ -79,7 +79,10 @@ def render(
 
 
 def wants_json(request: Request) -> bool:
+    """API paths, and any client that sent JSON (the expert page's autosave) or asks for it."""
     if request.url.path.startswith("/api/") or request.url.path == "/api":
+        return True
+    if request.headers.get("content-type", "").startswith("application/json"):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
@@ -118,13 +121,19 @@ class RenderAgain(Exception):
         self.page = page
 
 
+REFUSALS: tuple[type[Exception], ...] = (AppError, ValidationError)
+
+
 @contextmanager
-def refused_form(page: Callable[[Session, Exception], Response]) -> Iterator[None]:
+def refused_form(
+    page: Callable[[Session, Exception], Response], refusals: tuple[type[Exception], ...] = REFUSALS
+) -> Iterator[None]:
     """The one way a page handles a refused form: a domain error or a pydantic ValidationError
-    inside the block becomes ``RenderAgain(page)``; ``page`` gets a fresh session and the error."""
+    (or what ``refusals`` names) inside the block becomes ``RenderAgain(page)``; ``page`` gets a
+    fresh session and the error."""
     try:
         yield
-    except (AppError, ValidationError) as exc:
+    except refusals as exc:
         raise RenderAgain(partial(_page_with_error, page, exc)) from exc
 
 

@@ -19,7 +19,16 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlmodel import Session
 
 from app.dependencies import Form, RawBody, SessionDep, same_origin
-from app.errors import AppError, Conflict, Forbidden, Gone, InvalidInput, Message, NotFound, TooManyRequests
+from app.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    MalformedRequest,
+    Message,
+    NotFound,
+    TooManyRequests,
+)
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers as answer_service
@@ -31,7 +40,7 @@ from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
 from app.studies import design
 from app.studies.models import Item, Study, StudyStatus
-from app.web import pydantic_message, render, request_language
+from app.web import pydantic_message, refused_form, render, request_language
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("delphi.experts")
@@ -271,32 +280,27 @@ def _save_from_form(
                 count=len(stale),
             ),
         )
-    try:
-        answer_service.save_answers(
-            session,
-            ctx.study,
-            round_,
-            ctx.expert,
-            answers,
-            source=source,
-            items=items,
-            invitation=invitation,
-        )
-    except InvalidInput as exc:
-        session.rollback()
-        return _form_page(request, session, ctx, values=typed, errors=exc.fields, error=exc.detail, status_code=400)
-    except SQLAlchemyError as exc:
-        # The database refused a value (a NUL character on PostgreSQL) or failed (a lock that did not
-        # free in time): nothing was saved, and what the expert typed comes back with the page.
-        session.rollback()
-        if isinstance(exc, DataError):
+
+    def again(fresh: Session, exc: Exception) -> Response:
+        """The page again with what was typed: nothing was saved (the boundary rolled it back)."""
+        fresh_ctx = resolve(request, fresh, ctx.token)
+        if isinstance(exc, InvalidInput):
+            return _form_page(
+                request, fresh, fresh_ctx, values=typed, errors=exc.fields, error=exc.detail, status_code=400
+            )
+        if isinstance(exc, DataError):  # a value the database refuses (a NUL character on PostgreSQL)
             error = Message("A text contains a character that cannot be stored; remove it and save again.")
-            return _form_page(request, session, ctx, values=typed, status_code=400, error=error)
-        log.warning("an expert's save failed in the database", exc_info=True)
+            return _form_page(request, fresh, fresh_ctx, values=typed, status_code=400, error=error)
+        log.warning("an expert's save failed in the database", exc_info=exc)  # a lock that did not free in time
         error = Message(
             "Your answers could not be saved just now; they are still on this page. Save again in a moment."
         )
-        return _form_page(request, session, ctx, values=typed, status_code=503, error=error)
+        return _form_page(request, fresh, fresh_ctx, values=typed, status_code=503, error=error)
+
+    with refused_form(again, refusals=(InvalidInput, SQLAlchemyError)):
+        answer_service.save_answers(
+            session, ctx.study, round_, ctx.expert, answers, source=source, items=items, invitation=invitation
+        )
     return items
 
 
@@ -367,17 +371,12 @@ def autosave(request: Request, session: SessionDep, token: str, body: RawBody) -
         raw = json.loads(body)["answers"]
         answers = {int(k): AnswerIn(**v) for k, v in raw.items()}
     except (ValueError, KeyError, TypeError, AttributeError, ValidationError, RecursionError):
-        return JSONResponse({"error": "invalid_request", "detail": "Malformed answers."}, status_code=422)
-    try:
-        round_, invitation = ctx.answering()
-        result = answer_service.save_answers(
-            session, ctx.study, round_, ctx.expert, answers, source="autosave", invitation=invitation
-        )
-    except AppError as exc:
-        session.rollback()
-        return JSONResponse(
-            {"error": exc.code, "detail": exc.detail, "fields": exc.fields}, status_code=exc.status_code
-        )
+        raise MalformedRequest(Message("Malformed answers.")) from None
+    # a refusal is a domain error: the boundary rolls back, and the one error mapping answers in JSON
+    round_, invitation = ctx.answering()
+    result = answer_service.save_answers(
+        session, ctx.study, round_, ctx.expert, answers, source="autosave", invitation=invitation
+    )
     return JSONResponse(
         {
             "saved_at": result.saved_at.isoformat(),
