@@ -6,26 +6,26 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.accounts import login as login_flow
 from app.accounts import service
 from app.accounts.dependencies import SESSION_COOKIE, CurrentAuth
+from app.accounts.login import LoginsDep
 from app.accounts.schemas import LoginRequest, LoginResponse, ResearcherPublic
-from app.dependencies import ReadSessionDep, SessionDep, SettingsDep
+from app.dependencies import ReadSessionDep, SessionDep
 
 router = APIRouter()
 
 
 @router.post("/api/auth/login", response_model=LoginResponse, tags=["auth"])
 async def api_login(
-    request: Request, body: LoginRequest, reader: ReadSessionDep, session: SessionDep, settings: SettingsDep
+    request: Request, body: LoginRequest, reader: ReadSessionDep, session: SessionDep, logins: LoginsDep
 ) -> Response:
-    researcher = await login_flow.authenticate(request, reader, body.email, body.password)
-    new = await anyio.to_thread.run_sync(login_flow.log_in, request, session, settings, researcher, body.email)
+    researcher = await logins.authenticate(request, reader, body.email, body.password)
+    new = await anyio.to_thread.run_sync(logins.log_in, request, session, researcher, body.email)
     payload = LoginResponse(
         researcher=ResearcherPublic.model_validate(researcher, from_attributes=True), csrf_token=new.csrf_token
     )
     response = JSONResponse(payload.model_dump())
-    login_flow.set_session_cookie(response, new.cookie_value, settings)
+    logins.set_session_cookie(response, new.cookie_value)
     return response
 
 

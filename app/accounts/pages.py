@@ -9,9 +9,9 @@ import anyio
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from app.accounts import login as login_flow
 from app.accounts import service
 from app.accounts.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth
+from app.accounts.login import LoginsDep
 from app.dependencies import ReadSessionDep, SessionDep, SettingsDep, same_origin
 from app.errors import Forbidden, Message, NotAuthenticated, TooManyRequests
 from app.security import tokens_match
@@ -48,6 +48,7 @@ async def login(
     reader: ReadSessionDep,
     session: SessionDep,
     settings: SettingsDep,
+    logins: LoginsDep,
     email: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=1000)],
     login_csrf: Annotated[str, Form()] = "",
@@ -56,7 +57,7 @@ async def login(
     if not tokens_match(login_csrf, request.cookies.get(LOGIN_CSRF_COOKIE)) or not same_origin(request, settings):
         raise Forbidden(Message("This form has expired. Reload the login page and try again."))
     try:
-        researcher = await login_flow.authenticate(request, reader, email, password)
+        researcher = await logins.authenticate(request, reader, email, password)
     except (NotAuthenticated, TooManyRequests) as exc:
         return render(
             request,
@@ -65,9 +66,9 @@ async def login(
             status_code=exc.status_code,
             headers=exc.headers,
         )
-    new = await anyio.to_thread.run_sync(login_flow.log_in, request, session, settings, researcher, email)
+    new = await anyio.to_thread.run_sync(logins.log_in, request, session, researcher, email)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    login_flow.set_session_cookie(response, new.cookie_value, settings)
+    logins.set_session_cookie(response, new.cookie_value)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 

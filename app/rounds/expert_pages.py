@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlmodel import Session
 
-from app.dependencies import Form, RawBody, SessionDep, same_origin
+from app.config import Settings
+from app.dependencies import Form, RawBody, SessionDep, SettingsDep, same_origin
 from app.errors import (
     Conflict,
     Forbidden,
@@ -67,26 +68,43 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def resolve(request: Request, session: Session, token: str) -> LinkContext:
-    limiter: FailureLimiter = request.app.state.link_limiter
-    client = _client(request)
-    # The token is looked up first (one indexed query): a valid link is never refused because of
-    # other clients' failures; the limits apply to the failures only.
-    found = rounds.link_holder(session, token) if looks_like_token(token) else None
-    if found is None:
-        if limiter.blocked(client):
-            raise TooManyRequests(
-                Message("Too many attempts with links that do not work. Wait a minute and try again.")
-            )
-        # The limiter counts the failure in a transaction of its own. Give back this request's
-        # connection first (it wrote nothing): on SQLite it may hold the write lock the count needs.
-        session.rollback()
-        limiter.record_failure(client)
-        raise NotFound(Message("This link is not valid."))
-    expert, study = found.expert, found.study
-    language = request_language(request, expert.language or study.language)
-    csrf = link_csrf_token(request.app.state.settings.secret_key, expert.link_token_hash or "")
-    return LinkContext(token, expert, study, found.round, found.invitation, language, csrf)
+@dataclass(frozen=True)
+class Links:
+    """Resolving a personal link and checking a post made through it; injected (``LinksDep``)."""
+
+    limiter: FailureLimiter
+    settings: Settings
+
+    def resolve(self, request: Request, session: Session, token: str) -> LinkContext:
+        client = _client(request)
+        # The token is looked up first (one indexed query): a valid link is never refused because of
+        # other clients' failures; the limits apply to the failures only.
+        found = rounds.link_holder(session, token) if looks_like_token(token) else None
+        if found is None:
+            if self.limiter.blocked(client):
+                raise TooManyRequests(
+                    Message("Too many attempts with links that do not work. Wait a minute and try again.")
+                )
+            # The limiter counts the failure in a transaction of its own. Give back this request's
+            # connection first (it wrote nothing): on SQLite it may hold the write lock the count needs.
+            session.rollback()
+            self.limiter.record_failure(client)
+            raise NotFound(Message("This link is not valid."))
+        expert, study = found.expert, found.study
+        language = request_language(request, expert.language or study.language)
+        csrf = link_csrf_token(self.settings.secret_key, expert.link_token_hash or "")
+        return LinkContext(token, expert, study, found.round, found.invitation, language, csrf)
+
+    def check_post(self, request: Request, ctx: LinkContext, given: str | None) -> None:
+        if not tokens_match(given, ctx.csrf) or not same_origin(request, self.settings):
+            raise Forbidden(Message("This page has expired. Reload it and try again; your saved answers are kept."))
+
+
+def get_links(request: Request, settings: SettingsDep) -> Links:
+    return Links(request.app.state.link_limiter, settings)
+
+
+LinksDep = Annotated[Links, Depends(get_links)]
 
 
 def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200, **context: Any) -> Response:
@@ -105,11 +123,6 @@ def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200,
         language=ctx.language,
         status_code=status_code,
     )
-
-
-def _check_post(request: Request, ctx: LinkContext, given: str | None) -> None:
-    if not tokens_match(given, ctx.csrf) or not same_origin(request, request.app.state.settings):
-        raise Forbidden(Message("This page has expired. Reload it and try again; your saved answers are kept."))
 
 
 def _status_page(request: Request, ctx: LinkContext) -> Response | None:
@@ -186,8 +199,8 @@ def _form_page(
 
 
 @router.api_route("/e/{token}", methods=["GET", "HEAD"])
-def expert_page(request: Request, session: SessionDep, token: str) -> Response:
-    ctx = resolve(request, session, token)
+def expert_page(request: Request, session: SessionDep, token: str, links: LinksDep) -> Response:
+    ctx = links.resolve(request, session, token)
     if (page := _status_page(request, ctx)) is not None:
         return page
     if ctx.expert.consent_at is None:
@@ -196,9 +209,9 @@ def expert_page(request: Request, session: SessionDep, token: str) -> Response:
 
 
 @router.post("/e/{token}/consent")
-def consent(request: Request, session: SessionDep, token: str, form: Form) -> Response:
-    ctx = resolve(request, session, token)
-    _check_post(request, ctx, str(form.get("csrf_token", "")))
+def consent(request: Request, session: SessionDep, token: str, links: LinksDep, form: Form) -> Response:
+    ctx = links.resolve(request, session, token)
+    links.check_post(request, ctx, str(form.get("csrf_token", "")))
     if (page := _status_page(request, ctx)) is not None:
         return page
     if not form.get("consent"):
@@ -245,7 +258,7 @@ def parse_form_answers(
 
 
 def _save_from_form(
-    request: Request, session: Session, ctx: LinkContext, form: Any, source: str
+    request: Request, session: Session, links: Links, ctx: LinkContext, form: Any, source: str
 ) -> Response | list[Item]:
     """Save the posted page: the round's items once saved, or, on a problem, the page again with
     what was typed and the messages."""
@@ -283,7 +296,7 @@ def _save_from_form(
 
     def again(fresh: Session, exc: Exception) -> Response:
         """The page again with what was typed: nothing was saved (the boundary rolled it back)."""
-        fresh_ctx = resolve(request, fresh, ctx.token)
+        fresh_ctx = links.resolve(request, fresh, ctx.token)
         if isinstance(exc, InvalidInput):
             return _form_page(
                 request, fresh, fresh_ctx, values=typed, errors=exc.fields, error=exc.detail, status_code=400
@@ -327,23 +340,23 @@ def _changed_elsewhere(
 
 
 @router.post("/e/{token}/save")
-def save(request: Request, session: SessionDep, token: str, form: Form) -> Response:
-    ctx = resolve(request, session, token)
-    _check_post(request, ctx, str(form.get("csrf_token", "")))
+def save(request: Request, session: SessionDep, token: str, links: LinksDep, form: Form) -> Response:
+    ctx = links.resolve(request, session, token)
+    links.check_post(request, ctx, str(form.get("csrf_token", "")))
     if (page := _closed_page(request, ctx)) is not None:
         return page
-    if isinstance(saved := _save_from_form(request, session, ctx, form, "save"), Response):
+    if isinstance(saved := _save_from_form(request, session, links, ctx, form, "save"), Response):
         return saved
     return _redirect(ctx, "saved", "#save-bar")
 
 
 @router.post("/e/{token}/submit")
-def submit(request: Request, session: SessionDep, token: str, form: Form) -> Response:
-    ctx = resolve(request, session, token)
-    _check_post(request, ctx, str(form.get("csrf_token", "")))
+def submit(request: Request, session: SessionDep, token: str, links: LinksDep, form: Form) -> Response:
+    ctx = links.resolve(request, session, token)
+    links.check_post(request, ctx, str(form.get("csrf_token", "")))
     if (page := _closed_page(request, ctx)) is not None:
         return page
-    if isinstance(items := _save_from_form(request, session, ctx, form, "submit"), Response):
+    if isinstance(items := _save_from_form(request, session, links, ctx, form, "submit"), Response):
         return items
     round_, _ = ctx.answering()
     missing = answer_service.unanswered(session, round_, ctx.expert, items)
@@ -363,10 +376,10 @@ def _closed_page(request: Request, ctx: LinkContext) -> Response | None:
 
 
 @router.post("/e/{token}/answers")
-def autosave(request: Request, session: SessionDep, token: str, body: RawBody) -> Response:
+def autosave(request: Request, session: SessionDep, token: str, links: LinksDep, body: RawBody) -> Response:
     """Autosave from the page's script: JSON ``{"answers": {item_id: {...}}}``."""
-    ctx = resolve(request, session, token)
-    _check_post(request, ctx, request.headers.get("x-csrf-token"))
+    ctx = links.resolve(request, session, token)
+    links.check_post(request, ctx, request.headers.get("x-csrf-token"))
     try:
         raw = json.loads(body)["answers"]
         answers = {int(k): AnswerIn(**v) for k, v in raw.items()}
@@ -389,9 +402,9 @@ def autosave(request: Request, session: SessionDep, token: str, body: RawBody) -
 
 
 @router.post("/e/{token}/withdraw")
-def withdraw(request: Request, session: SessionDep, token: str, form: Form) -> Response:
-    ctx = resolve(request, session, token)
-    _check_post(request, ctx, str(form.get("csrf_token", "")))
+def withdraw(request: Request, session: SessionDep, token: str, links: LinksDep, form: Form) -> Response:
+    ctx = links.resolve(request, session, token)
+    links.check_post(request, ctx, str(form.get("csrf_token", "")))
     if not form.get("confirm"):
         raise Conflict(Message("Tick the box to confirm that you leave the study."))
     panel.withdraw(session, ctx.study, ctx.expert, "withdrew through their link", None)
