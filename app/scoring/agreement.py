@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from app.scoring._checks import as_ratings
-from app.scoring.descriptive import scale_counts
+from app.scoring.quantiles import scale_counts
 
 FloatArray = NDArray[np.float64]
 
@@ -42,6 +42,17 @@ def kendall_w(ratings: ArrayLike) -> KendallW:
 
     >>> round(kendall_w([[1, 2, 3], [1, 2, 3], [1, 3, 2]]).w, 4)
     0.7778
+
+    Returns
+    -------
+    KendallW
+        ``w`` (tie-corrected), ``w_uncorrected``, ``chi2``, ``df`` and ``p`` (chi-squared approximation), with
+        the numbers of judges and objects used.
+
+    References
+    ----------
+    Kendall & Babington Smith 1939 (Ann Math Stat 10:275); Siegel & Castellan 1988, Nonparametric
+    Statistics, ch. 9 (tie correction). Checked against scipy.stats.friedmanchisquare.
     """
     matrix = as_ratings(ratings)
     complete = matrix[~np.isnan(matrix).any(axis=1)]
@@ -77,6 +88,16 @@ def fleiss_kappa(category_counts: ArrayLike) -> float:
     P_i = (sum_k n_ik^2 - n_i) / (n_i (n_i - 1)), P = mean P_i, p_k = sum_i n_ik / sum_i n_i,
     P_e = sum_k p_k^2, kappa = (P - P_e) / (1 - P_e) (Fleiss 1971). Subjects with fewer than two
     ratings are skipped; with a constant number of raters this is exactly Fleiss' statistic.
+
+    Returns
+    -------
+    float
+        Fleiss' kappa; NaN when it is undefined (no subject rated twice, or every rating in one
+        category).
+
+    References
+    ----------
+    Fleiss 1971 (Psychol Bull 76:378). Checked against statsmodels.stats.inter_rater.fleiss_kappa.
     """
     table = np.asarray(category_counts, dtype=np.float64)
     if table.ndim != 2:
@@ -101,6 +122,16 @@ def krippendorff_alpha(value_counts: ArrayLike, values: ArrayLike, level: str = 
     pairable values; alpha = 1 - (n - 1) sum o_ck d_ck / sum n_c n_k d_ck, with d the nominal,
     ordinal or interval metric over the value domain (Krippendorff 2011, "Computing Krippendorff's
     alpha-reliability"). Missing ratings simply do not appear in the table.
+
+    Returns
+    -------
+    float
+        Alpha at the asked level of measurement; NaN when there is no disagreement to compare with.
+
+    References
+    ----------
+    Krippendorff 2011, Computing Krippendorff's alpha-reliability (Annenberg, U. Pennsylvania).
+    Checked against the ``krippendorff`` package.
     """
     table = np.asarray(value_counts, dtype=np.float64)
     domain = np.asarray(values, dtype=np.float64)
@@ -155,7 +186,18 @@ class PanelAgreement:
 
 
 def panel_agreement(ratings: ArrayLike, scale: tuple[int, int] = (1, 9)) -> PanelAgreement:
-    """All panel-level agreement figures for one round, the scale points as categories/values."""
+    """All panel-level agreement figures for one round, the scale points as categories/values.
+
+    Returns
+    -------
+    PanelAgreement
+        Kendall's W (tie-corrected and not, with chi-squared, df and p), Fleiss' kappa, and
+        Krippendorff's alpha at the nominal, ordinal and interval levels.
+
+    References
+    ----------
+    DELPHI.md, "Panel agreement over items"; von der Gracht 2012 (Technol Forecast Soc Change 79:1525).
+    """
     matrix = as_ratings(ratings)
     points = np.arange(scale[0], scale[1] + 1, dtype=np.float64)
     counts = scale_counts(matrix, points)

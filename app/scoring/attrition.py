@@ -32,6 +32,16 @@ def attrition_bias(stayed: ArrayLike, left: ArrayLike) -> AttritionComparison:
     >>> c = attrition_bias([[8, 9], [7, 8]], [[3, 4]])
     >>> c.median_difference.tolist(), c.n_left
     ([-4.5, -4.5], 1)
+
+    Returns
+    -------
+    AttritionComparison
+        The sizes of both groups, the difference of their medians, their means, and the p value of a
+        Mann-Whitney U test between the experts' mean ratings.
+
+    References
+    ----------
+    Mann & Whitney 1947 (Ann Math Stat 18:50), as scipy.stats.mannwhitneyu.
     """
     a = as_ratings(stayed, "stayed")
     b = as_ratings(left, "left")

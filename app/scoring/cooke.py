@@ -143,7 +143,18 @@ def _mean_over(values: FloatArray, mask: NDArray[np.bool_]) -> float:
 
 
 def decision_maker(data: CookeData, weights: ArrayLike, overshoot: float = 0.1) -> DecisionMaker:
-    """The weighted linear pool of the experts' piecewise-uniform distributions, and its scores."""
+    """The weighted linear pool of the experts' piecewise-uniform distributions, and its scores.
+
+    Returns
+    -------
+    DecisionMaker
+        The pooled quantiles per item, and the decision maker's calibration, information (all items
+        and seed items) and combined score.
+
+    References
+    ----------
+    Cooke & Goossens 2008 (Reliab Eng Syst Saf 93:657); checked against Anduryl (TU Delft).
+    """
     w = np.asarray(weights, dtype=np.float64)
     lower, upper = intrinsic_range(data, overshoot)
     p_levels = data.quantiles
@@ -184,7 +195,19 @@ def _n_min(data: CookeData) -> int:
 def classical_model(
     data: CookeData, *, alpha: float | None = 0.0, optimise_alpha: bool = False, overshoot: float = 0.1
 ) -> CookeResult:
-    """Score every expert and weigh them by Cooke's classical model (global weights)."""
+    """Score every expert and weigh them by Cooke's classical model (global weights).
+
+    Returns
+    -------
+    CookeResult
+        The cut-off used (``alpha``, given or optimised), each expert's scores and weights, the
+        decision maker and the overshoot.
+
+    References
+    ----------
+    Cooke 1991, Experts in Uncertainty (Oxford UP); Cooke & Goossens 2008 (Reliab Eng Syst
+    Saf 93:657); checked against Anduryl (TU Delft).
+    """
     if overshoot < 0:
         raise ValueError("overshoot must be >= 0")
     if not data.seed.any():

@@ -17,127 +17,26 @@ from numpy.typing import ArrayLike, NDArray
 
 from app.scoring._checks import as_band, as_ratings, as_weights
 from app.scoring._kernels import count_points, weigh_scale_points
+from app.scoring.quantiles import (
+    QUANTILE_METHODS,
+    quantile_from_order_stats,
+    scale_counts,
+    weighted_quantile_from_counts,
+)
 
 FloatArray = NDArray[np.float64]
 
-#: numpy's quantile methods (Hyndman & Fan types 1-9 and numpy's four others)
-QUANTILE_METHODS = (
-    "inverted_cdf",
-    "averaged_inverted_cdf",
-    "closest_observation",
-    "interpolated_inverted_cdf",
-    "hazen",
-    "weibull",
-    "linear",
-    "median_unbiased",
-    "normal_unbiased",
-    "lower",
-    "higher",
-    "midpoint",
-    "nearest",
-)
-_CONTINUOUS = {  # (alpha, beta) of Hyndman & Fan's virtual index n*p + alpha + p*(1 - alpha - beta) - 1
-    "interpolated_inverted_cdf": (0.0, 1.0),
-    "hazen": (0.5, 0.5),
-    "weibull": (0.0, 0.0),
-    "median_unbiased": (1 / 3.0, 1 / 3.0),
-    "normal_unbiased": (3 / 8.0, 3 / 8.0),
-}
-_BLOCK_ROWS = 512  # rows of the matrix compared at once: stays in cache, keeps memory flat
-
 
 def opposite_band(scale: tuple[float, float], agree: tuple[float, float]) -> tuple[float, float]:
-    """The agreement band mirrored on the scale: 7-9 on 1-9 gives 1-3; 4-5 on 1-5 gives 1-2."""
+    """The agreement band mirrored on the scale: 7-9 on 1-9 gives 1-3; 4-5 on 1-5 gives 1-2.
+
+    Returns
+    -------
+    tuple of float
+        The low and high ends of the opposite band.
+    """
     low, high = scale
     return (low + high - agree[1], low + high - agree[0])
-
-
-# --- quantiles as numpy computes them, from order statistics ---------------------------------------
-
-
-def _virtual_index(n: FloatArray, q: float, method: str) -> tuple[FloatArray, FloatArray | None]:
-    """numpy's virtual index for each item (``n`` values) and, for interpolating methods, gamma."""
-    if method == "linear":
-        v = (n - 1) * q
-    elif method in _CONTINUOUS:
-        a, b = _CONTINUOUS[method]
-        v = n * q + (a + q * (1 - a - b)) - 1
-    elif method == "averaged_inverted_cdf":
-        v = n * q - 1
-        frac = v - np.floor(v)
-        return v, np.where(frac == 0, 0.5, 1.0)
-    elif method == "midpoint":
-        v = 0.5 * (np.floor((n - 1) * q) + np.ceil((n - 1) * q))
-        return v, np.where(v % 1 == 0, 0.0, 0.5)
-    elif method == "inverted_cdf":
-        index = n * q - 1
-        previous = np.floor(index)
-        return np.where(index - previous == 0, previous, previous + 1).clip(min=0), None
-    elif method == "closest_observation":
-        index = n * q - 1 - 0.5
-        previous = np.floor(index)
-        take_previous = (index - previous == 0) & (previous % 2 == 1)
-        return np.where(take_previous, previous, previous + 1).clip(min=0), None
-    elif method == "lower":
-        return np.floor((n - 1) * q), None
-    elif method == "higher":
-        return np.ceil((n - 1) * q), None
-    elif method == "nearest":
-        return np.around((n - 1) * q), None
-    else:
-        raise ValueError(f"quantile_method must be one of {', '.join(QUANTILE_METHODS)}; got {method!r}")
-    return v, v - np.floor(v)
-
-
-def _lerp(a: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
-    """numpy's lerp, including its exactness trick for t >= 0.5."""
-    diff = b - a
-    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
-
-
-def _quantile_from_order_stats(order_stat: Any, n: FloatArray, q: float, method: str) -> FloatArray:
-    """Quantile ``q`` per item; ``order_stat(j)`` returns the j-th smallest value of each item."""
-    v, gamma = _virtual_index(n, q, method)
-    last = np.maximum(n - 1, 0)
-    if gamma is None:  # discrete methods: one order statistic
-        return np.asarray(order_stat(np.minimum(v, last).astype(np.intp)), dtype=np.float64)
-    previous = np.floor(v)
-    above = v >= n - 1
-    below = v < 0
-    prev_index = np.where(above, last, np.where(below, 0, previous)).astype(np.intp)
-    next_index = np.where(above, last, np.where(below, 0, previous + 1)).astype(np.intp)
-    return _lerp(order_stat(prev_index), order_stat(next_index), gamma)
-
-
-# --- counts ----------------------------------------------------------------------------------------
-
-
-def scale_counts(matrix: FloatArray, points: FloatArray, weights: FloatArray | None = None) -> FloatArray:
-    """Per item, the number (or total weight) of ratings equal to each scale point: items x points."""
-    n_rows, n_items = matrix.shape
-    counts = np.zeros((n_items, len(points)), dtype=np.float64)
-    block = min(_BLOCK_ROWS, max(n_rows, 1))
-    equal = np.empty((block, n_items), dtype=bool)
-    for start in range(0, n_rows, block):
-        rows = matrix[start : start + block]
-        eq = equal[: len(rows)]
-        w = None if weights is None else weights[start : start + block]
-        for k, point in enumerate(points):
-            np.equal(rows, point, out=eq)
-            counts[:, k] += np.add.reduce(eq, axis=0, dtype=np.int64) if w is None else w @ eq
-    return counts
-
-
-def _weighted_quantile_from_counts(counts: FloatArray, points: FloatArray, q: float) -> FloatArray:
-    """numpy's ``quantile(..., weights=w, method="inverted_cdf")``: the smallest value whose
-    cumulative weight reaches ``q`` of the total."""
-    total = counts.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cdf = np.cumsum(counts, axis=1) / total
-    cdf = np.where(counts > 0, cdf, np.where(cdf == 0, -1.0, cdf))
-    index = np.minimum((cdf < q).sum(axis=1), len(points) - 1)
-    result = points[index]
-    return np.where(total[:, 0] > 0, result, np.nan)
 
 
 # --- the result ------------------------------------------------------------------------------------
@@ -270,6 +169,19 @@ def summarize(
     >>> s = summarize([[7, 1], [8, 2], [9, 9]], scale=(1, 9), agree=(7, 9))
     >>> s.median.tolist(), s.agreement.tolist()
     ([8.0, 2.0], [1.0, 0.3333333333333333])
+
+    Returns
+    -------
+    ItemSummary
+        Per item (one array entry per column): counts, quantiles by the asked method, IQR, mean, SD,
+        CV, AD_M, r_wg, agreement and opposition shares, the RAND/UCLA figures and CVR (weighted where
+        weights are given, with bootstrap intervals when asked).
+
+    References
+    ----------
+    Hyndman & Fan 1996 (Am Stat 50:361); Burke et al. 1999 (Organ Res Methods 2:49); James,
+    Demaree & Wolf 1984 (J Appl Psychol 69:85); Fitch et al. 2001, RAND/UCLA manual (MR-1269);
+    Ayre & Scally 2014 (Meas Eval Couns Dev 47:79).
     """
     matrix = as_ratings(ratings, check_finite=False)  # infinities are refused as off-scale below
     low, high = as_band(scale, "scale")
@@ -338,13 +250,13 @@ def _summarize_matrix(
             return points[np.minimum(index, len(points) - 1)]
 
         def quantile(q: float) -> FloatArray:
-            result = _quantile_from_order_stats(order_stat, nf, q, method)
+            result = quantile_from_order_stats(order_stat, nf, q, method)
             return np.where(n > 0, result, np.nan)
     else:
         method = "inverted_cdf"
 
         def quantile(q: float) -> FloatArray:
-            return _weighted_quantile_from_counts(weighted_counts, points, q)
+            return weighted_quantile_from_counts(weighted_counts, points, q)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (weighted_counts @ points) / total

@@ -76,7 +76,17 @@ class NarrowingResult:
 
 
 def allocate_seats(group_sizes: Mapping[str, int], target: int) -> dict[str, int]:
-    """Hamilton's largest-remainder apportionment, no group given more seats than members."""
+    """Hamilton's largest-remainder apportionment, no group given more seats than members.
+
+    Returns
+    -------
+    dict
+        Seats per group, summing to ``target`` (or to the members there are, if fewer).
+
+    References
+    ----------
+    Hamilton's method of largest remainders (Balinski & Young 2001, Fair Representation).
+    """
     total = sum(group_sizes.values())
     target = min(target, total)
     quotas = {g: target * n / total for g, n in group_sizes.items()}
@@ -92,7 +102,14 @@ def allocate_seats(group_sizes: Mapping[str, int], target: int) -> dict[str, int
 
 
 def narrow(candidates: Sequence[Candidate], rule: NarrowingRule) -> NarrowingResult:
-    """Apply a narrowing rule; every candidate gets a fate with a readable reason."""
+    """Apply a narrowing rule; every candidate gets a fate with a readable reason.
+
+    Returns
+    -------
+    NarrowingResult
+        The rule, each candidate's fate (kept or not, with its rank, score and reason) and the seats
+        per group.
+    """
     if not candidates:
         raise ValueError("no candidates to narrow")
     keys = [c.key for c in candidates]

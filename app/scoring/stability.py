@@ -45,6 +45,16 @@ def stability(earlier: ArrayLike, later: ArrayLike) -> ItemStability:
     >>> s = stability([[5, 7], [6, 7], [7, 8]], [[7, 7], [7, 7], [8, 8]])
     >>> s.n_paired.tolist(), [round(float(x), 1) for x in s.pct_change]
     ([3, 3], [66.7, 0.0])
+
+    Returns
+    -------
+    ItemStability
+        Per item: experts paired, Wilcoxon signed-rank p (later vs earlier, scipy's defaults), change
+        of CV, percentage change and share of unchanged answers.
+
+    References
+    ----------
+    Kalaian & Kasim 2012 (PARE 17(5)); Wilcoxon 1945 (Biometrics Bull 1:80), as scipy.stats.wilcoxon.
     """
     before = as_ratings(earlier, "earlier")
     after = as_ratings(later, "later")
@@ -88,6 +98,16 @@ def stuart_maxwell(earlier: ArrayLike, later: ArrayLike) -> StuartMaxwell:
     With the K x K table of (earlier, later) categories, d = row totals - column totals and V the
     covariance (V_ii = r_i + c_i - 2 n_ii, V_ij = -(n_ij + n_ji)), chi2 = d' V^-1 d on the first K-1
     categories, df = K - 1 (Stuart 1955; Maxwell 1970). Categories nobody chose are left out.
+
+    Returns
+    -------
+    StuartMaxwell
+        The statistic, its degrees of freedom and p.
+
+    References
+    ----------
+    Stuart 1955 (Biometrika 42:412); Maxwell 1970 (Br J Psychiatry 116:651). Checked against
+    statsmodels' SquareTable.homogeneity.
     """
     x = np.asarray(earlier)
     y = np.asarray(later)

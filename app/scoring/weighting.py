@@ -20,7 +20,13 @@ EXPERT_WEIGHT_SCHEMES = ("equal", "self_rated", "assigned", "formula", "cooke")
 
 
 def competition_ranks(scores: ArrayLike) -> NDArray[np.int64]:
-    """1 for the highest score; ties share the best rank (1, 2, 2, 4); NaN ranks last."""
+    """1 for the highest score; ties share the best rank (1, 2, 2, 4); NaN ranks last.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        The rank of each score.
+    """
     values = np.asarray(scores, dtype=np.float64)
     filled = np.where(np.isnan(values), -np.inf, values)
     return stats.rankdata(-filled, method="min").astype(np.int64)
@@ -54,6 +60,11 @@ def importance_weights(
     >>> w = importance_weights([9, 5, 1], ["a", "a", "b"], (1, 9))
     >>> w.item_weight.round(3).tolist(), w.theme_keys, w.theme_rank.tolist()
     ([0.667, 0.333, 0.0], ('a', 'b'), [1, 2])
+
+    Returns
+    -------
+    ImportanceWeights
+        Scores, weights and ranks of the items and of the themes.
     """
     means = np.asarray(mean_ratings, dtype=np.float64)
     if len(item_themes) != len(means):
@@ -95,7 +106,17 @@ class RankingSummary:
 
 def summarize_ranking(ranks: ArrayLike) -> RankingSummary:
     """Mean rank, Borda count (k - rank points for k options; unranked options get none) and
-    Kendall's W over the experts who ranked every option (Schmidt 1997)."""
+    Kendall's W over the experts who ranked every option (Schmidt 1997).
+
+    Returns
+    -------
+    RankingSummary
+        Per option: mean rank, Borda points and how many ranked it; Kendall's W over the experts.
+
+    References
+    ----------
+    Schmidt 1997 (Decision Sciences 28:763), ranking-type Delphi.
+    """
     matrix = as_ratings(ranks, "ranks")
     k = matrix.shape[1]
     present = ~np.isnan(matrix)
@@ -125,6 +146,11 @@ def expert_weights(
 
     equal: 1 each; self_rated: a profile field (e.g. self-rated expertise); assigned: the values a
     researcher gave; formula: a formula of the rule language over numeric profile fields.
+
+    Returns
+    -------
+    numpy.ndarray
+        One raw weight per expert, in their order.
     """
     n = len(profiles)
     if scheme == "equal":
@@ -167,7 +193,13 @@ def _number(profile: Mapping[str, Any], name: str, index: int) -> float:
 
 def normalise_weights(weights: ArrayLike, *, mean_one: bool = False) -> FloatArray:
     """Scale weights to sum 1, or (``mean_one``) to a mean of 1: frequency weights in which an
-    average expert counts once, which is what ``summarize`` expects for its SD."""
+    average expert counts once, which is what ``summarize`` expects for its SD.
+
+    Returns
+    -------
+    numpy.ndarray
+        The weights scaled as asked (equal weights of any size give equal normalised weights).
+    """
     w = np.asarray(weights, dtype=np.float64)
     total = w.sum()
     if total <= 0:

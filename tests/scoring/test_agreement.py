@@ -10,7 +10,7 @@ from scipy import stats
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from app.scoring import fleiss_kappa, kendall_w, krippendorff_alpha, panel_agreement
-from app.scoring.descriptive import scale_counts
+from app.scoring.quantiles import scale_counts
 
 nan = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example C: 4 coders, 12 units.
