@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
 
+from app import addresses
 from app.accounts.models import ROLES, FormSubmission, Researcher, ResearcherSession, StudyMember
 from app.accounts.throttle import LoginThrottle
 from app.config import Settings
@@ -26,15 +27,11 @@ LOGIN_FAILED = "E-mail or password is wrong."
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    return addresses.normalise(email)
 
 
 def validate_email(email: str) -> str:
-    email = normalise_email(email)
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email or len(email) > 320:
-        raise InvalidInput(Message("“%(email)s” is not an e-mail address.", email=email), fields={"email": "invalid"})
-    return email
+    return addresses.checked(email)
 
 
 def create_researcher(session: Session, email: str, password: str, name: str = "") -> Researcher:

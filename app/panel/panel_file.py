@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, literal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app import addresses
 from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import UnitsOfWork, utcnow
@@ -174,7 +175,7 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
         line_problems: list[Message] = []
         if not name:
             line_problems.append(Message("The name is empty."))
-        if not service.EMAIL.match(email):
+        if not addresses.is_address(email):
             line_problems.append(Message("“%(email)s” is not an e-mail address.", email=cells[email_col].strip()))
         elif email in seen:
             line_problems.append(Message("%(email)s is already on line %(line)s.", email=email, line=seen[email]))

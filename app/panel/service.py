@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app import addresses
 from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import utcnow
@@ -17,8 +17,6 @@ from app.panel.schemas import ExpertCreate
 from app.scoring import RuleError, expert_weights
 from app.security import hash_token, link_token, new_link_nonce
 from app.studies.models import Study
-
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def experts_of(session: Session, study_id: int, *, status: str | None = None) -> list[Expert]:
@@ -66,11 +64,7 @@ def group_key(study: Study, group: str) -> str:
 
 
 def add_expert(session: Session, study: Study, data: ExpertCreate, researcher: Researcher | None) -> Expert:
-    email = data.email.strip().lower()
-    if not EMAIL.match(email):
-        raise InvalidInput(
-            Message("“%(email)s” is not an e-mail address.", email=data.email), fields={"email": "invalid"}
-        )
+    email = addresses.checked(data.email)
     problem = check_group(study, data.stakeholder_group)
     if problem:
         raise InvalidInput(problem, fields={"stakeholder_group": "unknown"})

@@ -144,7 +144,7 @@ def save_answers(
     for item_id, data in answers.items():
         item = by_id.get(item_id)
         if item is None:
-            errors[f"item_{item_id}"] = "this question is not part of the round"
+            errors[f"item_{item_id}"] = Message("This question is not part of the round.")
             continue
         try:
             cleaned[item_id] = clean_answer(item, study, data)

@@ -13,6 +13,7 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.studies.kinds import design_kind
 from app.studies.models import Item, ItemRevision, ItemStatus, Study, Theme
+from app.studies.scales import anchor_problem
 from app.studies.schemas import (
     ItemCreate,
     ItemUpdate,
@@ -125,16 +126,8 @@ def get_item(session: Session, study: Study, item_id: int) -> Item:
 
 def _check_anchors(study: Study, anchors: dict[str, str]) -> None:
     for key in anchors:
-        if not key.lstrip("-").isdigit() or not study.scale_min <= int(key) <= study.scale_max:
-            raise InvalidInput(
-                Message(
-                    "Anchor %(key)s is not a point of the scale %(scale_min)s-%(scale_max)s.",
-                    key=key,
-                    scale_min=study.scale_min,
-                    scale_max=study.scale_max,
-                ),
-                fields={"anchors": "invalid"},
-            )
+        if problem := anchor_problem(key, study.scale_min, study.scale_max):
+            raise InvalidInput(problem, fields={"anchors": "invalid"})
 
 
 def add_item(

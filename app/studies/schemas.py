@@ -14,6 +14,7 @@ from app.scoring import QUANTILE_METHODS, RuleError, parse, parse_consensus_rule
 from app.scoring.narrowing import COMPONENTS
 from app.studies.kinds import design_kind
 from app.studies.models import DEFAULT_CONSENSUS_RULE, DEFAULT_STOPPING_RULE
+from app.studies.scales import anchor_problem
 
 ItemKind = Literal["rating", "open", "ranking", "choice", "estimate"]
 Language = Literal["fr", "en"]
@@ -63,18 +64,17 @@ class ScaleSpec(Strict):
             raise ValueError(Message("a scale has 2 to 11 points"))
         if not (self.min <= self.agree[0] <= self.agree[1] <= self.max):
             raise ValueError(
-                f"the agreement band {self.agree[0]}-{self.agree[1]} must lie on the scale {self.min}-{self.max}"
+                Message(
+                    "the agreement band %(low)s-%(high)s must lie on the scale %(min)s-%(max)s",
+                    low=self.agree[0],
+                    high=self.agree[1],
+                    min=self.min,
+                    max=self.max,
+                )
             )
         for key in self.anchors:
-            if not key.lstrip("-").isdigit() or not self.min <= int(key) <= self.max:
-                raise ValueError(
-                    Message(
-                        "anchor %(key)s is not a point of the scale %(min)s-%(max)s",
-                        key=key,
-                        min=self.min,
-                        max=self.max,
-                    )
-                )
+            if problem := anchor_problem(key, self.min, self.max):
+                raise ValueError(problem)
         if self.quantile_method not in QUANTILE_METHODS:
             raise ValueError(Message("quantile_method must be one of %(names)s", names=", ".join(QUANTILE_METHODS)))
         return self
