@@ -24,7 +24,5 @@ def checked(address: str) -> str:
     """The address, normalised; a clear refusal if it is not one."""
     normalised = normalise(address)
     if not is_address(normalised):
-        raise InvalidInput(
-            Message("“%(email)s” is not an e-mail address.", email=address.strip()), fields={"email": "invalid"}
-        )
+        raise InvalidInput(Message("“%(email)s” is not an e-mail address.", email=address.strip()), fields=("email",))
     return normalised

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -22,6 +23,10 @@ class Message(str):
 
 
 class AppError(Exception):
+    """A refusal a person can read. ``fields`` says what is wrong with which field, always as a
+    message: a mapping of field to message, or the names of the fields the ``detail`` is about.
+    ``code`` is the machine-readable kind of refusal."""
+
     status_code = 400
     code = "bad_request"
 
@@ -29,13 +34,18 @@ class AppError(Exception):
         self,
         detail: str,
         *,
-        fields: dict[str, str] | None = None,
+        fields: Mapping[str, str] | Iterable[str] | None = None,
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ):
         super().__init__(detail)
         self.detail = detail
-        self.fields = fields or {}
+        if fields is None:
+            self.fields: dict[str, str] = {}
+        elif isinstance(fields, Mapping):
+            self.fields = dict(fields)
+        else:
+            self.fields = dict.fromkeys(fields, detail)
         self.extra = extra or {}
         self.headers = headers or {}  # e.g. Retry-After
 

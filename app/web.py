@@ -155,12 +155,7 @@ def form_errors(exc: Exception) -> tuple[str, dict[str, str]]:
             fields.setdefault(name, pydantic_message(error))
         return Message("Please correct the fields marked below."), fields
     if isinstance(exc, AppError):
-        return exc.detail, {
-            k: exc.detail
-            if v in ("invalid", "required", "duplicate", "unknown", "past", "taken", "too_short", "too_few", "kinds")
-            else v
-            for k, v in exc.fields.items()
-        }
+        return exc.detail, dict(exc.fields)
     raise exc
 
 

@@ -42,11 +42,11 @@ def create_researcher(session: Session, email: str, password: str, name: str = "
                 "The password needs at least %(MIN_PASSWORD_LENGTH)s characters.",
                 MIN_PASSWORD_LENGTH=MIN_PASSWORD_LENGTH,
             ),
-            fields={"password": "too_short"},
+            fields=("password",),
         )
     if session.exec(select(Researcher).where(Researcher.email == email)).first():
         raise Conflict(
-            Message("A researcher with the e-mail %(email)s already exists.", email=email), fields={"email": "taken"}
+            Message("A researcher with the e-mail %(email)s already exists.", email=email), fields=("email",)
         )
     researcher = Researcher(email=email, name=name.strip(), password_hash=hash_password(password))
     session.add(researcher)
@@ -192,21 +192,19 @@ def require_role(session: Session, study_id: int, researcher: Researcher, role: 
 
 def add_member(session: Session, study_id: int, email: str, role: str) -> StudyMember:
     if role not in ROLES:
-        raise InvalidInput(
-            Message("Role must be one of %(names)s.", names=", ".join(ROLES)), fields={"role": "invalid"}
-        )
+        raise InvalidInput(Message("Role must be one of %(names)s.", names=", ".join(ROLES)), fields=("role",))
     researcher = session.exec(select(Researcher).where(Researcher.email == normalise_email(email))).first()
     if researcher is None:
         raise InvalidInput(
             Message("No researcher account uses %(email)s; ask them to get one first.", email=email),
-            fields={"email": "unknown"},
+            fields=("email",),
         )
     member = membership(session, study_id, researcher.id)
     if member is not None:
         if member.role == "owner" and role != "owner" and _owners(session, study_id) == 1:
             raise Conflict(
                 Message("A study keeps at least one owner: make someone else owner first."),
-                fields={"role": "last_owner"},
+                fields=("role",),
             )
         member.role = role
     else:

@@ -115,7 +115,7 @@ def import_study_page(request: Request, session: SessionDep, researcher: Current
         try:
             text = content.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidInput(Message("The file is not UTF-8 text."), fields={"file": "encoding"}) from None
+            raise InvalidInput(Message("The file is not UTF-8 text."), fields=("file",)) from None
         study = protocol_file.create_from_text(
             session, text, owner=researcher, filename=getattr(upload, "filename", None) or "protocol.toml"
         )

@@ -134,7 +134,7 @@ def weight_page(request: Request, session: SessionDep, access: StudyForEditor, e
         try:
             weight = float(raw)
         except ValueError:
-            raise InvalidInput(Message("“%(raw)s” is not a number.", raw=raw), fields={"weight": "invalid"}) from None
+            raise InvalidInput(Message("“%(raw)s” is not a number.", raw=raw), fields=("weight",)) from None
         change = WeightChange(weight=weight, reason=form_text(form, "reason", ""))
         service.set_weight(session, access.study, expert, change.weight, change.reason, access.researcher)
     return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "saved")

@@ -38,9 +38,9 @@ MAX_WORKBOOK_BYTES = 100_000_000  # unpacked: a small .xlsx can unpack to gigaby
 def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[str]]]:
     """Rows (with their line/row numbers) of a CSV or XLSX file; the first row is the header."""
     if len(content) > MAX_IMPORT_BYTES:
-        raise InvalidInput(Message("The file is larger than 2 MB; split it."), fields={"file": "too_large"})
+        raise InvalidInput(Message("The file is larger than 2 MB; split it."), fields=("file",))
     if not content.strip():
-        raise InvalidInput(Message("The file is empty."), fields={"file": "empty"})
+        raise InvalidInput(Message("The file is empty."), fields=("file",))
     if filename.lower().endswith((".xlsx", ".xlsm")) or content[:2] == b"PK":
         return _workbook_rows(content)
     try:
@@ -51,7 +51,7 @@ def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[st
         except UnicodeDecodeError:
             raise InvalidInput(
                 Message("The file is neither UTF-8 nor Windows text; save it as CSV UTF-8."),
-                fields={"file": "encoding"},
+                fields=("file",),
             ) from None
     first_line = text.splitlines()[0] if text.strip() else ""
     delimiter = max((",", ";", "\t"), key=first_line.count)
@@ -68,7 +68,7 @@ def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[st
     except csv.Error as exc:
         raise InvalidInput(
             Message("Line %(line)s cannot be read as CSV (%(problem)s).", line=reader.line_num, problem=str(exc)),
-            fields={"file": "unreadable"},
+            fields=("file",),
             extra={"lines": [{"line": reader.line_num, "problem": str(exc)}]},
         ) from None
     return rows
@@ -77,14 +77,14 @@ def _table_from_upload(filename: str, content: bytes) -> list[tuple[int, list[st
 def _too_many_rows() -> InvalidInput:
     return InvalidInput(
         Message("The file has more than %(limit)s experts; split it.", limit=f"{MAX_IMPORT_ROWS:,}"),
-        fields={"file": "too_many_rows"},
+        fields=("file",),
     )
 
 
 def _too_many_columns(line: int) -> InvalidInput:
     return InvalidInput(
         Message("Line %(line)s has more than %(limit)s columns.", line=line, limit=MAX_IMPORT_COLUMNS),
-        fields={"file": "too_many_columns"},
+        fields=("file",),
         extra={"lines": [{"line": line, "problem": "too many columns"}]},
     )
 
@@ -95,7 +95,7 @@ def _workbook_rows(content: bytes) -> list[tuple[int, list[str]]]:
     server allocate gigabytes."""
     from openpyxl import load_workbook
 
-    unreadable = InvalidInput(Message("This is not a readable XLSX workbook."), fields={"file": "unreadable"})
+    unreadable = InvalidInput(Message("This is not a readable XLSX workbook."), fields=("file",))
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
@@ -107,7 +107,7 @@ def _workbook_rows(content: bytes) -> list[tuple[int, list[str]]]:
                 "This workbook unpacks to more than %(limit)s MB; save the panel as CSV or in a smaller file.",
                 limit=MAX_WORKBOOK_BYTES // 1_000_000,
             ),
-            fields={"file": "too_large"},
+            fields=("file",),
         )
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
@@ -143,7 +143,7 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
     """Check every row; raise one InvalidInput listing every bad line, or return what to import."""
     rows = _table_from_upload(filename, content)
     if not rows:
-        raise InvalidInput(Message("The file is empty."), fields={"file": "empty"})
+        raise InvalidInput(Message("The file is empty."), fields=("file",))
     header = [h.strip().lower() for h in rows[0][1]]
 
     def column(names: tuple[str, ...]) -> int | None:
@@ -157,7 +157,7 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
                 "Line 1: the header needs the columns name and email; found %(names)s.",
                 names=", ".join(header) or "none",
             ),
-            fields={"file": "header"},
+            fields=("file",),
             extra={"lines": [{"line": 1, "problem": "missing columns"}]},
         )
     special = {name_col, email_col, group_col, language_col}
@@ -209,11 +209,11 @@ def parse_panel_file(session: Session, study: Study, filename: str, content: byt
             Message(
                 "Nothing was imported: %(count)s line(s) need fixing. %(listing)s", count=len(lines), listing=listing
             ),
-            fields={"file": "lines"},
+            fields=("file",),
             extra={"lines": [{"line": n, "problem": p} for n, p in problems]},
         )
     if not parsed:
-        raise InvalidInput(Message("The file has a header but no experts."), fields={"file": "empty"})
+        raise InvalidInput(Message("The file has a header but no experts."), fields=("file",))
     return parsed
 
 

@@ -67,9 +67,9 @@ def add_expert(session: Session, study: Study, data: ExpertCreate, researcher: R
     email = addresses.checked(data.email)
     problem = check_group(study, data.stakeholder_group)
     if problem:
-        raise InvalidInput(problem, fields={"stakeholder_group": "unknown"})
+        raise InvalidInput(problem, fields=("stakeholder_group",))
     if session.exec(select(Expert).where(Expert.study_id == study.id, Expert.email == email)).first():
-        raise Conflict(Message("%(email)s is already on this panel.", email=email), fields={"email": "duplicate"})
+        raise Conflict(Message("%(email)s is already on this panel.", email=email), fields=("email",))
     expert = Expert(
         study_id=study.id,
         name=data.name,
@@ -120,7 +120,7 @@ def scheme_weights(study: Study, profiles: list[dict[str, Any]]) -> tuple[list[f
     except (ValueError, RuleError) as exc:
         raise InvalidInput(
             Message("The weighting rule cannot be applied to this panel: %(error)s", error=str(exc)),
-            fields={"weighting": "invalid"},
+            fields=("weighting",),
         ) from None
     return [round(float(w), 6) for w in weights], scheme
 
@@ -146,7 +146,7 @@ def set_weight(
     session: Session, study: Study, expert: Expert, weight: float, reason: str, researcher: Researcher
 ) -> Expert:
     if not reason.strip():
-        raise InvalidInput(Message("Say why this weight is changed."), fields={"reason": "required"})
+        raise InvalidInput(Message("Say why this weight is changed."), fields=("reason",))
     before = expert.weight
     expert.weight, expert.weight_source, expert.weight_reason = weight, "researcher", reason.strip()
     session.add(expert)

@@ -61,14 +61,12 @@ def create_statement(
 ) -> Statement:
     text = text.strip()
     if len(text) < 3:
-        raise InvalidInput(Message("Write the statement (at least 3 characters)."), fields={"text": "required"})
+        raise InvalidInput(Message("Write the statement (at least 3 characters)."), fields=("text",))
     if theme_id is not None:
         design.get_theme(session, study, theme_id)
     answers = session.exec(select(Answer).where(col(Answer.id).in_(answer_ids))).all() if answer_ids else []
     if len(answers) != len(set(answer_ids)) or any(a.round_id != round_.id for a in answers):
-        raise InvalidInput(
-            Message("Some source answers are not answers of this round."), fields={"answer_ids": "unknown"}
-        )
+        raise InvalidInput(Message("Some source answers are not answers of this round."), fields=("answer_ids",))
     statement = Statement(
         study_id=study.id,
         round_id=round_.id,

@@ -58,7 +58,7 @@ class Round(SQLModel, table=True):
             )
         if self.closes_at is not None and self.closes_at <= now:
             raise InvalidInput(
-                Message("The deadline is in the past; choose a later closing date."), fields={"closes_at": "past"}
+                Message("The deadline is in the past; choose a later closing date."), fields=("closes_at",)
             )
         self.status = RoundStatus.OPEN
         self.opened_at = now
@@ -97,11 +97,9 @@ class Round(SQLModel, table=True):
                 )
             )
         if not reason.strip():
-            raise InvalidInput(
-                Message("Say why the round is reopened (it goes into the report)."), fields={"reason": "required"}
-            )
+            raise InvalidInput(Message("Say why the round is reopened (it goes into the report)."), fields=("reason",))
         if closes_at is not None and closes_at <= now:
-            raise InvalidInput(Message("The new deadline is in the past."), fields={"closes_at": "past"})
+            raise InvalidInput(Message("The new deadline is in the past."), fields=("closes_at",))
         self.status = RoundStatus.OPEN
         self.closes_at = closes_at
         self.closed_at = None

@@ -160,13 +160,13 @@ def confirm(
     unknown = sorted(set(overrides) - set(proposal.experts))
     if unknown:
         raise InvalidInput(
-            Message("Not on this round's panel: %(names)s.", names=", ".join(unknown)), fields={"overrides": "unknown"}
+            Message("Not on this round's panel: %(names)s.", names=", ".join(unknown)), fields=("overrides",)
         )
     missing = sorted(key for key, (_, reason) in overrides.items() if not reason.strip())
     if missing:
         raise InvalidInput(
             Message("Say why each departure from the rule is made: %(names)s.", names=", ".join(missing)),
-            fields={f"reason_{key}": "required" for key in missing},
+            fields=[f"reason_{key}" for key in missing],
         )
     decision = PanelDecision(
         study_id=study.id,

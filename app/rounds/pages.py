@@ -35,7 +35,7 @@ def _parse_when(raw: str | None, field: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidInput(Message("Enter a date and time."), fields={field: "invalid"}) from None
+        raise InvalidInput(Message("Enter a date and time."), fields=(field,)) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -153,14 +153,14 @@ def round_page(request: Request, session: SessionDep, access: StudyForViewer, nu
 
 def _confirmed(form: Any) -> None:
     if not form.get("confirm"):
-        raise InvalidInput(Message("Tick the box to confirm: this cannot be undone."), fields={"confirm": "required"})
+        raise InvalidInput(Message("Tick the box to confirm: this cannot be undone."), fields=("confirm",))
 
 
 def _hours(text: str) -> int | None:
     """A reminder interval typed in a form: a whole number of hours, or nothing."""
     text = text.strip()
     if text and not text.isdigit():
-        raise InvalidInput(Message("The reminder interval is a whole number of hours."), fields={"reminder": "invalid"})
+        raise InvalidInput(Message("The reminder interval is a whole number of hours."), fields=("reminder",))
     return int(text) if text else None
 
 

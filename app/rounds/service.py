@@ -182,7 +182,7 @@ def update_draft(
             )
         )
     if closes_at is not None and closes_at <= utcnow():
-        raise InvalidInput(Message("The deadline is in the past; choose a later date."), fields={"closes_at": "past"})
+        raise InvalidInput(Message("The deadline is in the past; choose a later date."), fields=("closes_at",))
     round_.realtime, round_.closes_at, round_.reminder_interval_hours = realtime, closes_at, reminder_interval_hours
     session.add(round_)
     audit.record(session, study.id, researcher, "round.updated", f"round:{round_.number}")
@@ -240,9 +240,9 @@ def end_study(session: Session, study: Study, reason: str, researcher: Researche
     studies.require_active(study)
     reason = reason.strip()
     if len(reason) < 3:
-        raise InvalidInput(Message("Say why the study ends (a few words)."), fields={"reason": "required"})
+        raise InvalidInput(Message("Say why the study ends (a few words)."), fields=("reason",))
     if len(reason) > 2000:
-        raise InvalidInput(Message("The reason is too long (at most 2000 characters)."), fields={"reason": "too_long"})
+        raise InvalidInput(Message("The reason is too long (at most 2000 characters)."), fields=("reason",))
     if study.status == StudyStatus.FINISHED:
         raise Conflict(Message("The study has already finished."))
     still_open = open_round_for(session, study.id)

@@ -127,7 +127,7 @@ def get_item(session: Session, study: Study, item_id: int) -> Item:
 def _check_anchors(study: Study, anchors: dict[str, str]) -> None:
     for key in anchors:
         if problem := anchor_problem(key, study.scale_min, study.scale_max):
-            raise InvalidInput(problem, fields={"anchors": "invalid"})
+            raise InvalidInput(problem, fields=("anchors",))
 
 
 def add_item(
@@ -207,7 +207,7 @@ def update_item(
             raise Conflict(locked_reason(study))
         if "text" in changes and changes["text"] != item.text and not data.reason.strip():
             raise InvalidInput(
-                Message("Say why the item is reworded: the change goes into the report."), fields={"reason": "required"}
+                Message("Say why the item is reworded: the change goes into the report."), fields=("reason",)
             )
     if "theme_id" in changes and changes["theme_id"] is not None:
         get_theme(session, study, changes["theme_id"])
@@ -218,7 +218,7 @@ def update_item(
         if len(options) < 2:
             raise InvalidInput(
                 Message("A %(kind)s item needs at least two options.", kind=Message(item.kind)),
-                fields={"options": "too_few"},
+                fields=("options",),
             )
         changes["options"] = options
     before = item.text
@@ -283,10 +283,10 @@ def merge_items(
     """Several items become one new item; the old ones are kept as ``merged`` with a link to it."""
     sources = [get_item(session, study, i) for i in dict.fromkeys(item_ids)]
     if len(sources) < 2:
-        raise InvalidInput(Message("Choose at least two different items to merge."), fields={"item_ids": "too_few"})
+        raise InvalidInput(Message("Choose at least two different items to merge."), fields=("item_ids",))
     kinds = {s.kind for s in sources}
     if len(kinds) != 1:
-        raise InvalidInput(Message("Only items of the same kind can be merged."), fields={"item_ids": "kinds"})
+        raise InvalidInput(Message("Only items of the same kind can be merged."), fields=("item_ids",))
     if any(s.status != ItemStatus.ACTIVE for s in sources):
         raise Conflict(Message("Only active items can be merged."))
     first = sources[0]
@@ -336,9 +336,9 @@ def split_item(
 ) -> list[Item]:
     texts = [t.strip() for t in texts if t.strip()]
     if len(texts) < 2:
-        raise InvalidInput(Message("A split gives at least two new items."), fields={"texts": "too_few"})
+        raise InvalidInput(Message("A split gives at least two new items."), fields=("texts",))
     if any(not 3 <= len(t) <= 2000 for t in texts):
-        raise InvalidInput(Message("Each new item's text has 3 to 2000 characters."), fields={"texts": "length"})
+        raise InvalidInput(Message("Each new item's text has 3 to 2000 characters."), fields=("texts",))
     if item.status != ItemStatus.ACTIVE:
         raise Conflict(Message("Only an active item can be split."))
     parts = [
