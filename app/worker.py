@@ -51,7 +51,7 @@ def run_worker_pass(engine: Engine, settings: Settings, mailer: Mailer | None = 
     report.sent, report.failed, report.retried = delivery.sent, delivery.failed, delivery.retried
     report.errors.extend(delivery.errors)
     with _next_pass_on_error(report, "report rendering"):
-        report.reports = jobs.render_queued(engine, settings)
+        report.reports = jobs.render_queued(engine, settings, templates=mailer.templates)
     with _next_pass_on_error(report, "housekeeping (expired sessions and failures)"):
         report.forgotten = forget_expired(engine)
     return report

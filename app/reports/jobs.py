@@ -19,6 +19,7 @@ from app.reports.models import ReportFile, ReportStatus
 from app.reports.service import render_html, render_pdf
 from app.rounds.models import Round, RoundResult
 from app.studies.models import Study
+from app.templating import Templates
 
 
 def cache_key(session: Session, study: Study, language: str) -> str:
@@ -93,7 +94,7 @@ def pdf_with_time_limit(html: str, seconds: float) -> tuple[bytes, int]:
         return pdf_path.read_bytes(), int(Path(str(pdf_path) + ".pages").read_text())
 
 
-def render_queued(engine: Engine, settings: Settings, limit: int = 2) -> int:
+def render_queued(engine: Engine, settings: Settings, limit: int = 2, templates: Templates | None = None) -> int:
     """Render up to ``limit`` queued reports, each claimed in its own short transaction."""
     done = 0
     for _ in range(limit):
@@ -111,7 +112,7 @@ def render_queued(engine: Engine, settings: Settings, limit: int = 2) -> int:
             report_id, study_id, language = report.id, report.study_id, report.language
         try:
             with reading_scope(engine) as session:  # reads for seconds: not inside a write transaction
-                html = render_html(session, study_id, language)
+                html = render_html(session, study_id, language, templates)
             pdf, pages = pdf_with_time_limit(html, settings.report_time_limit_seconds)
             status, error = ReportStatus.DONE, ""
         except Exception as exc:  # any failure is shown on the report page; the worker goes on
