@@ -232,7 +232,7 @@ def _item_again(
 
 
 def _item_values(form: Any, item: Item) -> dict[str, Any]:
-    return forms.posted(form, forms.item_form_values(item) | {"reason": "", "split_texts": ""})
+    return forms.posted(form, forms.item_form_values(item) | {"reason": "", "split_texts": "", "split_reason": ""})
 
 
 @router.post("/studies/{study_id}/items/{item_id}", include_in_schema=False)
@@ -282,7 +282,9 @@ def split_item_page(
     study = access.study
     item = design.get_item(session, study, item_id)
     with refused_form(_item_again(request, access, item_id, _item_values(form, item))):
-        data = SplitItem(texts=forms.lines(form_text(form, "split_texts", "")), reason=form_text(form, "reason", ""))
+        data = SplitItem(
+            texts=forms.lines(form_text(form, "split_texts", "")), reason=form_text(form, "split_reason", "")
+        )
         parts = design.split_item(
             session, study, item, data.texts, data.reason, access.researcher, study.preparing_round
         )

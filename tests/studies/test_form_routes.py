@@ -3,6 +3,8 @@ was typed and what is wrong (400 or 409), and nothing of it is saved; each actio
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import select
 
 from app.panel.models import Expert
@@ -21,7 +23,7 @@ def test_a_refused_split_shows_the_item_again_with_what_was_typed_and_saves_noth
     csrf = page_login(client)
     response = client.post(
         f"/studies/{study.id}/items/{item.id}/split",
-        data={"csrf_token": csrf, "split_texts": "only one new item", "reason": "too broad"},
+        data={"csrf_token": csrf, "split_texts": "only one new item", "split_reason": "too broad"},
     )
     assert response.status_code == 400
     assert "Please correct the fields" in response.text and "only one new item" in response.text
@@ -44,7 +46,7 @@ def test_retiring_moving_and_splitting_items_each_have_their_route(client, sessi
     )
     split = client.post(
         f"/studies/{study.id}/items/{first.id}/split",
-        data={"csrf_token": csrf, "split_texts": "One part\nAnother part", "reason": "two ideas in one"},
+        data={"csrf_token": csrf, "split_texts": "One part\nAnother part", "split_reason": "two ideas in one"},
         follow_redirects=False,
     )
     assert split.status_code == 303
@@ -91,3 +93,13 @@ def test_a_weight_that_is_not_a_number_names_the_expert_and_changes_nothing(clie
     assert withdrawn.status_code == 303
     session.refresh(expert)
     assert expert.status == "withdrawn"
+
+
+def test_every_field_of_the_item_page_has_its_own_id(client, session):
+    study = _study(session)
+    item = session.exec(select(Item).where(Item.study_id == study.id)).first()
+    page_login(client)
+    html = client.get(f"/studies/{study.id}/items/{item.id}").text
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    assert 'id="f-split_reason"' in html and 'for="f-split_reason"' in html  # the split's "Why" has its label
