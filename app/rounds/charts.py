@@ -22,10 +22,11 @@ def distribution_svg(
     counts: Sequence[float],
     own: float | None = None,
     median: float | None = None,
-    title: str = "",
 ) -> Markup:
     """The bars of the group's answers, one's own in dark. Shared attributes sit on groups (a page
-    of forty charts stays light: about a third of the markup of one attribute set per element)."""
+    of forty charts stays light: about a third of the markup of one attribute set per element).
+    The picture is hidden from screen readers: the page gives the same distribution as text beside
+    it (the ``distribution_text`` macro)."""
     n_points = len(points)
     if n_points == 0:
         return Markup("")
@@ -49,8 +50,8 @@ def distribution_svg(
         bold = ' font-weight="700"' if is_own else ""
         labels.append(f'<text x="{middle}"{bold}>{label}</text>')
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{Markup.escape(title)}" class="dist">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" aria-hidden="true" '
+        'focusable="false" class="dist">',
         f'<g fill="{BAR}">{"".join(bars)}</g>',
         f'<g font-size="10" text-anchor="middle" fill="#1b2430">{"".join(numbers)}</g>',
         f'<g font-size="11" text-anchor="middle" fill="#1b2430" transform="translate(0 {HEIGHT - 4})">'
@@ -64,4 +65,4 @@ def distribution_svg(
             'stroke-width="2" stroke-dasharray="4 3"/>'
         )
     parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - built from numbers and an escaped title only
+    return Markup("".join(parts))  # noqa: S704 - built from numbers only

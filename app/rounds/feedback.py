@@ -148,7 +148,7 @@ def live(session: Session, study: Study, round_: Round, expert: Expert, items: l
             own_previous=None if own != own else float(own),
             live=True,
         )
-        fb.chart = distribution_svg(points, counts, own=fb.own_previous, median=fb.median, title=f"{fb.n}")
+        fb.chart = distribution_svg(points, counts, own=fb.own_previous, median=fb.median)
         feedback[item.id] = fb
     return feedback
 

@@ -32,13 +32,9 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
         return round_detail_page(request, session, access, round_, error=exc.detail, status_code=exc.status_code)
     data = RoundSnapshot.load(result.data)
     points = list(range(study.scale_min, study.scale_max + 1))
+    counts = {entry.item_id: [entry.shown_stats.count(p) for p in points] for entry in data.of_kind("rating")}
     charts = {
-        entry.item_id: distribution_svg(
-            points,
-            [entry.shown_stats.count(p) for p in points],
-            median=entry.shown_stats.median,
-            title=entry.text,
-        )
+        entry.item_id: distribution_svg(points, counts[entry.item_id], median=entry.shown_stats.median)
         for entry in data.of_kind("rating")
     }
     themes = {t.id: t for t in design.themes_of(session, study.id)}
@@ -52,6 +48,8 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
             round=round_,
             data=data,
             charts=charts,
+            points=points,
+            counts=counts,
             themes=themes,
             stability=stability,
             kinds=KINDS,

@@ -289,3 +289,28 @@ def test_a_value_the_database_refuses_comes_back_with_what_was_typed(client, ses
         assert session.exec(select(Answer).where(Answer.expert_id == expert.id)).all() == []
     else:
         assert posted.status_code == 303
+
+
+def test_the_feedback_chart_is_said_as_text_beside_a_hidden_picture(client, session, settings):
+    """WCAG 1.1.1: the distribution exists as text for screen readers, not only as a picture."""
+    from tests.rounds.helpers import answer_all
+
+    study = make_panel_study(session, experts=4, items=1, language="en")
+    study.retire_consensual = False
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_all(session, study, round1, {e.id: [v] for e, v in zip(experts, [3, 7, 7, 8], strict=True)})
+    service.close_round(session, study, round1, None)
+    open_round(session, study, settings)
+    token = panel.current_link(session, experts[0], TEST_SECRET)
+    page = client.get(f"/e/{token}")
+    if "consent" in page.text and 'name="consent"' in page.text:
+        client.post(f"/e/{token}/consent", data={"csrf_token": csrf_from(page.text), "consent": "1"})
+        page = client.get(f"/e/{token}")
+    html = page.text
+    assert '<svg' in html and 'aria-hidden="true"' in html and 'role="img"' not in html
+    described = re.search(r'<p class="visually-hidden">([^<]+)</p>', html)
+    assert described, "no text alternative beside the chart"
+    text = described.group(1)
+    assert text.startswith("Ratings of 4 experts: 1: 0, 2: 0, 3: 1,") and "7: 2, 8: 1, 9: 0" in text
+    assert "median 7.0" in text and text.endswith("your previous answer 3.")

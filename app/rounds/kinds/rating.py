@@ -165,11 +165,7 @@ class RatingKind(Kind):
         )
         if settings.get("distribution", True) and fb.n:
             fb.chart = distribution_svg(
-                points,
-                counts,
-                own=fb.own_previous,
-                median=fb.median if settings.get("median_iqr", True) else None,
-                title=f"{fb.n}",
+                points, counts, own=fb.own_previous, median=fb.median if settings.get("median_iqr", True) else None
             )
         if not settings.get("median_iqr", True):
             fb.median = fb.q1 = fb.q3 = None
