@@ -1,0 +1,47 @@
+"""Accessibility checks that need no browser: contrast of the focus ring and field borders (WCAG
+1.4.11, 3:1), names of repeated buttons (2.4.6), scroll boxes reachable by keyboard (2.1.1)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlmodel import select
+
+from app.studies.models import Item
+from tests.factories import make_panel_study, make_researcher, page_login
+
+CSS = (Path(__file__).parent.parent / "app" / "static" / "css" / "app.css").read_text()
+
+
+def luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_focus_rings_and_field_borders_stand_out_from_white_and_the_page():
+    background = re.search(r"--bg: (#[0-9a-f]{6})", CSS).group(1)  # type: ignore[union-attr]
+    rings = set(re.findall(r"outline: 3px solid (#[0-9a-f]{6})", CSS))
+    borders = set(re.findall(r"border: 1px solid (#[0-9a-f]{6})", CSS)) - {"#d8dee6"}  # card lines are decoration
+    assert rings and borders
+    for colour in rings | borders:
+        for behind in ("#ffffff", background):
+            assert contrast(colour, behind) >= 3.0, (colour, behind, round(contrast(colour, behind), 2))
+
+
+def test_move_buttons_say_what_they_move_and_scroll_boxes_are_named_regions(client, session):
+    study = make_panel_study(session, make_researcher(session), experts=2, items=3, language="en")
+    page_login(client)
+    design = client.get(f"/studies/{study.id}/design").text
+    names = re.findall(r'aria-label="(Move (?:up|down)[^"]*)"', design)
+    items = session.exec(select(Item).where(Item.study_id == study.id)).all()
+    assert len(names) >= 2 * len(items) and len(names) == len(set(names))
+    panel = client.get(f"/studies/{study.id}/panel").text
+    boxes = re.findall(r'<div class="table-scroll"([^>]*)>', panel)
+    assert boxes and all('tabindex="0"' in b and 'role="region"' in b and "aria-label=" in b for b in boxes)
