@@ -45,3 +45,22 @@ def test_move_buttons_say_what_they_move_and_scroll_boxes_are_named_regions(clie
     panel = client.get(f"/studies/{study.id}/panel").text
     boxes = re.findall(r'<div class="table-scroll"([^>]*)>', panel)
     assert boxes and all('tabindex="0"' in b and 'role="region"' in b and "aria-label=" in b for b in boxes)
+
+
+def test_rating_radios_carry_their_anchor_and_the_anchors_describe_the_scale(client, session, settings):
+    from app.panel import service as panel
+    from tests.conftest import TEST_SECRET, csrf_from
+    from tests.rounds.helpers import invited, open_round
+
+    study = make_panel_study(session, experts=1, items=1, language="en")
+    study.anchors = {"1": "not important", "9": "essential"}
+    session.add(study)
+    round_ = open_round(session, study, settings)
+    token = panel.current_link(session, invited(session, round_)[0], TEST_SECRET)
+    page = client.get(f"/e/{token}")
+    client.post(f"/e/{token}/consent", data={"csrf_token": csrf_from(page.text), "consent": "1"})
+    html = client.get(f"/e/{token}").text
+    group = re.search(r'role="radiogroup"[^>]*aria-describedby="(anchors-\d+)"', html)
+    assert group and f'id="{group.group(1)}"' in html
+    assert re.search(r'value="1"[^>]*>1<span class="visually-hidden"> – not important</span></label>', html)
+    assert re.search(r'value="9"[^>]*>9<span class="visually-hidden"> – essential</span></label>', html)
