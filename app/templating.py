@@ -73,6 +73,15 @@ def _make_env(language: str) -> Environment:
     env.filters["num"] = number_filter
     env.filters["pct"] = percent_filter
     env.globals["lang"] = language
+
+    def lang_of(text_language: str | None) -> Markup:
+        """`` lang="xx"`` for an element holding text written in another language than the page's
+        (a French study read on an English page): screen readers then pronounce it right."""
+        if text_language in LANGUAGES and text_language != language:
+            return Markup(f' lang="{text_language}"')  # noqa: S704 - one of our own language codes
+        return Markup("")
+
+    env.globals["lang_of"] = lang_of
     # each researcher form carries a one-time key: a double click on "Add" adds once
     env.globals["new_form_key"] = lambda: secrets.token_urlsafe(16)
     return env

@@ -64,3 +64,23 @@ def test_rating_radios_carry_their_anchor_and_the_anchors_describe_the_scale(cli
     assert group and f'id="{group.group(1)}"' in html
     assert re.search(r'value="1"[^>]*>1<span class="visually-hidden"> – not important</span></label>', html)
     assert re.search(r'value="9"[^>]*>9<span class="visually-hidden"> – essential</span></label>', html)
+
+
+def test_a_french_study_read_in_english_marks_its_own_text_french(client, session, settings):
+    """WCAG 3.1.2: study text keeps its language on a page in the other language, and only there."""
+    from app.panel import service as panel
+    from tests.conftest import TEST_SECRET, csrf_from
+    from tests.rounds.helpers import invited, open_round
+
+    study = make_panel_study(session, experts=1, items=1, language="fr")
+    round_ = open_round(session, study, settings)
+    token = panel.current_link(session, invited(session, round_)[0], TEST_SECRET)
+    welcome = client.get(f"/e/{token}?lang=en").text
+    assert re.search(r'<h1 lang="fr">', welcome)
+    client.post(f"/e/{token}/consent", data={"csrf_token": csrf_from(welcome), "consent": "1"})
+    english = client.get(f"/e/{token}?lang=en").text
+    assert '<html lang="en"' in english
+    assert re.search(r'<legend lang="fr">Statement number 1</legend>', english)
+    assert re.search(r'<h2 lang="fr">', english)
+    french = client.get(f"/e/{token}?lang=fr").text
+    assert '<html lang="fr"' in french and 'lang="fr">Statement number 1' not in french
