@@ -29,7 +29,7 @@ from app.accounts import pages as accounts_pages
 from app.accounts.throttle import LoginThrottle
 from app.body_limit import BodyLimit
 from app.config import Settings, get_settings
-from app.db import Transactions, make_engine
+from app.db import Transactions, make_engine, reading_engine
 from app.errors import AppError, Message
 from app.mail.mailer import Mailer
 from app.pages import audit_log, mailbox, overview, protocol
@@ -218,12 +218,8 @@ def create_app(
         app.state.engine = engine or make_engine(settings.database_url)
         # SQLite: GET requests (and a login's password check) read through an engine of their own,
         # without the write lock: on one engine a read would take the lock its request's write needs.
-        is_sqlite = app.state.engine.dialect.name == "sqlite"
-        app.state.read_engine = (
-            make_engine(app.state.engine.url.render_as_string(hide_password=False), read_only=True)
-            if is_sqlite
-            else app.state.engine
-        )
+        # It is the one the reading transactions (reports, round analysis) use too: one pool, not two.
+        app.state.read_engine = reading_engine(app.state.engine)
         app.state.templates = Templates()
         app.state.mailer = Mailer.from_settings(settings, app.state.templates)
         app.state.transactions = transactions or Transactions.on(app.state.engine)

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from app import protocol_file
 from app.accounts.dependencies import CurrentResearcher
+from app.accounts.models import Researcher
 from app.dependencies import Form, RawBody, SessionDep
 from app.errors import InvalidInput, Message
 from app.panel import service as panel
@@ -109,7 +110,7 @@ def import_study_page(request: Request, session: SessionDep, researcher: Current
 
     def again(fresh: Session, exc: Exception) -> Response:
         context = {"import_error": form_errors(exc)[0]}
-        return studies_list_page(request, fresh, researcher_id, context, status_code=400)
+        return studies_list_page(request, fresh, fresh.get(Researcher, researcher_id), context, status_code=400)
 
     with refused_form(again):
         try:

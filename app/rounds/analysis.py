@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import Transactions, utcnow
-from app.errors import Conflict, Message, NotFound
+from app.errors import Conflict, Message
 from app.panel.models import Expert, ExpertStatus
 from app.rounds import service
 from app.rounds.answers import round_items
@@ -214,13 +214,13 @@ def analyse_apart(
     statistics computed (seconds for a big round): gather and compute in a reading transaction, then
     store in a short write. A round reopened in between is refused, not given a stale snapshot."""
     with transactions.read() as reader:
-        study, round_ = _study_and_round(reader, study_id, round_id)
+        study, round_ = service.study_and_round(reader, study_id, round_id)
         closed_at = round_.closed_at
         data = gather(reader, study, round_)
         snapshot = compute(data, Protocol.of(study), n_boot)
         item_ids = [item.id for item in data.items]
     with transactions.write() as session:
-        study, round_ = _study_and_round(session, study_id, round_id, for_update=True)
+        study, round_ = service.study_and_round(session, study_id, round_id, for_update=True)
         if round_.closed_at != closed_at:
             raise Conflict(
                 Message(
@@ -230,14 +230,6 @@ def analyse_apart(
             )
         stored = {i.id: i for i in session.exec(select(Item).where(col(Item.id).in_(item_ids))).all()}
         store(session, study, round_, snapshot, [stored[i] for i in item_ids], researcher)
-
-
-def _study_and_round(session: Session, study_id: int, round_id: int, for_update: bool = False) -> tuple[Study, Round]:
-    round_ = session.get(Round, round_id, with_for_update=for_update)
-    study = session.get(Study, study_id)
-    if round_ is None or study is None or round_.study_id != study.id:
-        raise NotFound(Message("No such round."))
-    return study, round_
 
 
 def snapshot_of(result: RoundResult | None) -> RoundSnapshot | None:

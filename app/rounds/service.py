@@ -263,16 +263,22 @@ def close_round(session: Session, study: Study, round_: Round, researcher: Resea
     return round_
 
 
+def study_and_round(session: Session, study_id: int, round_id: int, for_update: bool = False) -> tuple[Study, Round]:
+    """A round of a study by ids, read in ``session`` (locked for update where the database can)."""
+    round_ = session.get(Round, round_id, with_for_update=for_update)
+    study = session.get(Study, study_id)
+    if round_ is None or study is None or round_.study_id != study.id:
+        raise NotFound(Message("No such round."))
+    return study, round_
+
+
 def close_then_analyse(transactions: Transactions, study_id: int, round_id: int, researcher: Researcher | None) -> None:
     """Close in a short transaction, then analyse apart (``analysis.analyse_apart``). Should the
     server stop in between, the round reads "closed" and its page offers to analyse it."""
     from app.rounds import analysis
 
     with transactions.write() as session:
-        round_ = session.get(Round, round_id, with_for_update=True)
-        study = session.get(Study, study_id)
-        if round_ is None or study is None or round_.study_id != study.id:
-            raise NotFound(Message("No such round."))
+        study, round_ = study_and_round(session, study_id, round_id, for_update=True)
         _close(session, study, round_, researcher)
     analysis.analyse_apart(transactions, study_id, round_id, researcher)
 

@@ -185,32 +185,25 @@ class Parser:
         return left
 
     def parse_sum(self) -> Node:
-        left = self.parse_product()
-        while self.token.kind == "punct" and self.token.text in "+-":
-            token = self.tokens[self.index]
-            self.index += 1
-            right = self.parse_product()
-            left = Binary(
-                token.position,
-                "number",
-                token.text,
-                self.need(left, "number", f"'{token.text}'"),
-                self.need(right, "number", f"'{token.text}'"),
-            )
-        return left
+        return self.parse_arithmetic("+-", self.parse_product)
 
     def parse_product(self) -> Node:
-        left = self.parse_unary()
-        while self.token.kind == "punct" and self.token.text in "*/":
+        return self.parse_arithmetic("*/", self.parse_unary)
+
+    def parse_arithmetic(self, operators: str, operand: Callable[[], Node]) -> Node:
+        """A left-associative chain of ``operand`` joined by one of ``operators`` (numbers only)."""
+        left = operand()
+        while self.token.kind == "punct" and self.token.text in operators:
             token = self.tokens[self.index]
             self.index += 1
-            right = self.parse_unary()
+            right = operand()
+            where = f"'{token.text}'"
             left = Binary(
                 token.position,
                 "number",
                 token.text,
-                self.need(left, "number", f"'{token.text}'"),
-                self.need(right, "number", f"'{token.text}'"),
+                self.need(left, "number", where),
+                self.need(right, "number", where),
             )
         return left
 

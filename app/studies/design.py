@@ -271,6 +271,19 @@ def retire_item(
     return item
 
 
+def _worded_like(item: Item, text: str) -> ItemCreate:
+    """A new item of the same kind, theme, anchors and options as ``item``, worded ``text``."""
+    return ItemCreate(
+        text=text,
+        kind=item.kind,  # type: ignore[arg-type]
+        theme_id=item.theme_id,
+        anchors=item.anchors,
+        options=item.options,
+        multiple=item.multiple,
+        allow_unable=item.allow_unable,
+    )
+
+
 def merge_items(
     session: Session,
     study: Study,
@@ -293,15 +306,7 @@ def merge_items(
     merged = add_item(
         session,
         study,
-        ItemCreate(
-            text=text,
-            kind=first.kind,
-            theme_id=first.theme_id,
-            anchors=first.anchors,
-            options=first.options,
-            multiple=first.multiple,
-            allow_unable=first.allow_unable,
-        ),
+        _worded_like(first, text),
         researcher,
         origin="merged",
         source_item_ids=[s.id for s in sources],
@@ -345,15 +350,7 @@ def split_item(
         add_item(
             session,
             study,
-            ItemCreate(
-                text=t,
-                kind=item.kind,
-                theme_id=item.theme_id,
-                anchors=item.anchors,
-                options=item.options,
-                multiple=item.multiple,
-                allow_unable=item.allow_unable,
-            ),
+            _worded_like(item, t),
             researcher,
             origin="split",
             source_item_ids=[item.id],

@@ -34,14 +34,13 @@ def home(auth: OptionalAuth) -> RedirectResponse:
 def studies_list_page(
     request: Request,
     session: Session,
-    researcher_id: int,
+    researcher: Researcher | None,
     context: dict[str, Any] | None = None,
     *,
     archived: bool = False,
     status_code: int = 200,
 ) -> Response:
     """The researcher's studies, with the forms to create one or import a protocol file."""
-    researcher = session.get(Researcher, researcher_id)
     return render(
         request,
         "researcher/studies.html",
@@ -62,7 +61,7 @@ def studies_list_page(
 def studies_page(
     request: Request, session: SessionDep, researcher: CurrentResearcher, archived: bool = False
 ) -> Response:
-    return studies_list_page(request, session, researcher.id, archived=archived)
+    return studies_list_page(request, session, researcher, archived=archived)
 
 
 @router.post("/studies", include_in_schema=False)
@@ -73,7 +72,7 @@ def create_study_page(request: Request, session: SessionDep, researcher: Current
     def again(fresh: Session, exc: Exception) -> Response:
         error, errors = form_errors(exc)
         context = {"form": values, "errors": errors, "error": error, "import_error": None}
-        return studies_list_page(request, fresh, researcher_id, context, status_code=400)
+        return studies_list_page(request, fresh, fresh.get(Researcher, researcher_id), context, status_code=400)
 
     with refused_form(again):
         study = service.create_study(session, researcher, StudyCreate(**values))

@@ -126,3 +126,12 @@ def page(chromium):
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page, base: str, email: str = "rita@example.org") -> None:  # type: ignore[no-untyped-def]
+    """Log in through the login page, as a researcher does, and wait for the studies list."""
+    page.goto(f"{base}/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/studies")

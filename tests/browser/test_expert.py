@@ -8,14 +8,15 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import Session, select
 
+from app.accounts.models import Researcher
 from app.db import session_scope
 from app.panel.models import Expert
 from app.rounds import answers, service
 from app.rounds.answers import AnswerIn
 from app.studies.models import Study
-from tests.browser.conftest import shot
+from tests.browser.conftest import log_in, shot
 from tests.conftest import settings_for
-from tests.factories import PASSWORD, make_panel_study
+from tests.factories import add_member, make_panel_study
 from tests.rounds.helpers import invited, open_round
 
 pytestmark = pytest.mark.browser
@@ -33,10 +34,8 @@ def test_expert_answers_then_sees_feedback_and_the_researcher_narrows(chromium, 
         study.narrowing = {"target": 4, "keep_group_share": True, "composite": {"weight": 1.0}}
         study.retire_consensual = False
         session.add(study)
-        from app.accounts.models import Researcher, StudyMember
-
         rita = session.exec(select(Researcher).where(Researcher.email == "rita@example.org")).one()
-        session.add(StudyMember(study_id=study.id, researcher_id=rita.id, role="owner"))
+        add_member(session, study, rita, "owner")
         round1 = open_round(session, study, settings)
         study_id, round1_id = study.id, round1.id
         experts = invited(session, round1)
@@ -76,10 +75,7 @@ def test_expert_answers_then_sees_feedback_and_the_researcher_narrows(chromium, 
         service.close_round(session, study, round1, None)
 
     researcher = chromium.new_context(locale="en-GB").new_page()
-    researcher.goto(f"{live_app.base}/login")
-    researcher.fill("#email", "rita@example.org")
-    researcher.fill("#password", PASSWORD)
-    researcher.click("button[type=submit]")
+    log_in(researcher, live_app.base)
     researcher.goto(f"{live_app.base}/studies/{study_id}/rounds/1/narrowing")
     expect(researcher.locator("tbody tr, table tr").first).to_be_visible()
     shot(researcher, "13-narrowing-preview")

@@ -8,17 +8,13 @@ import pytest
 
 from app.db import session_scope
 from app.studies.models import Study
-from tests.factories import PASSWORD
+from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.browser
 
 
 def test_half_step_values_are_saved_from_the_protocol_page(page, live_app):
-    page.goto(f"{live_app.base}/login")
-    page.fill("#email", "rita@example.org")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/studies")
+    log_in(page, live_app.base)
     page.fill("#f-title", "Half steps")
     page.fill("#f-question", "Do half steps save?")
     page.click("text=Create the study")

@@ -4,11 +4,12 @@ wide tables scroll inside their own box."""
 import pytest
 from sqlmodel import select
 
-from app.accounts.models import Researcher, StudyMember
+from app.accounts.models import Researcher
 from app.db import session_scope
 from app.rounds import service
+from tests.browser.conftest import log_in
 from tests.conftest import settings_for
-from tests.factories import PASSWORD, make_panel_study
+from tests.factories import add_member, make_panel_study
 from tests.rounds.helpers import answer_all, open_round
 
 pytestmark = pytest.mark.browser
@@ -24,18 +25,14 @@ def test_researcher_pages_fit_a_320_pixel_screen(chromium, live_app):
         study.retire_consensual = False
         session.add(study)
         rita = session.exec(select(Researcher).where(Researcher.email == "rita@example.org")).one()
-        session.add(StudyMember(study_id=study.id, researcher_id=rita.id, role="owner"))
+        add_member(session, study, rita, "owner")
         round1 = open_round(session, study, settings)
         answer_all(session, study, round1)
         service.close_round(session, study, round1, None)
         study_id = study.id
     phone = chromium.new_context(viewport={"width": 320, "height": 640}, locale="en-GB", is_mobile=True)
     page = phone.new_page()
-    page.goto(f"{live_app.base}/login")
-    page.fill("#email", "rita@example.org")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/studies")
+    log_in(page, live_app.base)
     wide = {}
     page.goto(f"{live_app.base}/studies")
     if page.evaluate(WIDEST) > 320:

@@ -4,8 +4,7 @@ bad line (error shown, nothing imported) then a good one, lock the protocol."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, shot
-from tests.factories import PASSWORD
+from tests.browser.conftest import ARTIFACTS, log_in, shot
 
 pytestmark = pytest.mark.browser
 HEADER = "name,email,group,self_rating\nClaire Dubois,claire@example.org,academic,8\n"
@@ -14,11 +13,7 @@ GOOD_PANEL = HEADER + "Marc Leroy,marc@example.org,practitioner,6\n"
 
 
 def test_design_a_study_import_a_panel_and_lock(page, live_app, tmp_path):
-    page.goto(f"{live_app.base}/login")
-    page.fill("#email", "rita@example.org")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/studies")
+    log_in(page, live_app.base)
     shot(page, "01-studies")
 
     page.fill("#f-title", "Mobile commerce and social media")

@@ -308,7 +308,7 @@ def test_the_feedback_chart_is_said_as_text_beside_a_hidden_picture(client, sess
         client.post(f"/e/{token}/consent", data={"csrf_token": csrf_from(page.text), "consent": "1"})
         page = client.get(f"/e/{token}")
     html = page.text
-    assert '<svg' in html and 'aria-hidden="true"' in html and 'role="img"' not in html
+    assert "<svg" in html and 'aria-hidden="true"' in html and 'role="img"' not in html
     described = re.search(r'<p class="visually-hidden">([^<]+)</p>', html)
     assert described, "no text alternative beside the chart"
     text = described.group(1)
