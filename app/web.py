@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -124,21 +125,39 @@ class RenderAgain(Exception):
 REFUSALS: tuple[type[Exception], ...] = (AppError, ValidationError)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a form was refused, as its page shows it: the summary, the message of each field, the
+    status of the page, and the exception (for pages that tell database failures apart)."""
+
+    error: str
+    errors: dict[str, str]
+    status_code: int
+    exc: Exception
+
+    @classmethod
+    def of(cls, exc: Exception) -> Refusal:
+        if isinstance(exc, REFUSALS):
+            error, errors = form_errors(exc)
+            return cls(error, errors, refusal_status(exc), exc)
+        return cls("", {}, 500, exc)
+
+
 @contextmanager
 def refused_form(
-    page: Callable[[Session, Exception], Response], refusals: tuple[type[Exception], ...] = REFUSALS
+    page: Callable[[Session, Refusal], Response], refusals: tuple[type[Exception], ...] = REFUSALS
 ) -> Iterator[None]:
     """The one way a page handles a refused form: a domain error or a pydantic ValidationError
     (or what ``refusals`` names) inside the block becomes ``RenderAgain(page)``; ``page`` gets a
-    fresh session and the error."""
+    fresh session and the ``Refusal`` (its summary, field messages and status, worked out once)."""
     try:
         yield
     except refusals as exc:
-        raise RenderAgain(partial(_page_with_error, page, exc)) from exc
+        raise RenderAgain(partial(_page_again, page, Refusal.of(exc))) from exc
 
 
-def _page_with_error(page: Callable[[Session, Exception], Response], exc: Exception, session: Session) -> Response:
-    return page(session, exc)
+def _page_again(page: Callable[[Session, Refusal], Response], refusal: Refusal, session: Session) -> Response:
+    return page(session, refusal)
 
 
 def refusal_status(exc: Exception) -> int:

@@ -21,7 +21,7 @@ from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
 from app.studies.pages import studies_list_page
 from app.studies.schemas import ProtocolUpdate, StudyPublic
-from app.web import form_errors, redirect, refusal_status, refused_form, render
+from app.web import Refusal, redirect, refused_form, render
 
 router = APIRouter()
 
@@ -74,10 +74,9 @@ def save_protocol_page(request: Request, session: SessionDep, access: StudyForEd
             400,
         )
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, field_errors = form_errors(exc)
+    def again(fresh: Session, refusal: Refusal) -> Response:
         return _protocol_page(
-            request, fresh, access.in_session(fresh), values, field_errors, error, refusal_status(exc)
+            request, fresh, access.in_session(fresh), values, refusal.errors, refusal.error, refusal.status_code
         )
 
     with refused_form(again):
@@ -108,8 +107,8 @@ def import_study_page(request: Request, session: SessionDep, researcher: Current
     content = upload.file.read() if isinstance(upload, StarletteUpload) else b""
     researcher_id = researcher.id
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        context = {"import_error": form_errors(exc)[0]}
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        context = {"import_error": refusal.error}
         return studies_list_page(request, fresh, fresh.get(Researcher, researcher_id), context, status_code=400)
 
     with refused_form(again):

@@ -19,7 +19,7 @@ from app.studies import forms
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
 from app.studies.service import group_label
-from app.web import form_errors, form_text, redirect, refused_form, render
+from app.web import Refusal, form_text, redirect, refused_form, render
 
 router = APIRouter()
 
@@ -74,10 +74,15 @@ def add_expert_page(request: Request, session: SessionDep, access: StudyForEdito
     if not accounts.first_submission(session, form_text(form, "form_key", "")):
         return redirect(f"/studies/{access.study.id}/panel", "saved")  # a second click: added once
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, errors = form_errors(exc)
+    def again(fresh: Session, refusal: Refusal) -> Response:
         return _panel_page(
-            request, fresh, access.in_session(fresh), form=values, errors=errors, error=error, status_code=400
+            request,
+            fresh,
+            access.in_session(fresh),
+            form=values,
+            errors=refusal.errors,
+            error=refusal.error,
+            status_code=400,
         )
 
     with refused_form(again):
@@ -116,11 +121,11 @@ def import_page(
     return redirect(f"/studies/{access.study.id}/panel", "imported")
 
 
-def _refused_for(request: Request, access: StudyAccess, pseudonym: str) -> Callable[[Session, Exception], Response]:
+def _refused_for(request: Request, access: StudyAccess, pseudonym: str) -> Callable[[Session, Refusal], Response]:
     """The panel page again, the refusal named after the expert it concerns."""
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error = Message("%(expert)s: %(error)s", expert=pseudonym, error=form_errors(exc)[0])
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        error = Message("%(expert)s: %(error)s", expert=pseudonym, error=refusal.error)
         return _panel_page(request, fresh, access.in_session(fresh), error=error, status_code=400)
 
     return again

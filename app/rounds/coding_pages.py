@@ -17,7 +17,7 @@ from app.rounds.models import Round, Statement
 from app.studies import design
 from app.studies.context import theme_options
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
-from app.web import form_errors, form_ids, form_text, redirect, refusal_status, refused_form, render
+from app.web import Refusal, form_ids, form_text, redirect, refused_form, render
 
 router = APIRouter()
 
@@ -71,9 +71,10 @@ def create_statement_page(
         "tags": form_text(form, "tags", ""),
     }
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error = form_errors(exc)[0]
-        return _coding_page(request, fresh, access.in_session(fresh), number, error=error, form=values, status_code=400)
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _coding_page(
+            request, fresh, access.in_session(fresh), number, error=refusal.error, form=values, status_code=400
+        )
 
     with refused_form(again):
         coding.create_statement(
@@ -89,11 +90,10 @@ def create_statement_page(
     return redirect(f"/studies/{study.id}/rounds/{number}/coding", "created")
 
 
-def _coding_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Exception], Response]:
-    def again(fresh: Session, exc: Exception) -> Response:
-        error = form_errors(exc)[0]
+def _coding_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Refusal], Response]:
+    def again(fresh: Session, refusal: Refusal) -> Response:
         return _coding_page(
-            request, fresh, access.in_session(fresh), number, error=error, status_code=refusal_status(exc)
+            request, fresh, access.in_session(fresh), number, error=refusal.error, status_code=refusal.status_code
         )
 
     return again

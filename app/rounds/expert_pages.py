@@ -41,7 +41,7 @@ from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
 from app.studies import design
 from app.studies.models import Item, Study, StudyStatus
-from app.web import pydantic_message, refused_form, render, request_language
+from app.web import Refusal, pydantic_message, refused_form, render, request_language
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("delphi.experts")
@@ -294,17 +294,17 @@ def _save_from_form(
             ),
         )
 
-    def again(fresh: Session, exc: Exception) -> Response:
+    def again(fresh: Session, refusal: Refusal) -> Response:
         """The page again with what was typed: nothing was saved (the boundary rolled it back)."""
         fresh_ctx = links.resolve(request, fresh, ctx.token)
-        if isinstance(exc, InvalidInput):
+        if isinstance(refusal.exc, InvalidInput):
             return _form_page(
-                request, fresh, fresh_ctx, values=typed, errors=exc.fields, error=exc.detail, status_code=400
+                request, fresh, fresh_ctx, values=typed, errors=refusal.errors, error=refusal.error, status_code=400
             )
-        if isinstance(exc, DataError):  # a value the database refuses (a NUL character on PostgreSQL)
+        if isinstance(refusal.exc, DataError):  # a value the database refuses (a NUL character on PostgreSQL)
             error = Message("A text contains a character that cannot be stored; remove it and save again.")
             return _form_page(request, fresh, fresh_ctx, values=typed, status_code=400, error=error)
-        log.warning("an expert's save failed in the database", exc_info=exc)  # a lock that did not free in time
+        log.warning("an expert's save failed in the database", exc_info=refusal.exc)  # a lock that did not free in time
         error = Message(
             "Your answers could not be saved just now; they are still on this page. Save again in a moment."
         )

@@ -23,7 +23,7 @@ from app.rounds.schemas import (
     RoundCreate,
 )
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
-from app.web import form_errors, form_text, redirect, refusal_status, refused_form, render
+from app.web import Refusal, form_text, redirect, refused_form, render
 
 router = APIRouter()
 
@@ -79,9 +79,10 @@ def rounds_page(request: Request, session: SessionDep, access: StudyForViewer) -
 def end_study_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     """End the study by hand, with a reason (stated in the report next to the stopping rule)."""
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error = form_errors(exc)[0]
-        return _rounds_page(request, fresh, access.in_session(fresh), error=error, status_code=refusal_status(exc))
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _rounds_page(
+            request, fresh, access.in_session(fresh), error=refusal.error, status_code=refusal.status_code
+        )
 
     with refused_form(again):
         _confirmed(form)
@@ -95,9 +96,10 @@ def createround_detail_page(request: Request, session: SessionDep, access: Study
     closes_at, reminder_text = form_text(form, "closes_at"), form_text(form, "reminder").strip()
     values: dict[str, Any] = {"realtime": realtime, "closes_at": closes_at, "reminder": reminder_text}
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, errors = form_errors(exc)
-        return _rounds_page(request, fresh, access.in_session(fresh), values, errors, error, status_code=400)
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _rounds_page(
+            request, fresh, access.in_session(fresh), values, refusal.errors, refusal.error, status_code=400
+        )
 
     with refused_form(again):
         reminder = _hours(reminder_text)
@@ -164,14 +166,14 @@ def _hours(text: str) -> int | None:
     return int(text) if text else None
 
 
-def _round_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Exception], Response]:
+def _round_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Refusal], Response]:
     """The round's page again, with the refusal, read afresh."""
 
-    def again(fresh: Session, exc: Exception) -> Response:
+    def again(fresh: Session, refusal: Refusal) -> Response:
         again_access = access.in_session(fresh)
         round_ = service.get_round(fresh, again_access.study, number)
         return round_detail_page(
-            request, fresh, again_access, round_, error=form_errors(exc)[0], status_code=refusal_status(exc)
+            request, fresh, again_access, round_, error=refusal.error, status_code=refusal.status_code
         )
 
     return again

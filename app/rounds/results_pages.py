@@ -17,7 +17,7 @@ from app.rounds.snapshot import RoundSnapshot
 from app.studies import design
 from app.studies import service as studies
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
-from app.web import form_errors, form_text, redirect, refusal_status, refused_form, render, request_language
+from app.web import Refusal, form_text, redirect, refused_form, render, request_language
 
 router = APIRouter()
 
@@ -123,16 +123,16 @@ def confirm_narrowing_page(
                 overrides[pseudonym] = (value == "keep", form_text(form, f"reason_{pseudonym}", ""))
     posted = {key: form_text(form, key) for key in form if key.startswith(("fate_", "reason_"))}
 
-    def again(fresh: Session, exc: Exception) -> Response:
+    def again(fresh: Session, refusal: Refusal) -> Response:
         return _narrowing_page(
             request,
             fresh,
             access.in_session(fresh),
             number,
-            error=form_errors(exc)[0],
-            status_code=refusal_status(exc),
+            error=refusal.error,
+            status_code=refusal.status_code,
             posted=posted,
-            missing=exc.fields if isinstance(exc, AppError) else {},
+            missing=refusal.errors,
         )
 
     with refused_form(again):

@@ -22,7 +22,7 @@ from app.studies.schemas import (
     SplitItem,
     ThemeCreate,
 )
-from app.web import form_errors, form_ids, form_text, redirect, refusal_status, refused_form, render
+from app.web import Refusal, form_ids, form_text, redirect, refused_form, render
 
 router = APIRouter()
 Direction = Literal["up", "down"]
@@ -71,15 +71,14 @@ def add_theme_page(request: Request, session: SessionDep, access: StudyForEditor
     if not accounts.first_submission(session, form_text(form, "form_key", "")):
         return redirect(f"/studies/{access.study.id}/design#themes", "created")  # a second click: added once
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, errors = form_errors(exc)
+    def again(fresh: Session, refusal: Refusal) -> Response:
         return _design_page(
             request,
             fresh,
             access.in_session(fresh),
             theme_form=values,
-            theme_errors=errors,
-            error=error,
+            theme_errors=refusal.errors,
+            error=refusal.error,
             status_code=400,
         )
 
@@ -88,10 +87,11 @@ def add_theme_page(request: Request, session: SessionDep, access: StudyForEditor
     return redirect(f"/studies/{access.study.id}/design#themes", "created")
 
 
-def _design_again(request: Request, access: StudyAccess) -> Callable[[Session, Exception], Response]:
-    def again(fresh: Session, exc: Exception) -> Response:
-        error = form_errors(exc)[0]
-        return _design_page(request, fresh, access.in_session(fresh), error=error, status_code=refusal_status(exc))
+def _design_again(request: Request, access: StudyAccess) -> Callable[[Session, Refusal], Response]:
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _design_page(
+            request, fresh, access.in_session(fresh), error=refusal.error, status_code=refusal.status_code
+        )
 
     return again
 
@@ -139,16 +139,15 @@ def add_item_page(request: Request, session: SessionDep, access: StudyForEditor,
             status_code=400,
         )
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, field_errors = form_errors(exc)
+    def again(fresh: Session, refusal: Refusal) -> Response:
         return _design_page(
             request,
             fresh,
             access.in_session(fresh),
             item_form=values,
-            item_errors=field_errors,
-            error=error,
-            status_code=refusal_status(exc),
+            item_errors=refusal.errors,
+            error=refusal.error,
+            status_code=refusal.status_code,
         )
 
     with refused_form(again):
@@ -158,9 +157,9 @@ def add_item_page(request: Request, session: SessionDep, access: StudyForEditor,
 
 @router.post("/studies/{study_id}/items/merge", include_in_schema=False)
 def merge_items_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
-    def again(fresh: Session, exc: Exception) -> Response:
+    def again(fresh: Session, refusal: Refusal) -> Response:
         error = Message(
-            "To merge, tick two or more items, write the merged item and say why. %(error)s", error=form_errors(exc)[0]
+            "To merge, tick two or more items, write the merged item and say why. %(error)s", error=refusal.error
         )
         return _design_page(request, fresh, access.in_session(fresh), error=error, status_code=400)
 
@@ -219,14 +218,15 @@ def _item_page(
 
 def _item_again(
     request: Request, access: StudyAccess, item_id: int, values: dict[str, Any]
-) -> Callable[[Session, Exception], Response]:
+) -> Callable[[Session, Refusal], Response]:
     """The item's page again, with what was typed and what is wrong."""
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, errors = form_errors(exc)
+    def again(fresh: Session, refusal: Refusal) -> Response:
         again_access = access.in_session(fresh)
         item = design.get_item(fresh, again_access.study, item_id)
-        return _item_page(request, fresh, again_access, item, values, errors, error, refusal_status(exc))
+        return _item_page(
+            request, fresh, again_access, item, values, refusal.errors, refusal.error, refusal.status_code
+        )
 
     return again
 

@@ -21,7 +21,7 @@ from app.studies.schemas import (
     StudyCreate,
     StudyUpdate,
 )
-from app.web import form_errors, form_text, redirect, refused_form, render
+from app.web import Refusal, form_text, redirect, refused_form, render
 
 router = APIRouter()
 
@@ -69,9 +69,8 @@ def create_study_page(request: Request, session: SessionDep, researcher: Current
     values = {k: form_text(form, k) for k in ("title", "question", "language", "description")}
     researcher_id = researcher.id
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, errors = form_errors(exc)
-        context = {"form": values, "errors": errors, "error": error, "import_error": None}
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        context = {"form": values, "errors": refusal.errors, "error": refusal.error, "import_error": None}
         return studies_list_page(request, fresh, fresh.get(Researcher, researcher_id), context, status_code=400)
 
     with refused_form(again):
@@ -126,10 +125,11 @@ def save_settings_page(request: Request, session: SessionDep, access: StudyForEd
     values = {k: form_text(form, k) for k in ("title", "question", "description", "language", "expert_definition")}
     notes = {k: form_text(form, f"report_{k}", "").strip() for k in ("rationale", "funding", "conflicts")}
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, errors = form_errors(exc)
+    def again(fresh: Session, refusal: Refusal) -> Response:
         typed = values | {f"report_{k}": v for k, v in notes.items()}
-        return _settings_page(request, fresh, access.in_session(fresh), typed, errors=errors, error=error)
+        return _settings_page(
+            request, fresh, access.in_session(fresh), typed, errors=refusal.errors, error=refusal.error
+        )
 
     with refused_form(again):
         service.update_study(session, access.study, StudyUpdate(**values, report_notes=notes), access.researcher)
@@ -140,8 +140,7 @@ def save_settings_page(request: Request, session: SessionDep, access: StudyForEd
 def add_member_page(request: Request, session: SessionDep, access: StudyForOwner, form: Form) -> Response:
     values = {"email": form_text(form, "email", ""), "role": form_text(form, "role", "editor")}
 
-    def again(fresh: Session, exc: Exception) -> Response:
-        error, errors = form_errors(exc)
+    def again(fresh: Session, refusal: Refusal) -> Response:
         again_access = access.in_session(fresh)
         return _settings_page(
             request,
@@ -149,7 +148,7 @@ def add_member_page(request: Request, session: SessionDep, access: StudyForOwner
             again_access,
             _settings_values(again_access.study),
             member_form=values,
-            member_errors={"email": error, **errors},
+            member_errors={"email": refusal.error, **refusal.errors},
         )
 
     with refused_form(again):
