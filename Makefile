@@ -24,7 +24,13 @@ run: $(VENV)/.runtime
 	$(BIN)/delphi demo
 	$(BIN)/delphi serve --port $(PORT)
 
-test: $(VENV)/.dev
+# The conformance checkers the browser tests run (axe-core, the Nu HTML Checker), pinned in
+# package-lock.json; their install scripts are not run (vnu.jar runs on the machine's Java).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm is missing: the accessibility and HTML checks will be skipped"; fi
+
+test: $(VENV)/.dev node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

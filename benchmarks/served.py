@@ -65,9 +65,7 @@ def prepare(url: str, experts: int, items: int) -> list[str]:
 
 
 @contextmanager
-def server(
-    url: str, workers: int = 1, code: Path | None = None, **settings: str
-) -> Iterator[tuple[str, int]]:
+def server(url: str, workers: int = 1, code: Path | None = None, **settings: str) -> Iterator[tuple[str, int]]:
     """`delphi serve` on a free loopback port; yields its base URL and process id. ``code``: serve
     another checkout of the project (for before/after comparisons in one run)."""
     port = free_port()

@@ -84,3 +84,45 @@ def test_a_french_study_read_in_english_marks_its_own_text_french(client, sessio
     assert re.search(r'<h2 lang="fr">', english)
     french = client.get(f"/e/{token}?lang=fr").text
     assert '<html lang="fr"' in french and 'lang="fr">Statement number 1' not in french
+
+
+def test_a_translated_hint_with_a_rule_in_it_is_escaped_in_both_languages(client, session):
+    study = make_panel_study(session, make_researcher(session), experts=1, items=1, language="en")
+    page_login(client)
+    for language in ("en", "fr"):
+        page = client.get(f"/studies/{study.id}/protocol?lang={language}").text
+        assert "opposition &lt; 0.15" in page and "opposition < 0.15" not in page
+
+
+def test_study_text_keeps_its_language_on_researcher_pages_and_in_the_report(client, session, settings):
+    """A French study read in English: its title, items and options are marked lang="fr" (WCAG 3.1.2),
+    and only its text (the page's own words stay English); read in French, nothing is marked."""
+    from app.reports.service import render_html
+    from app.rounds import service
+    from app.templating import default_templates
+    from tests.rounds.helpers import open_round
+    from tests.rounds.test_every_kind import all_kinds_study, answer_everything, invited
+
+    owner, study = all_kinds_study(session, experts=4, language="fr")
+    study.title = "Réseaux sociaux"
+    session.add(study)
+    round1 = open_round(session, study, settings)
+    answer_everything(session, study, round1, invited(session, round1))
+    service.close_round(session, study, round1, None)
+    page_login(client, owner.email)
+    marked = re.compile(r'<(\w+)[^>]* lang="fr"[^>]*>([^<]*)')
+    item_text = "Which network do you use most?"
+    for path, shown in (("", {"Réseaux sociaux"}), ("/design", {item_text}), ("/rounds/1", {item_text})):
+        english = client.get(f"/studies/{study.id}{path}?lang=en").text
+        assert shown <= {text.strip() for _, text in marked.findall(english)}, path
+        french = client.get(f"/studies/{study.id}{path}?lang=fr").text
+        assert not shown & {text.strip() for _, text in marked.findall(french)}, path
+    coding = client.get(f"/studies/{study.id}/rounds/1/coding?lang=en").text
+    assert {"What else matters?", "Idea 1: delivery times"} <= {text.strip() for _, text in marked.findall(coding)}
+    results = client.get(f"/studies/{study.id}/rounds/1/results?lang=en").text
+    assert {"Facebook", "Price"} <= {text.strip() for _, text in marked.findall(results)}
+    assert not re.search(r'<th[^>]* lang="fr"', results)  # the table's own headings stay English
+    report = render_html(session, study.id, "en", default_templates())
+    assert item_text in {text.strip() for _, text in marked.findall(report)}
+    french_report = render_html(session, study.id, "fr", default_templates())
+    assert item_text not in {text.strip() for _, text in marked.findall(french_report)}

@@ -50,9 +50,9 @@ class Expert(SQLModel, table=True):
 
     # State transitions (the panel service calls them): each refuses an illegal move.
     def withdraw(self, now: datetime, reason: str) -> None:
-        """The expert leaves the panel; their link dies with it."""
+        """The expert leaves the panel. Their link stays, to say so ("you have left the study", 410)
+        and nothing else: every page and save through it refuses a withdrawn expert."""
         self.status, self.status_reason, self.status_changed_at = ExpertStatus.WITHDRAWN, reason, now
-        self.link_token_hash = self.link_nonce = None
 
     def reinstate(self, now: datetime) -> None:
         self.status, self.status_reason, self.status_changed_at = ExpertStatus.ACTIVE, "", now

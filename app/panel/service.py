@@ -165,7 +165,7 @@ def set_weight(
 
 
 def withdraw(session: Session, study: Study, expert: Expert, reason: str, researcher: Researcher | None) -> Expert:
-    """The expert leaves the panel: their answers are kept and flagged, their link dies."""
+    """The expert leaves the panel: their answers are kept and flagged; their link only says so."""
     if expert.status == ExpertStatus.WITHDRAWN:
         return expert
     expert.withdraw(utcnow(), reason.strip())

@@ -189,7 +189,16 @@ def test_withdrawn_and_revoked_links(client, session, link):
     csrf = csrf_from(client.get(url).text)
     response = client.post(f"{url}/withdraw", data={"csrf_token": csrf, "confirm": "1"})
     assert response.status_code == 200 and "left the study" in response.text
-    assert client.get(url).status_code == 404  # the link died with the withdrawal
+    again = client.get(url)  # the old link says so, in the expert's language, and nothing more
+    assert again.status_code == 410 and "You have left the study" in again.text and "<form" not in again.text
+    item = answers.round_items(session, round_.id)[0]
+    late = client.post(f"{url}/answers", json={"answers": {str(item.id): {"value": 9}}}, headers={"X-CSRF-Token": csrf})
+    assert late.status_code == 410 and not session.exec(select(Answer).where(Answer.expert_id == expert.id)).all()
+    assert client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"}).status_code == 410
+    assert client.post(f"{url}/submit", data={"csrf_token": csrf}).status_code == 410
+    panel.issue_link(session, expert, TEST_SECRET)  # a revoked link, though, is not valid
+    session.commit()
+    assert client.get(url).status_code == 404
 
 
 def test_french_and_english(client, session, link):

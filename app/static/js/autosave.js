@@ -44,23 +44,36 @@
   function valueOf(box, name) { var el = box.querySelector('[name="' + name + '"]'); return el ? el.value.trim() : ""; }
   function checked(box, name) { var el = box.querySelector('[name="' + name + '"]'); return !!(el && el.checked); }
 
+  // An answer far from the group's median opens the "please say why" box; moving back near it (with
+  // the arrow keys, say) closes it again unless a reason was written.
   function flagFar(box) {
     var median = parseFloat(box.getAttribute("data-median"));
     var picked = box.querySelector('input[type="radio"]:checked');
     var details = box.querySelector(".reason-box");
     if (isNaN(median) || !picked || !details || !threshold) { return; }
-    if (Math.abs(parseFloat(picked.value) - median) >= threshold) {
+    var summary = details.querySelector("summary");
+    if (!details.hasAttribute("data-summary")) { details.setAttribute("data-summary", summary.textContent); }
+    var far = Math.abs(parseFloat(picked.value) - median) >= threshold;
+    if (far) {
+      if (!details.open) { details.setAttribute("data-opened-by-page", ""); }
       details.open = true;
-      details.querySelector("summary").textContent = text.far;
+      summary.textContent = text.far;
+    } else if (details.hasAttribute("data-opened-by-page") && !valueOf(box, "r" + box.getAttribute("data-item"))) {
+      details.open = false;
+      details.removeAttribute("data-opened-by-page");
+      summary.textContent = details.getAttribute("data-summary");
     }
   }
+
+  // The status line is a live region: it changes only when there is news (a save in a new minute, a
+  // failure), so that a screen reader is not interrupted at every arrow key.
+  function say(message) { if (savedAt.textContent !== message) { savedAt.textContent = message; } }
 
   function send() {
     timer = null;
     var batch = pending;
     pending = {};
     if (!Object.keys(batch).length) { return; }
-    savedAt.textContent = text.saving;
     fetch(url, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
@@ -77,14 +90,14 @@
           if (base) { base.value = r.body.versions[id]; }
         });
         var when = new Date(r.body.saved_at);
-        savedAt.textContent = text.saved + " " + when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+        say(text.saved + " " + when.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit" }));
         progress.textContent = r.body.answered + " / " + r.body.total + " " + text.answered;
       } else if (r.status === 409 || r.status === 410) {
-        savedAt.textContent = text.closed;
+        say(text.closed);
       } else if (r.status === 429 || r.status >= 500) {
         retry(batch);  // the server is busy or failed: nothing is lost, it is sent again
       } else {
-        savedAt.textContent = r.body.detail || text.failed;
+        say(r.body.detail || text.failed);
         Object.keys(r.body.fields || {}).forEach(function (key) {
           var box = document.getElementById(key.replace("item_", "item-"));
           if (box) {
@@ -101,7 +114,7 @@
   function retry(batch) {
     // newer edits of the same item win over the batch that failed
     Object.keys(batch).forEach(function (k) { if (!(k in pending)) { pending[k] = batch[k]; } });
-    savedAt.textContent = text.failed;
+    say(text.failed);
     if (timer) { clearTimeout(timer); }
     timer = setTimeout(send, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 60000);

@@ -1,0 +1,138 @@
+"""The expert form with the keyboard alone (WCAG 2.1.1, 2.4.7, 2.4.11): every Tab stop is shown and
+not hidden under the sticky Save bar, on a phone and at 400 % zoom, and the form is answered and
+submitted without a mouse."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from app.db import session_scope, utcnow
+from app.panel import service as panel
+from app.rounds import service
+from tests.browser.conftest import shot
+from tests.conftest import TEST_SECRET, settings_for
+from tests.factories import make_panel_study
+from tests.rounds.helpers import answer_all, invited, open_round
+from tests.rounds.test_every_kind import all_kinds_study
+
+pytestmark = pytest.mark.browser
+
+# Where the focused control is, and whether it is inside the viewport and clear of the Save bar.
+FOCUS = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const box = (el.closest('label') && el.type !== 'checkbox' ? el.closest('label') : el).getBoundingClientRect();
+  const bar = document.getElementById('save-bar');
+  const barBox = bar.getBoundingClientRect();
+  const inBar = bar.contains(el);
+  const sticky = getComputedStyle(bar).position === 'sticky';
+  const under = !inBar && sticky && box.bottom > barBox.top && box.top < barBox.bottom;
+  return {
+    tag: el.tagName.toLowerCase(), type: el.type || '', name: el.name || '', text: el.textContent.trim().slice(0, 40),
+    shown: box.top >= -1 && box.bottom <= window.innerHeight + 1 && box.width > 0 && box.height > 0,
+    under, sticky, inBar, kind: el.closest('[data-kind]')?.dataset.kind || '',
+    box: [box.top, box.bottom], bar: [barBox.top, barBox.bottom], height: window.innerHeight,
+  };
+}"""
+
+VIEWS = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True},
+    # 1280 x 800 at 400 % zoom: 320 x 200 CSS pixels, where a sticky bar would take most of the screen
+    "400 % zoom": {"viewport": {"width": 320, "height": 200}},
+}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_the_expert_form_is_walked_answered_and_submitted_with_the_keyboard(chromium, live_app, view):
+    settings = settings_for(live_app.url, base_url=live_app.base)
+    with session_scope(live_app.engine) as session:
+        _, study = all_kinds_study(session, experts=3, language="en")
+        round1 = open_round(session, study, settings)
+        expert = invited(session, round1)[0]
+        expert.consent_at = utcnow()
+        session.add(expert)
+        link = f"{live_app.base}/e/{panel.current_link(session, expert, TEST_SECRET)}"
+    context = chromium.new_context(locale="en-GB", **VIEWS[view])
+    page = context.new_page()
+    page.goto(link)
+    hidden, stops, answered_radio_groups = [], [], set()
+    estimate = 0
+    for _ in range(300):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(FOCUS)
+        if focus is None:
+            continue
+        stops.append(focus)
+        if not focus["shown"] or focus["under"]:
+            hidden.append(focus)
+        if focus["tag"] == "input" and focus["type"] == "radio" and focus["name"] not in answered_radio_groups:
+            page.keyboard.press("Space")  # answers the group with its first value
+            answered_radio_groups.add(focus["name"])
+        elif focus["tag"] == "input" and focus["type"] == "checkbox" and focus["name"].startswith("c"):
+            page.keyboard.press("Space")
+        elif focus["tag"] == "select":
+            position = int(focus["name"].rsplit("_", 1)[1])  # the k-th option gets rank k
+            for _ in range(position + 1):
+                page.keyboard.press("ArrowDown")
+        elif focus["kind"] == "estimate" and focus["tag"] == "input":
+            estimate += 1
+            page.keyboard.type(str(10 * estimate))
+        elif focus["kind"] == "open" and focus["tag"] == "textarea":
+            page.keyboard.type("Faster delivery")
+        if focus["inBar"] and "Submit" in focus["text"]:
+            break
+    assert stops and stops[-1]["inBar"] and "Submit" in stops[-1]["text"], [s["text"] for s in stops[-5:]]
+    assert hidden == [], f"{len(hidden)} of {len(stops)} focus stops hidden on the {view}: {hidden[:5]}"
+    if view == "400 % zoom":
+        assert not stops[-1]["sticky"], "the Save bar stays stuck on a 200-pixel-high screen"
+    page.keyboard.press("Enter")
+    expect(page.locator(".alert.ok").first).to_contain_text("submitted")
+    shot(page, f"keyboard-submitted-{view.split()[0]}")
+    context.close()
+
+
+def test_moving_through_the_scale_with_arrow_keys_is_quiet_and_the_why_box_follows_the_answer(chromium, live_app):
+    """Round 2, the group's median at 7 and the threshold 3: the "please say why" box opens on 3 and
+    closes again on 5 (no reason written); the live status line does not speak at every key."""
+    settings = settings_for(live_app.url, base_url=live_app.base)
+    with session_scope(live_app.engine) as session:
+        study = make_panel_study(session, experts=5, items=1, language="en")
+        study.stopping_rule, study.max_rounds, study.retire_consensual = "round >= max_rounds", 3, False
+        round1 = open_round(session, study, settings)
+        experts = invited(session, round1)
+        answer_all(session, study, round1, ratings={e.id: [7] for e in experts})
+        service.close_round(session, study, round1, None)
+        open_round(session, study, settings)
+        expert = experts[0]
+        expert.consent_at = utcnow()
+        session.add(expert)
+        link = f"{live_app.base}/e/{panel.current_link(session, expert, TEST_SECRET)}"
+    context = chromium.new_context(locale="en-GB", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(link)
+    page.evaluate(
+        """() => { window.spoken = []; new MutationObserver(() => window.spoken.push(
+             document.getElementById('saved-at').textContent)).observe(document.getElementById('saved-at'),
+             {childList: true, characterData: true, subtree: true}); }"""
+    )
+    why = page.locator(".reason-box").first
+    page.locator("input[type=radio][value='7']").focus()  # the carried answer
+    expect(why).not_to_have_attribute("open", "")
+    for key, value in (("ArrowLeft", "6"), ("ArrowLeft", "5"), ("ArrowLeft", "4"), ("ArrowLeft", "3")):
+        with page.expect_response(lambda r: r.url.endswith("/answers")):
+            page.keyboard.press(key)
+        expect(page.locator("input[type=radio]:checked")).to_have_value(value)
+    expect(why).to_have_attribute("open", "")
+    expect(why.locator("summary")).to_contain_text("please say why")
+    for _ in range(2):
+        with page.expect_response(lambda r: r.url.endswith("/answers")):
+            page.keyboard.press("ArrowRight")
+    expect(page.locator("input[type=radio]:checked")).to_have_value("5")
+    expect(why).not_to_have_attribute("open", "")
+    expect(why.locator("summary")).not_to_contain_text("please say why")
+    expect(page.locator("#saved-at")).to_contain_text("saved at")
+    spoken = page.evaluate("() => window.spoken")
+    # six saves: "saved at HH:MM" once, and once more if a minute turned meanwhile; never "saving…"
+    assert 1 <= len(spoken) <= 2 and all(s.startswith("saved at") for s in spoken), spoken
+    context.close()
