@@ -124,5 +124,7 @@ def test_study_text_keeps_its_language_on_researcher_pages_and_in_the_report(cli
     assert not re.search(r'<th[^>]* lang="fr"', results)  # the table's own headings stay English
     report = render_html(session, study.id, "en", default_templates())
     assert item_text in {text.strip() for _, text in marked.findall(report)}
+    images = re.findall(r"<img\b[^>]*>", report)  # every figure of the PDF says what it shows (1.1.1)
+    assert images and all(re.search(r'alt="[^"]{12,}"', image) for image in images), images
     french_report = render_html(session, study.id, "fr", default_templates())
     assert item_text not in {text.strip() for _, text in marked.findall(french_report)}
