@@ -39,13 +39,15 @@ def score_command(
     quantile_method: Annotated[
         str, typer.Option(help="numpy quantile method (linear = R type 7, weibull = SPSS).")
     ] = "linear",
-    weights: Annotated[Path | None, typer.Option(help="CSV expert,weight (frequency weights).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="CSV expert,weight (reliability weights: only their ratios matter).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Per-item statistics, panel agreement and stability between rounds of a ratings file."""
     try:
         scale_range = parse_range(scale, "--scale")
-        agree_range = parse_range(agree, "--agree")
+        agree_range = parse_range(agree, "--agree", single_point=True)
         if not (scale_range[0] <= agree_range[0] and agree_range[1] <= scale_range[1]):
             raise ValueError(f"--agree {agree} must lie inside --scale {scale}")
         if quantile_method not in scoring.QUANTILE_METHODS:
@@ -87,6 +89,7 @@ def score_table(
                     "to_round": later,
                     "n_paired": int(s.n_paired[j]),
                     "wilcoxon_p": float(s.wilcoxon_p[j]),
+                    "wilcoxon_method": s.wilcoxon_method[j] or None,
                     "cv_change": float(s.cv_change[j]),
                     "pct_change": float(s.pct_change[j]),
                     "unchanged": bool(s.unchanged[j]),
@@ -100,6 +103,7 @@ def score_table(
         "items": items,
         "panel": panel,
         "stability": stability,
+        "wilcoxon": {"zeros": scoring.WILCOXON_ZEROS, "exact_up_to": scoring.WILCOXON_EXACT_UP_TO},
     }
 
 
@@ -162,22 +166,33 @@ def cooke_command(
     optimise_alpha: Annotated[
         bool, typer.Option("--optimise-alpha", help="Choose the alpha that maximises the decision maker's score.")
     ] = False,
+    weighting: Annotated[
+        str, typer.Option(help="The decision maker's weights: global, item (per item) or equal.")
+    ] = "global",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Cooke's classical model: calibration, information and performance weights of experts."""
     if alpha is not None and optimise_alpha:
         _fail("give either --alpha or --optimise-alpha, not both")
-    if overshoot < 0:
-        _fail("--overshoot must be >= 0")
+    if not overshoot > 0:
+        _fail("--overshoot must be > 0 (0 puts the extreme quantiles on the range's edge)")
+    if alpha is not None and not 0 <= alpha < 1:
+        _fail("--alpha must be between 0 (included) and 1")
+    if weighting not in ("global", "item", "equal"):
+        _fail("--weighting must be global, item or equal")
     try:
         data = read_cooke(_read_text(assessments), _read_text(items), str(assessments), str(items))
-        result = scoring.classical_model(data, alpha=alpha or 0.0, optimise_alpha=optimise_alpha, overshoot=overshoot)
+        result = scoring.classical_model(
+            data, alpha=alpha or 0.0, optimise_alpha=optimise_alpha, overshoot=overshoot, weighting=weighting
+        )
     except (InputFileError, ValueError) as exc:
         _fail(str(exc))
     dm = result.decision_maker
     payload = {
         "alpha": result.alpha,
         "overshoot": result.overshoot,
+        "weighting": result.weighting,
+        "left_out": list(result.left_out),
         "experts": [e.__dict__ for e in result.experts],
         "decision_maker": {
             "calibration": dm.calibration,
@@ -186,11 +201,16 @@ def cooke_command(
             "combined": dm.combined,
         },
     }
+    if result.item_weights is not None:
+        payload["item_weights"] = {
+            item: dict(zip(data.experts, result.item_weights[:, k].tolist(), strict=True))
+            for k, item in enumerate(data.items)
+        }
     if as_json:
         typer.echo(json.dumps(json_safe(payload), indent=2))
         return
     lines = [
-        f"alpha {result.alpha:.4g}  (overshoot {result.overshoot:g})",
+        f"alpha {result.alpha:.4g}  (overshoot {result.overshoot:g}, {result.weighting} weights)",
         f"{'expert':<12} {'calibration':>12} {'info all':>9} {'info seed':>9} {'combined':>9} {'weight':>8}",
     ]
     for e in result.experts:
@@ -201,4 +221,6 @@ def cooke_command(
     lines.append(
         f"{'DM':<12} {dm.calibration:>12.4g} {dm.information_all:>9.4f} {dm.information_seed:>9.4f} {dm.combined:>9.4f}"
     )
+    if result.left_out:
+        lines.append(f"left out of calibration (no seed answer): {', '.join(result.left_out)}")
     typer.echo("\n".join(lines))

@@ -307,6 +307,7 @@ def _stability(
             to_round=data.number,
             n_paired=int(s.n_paired[k]),
             wilcoxon_p=_f(s.wilcoxon_p[k]),
+            wilcoxon_method=s.wilcoxon_method[k] or None,
             cv_change=_f(s.cv_change[k]),
             pct_change=_f(s.pct_change[k]),
             stable=bool(s.pct_change[k] < scoring.STABLE_PCT_CHANGE),

@@ -146,6 +146,7 @@ class StabilityEntry(_Model):
     to_round: int
     n_paired: int = 0
     wilcoxon_p: float | None = None
+    wilcoxon_method: str | None = None  # "exact" or "normal" (scoring.signed_rank_test); older snapshots: None
     cv_change: float | None = None
     pct_change: float | None = None
     stable: bool = False

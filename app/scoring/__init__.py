@@ -29,7 +29,16 @@ from app.scoring.rules import (
     parse_stopping_rule,
     should_stop,
 )
-from app.scoring.stability import STABLE_PCT_CHANGE, ItemStability, StuartMaxwell, stability, stuart_maxwell
+from app.scoring.stability import (
+    STABLE_PCT_CHANGE,
+    WILCOXON_EXACT_UP_TO,
+    WILCOXON_ZEROS,
+    ItemStability,
+    StuartMaxwell,
+    signed_rank_test,
+    stability,
+    stuart_maxwell,
+)
 from app.scoring.weighting import (
     ImportanceWeights,
     RankingSummary,
@@ -81,6 +90,9 @@ __all__ = [
     "parse_stopping_rule",
     "should_stop",
     "stability",
+    "signed_rank_test",
+    "WILCOXON_EXACT_UP_TO",
+    "WILCOXON_ZEROS",
     "stuart_maxwell",
     "summarize",
     "summarize_ranking",

@@ -19,6 +19,7 @@ the tests reproduce:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,11 +48,16 @@ class CookeData:
             raise ValueError("quantiles must increase strictly, between 0 and 1")
         if self.realizations.shape != (i,) or self.log_scale.shape != (i,):
             raise ValueError("realizations and log_scale need one value per item")
+        if np.isinf(self.assessments).any() or np.isinf(self.realizations).any():
+            raise ValueError("quantiles and realizations must be finite numbers")
         answered = np.asarray(~np.isnan(self.assessments).any(axis=2), dtype=bool)
-        order_ok = np.all(np.diff(self.assessments, axis=2) >= 0, axis=2) | ~answered
+        order_ok = np.all(np.diff(self.assessments, axis=2) > 0, axis=2) | ~answered
         if not order_ok.all():
             expert, item = np.argwhere(~order_ok)[0]
-            raise ValueError(f"quantiles of expert {self.experts[expert]} on item {self.items[item]} are out of order")
+            raise ValueError(
+                f"quantiles of expert {self.experts[expert]} on item {self.items[item]} must increase strictly"
+                " (two equal quantiles leave a bin of width 0: infinite information)"
+            )
         logs = self.log_scale[None, :, None] & answered[:, :, None]
         if (self.assessments[np.broadcast_to(logs, self.assessments.shape)] <= 0).any():
             raise ValueError("log-scale items need positive quantiles")
@@ -80,12 +86,21 @@ class DecisionMaker:
     quantiles: FloatArray  # items x quantiles, on the original scale
 
 
+WEIGHTINGS = ("global", "item", "equal", "user")
+
+
 @dataclass(frozen=True)
 class CookeResult:
+    """``left_out``: experts who answered no seed item, so have no calibration and weight 0.
+    ``item_weights`` (experts x items, each item's column summing to 1) with item weights."""
+
     alpha: float
     experts: tuple[ExpertScore, ...]
     decision_maker: DecisionMaker
     overshoot: float
+    weighting: str = "global"
+    left_out: tuple[str, ...] = ()
+    item_weights: FloatArray | None = None
 
 
 def _bin_probabilities(quantiles: FloatArray) -> FloatArray:
@@ -100,12 +115,13 @@ def _background(data: CookeData, values: FloatArray) -> FloatArray:
 
 
 def intrinsic_range(data: CookeData, overshoot: float = 0.1) -> tuple[FloatArray, FloatArray]:
-    """[L, U] per item on the background scale."""
-    with np.errstate(invalid="ignore"):
+    """[L, U] per item on the background scale (NaN for an item nobody assessed)."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": an item nobody assessed
         lo = np.fmin(np.nanmin(data.assessments, axis=(0, 2)), data.realizations)
         hi = np.fmax(np.nanmax(data.assessments, axis=(0, 2)), data.realizations)
-    lo = np.where(data.log_scale, np.log(lo), lo)
-    hi = np.where(data.log_scale, np.log(hi), hi)
+        lo = np.where(data.log_scale, np.log(lo), lo)  # the log of uniform items' values is not used
+        hi = np.where(data.log_scale, np.log(hi), hi)
     width = hi - lo
     return lo - overshoot * width, hi + overshoot * width
 
@@ -133,7 +149,9 @@ def _calibration(data: CookeData, quantile_values: FloatArray, n_min: int) -> fl
     p = _bin_probabilities(data.quantiles)
     s = np.bincount(bins, minlength=len(p)) / len(realizations)
     nonzero = s > 0
-    relative_information = float((s[nonzero] * np.log(s[nonzero] / p[nonzero])).sum())
+    # summed smallest first: experts whose bin counts are a permutation of each other over bins of
+    # equal probability get bit-for-bit equal calibrations, so a cut-off cannot split them
+    relative_information = float(np.sort(s[nonzero] * np.log(s[nonzero] / p[nonzero])).sum())
     return float(stats.chi2.sf(2 * n_min * relative_information, len(p) - 1))
 
 
@@ -144,6 +162,9 @@ def _mean_over(values: FloatArray, mask: NDArray[np.bool_]) -> float:
 
 def decision_maker(data: CookeData, weights: ArrayLike, overshoot: float = 0.1) -> DecisionMaker:
     """The weighted linear pool of the experts' piecewise-uniform distributions, and its scores.
+
+    ``weights`` has one weight per expert (global, equal or user weights), or one per expert and
+    item (item weights); each item pools the experts who assessed it, their weights normalised.
 
     Returns
     -------
@@ -156,15 +177,19 @@ def decision_maker(data: CookeData, weights: ArrayLike, overshoot: float = 0.1) 
     Cooke & Goossens 2008 (Reliab Eng Syst Saf 93:657); checked against Anduryl (TU Delft).
     """
     w = np.asarray(weights, dtype=np.float64)
+    n_experts, n_items = len(data.experts), len(data.items)
+    per_item = np.broadcast_to(w[:, None], (n_experts, n_items)) if w.ndim == 1 else w
+    if per_item.shape != (n_experts, n_items) or not np.all(np.isfinite(per_item)) or (per_item < 0).any():
+        raise ValueError("weights must be finite, >= 0, one per expert (or per expert and item)")
     lower, upper = intrinsic_range(data, overshoot)
     p_levels = data.quantiles
     background = _background(data, data.assessments)
-    dm = np.full((len(data.items), len(p_levels)), np.nan)
-    for j in range(len(data.items)):
-        answered = ~np.isnan(background[:, j]).any(axis=1) & (w > 0)
+    dm = np.full((n_items, len(p_levels)), np.nan)
+    for j in range(n_items):
+        answered = ~np.isnan(background[:, j]).any(axis=1) & (per_item[:, j] > 0)
         if not answered.any():
             continue
-        wj = w[answered] / w[answered].sum()
+        wj = per_item[answered, j] / per_item[answered, j].sum()
         points = background[answered, j]
         grid = np.concatenate(([lower[j]], np.unique(points), [upper[j]]))
         cdf = np.zeros_like(grid)
@@ -188,58 +213,108 @@ def decision_maker(data: CookeData, weights: ArrayLike, overshoot: float = 0.1) 
 
 
 def _n_min(data: CookeData) -> int:
-    answered = ~np.isnan(data.assessments).any(axis=2) & data.seed[None, :]
-    return int(answered.sum(axis=1).min())
+    """The smallest number of seed items an expert with any seed answer answered."""
+    answered = (~np.isnan(data.assessments).any(axis=2) & data.seed[None, :]).sum(axis=1)
+    return int(answered[answered > 0].min()) if (answered > 0).any() else 0
 
 
 def classical_model(
-    data: CookeData, *, alpha: float | None = 0.0, optimise_alpha: bool = False, overshoot: float = 0.1
+    data: CookeData,
+    *,
+    alpha: float | None = 0.0,
+    optimise_alpha: bool = False,
+    overshoot: float = 0.1,
+    weighting: str = "global",
+    user_weights: ArrayLike | None = None,
 ) -> CookeResult:
-    """Score every expert and weigh them by Cooke's classical model (global weights).
+    """Score every expert and weigh them by Cooke's classical model.
+
+    ``weighting``: "global" (calibration x information on the seed items), "item" (calibration x
+    information on each item, so an expert weighs more on the items they are sure of), "equal" or
+    "user" (``user_weights``), as Anduryl's decision makers. The cut-off ``alpha`` (or the one that
+    maximises the decision maker's combined score) applies to global and item weights. An expert
+    who answered no seed item has no calibration: they get weight 0 and are listed in
+    ``left_out``; calibration's N is the fewest seeds answered by the others.
 
     Returns
     -------
     CookeResult
-        The cut-off used (``alpha``, given or optimised), each expert's scores and weights, the
-        decision maker and the overshoot.
+        The cut-off used (``alpha``, given or optimised), each expert's scores and global weight,
+        the item weights when asked, the decision maker, the overshoot and who was left out.
 
     References
     ----------
     Cooke 1991, Experts in Uncertainty (Oxford UP); Cooke & Goossens 2008 (Reliab Eng Syst
-    Saf 93:657); checked against Anduryl (TU Delft).
+    Saf 93:657); checked against Anduryl 1.2.2 (TU Delft) for global, item and equal weights.
     """
-    if overshoot < 0:
-        raise ValueError("overshoot must be >= 0")
+    if not (overshoot > 0 and np.isfinite(overshoot)):
+        raise ValueError("overshoot must be > 0 (0 puts the extreme quantiles on the range's edge)")
+    if alpha is not None and not 0 <= alpha < 1:
+        raise ValueError("alpha must be between 0 (included) and 1")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}")
     if not data.seed.any():
         raise ValueError("the items need at least one seed item (with a realization)")
+    answered = np.asarray(~np.isnan(data.assessments).any(axis=2), dtype=bool)
+    scored: NDArray[np.bool_] = np.asarray((answered & data.seed[None, :]).any(axis=1), dtype=bool)
+    if not scored.any():
+        raise ValueError("no expert answered a seed item: nobody can be calibrated")
     lower, upper = intrinsic_range(data, overshoot)
     information = _information(data, data.assessments, lower, upper)  # experts x items
     n_min = _n_min(data)
-    calibration = np.array([_calibration(data, data.assessments[e], n_min) for e in range(len(data.experts))])
-    answered = np.asarray(~np.isnan(data.assessments).any(axis=2), dtype=bool)
+    calibration = np.array(
+        [_calibration(data, data.assessments[e], n_min) if scored[e] else np.nan for e in range(len(data.experts))]
+    )
     info_all = np.array([_mean_over(information[e], answered[e]) for e in range(len(data.experts))])
     info_seed = np.array([_mean_over(information[e], answered[e] & data.seed) for e in range(len(data.experts))])
     combined = calibration * info_seed
+    # the item weights' base: calibration x the expert's information on that item
+    per_item = np.where(answered, calibration[:, None] * np.nan_to_num(information, nan=0.0), 0.0)
 
-    if optimise_alpha:
-        best_alpha, best_score, best_dm = 0.0, -np.inf, None
-        for candidate in np.unique(calibration[~np.isnan(calibration)]):
-            w = np.where(calibration >= candidate, combined, 0.0)
-            if w.sum() <= 0:
-                continue
-            dm = decision_maker(data, w, overshoot)
-            score = dm.combined if dm.calibration >= candidate else 0.0
-            if score > best_score:
-                best_alpha, best_score, best_dm = float(candidate), score, dm
-        chosen_alpha = best_alpha
+    def raw_weights(cut: float) -> FloatArray:
+        above = np.nan_to_num(calibration, nan=-1.0) >= cut
+        if weighting == "item":
+            return np.where(above[:, None], np.nan_to_num(per_item, nan=0.0), 0.0)
+        return np.where(above, np.nan_to_num(combined, nan=0.0), 0.0)
+
+    global_raw: FloatArray
+    if weighting in ("equal", "user"):
+        if weighting == "user":
+            if user_weights is None:
+                raise ValueError("user weights need one weight per expert")
+            chosen = np.asarray(user_weights, dtype=np.float64)
+            if chosen.shape != (len(data.experts),) or not np.all(np.isfinite(chosen)) or (chosen < 0).any():
+                raise ValueError("user weights need one finite weight >= 0 per expert")
+        else:
+            chosen = np.ones(len(data.experts))
+        if not chosen.sum() > 0:
+            raise ValueError("the user weights must not all be zero")
+        chosen_alpha, global_raw = 0.0, chosen
+        dm = decision_maker(data, chosen, overshoot)
     else:
-        chosen_alpha = float(alpha or 0.0)
         best_dm = None
-    raw = np.where(calibration >= chosen_alpha, combined, 0.0)
-    if not raw.sum() > 0:
-        raise ValueError(f"no expert has calibration >= alpha {chosen_alpha:g}; lower alpha")
-    weights = raw / raw.sum()
-    dm = best_dm or decision_maker(data, weights, overshoot)
+        if optimise_alpha:
+            chosen_alpha, best_score = 0.0, -np.inf
+            for candidate in np.unique(calibration[~np.isnan(calibration)]):
+                w = raw_weights(float(candidate))
+                if not (w.sum(axis=0) > 0).any():
+                    continue
+                candidate_dm = decision_maker(data, w, overshoot)
+                score = candidate_dm.combined if candidate_dm.calibration >= candidate else 0.0
+                if score > best_score:
+                    chosen_alpha, best_score, best_dm = float(candidate), score, candidate_dm
+        else:
+            chosen_alpha = float(alpha or 0.0)
+        global_raw = np.where(np.nan_to_num(calibration, nan=-1.0) >= chosen_alpha, np.nan_to_num(combined), 0.0)
+        if not raw_weights(chosen_alpha).sum() > 0:
+            raise ValueError(f"no expert has calibration >= alpha {chosen_alpha:g}; lower alpha")
+        dm = best_dm or decision_maker(data, raw_weights(chosen_alpha), overshoot)
+    weights = global_raw / global_raw.sum() if global_raw.sum() > 0 else np.zeros(len(data.experts))
+    item_weights = None
+    if weighting == "item":
+        raw = raw_weights(chosen_alpha)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            item_weights = np.where(raw.sum(axis=0) > 0, raw / raw.sum(axis=0), np.nan)
     experts = tuple(
         ExpertScore(
             expert=name,
@@ -251,4 +326,12 @@ def classical_model(
         )
         for e, name in enumerate(data.experts)
     )
-    return CookeResult(alpha=chosen_alpha, experts=experts, decision_maker=dm, overshoot=overshoot)
+    return CookeResult(
+        alpha=chosen_alpha,
+        experts=experts,
+        decision_maker=dm,
+        overshoot=overshoot,
+        weighting=weighting,
+        left_out=tuple(name for name, ok in zip(data.experts, scored, strict=True) if not ok),
+        item_weights=item_weights,
+    )

@@ -46,7 +46,10 @@ def opposite_band(scale: tuple[float, float], agree: tuple[float, float]) -> tup
 class ItemSummary:
     """Statistics per item: every array attribute has one value per item (NaN when undefined).
 
-    ``sd`` uses ddof 1 and, with weights, frequency weights (weight 2 counts as two experts);
+    ``sd`` uses ddof 1; with weights, reliability weights: sum w (x - mean_w)^2 / (V1 - V2 / V1),
+    V1 and V2 the sums of the weights and of their squares, so that only the weights' ratios matter
+    and equal weights of any size give the unweighted SD (a weight is how much an expert counts,
+    not a number of experts);
     ``cv = sd / mean``; ``ad_m`` is the mean absolute deviation around the mean (Burke et al. 1999);
     ``rwg = 1 - sd**2 / ((A**2 - 1) / 12)`` truncated at 0, A the number of scale points (James,
     Demaree & Wolf 1984); ``ipr``, ``ipras``, ``di`` and ``rand_class`` follow the RAND/UCLA manual
@@ -158,8 +161,9 @@ def summarize(
     ratings : array (experts x items); NaN marks a missing or "unable to rate" answer.
     scale : the lowest and highest scale points (integers for a rating scale).
     agree : the agreement band; the opposite band is its mirror on the scale.
-    weights : one weight per expert (frequency weights), or None. With weights, quantiles are
-        numpy's ``inverted_cdf`` with weights, whatever ``quantile_method`` says.
+    weights : one weight per expert (reliability weights: only their ratios matter), or None.
+        With weights, quantiles are numpy's ``inverted_cdf`` with weights, whatever
+        ``quantile_method`` says.
     quantile_method : any numpy quantile method; "linear" (R type 7) by default, "weibull" for SPSS.
     n_boot, seed, confidence : when ``n_boot > 0``, percentile bootstrap intervals for the median and
         the agreement, resampling experts with a seeded generator.
@@ -217,6 +221,7 @@ def _summarize_matrix(
     n_items = matrix.shape[1]
     points: FloatArray = np.arange(low, high + 1, dtype=np.float64)
     weighted_counts: FloatArray | None = None
+    squared_counts: FloatArray | None = None  # the squared weights per point, for the weighted SD
     if _on_integer_scale(matrix, low, high):
         contiguous = np.ascontiguousarray(matrix)
         raw, answered, off = count_points(contiguous, int(low), len(points))
@@ -224,6 +229,7 @@ def _summarize_matrix(
         counts: FloatArray = raw.astype(np.float64)
         if w is not None and not off.any():
             weighted_counts = weigh_scale_points(contiguous, np.ascontiguousarray(w), int(low), len(points))
+            squared_counts = weigh_scale_points(contiguous, np.ascontiguousarray(w * w), int(low), len(points))
     else:
         present = ~np.isnan(matrix)
         n = present.sum(axis=0).astype(np.int64)
@@ -240,6 +246,16 @@ def _summarize_matrix(
     if weighted_counts is None:
         weighted_counts = counts if w is None else scale_counts(matrix, points, w)
     total = weighted_counts.sum(axis=1)
+    # The SD's denominator: V1 - V2/V1 with V1, V2 the sums of the weights and of their squares over
+    # the item's raters (reliability weights), which is n - 1 without weights and stays n - 1 when
+    # every weight is equal, whatever their size.
+    if w is None:
+        denominator = total - 1
+    else:
+        if squared_counts is None:
+            squared_counts = scale_counts(matrix, points, w * w)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            denominator = total - squared_counts.sum(axis=1) / total
     nf = n.astype(np.float64)
 
     if w is None:
@@ -261,8 +277,8 @@ def _summarize_matrix(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (weighted_counts @ points) / total
         deviations = points[None, :] - mean[:, None]
-        sd = np.sqrt((weighted_counts * deviations**2).sum(axis=1) / (total - 1))
-        sd = np.where(total > 1, sd, np.nan)
+        sd = np.sqrt((weighted_counts * deviations**2).sum(axis=1) / denominator)
+        sd = np.where((n > 1) & (denominator > 0), sd, np.nan)
         cv = sd / mean
         ad_m = (weighted_counts * np.abs(deviations)).sum(axis=1) / total
         oppose = opposite_band(scale, agree)

@@ -55,17 +55,16 @@ def _rows(text: str, filename: str, required: Iterable[str]) -> tuple[list[str],
     return header, rows
 
 
-def _parse_range(text: str, option: str) -> tuple[int, int]:
+def parse_range(text: str, option: str, *, single_point: bool = False) -> tuple[int, int]:
+    """``1-9`` as (1, 9). A scale needs two points at least; a band (``single_point``) may be one
+    point, ``7-7``, as ``summarize`` accepts."""
     try:
         low, high = (int(part) for part in text.replace("..", "-").split("-"))
     except ValueError:
         raise ValueError(f"{option} must look like 1-9, got {text!r}") from None
-    if low >= high:
+    if low > high or (low == high and not single_point):
         raise ValueError(f"{option} must go from low to high, got {text!r}")
     return low, high
-
-
-parse_range = _parse_range
 
 
 @dataclass(frozen=True)
@@ -199,6 +198,9 @@ def read_cooke(
             except ValueError:
                 problems.append((line, f"realization {row['realization']!r} is not a number"))
                 continue
+            if not math.isfinite(realization):
+                problems.append((line, "the realization must be a finite number"))
+                continue
             if scale == "log" and realization <= 0:
                 problems.append((line, "a log-scale realization must be > 0"))
                 continue
@@ -239,8 +241,10 @@ def read_cooke(
         finite = [x for x in numbers if not math.isnan(x)]
         if finite and len(finite) != len(numbers):
             problems.append((line, "give all quantiles or none"))
-        elif any(b < a for a, b in zip(finite, finite[1:], strict=False)):
-            problems.append((line, f"quantiles out of order: {', '.join(row[c] for c in quantile_columns)}"))
+        elif any(math.isinf(x) for x in finite):
+            problems.append((line, "quantiles must be finite numbers"))
+        elif any(b <= a for a, b in zip(finite, finite[1:], strict=False)):
+            problems.append((line, f"quantiles must increase strictly: {', '.join(row[c] for c in quantile_columns)}"))
         elif items[item][1] and any(x <= 0 for x in finite):
             problems.append((line, "log-scale items need quantiles > 0"))
         elif (expert, item) in values:

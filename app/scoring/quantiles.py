@@ -26,6 +26,7 @@ QUANTILE_METHODS = (
     "midpoint",
     "nearest",
 )
+CDF_TOLERANCE = 1e-12  # rounding of summed weights, far below any real difference of shares
 _BLOCK_ROWS = 512  # rows of the matrix compared at once: stays in cache, keeps memory flat
 _CONTINUOUS = {  # (alpha, beta) of Hyndman & Fan's virtual index n*p + alpha + p*(1 - alpha - beta) - 1
     "interpolated_inverted_cdf": (0.0, 1.0),
@@ -111,11 +112,16 @@ def scale_counts(matrix: FloatArray, points: FloatArray, weights: FloatArray | N
 
 def weighted_quantile_from_counts(counts: FloatArray, points: FloatArray, q: float) -> FloatArray:
     """numpy's ``quantile(..., weights=w, method="inverted_cdf")``: the smallest value whose
-    cumulative weight reaches ``q`` of the total."""
+    cumulative weight reaches ``q`` of the total.
+
+    A cumulative share within ``CDF_TOLERANCE`` below ``q`` counts as reaching it: decimal weights
+    whose exact cumulative share is ``q`` (0.1 + 0.2 of 0.6 for the median) add up a hair short of
+    it in floating point, which would move the quantile a whole scale point up.
+    """
     total = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         cdf = np.cumsum(counts, axis=1) / total
     cdf = np.where(counts > 0, cdf, np.where(cdf == 0, -1.0, cdf))
-    index = np.minimum((cdf < q).sum(axis=1), len(points) - 1)
+    index = np.minimum((cdf < q - CDF_TOLERANCE).sum(axis=1), len(points) - 1)
     result = points[index]
     return np.where(total[:, 0] > 0, result, np.nan)

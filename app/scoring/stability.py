@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,20 +12,28 @@ from app.scoring._checks import as_ratings
 
 FloatArray = NDArray[np.float64]
 STABLE_PCT_CHANGE = 15.0  # Scheibe, Skutsch & Schofer (1975): < 15 % net change is stable
+# The signed-rank test's p is exact (the permutation distribution of the signs, ties and all) up to
+# this many non-zero differences, and the tie-corrected normal approximation above it.
+WILCOXON_EXACT_UP_TO = 50
+# Zero differences (experts who did not move) are dropped before ranking (Wilcoxon 1945; scipy's
+# ``zero_method="wilcox"``).
+WILCOXON_ZEROS = "wilcox"
 
 
 @dataclass(frozen=True)
 class ItemStability:
-    """Per item: ``wilcoxon_p`` (later vs earlier, scipy defaults; None when no paired expert
-    changed, where the test is undefined), ``cv_change`` = CV(later) - CV(earlier) on the paired
-    experts (Kalaian & Kasim 2012), ``pct_change`` = half the sum of the absolute differences of
-    the two relative frequency distributions, in percent (the net share of answers that moved)."""
+    """Per item: ``wilcoxon_p`` (later vs earlier, two-sided; None when no paired expert changed,
+    where the test is undefined) and ``wilcoxon_method`` ("exact" or "normal", "" when undefined),
+    ``cv_change`` = CV(later) - CV(earlier) on the paired experts (Kalaian & Kasim 2012),
+    ``pct_change`` = half the sum of the absolute differences of the two relative frequency
+    distributions, in percent (the net share of answers that moved)."""
 
     n_paired: NDArray[np.int64]
     wilcoxon_p: FloatArray
     cv_change: FloatArray
     pct_change: FloatArray
     unchanged: NDArray[np.bool_]
+    wilcoxon_method: tuple[str, ...] = ()
 
     def stable(self, threshold: float = STABLE_PCT_CHANGE) -> NDArray[np.bool_]:
         return np.asarray(self.pct_change < threshold)
@@ -39,6 +46,55 @@ def _cv(x: FloatArray) -> float:
     return float(x.std(ddof=1) / mean) if mean != 0 else float("nan")
 
 
+def signed_rank_test(differences: ArrayLike) -> tuple[float, str]:
+    """Two-sided Wilcoxon signed-rank p for paired differences, and how it was computed.
+
+    Zero differences are dropped; the absolute differences get average ranks. Up to
+    ``WILCOXON_EXACT_UP_TO`` differences the p comes from the exact distribution of the sum of the
+    positive ranks when each sign is + or - with probability 1/2 (ranks doubled to integers, so ties
+    are exact too): the same number as a permutation test enumerating every sign vector, in a
+    fraction of a millisecond. Above, the normal approximation with the tie correction and no
+    continuity correction.
+
+    >>> signed_rank_test([1, 2, 3, 4, 5])
+    (0.0625, 'exact')
+    >>> signed_rank_test([0, 0])
+    (nan, '')
+
+    Returns
+    -------
+    tuple
+        ``(p, method)``, method "exact" or "normal" ("" and NaN when every difference is zero).
+
+    References
+    ----------
+    Wilcoxon 1945 (Biometrics Bull 1:80); Pratt 1959 (JASA 54:655) for the tie correction. Checked
+    against scipy.stats.wilcoxon: ``method="exact"`` without ties, an exhaustive permutation test
+    with ties, ``method="asymptotic"`` above the exact range.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    d = d[d != 0]
+    n = len(d)
+    if n == 0:
+        return float("nan"), ""
+    ranks = stats.rankdata(np.abs(d))
+    doubled = np.rint(2 * ranks).astype(np.int64)  # average ranks are multiples of 1/2
+    positive = int(doubled[d > 0].sum())
+    if n <= WILCOXON_EXACT_UP_TO:
+        distribution = np.zeros(int(doubled.sum()) + 1)
+        distribution[0] = 1.0
+        for rank in doubled:  # each rank joins the positive sum with probability 1/2
+            moved = np.zeros_like(distribution)
+            moved[rank:] = distribution[:-rank]
+            distribution = 0.5 * (distribution + moved)
+        at_most, at_least = distribution[: positive + 1].sum(), distribution[positive:].sum()
+        return float(min(1.0, 2 * min(at_most, at_least))), "exact"
+    _, tied = np.unique(np.abs(d), return_counts=True)
+    variance = n * (n + 1) * (2 * n + 1) / 24 - float((tied**3 - tied).sum()) / 48
+    z = (positive / 2 - n * (n + 1) / 4) / np.sqrt(variance)
+    return float(2 * stats.norm.sf(abs(z))), "normal"
+
+
 def stability(earlier: ArrayLike, later: ArrayLike) -> ItemStability:
     """Compare two rounds. Rows are the same experts in the same order, columns the same items.
 
@@ -49,12 +105,13 @@ def stability(earlier: ArrayLike, later: ArrayLike) -> ItemStability:
     Returns
     -------
     ItemStability
-        Per item: experts paired, Wilcoxon signed-rank p (later vs earlier, scipy's defaults), change
-        of CV, percentage change and share of unchanged answers.
+        Per item: experts paired, Wilcoxon signed-rank p (later vs earlier, see
+        ``signed_rank_test``) and its method, change of CV, percentage change and whether nobody
+        changed.
 
     References
     ----------
-    Kalaian & Kasim 2012 (PARE 17(5)); Wilcoxon 1945 (Biometrics Bull 1:80), as scipy.stats.wilcoxon.
+    Kalaian & Kasim 2012 (PARE 17(5)); Wilcoxon 1945 (Biometrics Bull 1:80).
     """
     before = as_ratings(earlier, "earlier")
     after = as_ratings(later, "later")
@@ -66,6 +123,7 @@ def stability(earlier: ArrayLike, later: ArrayLike) -> ItemStability:
     cv_change = np.full(n_items, np.nan)
     pct = np.full(n_items, np.nan)
     unchanged = np.zeros(n_items, dtype=bool)
+    methods = [""] * n_items
     for j in range(n_items):
         both = ~np.isnan(before[:, j]) & ~np.isnan(after[:, j])
         x, y = before[both, j], after[both, j]
@@ -74,15 +132,20 @@ def stability(earlier: ArrayLike, later: ArrayLike) -> ItemStability:
             continue
         unchanged[j] = bool(np.all(x == y))
         if not unchanged[j]:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                p[j] = stats.wilcoxon(y, x).pvalue
+            p[j], methods[j] = signed_rank_test(y - x)
         cv_change[j] = _cv(y) - _cv(x)
         values = np.union1d(x, y)
         f_before = (x[:, None] == values).mean(axis=0)
         f_after = (y[:, None] == values).mean(axis=0)
         pct[j] = 50.0 * np.abs(f_after - f_before).sum()
-    return ItemStability(n_paired=n_paired, wilcoxon_p=p, cv_change=cv_change, pct_change=pct, unchanged=unchanged)
+    return ItemStability(
+        n_paired=n_paired,
+        wilcoxon_p=p,
+        cv_change=cv_change,
+        pct_change=pct,
+        unchanged=unchanged,
+        wilcoxon_method=tuple(methods),
+    )
 
 
 @dataclass(frozen=True)
@@ -96,8 +159,14 @@ def stuart_maxwell(earlier: ArrayLike, later: ArrayLike) -> StuartMaxwell:
     """Stuart-Maxwell test of marginal homogeneity for a categorical item answered twice.
 
     With the K x K table of (earlier, later) categories, d = row totals - column totals and V the
-    covariance (V_ii = r_i + c_i - 2 n_ii, V_ij = -(n_ij + n_ji)), chi2 = d' V^-1 d on the first K-1
-    categories, df = K - 1 (Stuart 1955; Maxwell 1970). Categories nobody chose are left out.
+    covariance (V_ii = r_i + c_i - 2 n_ii, V_ij = -(n_ij + n_ji)), chi2 = d' V^- d with df the rank
+    of V (Stuart 1955; Maxwell 1970). A category nobody moved into or out of has a zero row and
+    column in V and d_i = 0: it carries no information, so it adds no degree of freedom (with
+    every category moving, df = K - 1 as usual). Nobody moving at all leaves the test undefined
+    (p NaN), as for the Wilcoxon test.
+
+    >>> stuart_maxwell(["a", "a", "b", "c"], ["b", "a", "a", "c"]).df  # "c" never moved
+    1
 
     Returns
     -------
@@ -107,7 +176,8 @@ def stuart_maxwell(earlier: ArrayLike, later: ArrayLike) -> StuartMaxwell:
     References
     ----------
     Stuart 1955 (Biometrika 42:412); Maxwell 1970 (Br J Psychiatry 116:651). Checked against
-    statsmodels' SquareTable.homogeneity.
+    statsmodels' SquareTable.homogeneity on tables where every category moved, and on the same
+    tables with categories nobody moved added.
     """
     x = np.asarray(earlier)
     y = np.asarray(later)
@@ -123,19 +193,18 @@ def stuart_maxwell(earlier: ArrayLike, later: ArrayLike) -> StuartMaxwell:
     x, y = x[keep], y[keep]
     categories = sorted(set(x.tolist()) | set(y.tolist()))
     k = len(categories)
-    if k < 2:
-        return StuartMaxwell(statistic=0.0, df=max(k - 1, 0), p=float("nan"))
     index = {c: i for i, c in enumerate(categories)}
     table = np.zeros((k, k))
     for a, b in zip(x.tolist(), y.tolist(), strict=True):
         table[index[a], index[b]] += 1
     rows, cols = table.sum(axis=1), table.sum(axis=0)
-    d = (rows - cols)[:-1]
     v = -(table + table.T)
     v[np.diag_indices(k)] = rows + cols - 2 * np.diag(table)
-    v = v[:-1, :-1]
-    try:
-        statistic = float(d @ np.linalg.solve(v, d))
-    except np.linalg.LinAlgError:
-        statistic = float(d @ np.linalg.pinv(v) @ d)
-    return StuartMaxwell(statistic=statistic, df=k - 1, p=float(stats.chi2.sf(statistic, k - 1)))
+    moved = np.diag(v) > 0
+    if moved.sum() < 2:
+        return StuartMaxwell(statistic=0.0, df=0, p=float("nan"))
+    d = (rows - cols)[moved]
+    v = v[np.ix_(moved, moved)]
+    df = int(np.linalg.matrix_rank(v))
+    statistic = float(d @ np.linalg.pinv(v) @ d)
+    return StuartMaxwell(statistic=statistic, df=df, p=float(stats.chi2.sf(statistic, df)))

@@ -192,8 +192,8 @@ def _number(profile: Mapping[str, Any], name: str, index: int) -> float:
 
 
 def normalise_weights(weights: ArrayLike, *, mean_one: bool = False) -> FloatArray:
-    """Scale weights to sum 1, or (``mean_one``) to a mean of 1: frequency weights in which an
-    average expert counts once, which is what ``summarize`` expects for its SD.
+    """Scale weights to sum 1, or (``mean_one``) to a mean of 1 (an average expert counts once, the
+    easiest to read); ``summarize`` gives the same figures for either, only ratios matter to it.
 
     Returns
     -------

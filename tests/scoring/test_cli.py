@@ -150,7 +150,23 @@ def test_score_weights_with_an_unknown_expert(tmp_path):
     assert result.exit_code == 2 and "line 4" in result.stderr and "zed" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["--scale", "9-1"], ["--agree", "7-12"], ["--quantile-method", "magic"]])
+def test_a_one_point_agreement_band_is_accepted_as_the_library_accepts_it(two_rounds):
+    path, matrices = two_rounds
+    result = run("score", path, "--agree", "7-7", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    expected = summarize(matrices[2], agree=(7, 7))
+    last = [i for i in out["items"] if i["round"] == 2]
+    assert [i["agreement"] for i in last] == pytest.approx(expected.agreement.tolist())
+    assert out["agree"] == [7, 7]
+    # stability records how each p was computed, and how zeros were handled
+    assert {s["wilcoxon_method"] for s in out["stability"]} <= {"exact", "normal", None}
+    assert out["wilcoxon"] == {"zeros": "wilcox", "exact_up_to": 50}
+
+
+@pytest.mark.parametrize(
+    "args", [["--scale", "9-1"], ["--scale", "5-5"], ["--agree", "7-12"], ["--quantile-method", "magic"]]
+)
 def test_score_bad_options(two_rounds, args):
     result = run("score", two_rounds[0], *args)
     assert result.exit_code == 2 and "Traceback" not in result.output
@@ -183,3 +199,49 @@ def test_cooke_json(tmp_path):
 def test_cooke_refuses_both_alpha_options(tmp_path):
     result = run("cooke", tmp_path / "a.csv", tmp_path / "i.csv", "--alpha", "0.1", "--optimise-alpha")
     assert result.exit_code == 2 and "either" in result.stderr
+
+
+COOKE_ITEMS = "itemid,realization,scale,question\nS1,10,uni,s1\nS2,20,uni,s2\nS3,5,log,s3\nT1,,uni,t1\n"
+COOKE_ASSESSMENTS = (
+    "expertid,itemid,0.05,0.5,0.95\nA,S1,5,9,15\nA,S2,15,22,30\nA,S3,1,4,9\nA,T1,1,2,3\n"
+    "B,S1,1,3,8\nB,S2,25,30,40\nB,S3,2,3,4\nB,T1,2,3,4\nC,T1,1,5,9\n"
+)
+
+
+@pytest.fixture
+def cooke_files(tmp_path):
+    (tmp_path / "a.csv").write_text(COOKE_ASSESSMENTS)
+    (tmp_path / "i.csv").write_text(COOKE_ITEMS)
+    return tmp_path / "a.csv", tmp_path / "i.csv"
+
+
+def test_cooke_leaves_out_an_expert_without_seed_answers_visibly_and_prints_no_numpy_warning(cooke_files):
+    result = run("cooke", *cooke_files, "--json")
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    out = json.loads(result.stdout)
+    assert out["left_out"] == ["C"] and out["weighting"] == "global"
+    calibration = {e["expert"]: e["calibration"] for e in out["experts"]}
+    assert calibration["C"] is None and calibration["A"] < 1 and calibration["B"] < 1  # not all 1.0 (N = 0)
+    table = run("cooke", *cooke_files)
+    assert "left out of calibration (no seed answer): C" in table.stdout and table.stderr == ""
+
+
+def test_cooke_item_weights_in_json(cooke_files):
+    out = json.loads(run("cooke", *cooke_files, "--weighting", "item", "--json").stdout)
+    assert out["weighting"] == "item"
+    assert sum(out["item_weights"]["S1"].values()) == pytest.approx(1.0)
+    assert out["item_weights"]["S1"]["C"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--overshoot", "0"], "--overshoot"),
+        (["--alpha", "-0.5"], "--alpha"),
+        (["--alpha", "1"], "--alpha"),
+        (["--weighting", "magic"], "--weighting"),
+    ],
+)
+def test_cooke_refuses_options_that_mislead(cooke_files, args, message):
+    result = run("cooke", *cooke_files, *args)
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output

@@ -98,9 +98,118 @@ def test_bad_files_name_their_lines():
     with pytest.raises(InputFileError) as info:
         read_cooke(assessments, items)
     assert [line for line, _ in info.value.problems] == [2, 3, 5]
-    assert "out of order" in info.value.problems[0][1]
+    assert "increase strictly" in info.value.problems[0][1]
 
 
 def test_cooke_data_checks_its_shape():
     with pytest.raises(ValueError, match="experts x items x quantiles"):
         CookeData(("a",), ("q",), np.array([0.05, 0.5, 0.95]), np.zeros((1, 2, 3)), np.array([1.0]), np.array([False]))
+
+
+def _dm_equals(dm, reference, items):  # type: ignore[no-untyped-def]
+    assert dm.calibration == pytest.approx(reference["calibration"], rel=1e-9)
+    assert dm.information_all == pytest.approx(reference["info_total_all_items"], rel=1e-9)
+    assert dm.information_seed == pytest.approx(reference["info_seed_items"], rel=1e-9)
+    assert dm.combined == pytest.approx(reference["combined_score"], rel=1e-9)
+    for k, item in enumerate(items):
+        expected = [reference["quantiles"][item][q] for q in sorted(reference["quantiles"][item], key=float)]
+        np.testing.assert_allclose(dm.quantiles[k], expected, rtol=1e-9, err_msg=item)
+
+
+@pytest.mark.parametrize("name", ["small", "coveringkids"])
+def test_item_weights_and_equal_weights_decision_makers_equal_anduryl(name):
+    data, expected = load(name)
+    item = classical_model(data, alpha=0.0, weighting="item")
+    _dm_equals(item.decision_maker, expected["item_alpha0"]["DM"], data.items)
+    assert item.item_weights is not None
+    answered = ~np.isnan(data.assessments).any(axis=2)
+    np.testing.assert_allclose(np.nansum(item.item_weights, axis=0)[answered.any(axis=0)], 1.0)
+    optimised = classical_model(data, optimise_alpha=True, weighting="item")
+    assert optimised.alpha == pytest.approx(expected["item_optimised"]["alpha_opt"], rel=1e-9)
+    _dm_equals(optimised.decision_maker, expected["item_optimised"]["DM"], data.items)
+    equal = classical_model(data, weighting="equal")
+    _dm_equals(equal.decision_maker, expected["equal"]["DM"], data.items)
+    user = classical_model(data, weighting="user", user_weights=np.ones(len(data.experts)) * 7)
+    assert user.decision_maker.combined == pytest.approx(equal.decision_maker.combined, rel=1e-12)
+
+
+def test_an_expert_without_seed_answers_is_left_out_visibly_not_given_everyone_calibration_1():
+    """Before: one expert with no seed answer made N = 0, so every calibration read 1.0."""
+    data, _ = load("small")
+    with_them = classical_model(data)
+    newcomer = np.full((1, len(data.items), len(data.quantiles)), np.nan)
+    target = int(np.flatnonzero(~data.seed)[0])
+    newcomer[0, target] = np.sort(data.assessments[0, target])  # answers only the target item
+    joined = CookeData(
+        experts=(*data.experts, "Newcomer"),
+        items=data.items,
+        quantiles=data.quantiles,
+        assessments=np.concatenate((data.assessments, newcomer)),
+        realizations=data.realizations,
+        log_scale=data.log_scale,
+    )
+    result = classical_model(joined)
+    assert result.left_out == ("Newcomer",)
+    others = {e.expert: e for e in result.experts}
+    for before in with_them.experts:
+        assert others[before.expert].calibration == pytest.approx(before.calibration, rel=1e-12)
+    assert np.isnan(others["Newcomer"].calibration) and others["Newcomer"].weight == 0.0
+    assert sum(e.weight for e in result.experts) == pytest.approx(1.0)
+
+
+def test_experts_with_bins_permuted_get_bit_for_bit_equal_calibration_so_a_cut_off_keeps_both():
+    """5/50/95 % quantiles (bins of 5, 45, 45, 5 %) and four seeds: bin counts (0, 1, 1, 2) and
+    (2, 1, 1, 0) give the same calibration mathematically, but summed bin by bin they came out
+    0.07652376788738458 and ...434, and a cut-off at the higher one dropped the other expert (seen in
+    a TU Delft study)."""
+    quantiles = np.array([0.05, 0.5, 0.95])
+    realizations = np.arange(1.0, 5.0)
+    bins = {"A": [1, 2, 3, 3], "B": [0, 0, 1, 2]}
+    offsets = {0: (0.5, 1.5, 2.5), 1: (-0.5, 0.5, 1.5), 2: (-1.5, -0.5, 0.5), 3: (-2.5, -1.5, -0.5)}
+    assessments = np.array(
+        [[[r + d for d in offsets[b]] for r, b in zip(realizations, bins[e], strict=True)] for e in bins]
+    )
+    data = CookeData(
+        experts=("A", "B"),
+        items=tuple(f"S{k}" for k in range(4)),
+        quantiles=quantiles,
+        assessments=assessments,
+        realizations=realizations,
+        log_scale=np.zeros(4, dtype=bool),
+    )
+    a, b = classical_model(data).experts
+    assert a.calibration == b.calibration
+    for cut in (a.calibration, b.calibration):
+        assert all(e.weight > 0 for e in classical_model(data, alpha=cut).experts)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"overshoot": 0.0}, "overshoot"),
+        ({"overshoot": -0.1}, "overshoot"),
+        ({"alpha": -0.5}, "alpha"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"weighting": "magic"}, "weighting"),
+        ({"weighting": "user"}, "user weights"),
+    ],
+)
+def test_options_that_give_null_or_misleading_results_are_refused(options, message):
+    data, _ = load("small")
+    with pytest.raises(ValueError, match=message):
+        classical_model(data, **options)
+
+
+def test_equal_and_infinite_quantiles_are_refused_with_the_line(tmp_path):
+    items = "itemid,realization,scale,question\nS1,10,uni,s1\nS2,20,uni,s2\n"
+    for bad, problem in (
+        ("A,S1,5,5,15", "increase strictly"),
+        ("A,S1,5,9,inf", "finite"),
+        ("A,S1,-inf,9,15", "finite"),
+    ):
+        text = f"expertid,itemid,0.05,0.5,0.95\n{bad}\nA,S2,15,22,30\nB,S1,1,3,8\nB,S2,25,30,40\n"
+        with pytest.raises(InputFileError) as refused:
+            read_cooke(text, items)
+        assert "line 2" in str(refused.value) and problem in str(refused.value), str(refused.value)
+    with pytest.raises(InputFileError, match="line 2.*finite"):
+        read_cooke("expertid,itemid,0.05,0.5,0.95\nA,S1,5,9,15\n", "itemid,realization,scale,question\nS1,inf,uni,s\n")

@@ -160,14 +160,69 @@ ratings_matrix = arrays(
 
 @settings(max_examples=150, deadline=None)
 @given(ratings_matrix, st.data())
-def test_integer_weights_equal_replicating_experts(matrix, data):
+def test_integer_weights_equal_replicating_experts_but_for_the_sd(matrix, data):
+    """Shares, quantiles and means do not tell a weight of 2 from two experts; the SD does, on
+    purpose (reliability weights: a weight is how much an expert counts, not a head count)."""
     weights = np.array(data.draw(st.lists(st.integers(1, 4), min_size=len(matrix), max_size=len(matrix))), dtype=float)
     weighted = summarize(matrix, weights=weights)
     replicated = summarize(np.repeat(matrix, weights.astype(int), axis=0), quantile_method="inverted_cdf")
-    for name in ("n", "median", "q1", "q3", "mean", "sd", "agreement", "opposition", "ad_m", "rwg", "ipr"):
-        if name == "n":
-            continue
+    for name in ("median", "q1", "q3", "mean", "agreement", "opposition", "ad_m", "ipr"):
         np.testing.assert_allclose(weighted.metric(name), replicated.metric(name), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def _reliability_weighted_sd(values: np.ndarray, weights: np.ndarray) -> float:
+    """The reference, from the raw answers: sqrt(sum w (x - m)^2 / (V1 - V2 / V1))."""
+    keep = ~np.isnan(values)
+    x, w = values[keep], weights[keep]
+    v1, v2 = w.sum(), (w**2).sum()
+    if len(x) < 2 or v1 - v2 / v1 <= 0:
+        return float("nan")
+    mean = np.average(x, weights=w)
+    return float(np.sqrt((w * (x - mean) ** 2).sum() / (v1 - v2 / v1)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(ratings_matrix, st.data(), st.floats(1e-6, 1e6))
+def test_the_weighted_sd_depends_on_the_weights_ratios_only(matrix, data, size):
+    """Equal weights of any size give the unweighted SD; weights summing to 1 and the same weights
+    scaled give the same SD, equal to the reference formula (issue: NaN or 2.5e8 with weights summing
+    to 1, and 3.65, 3.16, 2.98, 2.86 for equal weights 0.5, 1, 2, 10)."""
+    experts = len(matrix)
+    weights = np.array(data.draw(st.lists(st.floats(0.01, 10), min_size=experts, max_size=experts)))
+    unweighted = summarize(matrix).sd
+    equal = summarize(matrix, weights=np.full(experts, size)).sd
+    np.testing.assert_allclose(equal, unweighted, rtol=1e-9, atol=1e-12, equal_nan=True)
+    normalised = summarize(matrix, weights=weights / weights.sum()).sd
+    scaled = summarize(matrix, weights=weights * size).sd
+    expected = [_reliability_weighted_sd(column, weights) for column in matrix.T]
+    np.testing.assert_allclose(normalised, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(scaled, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_weighted_quantiles_land_on_the_exact_cumulative_share():
+    """Decimal weights whose cumulative share is exactly 1/2 in real numbers (0.1 + 0.2 = 0.3 of 0.6)
+    give the lower point, as inverted_cdf defines (and as exact fractions say), not the next one."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(2000):
+        n = int(rng.integers(2, 9))
+        values = rng.integers(1, 10, n).astype(float)
+        weights = rng.integers(1, 10, n) / 10  # decimal weights: sums are not exact in binary
+        for q in (0.25, 0.5, 0.75):
+            got = summarize(values[:, None], weights=weights).metric({0.25: "q1", 0.5: "median", 0.75: "q3"}[q])[0]
+            exact = [Fraction(int(round(w * 10)), 10) for w in weights]
+            order = np.argsort(values, kind="stable")
+            total, running, expected = sum(exact), Fraction(0), None
+            for k in order:
+                running += exact[k]
+                if running >= Fraction(q).limit_denominator(100) * total:
+                    expected = values[k]
+                    break
+            assert got == expected, (values.tolist(), weights.tolist(), q)
+            checked += 1
+    assert checked == 6000
 
 
 @settings(max_examples=150, deadline=None)

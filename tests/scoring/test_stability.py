@@ -1,26 +1,90 @@
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.contingency_tables import SquareTable
 
 from app.scoring import stability, stuart_maxwell
+from app.scoring.stability import signed_rank_test
 
 
-def test_wilcoxon_equals_scipy_on_the_paired_experts():
+def test_stability_tests_the_paired_experts_and_records_the_method():
     rng = np.random.default_rng(2)
-    before = rng.integers(1, 10, size=(20, 5)).astype(float)
+    before = rng.integers(1, 10, size=(70, 5)).astype(float)
     after = np.clip(before + rng.integers(-2, 3, size=before.shape), 1, 9)
     before[0, 0] = np.nan  # expert 0 missing in round 1 for item 0
     after[1, 0] = np.nan
+    before[20:, 1] = np.nan  # item 1: only 20 experts in both rounds
     s = stability(before, after)
-    assert s.n_paired.tolist() == [18, 20, 20, 20, 20]
+    assert s.n_paired.tolist() == [68, 20, 70, 70, 70]
     for j in range(5):
         keep = ~np.isnan(before[:, j]) & ~np.isnan(after[:, j])
-        if np.all(before[keep, j] == after[keep, j]):
-            continue
-        assert s.wilcoxon_p[j] == pytest.approx(stats.wilcoxon(after[keep, j], before[keep, j]).pvalue)
+        p, method = signed_rank_test(after[keep, j] - before[keep, j])
+        assert (s.wilcoxon_p[j], s.wilcoxon_method[j]) == (p, method)
         cv = lambda v: np.std(v, ddof=1) / np.mean(v)  # noqa: E731
         assert s.cv_change[j] == pytest.approx(cv(after[keep, j]) - cv(before[keep, j]))
+    assert s.wilcoxon_method[1] == "exact" and s.wilcoxon_method[2] == "normal"
+
+
+def _every_sign(d: np.ndarray) -> float:
+    """The independent reference: the permutation test enumerating all 2**n sign vectors."""
+    d = d[d != 0]
+    ranks = stats.rankdata(np.abs(d))
+    observed = ranks[d > 0].sum()
+    sums = np.array([ranks[np.array(signs, dtype=bool)].sum() for signs in itertools.product((0, 1), repeat=len(d))])
+    low, high = np.mean(sums <= observed + 1e-9), np.mean(sums >= observed - 1e-9)
+    return min(1.0, 2 * min(low, high))
+
+
+def test_signed_rank_p_equals_scipy_exact_without_ties_and_every_sign_vector_with_them():
+    rng = np.random.default_rng(7)
+    checked = {"exact, no ties": 0, "ties and zeros": 0}
+    for _ in range(400):
+        n = int(rng.integers(1, 13))
+        d = rng.integers(-4, 5, n).astype(float)
+        if not (d != 0).any():
+            continue
+        p, method = signed_rank_test(d)
+        assert method == "exact"
+        assert p == pytest.approx(_every_sign(d), rel=1e-12, abs=1e-15)
+        nonzero = d[d != 0]
+        if len(np.unique(np.abs(nonzero))) == len(d):  # no ties, no zeros: scipy's exact method
+            assert p == pytest.approx(stats.wilcoxon(d, method="exact").pvalue, rel=1e-12)
+            checked["exact, no ties"] += 1
+        else:
+            checked["ties and zeros"] += 1
+    for _ in range(200):  # larger panels without ties, up to the exact limit
+        d = rng.permutation(np.arange(1, int(rng.integers(14, 51)) + 1)) * rng.choice([-1.0, 1.0])
+        d *= rng.choice([-1.0, 1.0], size=len(d))
+        assert signed_rank_test(d)[0] == pytest.approx(stats.wilcoxon(d, method="exact").pvalue, rel=1e-9)
+    assert min(checked.values()) > 20, checked
+
+
+def test_signed_rank_p_above_the_exact_range_equals_scipy_s_normal_approximation():
+    rng = np.random.default_rng(8)
+    for _ in range(100):
+        d = rng.integers(-3, 4, int(rng.integers(60, 400))).astype(float)
+        if (d != 0).sum() <= 50:
+            continue
+        p, method = signed_rank_test(d)
+        assert method == "normal"
+        assert p == pytest.approx(stats.wilcoxon(d, method="asymptotic").pvalue, rel=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-8, 8), min_size=1, max_size=60), st.floats(0.1, 100))
+def test_signed_rank_p_is_a_probability_blind_to_sign_and_scale(values, scale):
+    d = np.array(values, dtype=float)
+    p, method = signed_rank_test(d)
+    if not d.any():
+        assert np.isnan(p) and method == ""
+        return
+    assert 0 < p <= 1
+    assert signed_rank_test(-d)[0] == pytest.approx(p, rel=1e-12)
+    assert signed_rank_test(d * scale) == (p, method) or signed_rank_test(d * scale)[0] == pytest.approx(p)
 
 
 def test_percentage_change_is_the_net_share_of_answers_that_moved():
@@ -54,3 +118,22 @@ def test_stuart_maxwell_equals_statsmodels(seed):
 def test_stuart_maxwell_with_labels_and_a_single_category():
     assert stuart_maxwell(["a", "b", "a"], ["a", "b", "b"]).df == 1
     assert np.isnan(stuart_maxwell(["a", "a"], ["a", "a"]).p)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_category_nobody_moved_in_or_out_of_adds_no_degree_of_freedom(seed):
+    """Five experts stay on "z" in both rounds: the test must be the same as without them (the
+    statsmodels reference on the table of the categories that moved), not one df more."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, 40)
+    y = np.where(rng.random(40) < 0.5, x, rng.integers(0, 3, 40))
+    table = np.zeros((3, 3))
+    for a, b in zip(x, y, strict=True):
+        table[a, b] += 1
+    off_diagonal = table - np.diag(np.diag(table))
+    assert (off_diagonal.sum(axis=0) + off_diagonal.sum(axis=1) > 0).all()  # every drawn category moved
+    reference = SquareTable(table, shift_zeros=False).homogeneity()
+    stayed = stuart_maxwell([*x.tolist(), *[9] * 5], [*y.tolist(), *[9] * 5])
+    assert stayed.df == reference.df == 2
+    assert stayed.statistic == pytest.approx(reference.statistic, rel=1e-9)
+    assert stayed.p == pytest.approx(reference.pvalue, rel=1e-9)
