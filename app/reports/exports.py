@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from app import protocol_file
 from app.panel.models import Expert
+from app.reports import checklists
 from app.reports.results import final_results
 from app.rounds.kinds import same_answer
 from app.rounds.models import Answer, Invitation, Round, RoundResult
@@ -185,6 +186,43 @@ def option_rows(session: Session, study: Study) -> list[dict[str, Any]]:
                     for k, q in enumerate(entry.quantiles)
                 )
     return out
+
+
+CHECKLIST_COLUMNS = (
+    "guideline",
+    "number",
+    "section",
+    "item",
+    "wording",
+    "fill",
+    "report_section",
+    "platform_answer",
+    "status",
+    "authors_answer",
+    "page_in_manuscript",
+)
+
+
+def checklist_rows(session: Session, study: Study, guideline: str, language: str) -> list[dict[str, Any]]:
+    """The guideline's checklist as a table for the journal submission: what the platform filled,
+    and empty columns for the authors' answer and the manuscript's page."""
+    rows = checklists.appendix(guideline, final_results(session, study.id), language)
+    return [
+        {
+            "guideline": row.item.guideline,
+            "number": row.item.number,
+            "section": row.item.section,
+            "item": row.item.wording or row.item.topic,
+            "wording": "verbatim" if row.item.wording else "paraphrased topic",
+            "fill": row.item.fill,
+            "report_section": row.where,
+            "platform_answer": row.answer,
+            "status": row.status,
+            "authors_answer": "",
+            "page_in_manuscript": "",
+        }
+        for row in rows
+    ]
 
 
 def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> bytes:

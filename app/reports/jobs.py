@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from app.accounts.models import Researcher
 from app.config import Settings
 from app.db import reading_scope, session_scope, utcnow
-from app.errors import Message, NotFound
+from app.errors import InvalidInput, Message, NotFound
+from app.reports.checklists import GUIDELINES
 from app.reports.models import ReportFile, ReportStatus
 from app.reports.service import render_html, render_pdf
 from app.rounds.models import Round, RoundResult
@@ -22,7 +23,7 @@ from app.studies.models import Study
 from app.templating import Templates
 
 
-def cache_key(session: Session, study: Study, language: str) -> str:
+def cache_key(session: Session, study: Study, language: str, guideline: str = "ACCORD") -> str:
     """Changes whenever a snapshot is (re)computed or the study's text changes."""
     stamps = session.exec(
         select(RoundResult.computed_at)
@@ -30,13 +31,17 @@ def cache_key(session: Session, study: Study, language: str) -> str:
         .where(Round.study_id == study.id)
         .order_by(col(Round.number))
     ).all()
-    raw = "|".join([language, study.updated_at.isoformat(), *(s.isoformat() for s in stamps)])
+    raw = "|".join([language, guideline, study.updated_at.isoformat(), *(s.isoformat() for s in stamps)])
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def request_report(session: Session, study: Study, language: str, researcher: Researcher | None) -> ReportFile:
+def request_report(
+    session: Session, study: Study, language: str, researcher: Researcher | None, guideline: str = "ACCORD"
+) -> ReportFile:
     """Reuse the report of the same snapshots if there is one; otherwise queue a new one."""
-    key = cache_key(session, study, language)
+    if guideline not in GUIDELINES:
+        raise InvalidInput(Message("Choose ACCORD, DELPHISTAR or CREDES."), fields=("guideline",))
+    key = cache_key(session, study, language, guideline)
     existing = session.exec(
         select(ReportFile).where(
             ReportFile.study_id == study.id,
@@ -47,7 +52,11 @@ def request_report(session: Session, study: Study, language: str, researcher: Re
     if existing is not None:
         return existing
     report = ReportFile(
-        study_id=study.id, language=language, cache_key=key, requested_by=researcher.id if researcher else None
+        study_id=study.id,
+        language=language,
+        guideline=guideline,
+        cache_key=key,
+        requested_by=researcher.id if researcher else None,
     )
     session.add(report)
     session.flush()
@@ -109,10 +118,10 @@ def render_queued(engine: Engine, settings: Settings, limit: int = 2, templates:
                 return done
             report.status, report.started_at = ReportStatus.RENDERING, utcnow()
             session.add(report)
-            report_id, study_id, language = report.id, report.study_id, report.language
+            report_id, study_id, language, guideline = report.id, report.study_id, report.language, report.guideline
         try:
             with reading_scope(engine) as session:  # reads for seconds: not inside a write transaction
-                html = render_html(session, study_id, language, templates)
+                html = render_html(session, study_id, language, templates, guideline)
             pdf, pages = pdf_with_time_limit(html, settings.report_time_limit_seconds)
             status, error = ReportStatus.DONE, ""
         except Exception as exc:  # any failure is shown on the report page; the worker goes on

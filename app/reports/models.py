@@ -24,6 +24,7 @@ class ReportFile(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
     language: str = Field(max_length=2)
+    guideline: str = Field(default="ACCORD", max_length=12, sa_column_kwargs={"server_default": "ACCORD"})
     cache_key: str = Field(max_length=64, index=True)
     status: ReportStatus = Field(default=ReportStatus.QUEUED, sa_type=StatusColumn(ReportStatus))
     error: str = Field(default="", sa_type=Text)

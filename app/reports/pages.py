@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.dependencies import Form, SessionDep
-from app.errors import Conflict, Message
+from app.errors import Conflict, Message, NotFound
 from app.i18n import LANGUAGES
-from app.reports import exports, jobs
+from app.reports import checklists, exports, jobs
 from app.reports.models import ReportStatus
 from app.rounds import service as rounds
 from app.rounds.models import RoundStatus
@@ -35,7 +35,13 @@ def report_page(request: Request, session: SessionDep, access: StudyForViewer) -
         request,
         "researcher/report.html",
         study_page(
-            access, "report", reports=reports, working=working, analysed=analysed, sees_identities=access.can_edit
+            access,
+            "report",
+            reports=reports,
+            working=working,
+            analysed=analysed,
+            sees_identities=access.can_edit,
+            guidelines=checklists.GUIDELINES,
         ),
     )
 
@@ -45,7 +51,8 @@ def request_report_page(session: SessionDep, access: StudyForViewer, form: Form)
     language = form_text(form, "language", access.study.language)
     if language not in LANGUAGES:
         language = access.study.language
-    jobs.request_report(session, access.study, language, access.researcher)
+    guideline = form_text(form, "guideline", "ACCORD")
+    jobs.request_report(session, access.study, language, access.researcher, guideline)
     return redirect(f"/studies/{access.study.id}/report")
 
 
@@ -100,6 +107,24 @@ def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = F
     return _download(
         content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", f"study-{access.study.id}.xlsx"
     )
+
+
+@router.get("/studies/{study_id}/exports/checklist-{guideline}.{extension}", tags=["reports"])
+def checklist_export(
+    session: SessionDep, access: StudyForViewer, guideline: str, extension: str, language: str | None = None
+) -> Response:
+    """A reporting guideline's checklist (ACCORD, DELPHISTAR, CREDES) as CSV or XLSX, with what the
+    platform filled and columns for the authors to complete."""
+    guideline = guideline.upper()
+    if guideline not in checklists.GUIDELINES or extension not in ("csv", "xlsx"):
+        raise NotFound(Message("This page does not exist."))
+    language = language if language in LANGUAGES else access.study.language
+    rows = exports.checklist_rows(session, access.study, guideline, language)
+    name = f"study-{access.study.id}-checklist-{guideline.lower()}.{extension}"
+    if extension == "csv":
+        return _download(exports.to_csv(rows, exports.CHECKLIST_COLUMNS), "text/csv; charset=utf-8", name)
+    content = exports.to_xlsx({guideline: (exports.CHECKLIST_COLUMNS, rows)})
+    return _download(content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", name)
 
 
 @router.get("/studies/{study_id}/exports/study.json", tags=["reports"])

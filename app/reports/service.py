@@ -17,7 +17,7 @@ from sqlmodel import Session
 from app.db import reading_scope, utcnow
 from app.i18n import LANGUAGES, N_, gettext
 from app.panel.models import ExpertStatus
-from app.reports import charts
+from app.reports import charts, checklists
 from app.reports.results import ItemOutcome, StudyResults, final_results
 from app.rounds.kinds import KINDS
 from app.rounds.narrowing import reason_text
@@ -66,55 +66,7 @@ def url_fetcher() -> Any:
     return _fetcher_class()(allowed_protocols=("data", "bundled"), timeout=5)
 
 
-def _checklist(language: str) -> list[dict[str, Any]]:
-    """Guideline topics mapped to the report's sections (by topic; see the note printed above it)."""
-    t = lambda text: gettext(language, text)  # noqa: E731
-    rows = [
-        ("ACCORD", N_("Title: identifies a consensus (Delphi) study"), N_("Title page"), "summary"),
-        ("ACCORD", N_("Introduction: background and rationale"), N_("Rationale"), "rationale"),
-        ("ACCORD", N_("Introduction: aim and question"), N_("Summary"), "summary"),
-        ("ACCORD", N_("Methods: participants, definition of expert, recruitment"), N_("Participants"), "participants"),
-        ("ACCORD", N_("Methods: stakeholder groups and panel size"), N_("Participants"), "participants"),
-        ("ACCORD", N_("Methods: number of rounds and their timing"), N_("Rounds"), "rounds"),
-        ("ACCORD", N_("Methods: items, scale and anchors"), N_("Questionnaire and scale"), "questionnaire"),
-        (
-            "ACCORD",
-            N_("Methods: definition of consensus and when it was fixed"),
-            N_("Definition of consensus"),
-            "consensus",
-        ),
-        ("ACCORD", N_("Methods: stopping rule"), N_("Stopping rule"), "stopping"),
-        ("ACCORD", N_("Methods: feedback between rounds"), N_("Feedback between rounds"), "feedback"),
-        ("ACCORD", N_("Methods: anonymity"), N_("Anonymity"), "anonymity"),
-        ("ACCORD", N_("Methods: analysis and software"), N_("Analysis and software"), "analysis"),
-        ("ACCORD", N_("Results: participants per round and response rates"), N_("Panel flow"), "flow"),
-        ("ACCORD", N_("Results: outcome per item and round"), N_("Results"), "results"),
-        ("ACCORD", N_("Results: items without consensus"), N_("Dissent"), "dissent"),
-        ("ACCORD", N_("Results: withdrawals and attrition"), N_("Attrition"), "attrition"),
-        ("ACCORD", N_("Other information: funding"), N_("Funding and conflicts of interest"), "declarations"),
-        (
-            "ACCORD",
-            N_("Other information: conflicts of interest"),
-            N_("Funding and conflicts of interest"),
-            "declarations",
-        ),
-        ("CREDES", N_("Purpose and rationale"), N_("Rationale"), "rationale"),
-        ("CREDES", N_("Expert panel"), N_("Participants"), "participants"),
-        ("CREDES", N_("Description of the methods"), N_("Methods"), "methods"),
-        ("CREDES", N_("Procedure (flow chart)"), N_("Panel flow"), "flow"),
-        ("CREDES", N_("Definition and attainment of consensus"), N_("Definition of consensus"), "consensus"),
-        ("CREDES", N_("Results"), N_("Results per item"), "items"),
-        ("CREDES", N_("Discussion of limitations"), N_("Not written by the software: discuss in the article"), None),
-        ("CREDES", N_("Adequacy of conclusions"), N_("Not written by the software: discuss in the article"), None),
-        ("CREDES", N_("Publication and dissemination"), N_("Not written by the software"), None),
-    ]
-    return [
-        {"label": f"{guide} — {t(label)}", "section": t(section), "anchor": anchor}
-        for guide, label, section, anchor in rows
-    ]
-
-
-def build_context(results: StudyResults, language: str) -> dict[str, Any]:
+def build_context(results: StudyResults, language: str, guideline: str = "ACCORD") -> dict[str, Any]:
     study = results.study
     rated = [o for o in results.items if o.item.kind == "rating" and o.rounds]
     points = list(range(study.scale_min, study.scale_max + 1))
@@ -169,16 +121,6 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
         ):
             if diff == diff and abs(diff) >= 2:
                 attrition_items.append((outcome.item.text, float(diff)))
-    feedback_labels = {
-        "distribution": N_("the distribution of the group's ratings"),
-        "median_iqr": N_("the median and interquartile range"),
-        "own_previous": N_("their own previous answer, highlighted"),
-        "consensus": N_("the consensus status"),
-        "weights": N_("the weights and ranks from the last round"),
-        "reasons": N_("anonymous reasons from others"),
-        "by_group": N_("the figures per stakeholder group"),
-        "open_answers": N_("others' answers to open questions"),
-    }
     return {
         "r": results,
         "study": study,
@@ -199,7 +141,9 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
         "kinds": sorted(Counter(o.item.kind for o in results.items).items()),
         "group_sizes": sorted(Counter(e.stakeholder_group for e in results.experts).items()),
         "weighted": study.weighting.get("scheme", "equal") != "equal",
-        "feedback_shown": [(k, gettext(language, v)) for k, v in feedback_labels.items() if study.feedback.get(k)],
+        "feedback_shown": [
+            (k, gettext(language, v)) for k, v in checklists.FEEDBACK_LABELS.items() if study.feedback.get(k)
+        ],
         "overrides": sum(1 for entry, _ in results.decision if entry.overridden),
         "item_charts": item_charts,
         "theme_chart": theme_chart,
@@ -208,13 +152,9 @@ def build_context(results: StudyResults, language: str) -> dict[str, Any]:
         "revisions": revisions,
         "leavers": leavers,
         "attrition_items": attrition_items,
-        "checklist": _checklist(language),
-        "checklist_note": gettext(
-            language,
-            "Topics of ACCORD (Gattrell et al. 2024) and CREDES (Jünger et al. 2017) "
-            "mapped to where this report addresses them; check the item numbers against the "
-            "published checklists when you submit.",
-        ),
+        "guideline": guideline,
+        "guideline_citation": checklists.CITATIONS[guideline],
+        "checklist": checklists.appendix(guideline, results, language),
         "log": [e for e in results.audit if e.action in LOG_ACTIONS],
         "log_details": lambda event: _log_details(event, language),
         "log_target": lambda event: _log_target(event.target, texts, language),
@@ -323,12 +263,18 @@ def _leaver(expert: Any, round_number: Any, why: str, number: int | None) -> dic
 
 
 def render_html(
-    session: Session, study_id: int, language: str | None = None, templates: Templates | None = None
+    session: Session,
+    study_id: int,
+    language: str | None = None,
+    templates: Templates | None = None,
+    guideline: str = "ACCORD",
 ) -> str:
+    """The report's HTML, with the checklist appendix of ``guideline`` (ACCORD, DELPHISTAR, CREDES)."""
     results = final_results(session, study_id)
     language = language if language in LANGUAGES else results.study.language
     templates = templates or default_templates()
-    return templates.render("reports/report.html", language, **build_context(results, language))  # type: ignore[arg-type]
+    context = build_context(results, language, guideline)
+    return templates.render("reports/report.html", language, **context)  # type: ignore[arg-type]
 
 
 def render_pdf(html: str) -> tuple[bytes, int]:

@@ -2,19 +2,22 @@
 and without weights; nothing is fetched; user text is escaped; pages render to images."""
 
 import io
+import re
 import shutil
 import subprocess
 
 import pytest
+from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlmodel import select
 
 from app import __version__
 from app.db import make_engine, session_scope
 from app.panel.models import Expert
-from app.reports import service
+from app.reports import checklists, exports, service
 from app.reports.results import final_results
 from tests.conftest import settings_for
+from tests.factories import page_login
 from tests.reports.conftest import two_round_study
 
 SECTIONS_EN = [
@@ -40,9 +43,7 @@ SECTIONS_EN = [
     "What happened to every item",
     "Narrowing decision",
     "Funding and conflicts of interest",
-    "Reporting checklist",
-    "ACCORD",
-    "CREDES",
+    "Reporting checklist: ACCORD",
 ]
 
 
@@ -61,6 +62,58 @@ def test_english_report_has_every_part(session, finished_study):
     assert "Published or practised 2+ years" in text and "Internal funds" in text
     assert f"Delphi {__version__}" in text  # software name and version
     assert "Costly for small shops" in text  # dissent shows anonymous reasons
+
+
+def _checklist_rows(text: str) -> str:
+    return text[text.lower().index("reporting checklist:") :]
+
+
+def test_the_checklist_appendix_lists_every_accord_item_by_its_official_number(session, finished_study):
+    """ACCORD by default: its 35 items, T1, I1-I3, M1-M21, R1-R5, D1-D2, O1-O3, each with where the
+    report answers it and its page; official wording only where verified in full."""
+    text = _checklist_rows(pdf_text(service.html_to_pdf(service.render_html(session, finished_study.id, "en"))))
+    numbers = ["T1", "I1", "I2", "I3", *(f"M{n}" for n in range(1, 22)), *(f"R{n}" for n in range(1, 6))]
+    numbers += ["D1", "D2", "O1", "O2", "O3"]
+    assert len(numbers) == 35
+    lines = text.splitlines()
+    for number in numbers:
+        assert any(line.startswith(f"{number} ") for line in lines), number
+    squashed = " ".join(text.split())
+    assert "Explain why a consensus exercise was chosen over other approaches." in squashed  # I1, verbatim_full
+    assert "For example, Delphi or nominal group technique." not in squashed  # T1: only its example was found
+    assert "agreement >= 0.7 and opposition < 0.15" in squashed  # M12 answered with the study's rule
+    assert "To be completed by the authors." in squashed
+    m12 = text[text.index("\nM12 ") : text.index("\nM13 ")]  # the section, its page, the study's rule
+    assert re.search(r"Definition of\s+consensus\s+\d+\s+consensus rule: agreement", m12), m12
+
+
+@pytest.mark.parametrize(("guideline", "count", "first"), [("DELPHISTAR", 38, "1 "), ("CREDES", 16, "C1 ")])
+def test_delphistar_and_credes_appendices_are_selectable(session, finished_study, guideline, count, first):
+    html = service.render_html(session, finished_study.id, "en", guideline=guideline)
+    assert f"Reporting checklist: {guideline}" in html
+    assert html.count("<tr><td>") >= count
+    rows = checklists.appendix(guideline, final_results(session, finished_study.id), "en")
+    assert len(rows) == count and {r.status for r in rows} <= {"filled", "partly", "authors"}
+    assert all(r.item.wording is None for r in rows) or guideline == "ACCORD"  # none verified in full
+
+
+def test_the_checklist_exports_are_fillable_tables(client, session, finished_study):
+    rows = exports.checklist_rows(session, finished_study, "ACCORD", "en")
+    assert len(rows) == 35 and set(rows[0]) == set(exports.CHECKLIST_COLUMNS)
+    by_number = {r["number"]: r for r in rows}
+    assert by_number["I1"]["wording"] == "verbatim" and by_number["T1"]["wording"] == "paraphrased topic"
+    assert "agreement >= 0.7" in by_number["M12"]["platform_answer"] and by_number["M12"]["status"] == "partly"
+    assert by_number["R3"]["status"] == "filled" and "invited" in by_number["R3"]["platform_answer"]
+    assert by_number["D2"]["status"] == "authors" and by_number["D2"]["authors_answer"] == ""
+    page_login(client, "owner-en-0@example.org")
+    base = f"/studies/{finished_study.id}/exports"
+    csv_file = client.get(f"{base}/checklist-accord.csv")
+    assert csv_file.status_code == 200 and csv_file.text.count("\nACCORD,") == 35
+    workbook = load_workbook(io.BytesIO(client.get(f"{base}/checklist-delphistar.xlsx?language=fr").content))
+    sheet = workbook["DELPHISTAR"]
+    assert sheet.max_row == 39 and [c.value for c in sheet[1]] == list(exports.CHECKLIST_COLUMNS)
+    assert "Définition du consensus" in {c.value for c in sheet["G"]}  # the report's sections, in French
+    assert client.get(f"{base}/checklist-strobe.csv").status_code == 404
 
 
 def test_the_report_names_no_expert(session, finished_study):
@@ -145,3 +198,13 @@ def test_chart_text_is_plain_text_even_with_dollar_signs():
 
     svg = charts.theme_weights_svg(["Prices from $5 to $10", "Odd $x^{ title"], [0.6, 0.4])
     assert "Prices from $5 to $10" in svg and "Odd $x^{ title" in svg
+
+
+@pytest.mark.parametrize("guideline", checklists.GUIDELINES)
+def test_every_checklist_page_reference_points_at_a_section_the_report_has(session, settings, guideline):
+    from tests.factories import make_panel_study
+
+    for study in (two_round_study(session, settings), make_panel_study(session, experts=2, items=1)):
+        html = service.render_html(session, study.id, "en", guideline=guideline)
+        references = set(re.findall(r'class="pageref" href="#([^"]+)"', html))
+        assert references and references <= set(re.findall(r' id="([^"]+)"', html)), guideline
