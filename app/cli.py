@@ -244,6 +244,9 @@ def report(
     out: Annotated[Path, typer.Option(help="The PDF to write.")],
     lang: Annotated[str | None, typer.Option(help="fr or en (default: the study's language).")] = None,
     html: Annotated[Path | None, typer.Option(help="Also write the HTML that was rendered.")] = None,
+    checklist: Annotated[
+        str, typer.Option(help="The reporting guideline of the checklist appendix: ACCORD, DELPHISTAR or CREDES.")
+    ] = "ACCORD",
 ) -> None:
     """Write the consensus report of a study as PDF."""
     import time
@@ -251,17 +254,21 @@ def report(
     from app.db import make_engine
     from app.errors import AppError
     from app.i18n import LANGUAGES
+    from app.reports.checklists import GUIDELINES
     from app.reports.service import write_report
 
     if lang is not None and lang not in LANGUAGES:
         say("error: --lang must be fr or en")
+        raise typer.Exit(2)
+    if checklist.upper() not in GUIDELINES:
+        say("error: --checklist must be ACCORD, DELPHISTAR or CREDES")
         raise typer.Exit(2)
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
     started = time.perf_counter()
     say(f"Rendering the report of study {study_id} ...")
     try:
-        size = write_report(engine, study_id, out, lang, html)
+        size = write_report(engine, study_id, out, lang, html, checklist.upper())
     except AppError as exc:
         say(f"error: {exc.detail}")
         raise typer.Exit(1) from None

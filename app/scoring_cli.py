@@ -176,8 +176,8 @@ def cooke_command(
         _fail("give either --alpha or --optimise-alpha, not both")
     if not overshoot > 0:
         _fail("--overshoot must be > 0 (0 puts the extreme quantiles on the range's edge)")
-    if alpha is not None and not 0 <= alpha < 1:
-        _fail("--alpha must be between 0 (included) and 1")
+    if alpha is not None and not 0 <= alpha <= 1:
+        _fail("--alpha must be between 0 and 1")
     if weighting not in ("global", "item", "equal"):
         _fail("--weighting must be global, item or equal")
     try:
@@ -221,6 +221,8 @@ def cooke_command(
     lines.append(
         f"{'DM':<12} {dm.calibration:>12.4g} {dm.information_all:>9.4f} {dm.information_seed:>9.4f} {dm.combined:>9.4f}"
     )
+    if result.item_weights is not None:
+        lines.append("weight: global weights; the decision maker pooled item weights (--json lists them)")
     if result.left_out:
         lines.append(f"left out of calibration (no seed answer): {', '.join(result.left_out)}")
     typer.echo("\n".join(lines))

@@ -290,11 +290,16 @@ def html_to_pdf(html: str) -> bytes:
 
 
 def write_report(
-    engine: Engine, study_id: int, path: Path, language: str | None = None, html_path: Path | None = None
+    engine: Engine,
+    study_id: int,
+    path: Path,
+    language: str | None = None,
+    html_path: Path | None = None,
+    guideline: str = "ACCORD",
 ) -> int:
     """Render the study's report to ``path`` (and the HTML to ``html_path``); returns the PDF's size."""
     with reading_scope(engine) as session:
-        html = render_html(session, study_id, language)
+        html = render_html(session, study_id, language, guideline=guideline)
     if html_path is not None:
         html_path.write_text(html, encoding="utf-8")
     pdf = html_to_pdf(html)

@@ -91,7 +91,8 @@ WEIGHTINGS = ("global", "item", "equal", "user")
 
 @dataclass(frozen=True)
 class CookeResult:
-    """``left_out``: experts who answered no seed item, so have no calibration and weight 0.
+    """``left_out``: experts who answered no seed item, so have no calibration (weight 0 with global
+    and item weights).
     ``item_weights`` (experts x items, each item's column summing to 1) with item weights."""
 
     alpha: float
@@ -104,7 +105,8 @@ class CookeResult:
 
 
 def _bin_probabilities(quantiles: FloatArray) -> FloatArray:
-    return np.diff(np.concatenate(([0.0], quantiles, [1.0])))
+    # rounded: 0.95 - 0.5 and 0.5 - 0.05 differ in the last bit, which made equal calibrations unequal
+    return np.asarray(np.round(np.diff(np.concatenate(([0.0], quantiles, [1.0]))), 12), dtype=np.float64)
 
 
 def _background(data: CookeData, values: FloatArray) -> FloatArray:
@@ -233,8 +235,9 @@ def classical_model(
     information on each item, so an expert weighs more on the items they are sure of), "equal" or
     "user" (``user_weights``), as Anduryl's decision makers. The cut-off ``alpha`` (or the one that
     maximises the decision maker's combined score) applies to global and item weights. An expert
-    who answered no seed item has no calibration: they get weight 0 and are listed in
-    ``left_out``; calibration's N is the fewest seeds answered by the others.
+    who answered no seed item has no calibration: listed in ``left_out``, they get weight 0 in
+    global and item weights (equal and user weights pool them like everyone); calibration's N is
+    the fewest seeds answered by the others.
 
     Returns
     -------
@@ -249,8 +252,8 @@ def classical_model(
     """
     if not (overshoot > 0 and np.isfinite(overshoot)):
         raise ValueError("overshoot must be > 0 (0 puts the extreme quantiles on the range's edge)")
-    if alpha is not None and not 0 <= alpha < 1:
-        raise ValueError("alpha must be between 0 (included) and 1")
+    if alpha is not None and not 0 <= alpha <= 1:
+        raise ValueError("alpha must be between 0 and 1")
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}")
     if not data.seed.any():

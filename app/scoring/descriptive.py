@@ -250,12 +250,14 @@ def _summarize_matrix(
     # the item's raters (reliability weights), which is n - 1 without weights and stays n - 1 when
     # every weight is equal, whatever their size.
     if w is None:
-        denominator = total - 1
+        denominator, raters = total - 1, n
     else:
         if squared_counts is None:
             squared_counts = scale_counts(matrix, points, w * w)
         with np.errstate(invalid="ignore", divide="ignore"):
             denominator = total - squared_counts.sum(axis=1) / total
+        # one rater with a weight above 0 has no spread (V1 - V2/V1 rounds to a hair above 0)
+        raters = (~np.isnan(matrix) & (w[:, None] > 0)).sum(axis=0)
     nf = n.astype(np.float64)
 
     if w is None:
@@ -278,7 +280,7 @@ def _summarize_matrix(
         mean = (weighted_counts @ points) / total
         deviations = points[None, :] - mean[:, None]
         sd = np.sqrt((weighted_counts * deviations**2).sum(axis=1) / denominator)
-        sd = np.where((n > 1) & (denominator > 0), sd, np.nan)
+        sd = np.where((raters > 1) & (denominator > 0), sd, np.nan)
         cv = sd / mean
         ad_m = (weighted_counts * np.abs(deviations)).sum(axis=1) / total
         oppose = opposite_band(scale, agree)

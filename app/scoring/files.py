@@ -192,7 +192,7 @@ def read_cooke(
             problems.append((line, f"scale {row['scale']!r} must be uni or log"))
             continue
         realization = math.nan
-        if row["realization"]:
+        if row["realization"] and row["realization"].lower() != "nan":  # blank or nan: a target item
             try:
                 realization = float(row["realization"])
             except ValueError:

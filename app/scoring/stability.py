@@ -22,7 +22,7 @@ WILCOXON_ZEROS = "wilcox"
 
 @dataclass(frozen=True)
 class ItemStability:
-    """Per item: ``wilcoxon_p`` (later vs earlier, two-sided; None when no paired expert changed,
+    """Per item: ``wilcoxon_p`` (later vs earlier, two-sided; NaN when no paired expert changed,
     where the test is undefined) and ``wilcoxon_method`` ("exact" or "normal", "" when undefined),
     ``cv_change`` = CV(later) - CV(earlier) on the paired experts (Kalaian & Kasim 2012),
     ``pct_change`` = half the sum of the absolute differences of the two relative frequency
@@ -73,6 +73,8 @@ def signed_rank_test(differences: ArrayLike) -> tuple[float, str]:
     with ties, ``method="asymptotic"`` above the exact range.
     """
     d = np.asarray(differences, dtype=np.float64)
+    if not np.all(np.isfinite(d)):
+        raise ValueError("differences must be finite numbers (leave out the experts who did not answer both)")
     d = d[d != 0]
     n = len(d)
     if n == 0:

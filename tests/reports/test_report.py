@@ -186,10 +186,11 @@ def test_write_report_from_a_database(database, tmp_path):
     engine = make_engine(url)
     with session_scope(engine) as session:
         study_id = two_round_study(session, settings_for(url)).id
-    size = service.write_report(engine, study_id, tmp_path / "r.pdf", "en", tmp_path / "r.html")
+    size = service.write_report(engine, study_id, tmp_path / "r.pdf", "en", tmp_path / "r.html", "CREDES")
     engine.dispose()
     assert size > 10_000 and (tmp_path / "r.pdf").read_bytes()[:5] == b"%PDF-"
     assert "Results per item" in (tmp_path / "r.html").read_text()
+    assert "Reporting checklist: CREDES" in (tmp_path / "r.html").read_text()
 
 
 def test_chart_text_is_plain_text_even_with_dollar_signs():

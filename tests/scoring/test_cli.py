@@ -238,7 +238,7 @@ def test_cooke_item_weights_in_json(cooke_files):
     [
         (["--overshoot", "0"], "--overshoot"),
         (["--alpha", "-0.5"], "--alpha"),
-        (["--alpha", "1"], "--alpha"),
+        (["--alpha", "1.5"], "--alpha"),
         (["--weighting", "magic"], "--weighting"),
     ],
 )

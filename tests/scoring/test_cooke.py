@@ -181,6 +181,23 @@ def test_experts_with_bins_permuted_get_bit_for_bit_equal_calibration_so_a_cut_o
     assert a.calibration == b.calibration
     for cut in (a.calibration, b.calibration):
         assert all(e.weight > 0 for e in classical_model(data, alpha=cut).experts)
+    # and the middle bins, 45 % each, whose probabilities differed in the last bit: (0, 3, 2, 0)
+    # and (0, 2, 3, 0) came out 0.7398549479922024 and ...023
+    middle = {"A": [1, 1, 1, 2, 2], "B": [1, 1, 2, 2, 2]}
+    assessments = np.array(
+        [[[r + d for d in offsets[b]] for r, b in zip(np.arange(1.0, 6.0), middle[e], strict=True)] for e in middle]
+    )
+    data = CookeData(
+        experts=("A", "B"),
+        items=tuple(f"S{k}" for k in range(5)),
+        quantiles=quantiles,
+        assessments=assessments,
+        realizations=np.arange(1.0, 6.0),
+        log_scale=np.zeros(5, dtype=bool),
+    )
+    a, b = classical_model(data).experts
+    assert a.calibration == b.calibration
+    assert all(e.weight > 0 for e in classical_model(data, alpha=a.calibration).experts)
 
 
 @pytest.mark.parametrize(
@@ -189,7 +206,7 @@ def test_experts_with_bins_permuted_get_bit_for_bit_equal_calibration_so_a_cut_o
         ({"overshoot": 0.0}, "overshoot"),
         ({"overshoot": -0.1}, "overshoot"),
         ({"alpha": -0.5}, "alpha"),
-        ({"alpha": 1.0}, "alpha"),
+        ({"alpha": 1.5}, "alpha"),
         ({"weighting": "magic"}, "weighting"),
         ({"weighting": "user"}, "user weights"),
     ],
@@ -213,3 +230,9 @@ def test_equal_and_infinite_quantiles_are_refused_with_the_line(tmp_path):
         assert "line 2" in str(refused.value) and problem in str(refused.value), str(refused.value)
     with pytest.raises(InputFileError, match="line 2.*finite"):
         read_cooke("expertid,itemid,0.05,0.5,0.95\nA,S1,5,9,15\n", "itemid,realization,scale,question\nS1,inf,uni,s\n")
+
+
+def test_a_realization_written_nan_is_a_target_item_as_a_blank_one_is():
+    items = "itemid,realization,scale,question\nS1,10,uni,s1\nT1,nan,uni,t1\nT2,,uni,t2\n"
+    data = read_cooke("expertid,itemid,0.05,0.5,0.95\nA,S1,5,9,15\nA,T1,1,2,3\nA,T2,1,2,3\n", items)
+    assert data.seed.tolist() == [True, False, False]

@@ -256,3 +256,12 @@ def test_big_matrices_take_the_parallel_path_and_agree_with_numpy():
     np.testing.assert_array_equal(s.median, per_column(matrix, np.median))
     np.testing.assert_array_equal(s.n, (~np.isnan(matrix)).sum(axis=0))
     np.testing.assert_allclose(s.mean, per_column(matrix, np.mean))
+
+
+def test_one_rater_with_weight_has_no_sd_even_when_rounding_leaves_a_hair_of_denominator():
+    """Weights (2.997118905373848, 0) on ratings 5 and 7: V1 - V2/V1 came out 1e-17, not 0, and the
+    SD 0 with r_wg 1 (perfect agreement from one effective rater)."""
+    s = summarize([[5.0], [7.0]], weights=[2.997118905373848, 0.0])
+    assert np.isnan(s.sd[0]) and np.isnan(s.rwg[0])
+    both = summarize([[5.0], [7.0]], weights=[2.997118905373848, 1.0])
+    assert both.sd[0] > 0

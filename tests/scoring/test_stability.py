@@ -137,3 +137,8 @@ def test_a_category_nobody_moved_in_or_out_of_adds_no_degree_of_freedom(seed):
     assert stayed.df == reference.df == 2
     assert stayed.statistic == pytest.approx(reference.statistic, rel=1e-9)
     assert stayed.p == pytest.approx(reference.pvalue, rel=1e-9)
+
+
+def test_signed_rank_test_refuses_missing_differences_with_a_message():
+    with pytest.raises(ValueError, match="finite"):
+        signed_rank_test([1.0, np.nan, 2.0])

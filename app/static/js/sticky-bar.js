@@ -4,8 +4,7 @@
   "use strict";
   var bars = document.querySelectorAll(".sticky-bar");
   if (!bars.length) { return; }
-  document.addEventListener("focusin", function (event) {
-    var target = event.target;
+  function clear(target) {
     bars.forEach(function (bar) {
       if (bar.contains(target) || getComputedStyle(bar).position !== "sticky") { return; }
       var box = target.getBoundingClientRect();
@@ -14,5 +13,10 @@
         window.scrollBy(0, box.bottom - cover.top + 16);
       }
     });
+  }
+  // now, and again once the browser has scrolled the control into view (it may do so after focusin)
+  document.addEventListener("focusin", function (event) {
+    clear(event.target);
+    window.requestAnimationFrame(function () { clear(event.target); });
   });
 }());
