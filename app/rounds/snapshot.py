@@ -37,6 +37,8 @@ class Stats(_Model):
     opposition: float | None = None
     ad_m: float | None = None
     rwg: float | None = None
+    cns: float | None = None  # Tastle-Wierman consensus (older snapshots: None)
+    dnt: float | None = None
     ipr: float | None = None
     ipras: float | None = None
     di: float | None = None

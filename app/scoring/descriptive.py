@@ -52,7 +52,10 @@ class ItemSummary:
     not a number of experts);
     ``cv = sd / mean``; ``ad_m`` is the mean absolute deviation around the mean (Burke et al. 1999);
     ``rwg = 1 - sd**2 / ((A**2 - 1) / 12)`` truncated at 0, A the number of scale points (James,
-    Demaree & Wolf 1984); ``ipr``, ``ipras``, ``di`` and ``rand_class`` follow the RAND/UCLA manual
+    Demaree & Wolf 1984); ``cns = 1 + sum p_i log2(1 - |X_i - mean| / (high - low))`` is Tastle &
+    Wierman's consensus (2007) over the shares p_i of the scale points, 1 when everyone gives the
+    same answer and 0 when the panel is split between the two ends, and ``dnt = 1 - cns`` their
+    dissention; ``ipr``, ``ipras``, ``di`` and ``rand_class`` follow the RAND/UCLA manual
     (Fitch et al. 2001) and are NaN / None unless the scale is 1-9.
     """
 
@@ -69,6 +72,8 @@ class ItemSummary:
     opposition: FloatArray
     ad_m: FloatArray
     rwg: FloatArray
+    cns: FloatArray
+    dnt: FloatArray
     ipr: FloatArray
     ipras: FloatArray
     di: FloatArray
@@ -97,6 +102,8 @@ class ItemSummary:
         "opposition",
         "ad_m",
         "rwg",
+        "cns",
+        "dnt",
         "ipr",
         "ipras",
         "di",
@@ -183,7 +190,8 @@ def summarize(
 
     References
     ----------
-    Hyndman & Fan 1996 (Am Stat 50:361); Burke et al. 1999 (Organ Res Methods 2:49); James,
+    Hyndman & Fan 1996 (Am Stat 50:361); Burke et al. 1999 (Organ Res Methods 2:49); Tastle &
+    Wierman 2007 (Int J Approx Reason 45:531); James,
     Demaree & Wolf 1984 (J Appl Psychol 69:85); Fitch et al. 2001, RAND/UCLA manual (MR-1269);
     Ayre & Scally 2014 (Meas Eval Couns Dev 47:79).
     """
@@ -291,6 +299,12 @@ def _summarize_matrix(
         n_points = high - low + 1
         expected_variance = (n_points**2 - 1) / 12.0
         rwg = np.clip(1 - sd**2 / expected_variance, 0, None)
+        # Tastle & Wierman: Cns = 1 + sum p_i log2(1 - |X_i - mean| / (high - low)) over the shares
+        # p_i of the points answered; 1 when everyone is on one point, 0 when split between the ends
+        shares = weighted_counts / total[:, None]
+        closeness = np.log2(1 - np.abs(deviations) / (high - low)) if high > low else np.full_like(deviations, np.nan)
+        cns = 1 + np.where(shares > 0, shares * closeness, 0.0).sum(axis=1)
+        cns = np.where(total > 0, np.clip(cns, 0.0, 1.0), np.nan)
 
     median, q1, q3 = quantile(0.5), quantile(0.25), quantile(0.75)
     is_rand = (low, high) == (1, 9)
@@ -318,6 +332,8 @@ def _summarize_matrix(
         opposition=opposition,
         ad_m=ad_m,
         rwg=rwg,
+        cns=cns,
+        dnt=1 - cns,
         ipr=ipr,
         ipras=ipras,
         di=di,

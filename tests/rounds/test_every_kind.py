@@ -194,6 +194,11 @@ def test_snapshot_and_api_keep_the_contract_for_every_kind(client, session, sett
 
     results = client.get(f"/studies/{study.id}/rounds/1/results").text
     assert "Kendall" in results and "Borda" in results and "50" in results
+    # ratings: the Tastle-Wierman consensus in the API and on the page, explained where it is shown
+    rating = next(e for e in body["data"]["items"] if e["kind"] == "rating")
+    cns = rating["stats"]["cns"]
+    assert 0 <= cns <= 1 and rating["stats"]["dnt"] == pytest.approx(1 - cns)
+    assert "Tastle–Wierman consensus" in results and f"{cns:.2f}" in results
 
 
 def test_exports_carry_every_kind(session, settings):

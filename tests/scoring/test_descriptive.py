@@ -265,3 +265,34 @@ def test_one_rater_with_weight_has_no_sd_even_when_rounding_leaves_a_hair_of_den
     assert np.isnan(s.sd[0]) and np.isnan(s.rwg[0])
     both = summarize([[5.0], [7.0]], weights=[2.997118905373848, 1.0])
     assert both.sd[0] > 0
+
+
+def _tastle_wierman(values: np.ndarray, low: float, high: float) -> float:
+    """The reference, from the raw answers: 1 + mean over experts of log2(1 - |x - mean| / width)."""
+    x = values[~np.isnan(values)]
+    return float(1 + np.mean(np.log2(1 - np.abs(x - x.mean()) / (high - low))))
+
+
+def test_tastle_wierman_consensus_worked_values():
+    """Tastle & Wierman (2007) on a 1-5 scale: everyone on one point 1; half at each end 0; one expert
+    on each point 1 + (2 log2 1/2 + 2 log2 3/4) / 5 = 0.4340 (their "uniform" case)."""
+    one_point = summarize(np.full((6, 1), 3.0), scale=(1, 5), agree=(4, 5))
+    split = summarize(np.array([[1.0], [5.0], [1.0], [5.0]]), scale=(1, 5), agree=(4, 5))
+    uniform = summarize(np.arange(1.0, 6.0)[:, None], scale=(1, 5), agree=(4, 5))
+    assert one_point.cns[0] == 1.0 and split.cns[0] == 0.0
+    assert uniform.cns[0] == pytest.approx(1 + (2 * np.log2(0.5) + 2 * np.log2(0.75)) / 5, rel=1e-12)
+    assert round(float(uniform.cns[0]), 4) == 0.4340 and uniform.dnt[0] == pytest.approx(1 - uniform.cns[0])
+    assert np.isnan(summarize(np.full((3, 1), np.nan)).cns[0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(ratings_matrix, st.integers(1, 20))
+def test_tastle_wierman_consensus_is_between_0_and_1_and_equals_the_formula_on_raw_answers(matrix, size):
+    s = summarize(matrix)
+    expected = [_tastle_wierman(c, 1, 9) if (~np.isnan(c)).any() else np.nan for c in matrix.T]
+    np.testing.assert_allclose(s.cns, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
+    answered = ~np.isnan(s.cns)
+    assert np.all((s.cns[answered] >= 0) & (s.cns[answered] <= 1))
+    np.testing.assert_allclose(s.cns + s.dnt, np.where(answered, 1.0, np.nan), equal_nan=True)
+    equal = summarize(matrix, weights=np.full(len(matrix), float(size)))
+    np.testing.assert_allclose(equal.cns, s.cns, rtol=1e-9, atol=1e-12, equal_nan=True)

@@ -109,3 +109,10 @@ def test_arithmetic_and_comparisons_agree_with_python(a, b, c, op, cmp):
         "!=": python != c,
     }[cmp]
     assert bool(rule.evaluate({"x": a})) == expected
+
+
+def test_the_tastle_wierman_consensus_can_be_a_consensus_rule():
+    ratings = np.array([[7, 1], [7, 9], [7, 1], [7, 9]], dtype=float)  # item 1 all on 7, item 2 split
+    summary = summarize(ratings)
+    assert consensus("cns >= 0.8", summary).tolist() == [True, False]
+    assert consensus("dnt > 0.5", summary).tolist() == [False, True]
