@@ -37,7 +37,7 @@ from app.panel import api as panel_api
 from app.panel import pages as panel_pages
 from app.reports import pages as reports_pages
 from app.rounds import api as rounds_api
-from app.rounds import coding_pages, expert_pages, results_pages
+from app.rounds import coding_pages, expert_pages, preview_pages, results_pages
 from app.rounds import pages as rounds_pages
 from app.rounds.ratelimit import link_limiter
 from app.studies import api as studies_api
@@ -60,6 +60,7 @@ ROUTERS = (
     rounds_pages.router,
     results_pages.router,
     coding_pages.router,
+    preview_pages.router,
     rounds_api.router,
     reports_pages.router,
     overview.router,

@@ -195,6 +195,7 @@ def _form_page(
         points=list(range(ctx.study.scale_min, ctx.study.scale_max + 1)),
         threshold=ctx.study.divergence_threshold,
         unanswered=unanswered,
+        preview=False,
     )
 
 

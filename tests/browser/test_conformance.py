@@ -48,6 +48,8 @@ SHOWS = {
     "results": "table",
     "coding": "form",
     "narrowing": "table",
+    "preview (round 2, with feedback)": "#answers .feedback svg",
+    "preview (round 1, draft)": "#save-bar button[disabled]",
 }
 # The pages that answer with an error status on purpose (the results of a round not analysed yet
 # say so with 409); every other page must answer 200.
@@ -116,6 +118,7 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
             "mailbox": f"{s}/mailbox",
             "audit": f"{s}/audit",
             "report": f"{s}/report",
+            "preview (round 2, with feedback)": f"{s}/preview",
         }
         for item in answers.round_items(session, round1.id):
             found.researcher_pages.setdefault(f"item ({item.kind}, locked)", f"{s}/items/{item.id}")
@@ -144,6 +147,7 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
             "design (editable)": f"{d}/design",
             "panel (editable)": f"{d}/panel",
             "rounds (none)": f"{d}/rounds",
+            "preview (round 1, draft)": f"{d}/preview",
             "studies": "/studies",
             "not found": "/studies/987654",
         }

@@ -50,6 +50,7 @@ def test_researcher_pages_fit_a_320_pixel_screen(chromium, live_app):
         "/mailbox",
         "/audit",
         "/report",
+        "/preview",
     ):
         page.goto(f"{live_app.base}/studies/{study_id}{path}")
         width = page.evaluate(WIDEST)

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var form = document.getElementById("answers");
-  if (!form || !window.fetch) { return; }
+  if (!form || !window.fetch || !form.hasAttribute("data-autosave")) { return; }  // a preview saves nothing
   var url = form.getAttribute("data-autosave");
   var csrf = form.getAttribute("data-csrf");
   var threshold = parseFloat(form.getAttribute("data-threshold") || "0");

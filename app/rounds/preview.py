@@ -1,0 +1,61 @@
+"""The expert questionnaire as an expert will see it, for the research team: the round being
+prepared (or open), its items and, from round 2 on, the group's feedback, with nothing saved."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from sqlmodel import Session
+
+from app.panel.models import Expert
+from app.rounds import answers as answer_service
+from app.rounds import feedback as feedback_service
+from app.rounds import service
+from app.rounds.kinds import KINDS
+from app.rounds.models import Round, RoundStatus
+from app.studies import design
+from app.studies.models import Study
+
+
+def round_to_preview(session: Session, study: Study) -> tuple[Round, list[Any]]:
+    """The latest round while it is a draft or open; otherwise the next one as it would be created
+    now (not stored), with the items it would ask."""
+    latest = service.current_round(session, study.id)
+    if latest is not None and latest.status in (RoundStatus.DRAFT, RoundStatus.OPEN):
+        return latest, answer_service.round_items(session, latest.id)
+    upcoming = Round(study_id=study.id, number=1 if latest is None else latest.number + 1)
+    return upcoming, service.next_round_items(session, study, latest)
+
+
+def preview_context(session: Session, study: Study) -> dict[str, Any]:
+    """What ``expert/form.html`` needs, for an expert who has not answered yet."""
+    round_, items = round_to_preview(session, study)
+    nobody = Expert(id=0, study_id=study.id, pseudonym="—", name="", email="preview@invalid")  # never stored
+    before = feedback_service.round_before(session, study, round_, nobody)
+    feedback = {} if round_.realtime else feedback_service.from_snapshot(items, before)
+    return {
+        "preview": True,
+        "study": study,
+        "round": round_,
+        "expert": nobody,
+        "base": "",
+        "link_csrf": "",
+        "invitation": SimpleNamespace(submitted_at=None),
+        "groups": design.by_theme(session, study.id, items),
+        "kinds": KINDS,
+        "open_before": feedback_service.open_questions_before(round_, items, before),
+        "unchanged": set(),
+        "versions": {},
+        "previous_round": before.round.number if before.round is not None else None,
+        "values": {},
+        "errors": {},
+        "error": None,
+        "feedback": feedback,
+        "answered": 0,
+        "total": len(items),
+        "last_saved": None,
+        "points": list(range(study.scale_min, study.scale_max + 1)),
+        "threshold": study.divergence_threshold,
+        "unanswered": 0,
+    }
