@@ -36,6 +36,10 @@ DONE_MESSAGES = {
     "restored": N_("The study is restored."),
     "submitted": N_("Thank you: your answers are submitted. You can still change them until the round closes."),
     "sent": N_("Delivery was attempted; see each message's status."),
+    "test_sent": N_(
+        "The invitation and a reminder, marked [Test], are on their way to your own address; they are "
+        "listed below. Their link opens the preview."
+    ),
     "handed": N_("The study's waiting messages go out at the sender's next pass, within seconds; reload to see."),
     "analysed": N_("The round was analysed again."),
 }

@@ -1,5 +1,6 @@
-"""The expert questionnaire as an expert will see it, for the research team: the round being
-prepared (or open), its items and, from round 2 on, the group's feedback, with nothing saved."""
+"""What experts will get, for the research team to check first: the questionnaire of the round
+being prepared (or open), its items and, from round 2 on, the group's feedback, with nothing saved;
+and its invitation and reminder e-mails, sent to the researcher's own address."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.accounts.models import Researcher
+from app.db import utcnow
+from app.i18n import gettext
+from app.mail import service as mail
+from app.mail.mailer import Mailer
 from app.panel.models import Expert
 from app.rounds import answers as answer_service
 from app.rounds import feedback as feedback_service
@@ -59,3 +65,31 @@ def preview_context(session: Session, study: Study) -> dict[str, Any]:
         "threshold": study.divergence_threshold,
         "unanswered": 0,
     }
+
+
+def queue_test_emails(session: Session, study: Study, researcher: Researcher, mailer: Mailer, language: str) -> int:
+    """The invitation and a reminder of the round to preview, written as an expert gets them (in
+    ``language``), queued to the researcher's own address with "[Test]" in the subject. Their link
+    opens the preview, not an expert's page: a test e-mail gives nobody access. Returns 2."""
+    round_, _ = round_to_preview(session, study)
+    reader = Expert(id=0, study_id=study.id, pseudonym="—", name=researcher.name, email=researcher.email)
+    link = f"{mailer.base_url}/studies/{study.id}/preview?lang={language}"
+    subjects = {
+        "invitation": gettext(language, "Delphi study “%(title)s”: round %(number)s is open"),
+        "reminder": gettext(language, "Reminder: round %(number)s of the Delphi study “%(title)s”"),
+    }
+    sent_at = utcnow().isoformat()
+    for kind, subject in subjects.items():
+        title = "[Test] " + subject % {"title": study.title, "number": round_.number}
+        email = mailer.render(
+            kind, language, title, study=study, round=round_, expert=reader, link=link, closes_at=round_.closes_at
+        )
+        mail.queue(
+            session,
+            dedupe_key=f"test:{study.id}:{researcher.id}:{kind}:{sent_at}",
+            to=researcher.email,
+            email=email,
+            kind="test",
+            study_id=study.id,
+        )
+    return len(subjects)

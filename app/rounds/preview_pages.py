@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.dependencies import SessionDep
-from app.rounds.preview import preview_context
-from app.studies.dependencies import StudyForViewer
-from app.web import render, request_language
+from app.dependencies import Form, SessionDep
+from app.i18n import LANGUAGES
+from app.mail.dependencies import MailerDep
+from app.rounds.preview import preview_context, queue_test_emails
+from app.studies.dependencies import StudyForEditor, StudyForViewer
+from app.web import form_text, redirect, render, request_language
 
 router = APIRouter()
 
@@ -25,3 +27,13 @@ def preview_page(request: Request, session: SessionDep, access: StudyForViewer) 
         language=request_language(request, study.language),
         headers={"Cache-Control": "no-store"},
     )
+
+
+@router.post("/studies/{study_id}/preview/emails", include_in_schema=False)
+def send_test_emails(session: SessionDep, access: StudyForEditor, mailer: MailerDep, form: Form) -> Response:
+    """The invitation and a reminder, to the researcher's own address, before the panel gets them."""
+    language = form_text(form, "language", access.study.language)
+    if language not in LANGUAGES:
+        language = access.study.language
+    queue_test_emails(session, access.study, access.researcher, mailer, language)
+    return redirect(f"/studies/{access.study.id}/mailbox", "test_sent")

@@ -11,6 +11,7 @@ from app.panel.models import Expert
 from app.rounds import service
 from app.rounds.models import Answer, Invitation, Round
 from tests.factories import make_researcher, page_login
+from tests.mail.conftest import smtp_server  # noqa: F401 - the SMTP server fixture
 from tests.rounds.helpers import invited, open_round
 from tests.rounds.test_every_kind import all_kinds_study, answer_everything
 
@@ -68,3 +69,52 @@ def test_an_open_round_is_previewed_as_it_is_asked_and_strangers_cannot_see_it(c
     page_login(client, owner.email)
     text = client.get(f"/studies/{study.id}/preview").text
     assert "Preview of round 1" in text and "Which channels matter?" in text
+
+
+def test_a_test_of_the_e_mails_goes_to_the_researcher_over_smtp_and_opens_the_preview(database, smtp_server):  # noqa: F811
+    """From the mailbox page: the invitation and a reminder, in the language asked, to the
+    researcher's own address, marked [Test], delivered over real SMTP; their link is the preview's,
+    and no expert, round or invitation is created. A viewer may not send them."""
+    from fastapi.testclient import TestClient
+
+    from app.db import make_engine, session_scope
+    from app.mail import sender
+    from app.mail.models import OutboxMessage
+    from app.main import create_app
+    from tests.conftest import csrf_from, settings_for
+    from tests.factories import add_member
+
+    url = database.fresh()
+    engine = make_engine(url)
+    settings = settings_for(url, smtp_host="127.0.0.1", smtp_port=smtp_server.port)
+    with session_scope(engine) as session:
+        owner, study = all_kinds_study(session, experts=3)
+        viewer = make_researcher(session, "viewer@example.org", "Vera")
+        add_member(session, study, viewer, "viewer")
+        study_id, owner_email = study.id, owner.email
+        before = _rows(session)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        page_login(client, "viewer@example.org")
+        csrf = csrf_from(client.get(f"/studies/{study_id}").text)
+        refused = client.post(f"/studies/{study_id}/preview/emails", data={"csrf_token": csrf, "language": "en"})
+        assert refused.status_code == 403
+        client.cookies.clear()
+        page_login(client, owner_email)
+        mailbox = client.get(f"/studies/{study_id}/mailbox").text
+        assert f'action="/studies/{study_id}/preview/emails"' in mailbox
+        sent = client.post(
+            f"/studies/{study_id}/preview/emails",
+            data={"csrf_token": csrf_from(mailbox), "language": "fr"},
+            follow_redirects=False,
+        )
+        assert sent.status_code == 303 and sent.headers["location"].endswith("/mailbox?done=test_sent")
+    with session_scope(engine) as session:
+        queued = session.exec(select(OutboxMessage).where(OutboxMessage.study_id == study_id)).all()
+        assert [m.kind for m in queued] == ["test", "test"] and {m.to_address for m in queued} == {owner_email}
+        assert _rows(session) == before
+    assert sender.deliver_due(engine, settings).sent == 2
+    subjects = sorted(m["Subject"] for m in smtp_server.messages)
+    assert subjects[0].startswith("[Test] Rappel") and subjects[1].startswith("[Test] Étude Delphi")  # in French
+    text = next(m for m in smtp_server.messages if "Rappel" not in m["Subject"]).get_body(("plain",)).get_content()
+    assert f"http://testserver/studies/{study_id}/preview?lang=fr" in text and "/e/" not in text
+    engine.dispose()
