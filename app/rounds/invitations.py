@@ -11,7 +11,7 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, Message
-from app.i18n import gettext
+from app.i18n import N_, gettext
 from app.mail import service as mail
 from app.mail.mailer import Mailer
 from app.mail.models import OutboxMessage
@@ -20,9 +20,19 @@ from app.panel.models import Expert, ExpertStatus
 from app.rounds.models import Invitation, Round, RoundStatus
 from app.studies.models import Study
 
+SUBJECTS = {
+    "invitation": N_("Delphi study “%(title)s”: round %(number)s is open"),
+    "reminder": N_("Reminder: round %(number)s of the Delphi study “%(title)s”"),
+}
+
 
 def expert_language(study: Study, expert: Expert) -> str:
     return expert.language or study.language
+
+
+def subject(kind: str, language: str, study: Study, round_: Round) -> str:
+    """The subject of an invitation or a reminder, in ``language``."""
+    return gettext(language, SUBJECTS[kind]) % {"title": study.title, "number": round_.number}
 
 
 def queue_invitation(
@@ -39,20 +49,10 @@ def queue_invitation(
     panel.current_link(session, expert, mailer.secret_key)  # the expert has a link (issued if need be)
     language = expert_language(study, expert)
     link = f"{mailer.base_url}/e/{mail.PERSONAL_LINK}"  # the real token is put in at delivery
-    if kind == "invitation":
-        subject = gettext(language, "Delphi study “%(title)s”: round %(number)s is open") % {
-            "title": study.title,
-            "number": round_.number,
-        }
-    else:
-        subject = gettext(language, "Reminder: round %(number)s of the Delphi study “%(title)s”") % {
-            "title": study.title,
-            "number": round_.number,
-        }
     email = mailer.render(
         kind,
         language,
-        subject,
+        subject(kind, language, study, round_),
         study=study,
         round=round_,
         expert=expert,

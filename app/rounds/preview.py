@@ -11,13 +11,12 @@ from sqlmodel import Session
 
 from app.accounts.models import Researcher
 from app.db import utcnow
-from app.i18n import gettext
 from app.mail import service as mail
 from app.mail.mailer import Mailer
 from app.panel.models import Expert
 from app.rounds import answers as answer_service
 from app.rounds import feedback as feedback_service
-from app.rounds import service
+from app.rounds import invitations, service
 from app.rounds.kinds import KINDS
 from app.rounds.models import Round, RoundStatus
 from app.studies import design
@@ -73,14 +72,10 @@ def queue_test_emails(session: Session, study: Study, researcher: Researcher, ma
     opens the preview, not an expert's page: a test e-mail gives nobody access. Returns 2."""
     round_, _ = round_to_preview(session, study)
     reader = Expert(id=0, study_id=study.id, pseudonym="—", name=researcher.name, email=researcher.email)
-    link = f"{mailer.base_url}/studies/{study.id}/preview?lang={language}"
-    subjects = {
-        "invitation": gettext(language, "Delphi study “%(title)s”: round %(number)s is open"),
-        "reminder": gettext(language, "Reminder: round %(number)s of the Delphi study “%(title)s”"),
-    }
+    link = f"{mailer.base_url}/studies/{study.id}/preview?language={language}"
     sent_at = utcnow().isoformat()
-    for kind, subject in subjects.items():
-        title = "[Test] " + subject % {"title": study.title, "number": round_.number}
+    for kind in invitations.SUBJECTS:
+        title = "[Test] " + invitations.subject(kind, language, study, round_)
         email = mailer.render(
             kind, language, title, study=study, round=round_, expert=reader, link=link, closes_at=round_.closes_at
         )
@@ -92,4 +87,4 @@ def queue_test_emails(session: Session, study: Study, researcher: Researcher, ma
             kind="test",
             study_id=study.id,
         )
-    return len(subjects)
+    return len(invitations.SUBJECTS)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.dependencies import Form, SessionDep
-from app.i18n import LANGUAGES
+from app.i18n import LANGUAGES, normalise
 from app.mail.dependencies import MailerDep
 from app.rounds.preview import preview_context, queue_test_emails
 from app.studies.dependencies import StudyForEditor, StudyForViewer
@@ -18,13 +18,15 @@ router = APIRouter()
 @router.get("/studies/{study_id}/preview", include_in_schema=False)
 def preview_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
     """The questionnaire of the round being prepared (or open), as an expert sees it; nothing on it
-    is saved and nothing is created (``?lang=fr|en`` reads it in either language)."""
+    is saved and nothing is created. ``?language=fr|en`` reads it in either language without
+    changing the language of the researcher's own pages (as ``?lang=`` would)."""
     study = access.study
+    language = normalise(request.query_params.get("language")) or request_language(request, study.language)
     return render(
         request,
         "expert/form.html",
         preview_context(session, study),
-        language=request_language(request, study.language),
+        language=language,
         headers={"Cache-Control": "no-store"},
     )
 

@@ -36,8 +36,10 @@ def test_a_draft_study_is_previewed_as_round_1_with_every_kind_and_nothing_is_cr
     answers_form = re.search(r'<form [^>]*id="answers"[^>]*>', text).group(0)
     assert "action=" not in answers_form and "data-autosave" not in answers_form
     assert len(re.findall(r"<button [^>]*disabled", text)) == 2 and "/withdraw" not in text
-    french = client.get(f"/studies/{study.id}/preview?lang=fr").text
-    assert "Aperçu du tour 1" in french and 'lang="fr"' in french
+    french = client.get(f"/studies/{study.id}/preview?language=fr")
+    assert "Aperçu du tour 1" in french.text and 'lang="fr"' in french.text
+    assert "set-cookie" not in french.headers  # the researcher's own pages keep their language
+    assert 'lang="en"' in client.get(f"/studies/{study.id}/design").text
     assert _rows(session) == before
 
 
@@ -116,5 +118,5 @@ def test_a_test_of_the_e_mails_goes_to_the_researcher_over_smtp_and_opens_the_pr
     subjects = sorted(m["Subject"] for m in smtp_server.messages)
     assert subjects[0].startswith("[Test] Rappel") and subjects[1].startswith("[Test] Étude Delphi")  # in French
     text = next(m for m in smtp_server.messages if "Rappel" not in m["Subject"]).get_body(("plain",)).get_content()
-    assert f"http://testserver/studies/{study_id}/preview?lang=fr" in text and "/e/" not in text
+    assert f"http://testserver/studies/{study_id}/preview?language=fr" in text and "/e/" not in text
     engine.dispose()
