@@ -30,15 +30,22 @@ def source_messages() -> set[str]:
 
 
 def test_every_message_is_translated_with_the_same_placeholders():
-    catalogue = {m.id: m.string for m in read_po(CATALOGUE.open("rb"), locale="fr") if m.id}
+    # a plural message by its singular, with every form (French: one, many)
+    catalogue: dict[str, tuple[str, ...]] = {}
+    for m in read_po(CATALOGUE.open("rb"), locale="fr"):
+        if m.id:
+            key = m.id if isinstance(m.id, str) else m.id[0]
+            forms = (m.string,) if isinstance(m.string, str) else tuple(m.string)
+            catalogue[key] = forms if all(forms) else ()
     messages = source_messages()
     assert len(messages) > 500
     missing = sorted(m for m in messages if not catalogue.get(m))
     assert missing == [], f"{len(missing)} untranslated; run `make messages` and translate: {missing[:5]}"
     for msgid in messages:
         placeholders = sorted(re.findall(r"%\(\w+\)s", msgid))
-        assert sorted(re.findall(r"%\(\w+\)s", catalogue[msgid])) == placeholders, msgid
-        catalogue[msgid] % {name[2:-2]: "x" for name in placeholders}  # formats without error
+        for form in catalogue[msgid]:
+            assert sorted(re.findall(r"%\(\w+\)s", form)) == placeholders, msgid
+            form % {name[2:-2]: "x" for name in placeholders}  # formats without error
 
 
 def test_language_negotiation():
@@ -66,3 +73,21 @@ def test_a_malformed_page_request_is_explained_in_the_readers_language(client):
     assert client.get("/no-such-page?lang=fr").text.count("Cette page n’existe pas") == 1
     api = client.post("/api/auth/login", json={"email": too_long}, headers={"Accept": "application/json"})
     assert api.status_code == 422 and "email: At most 320 characters." in api.json()["detail"]
+
+
+def test_counts_agree_with_their_nouns_in_both_languages(client, session, settings):
+    """ngettext, not "1 items" nor "1 reasons": one item, then two, on a round's page."""
+    from tests.factories import make_panel_study, make_researcher, page_login
+    from tests.rounds.helpers import open_round
+
+    owner = make_researcher(session, "plural@example.org")
+    one = make_panel_study(session, owner, experts=2, items=1, language="en")
+    two = make_panel_study(session, owner, experts=2, items=2, language="en")
+    open_round(session, one, settings)
+    open_round(session, two, settings)
+    page_login(client, owner.email)
+    for language, singular, plural in (("en", "1 item<", "2 items<"), ("fr", "1 item<", "2 items<")):
+        assert singular in client.get(f"/studies/{one.id}/rounds/1?lang={language}").text
+        assert plural in client.get(f"/studies/{two.id}/rounds/1?lang={language}").text
+    french = client.get(f"/studies/{two.id}/rounds?lang=fr").text
+    assert "1 items" not in french
