@@ -35,11 +35,11 @@ from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers as answer_service
 from app.rounds import feedback as feedback_service
 from app.rounds import service as rounds
-from app.rounds.kinds import KINDS, AnswerIn, kind_of, same_answer
+from app.rounds.kinds import AnswerIn, kind_of, same_answer
 from app.rounds.models import Answer, Invitation, Round, RoundStatus
+from app.rounds.preview import questionnaire
 from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
-from app.studies import design
 from app.studies.models import Item, Study, StudyStatus
 from app.web import Refusal, pydantic_message, refused_form, render, request_language
 
@@ -178,22 +178,15 @@ def _form_page(
         ctx,
         "expert/form.html",
         status_code,
-        groups=design.by_theme(session, ctx.study.id, items),
-        kinds=KINDS,
-        open_before=feedback_service.open_questions_before(round_, items, before),
+        **questionnaire(session, ctx.study, round_, items, before, feedback),
         unchanged=unchanged,
         versions=_saved_versions(saved),
-        previous_round=before.round.number if before.round is not None else None,
         values=values,
         errors=errors or {},
         error=error,
-        feedback=feedback,
         answered=answered,
-        total=len(items),
         last_saved=last_saved,
         invitation=invitation,
-        points=list(range(ctx.study.scale_min, ctx.study.scale_max + 1)),
-        threshold=ctx.study.divergence_threshold,
         unanswered=unanswered,
         preview=False,
     )

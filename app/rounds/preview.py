@@ -33,13 +33,31 @@ def round_to_preview(session: Session, study: Study) -> tuple[Round, list[Any]]:
     return upcoming, service.next_round_items(session, study, latest)
 
 
+def questionnaire(
+    session: Session, study: Study, round_: Round, items: list[Any], before: feedback_service.RoundBefore, feedback: Any
+) -> dict[str, Any]:
+    """What ``expert/form.html`` shows of a round whatever an expert has saved: its items by theme,
+    the group's feedback and the open questions of the round before, the scale. The expert's page
+    and the preview both start from it."""
+    return {
+        "groups": design.by_theme(session, study.id, items),
+        "kinds": KINDS,
+        "open_before": feedback_service.open_questions_before(round_, items, before),
+        "previous_round": before.round.number if before.round is not None else None,
+        "feedback": feedback,
+        "total": len(items),
+        "points": list(range(study.scale_min, study.scale_max + 1)),
+        "threshold": study.divergence_threshold,
+    }
+
+
 def preview_context(session: Session, study: Study) -> dict[str, Any]:
     """What ``expert/form.html`` needs, for an expert who has not answered yet."""
     round_, items = round_to_preview(session, study)
     nobody = Expert(id=0, study_id=study.id, pseudonym="—", name="", email="preview@invalid")  # never stored
     before = feedback_service.round_before(session, study, round_, nobody)
     feedback = {} if round_.realtime else feedback_service.from_snapshot(items, before)
-    return {
+    return questionnaire(session, study, round_, items, before, feedback) | {
         "preview": True,
         "study": study,
         "round": round_,
@@ -47,21 +65,13 @@ def preview_context(session: Session, study: Study) -> dict[str, Any]:
         "base": "",
         "link_csrf": "",
         "invitation": SimpleNamespace(submitted_at=None),
-        "groups": design.by_theme(session, study.id, items),
-        "kinds": KINDS,
-        "open_before": feedback_service.open_questions_before(round_, items, before),
         "unchanged": set(),
         "versions": {},
-        "previous_round": before.round.number if before.round is not None else None,
         "values": {},
         "errors": {},
         "error": None,
-        "feedback": feedback,
         "answered": 0,
-        "total": len(items),
         "last_saved": None,
-        "points": list(range(study.scale_min, study.scale_max + 1)),
-        "threshold": study.divergence_threshold,
         "unanswered": 0,
     }
 

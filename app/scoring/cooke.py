@@ -274,11 +274,16 @@ def classical_model(
     # the item weights' base: calibration x the expert's information on that item
     per_item = np.where(answered, calibration[:, None] * np.nan_to_num(information, nan=0.0), 0.0)
 
+    def above(cut: float) -> NDArray[np.bool_]:
+        return np.asarray(np.nan_to_num(calibration, nan=-1.0) >= cut)  # the left out are below any cut
+
+    def global_weights(cut: float) -> FloatArray:
+        return np.where(above(cut), np.nan_to_num(combined, nan=0.0), 0.0)
+
     def raw_weights(cut: float) -> FloatArray:
-        above = np.nan_to_num(calibration, nan=-1.0) >= cut
         if weighting == "item":
-            return np.where(above[:, None], np.nan_to_num(per_item, nan=0.0), 0.0)
-        return np.where(above, np.nan_to_num(combined, nan=0.0), 0.0)
+            return np.where(above(cut)[:, None], np.nan_to_num(per_item, nan=0.0), 0.0)
+        return global_weights(cut)
 
     global_raw: FloatArray
     if weighting in ("equal", "user"):
@@ -308,7 +313,7 @@ def classical_model(
                     chosen_alpha, best_score, best_dm = float(candidate), score, candidate_dm
         else:
             chosen_alpha = float(alpha or 0.0)
-        global_raw = np.where(np.nan_to_num(calibration, nan=-1.0) >= chosen_alpha, np.nan_to_num(combined), 0.0)
+        global_raw = global_weights(chosen_alpha)
         if not raw_weights(chosen_alpha).sum() > 0:
             raise ValueError(f"no expert has calibration >= alpha {chosen_alpha:g}; lower alpha")
         dm = best_dm or decision_maker(data, raw_weights(chosen_alpha), overshoot)

@@ -44,6 +44,14 @@ FOCUS = """async () => {
   };
 }"""
 
+
+def consented_link(session, expert, base: str) -> str:  # type: ignore[no-untyped-def]
+    """The expert's link, consent already given: it opens on the form."""
+    expert.consent_at = utcnow()
+    session.add(expert)
+    return f"{base}/e/{panel.current_link(session, expert, TEST_SECRET)}"
+
+
 VIEWS = {
     "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True},
     # 1280 x 800 at 400 % zoom: 320 x 200 CSS pixels, where a sticky bar would take most of the screen
@@ -57,10 +65,7 @@ def test_the_expert_form_is_walked_answered_and_submitted_with_the_keyboard(chro
     with session_scope(live_app.engine) as session:
         _, study = all_kinds_study(session, experts=3, language="en")
         round1 = open_round(session, study, settings)
-        expert = invited(session, round1)[0]
-        expert.consent_at = utcnow()
-        session.add(expert)
-        link = f"{live_app.base}/e/{panel.current_link(session, expert, TEST_SECRET)}"
+        link = consented_link(session, invited(session, round1)[0], live_app.base)
     context = chromium.new_context(locale="en-GB", **VIEWS[view])
     page = context.new_page()
     page.goto(link)
@@ -113,10 +118,7 @@ def test_moving_through_the_scale_with_arrow_keys_is_quiet_and_the_why_box_follo
         answer_all(session, study, round1, ratings={e.id: [2 if e is experts[0] else 7] for e in experts})
         service.close_round(session, study, round1, None)
         open_round(session, study, settings)
-        expert = experts[0]
-        expert.consent_at = utcnow()
-        session.add(expert)
-        link = f"{live_app.base}/e/{panel.current_link(session, expert, TEST_SECRET)}"
+        link = consented_link(session, experts[0], live_app.base)
     context = chromium.new_context(locale="en-GB", viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(link)
@@ -179,10 +181,7 @@ def test_the_round_2_form_with_its_feedback_charts_keeps_every_focus_stop_in_sig
         answer_everything(session, study, round1, experts)
         service.close_round(session, study, round1, None)
         open_round(session, study, settings)
-        expert = experts[0]
-        expert.consent_at = utcnow()
-        session.add(expert)
-        link = f"{live_app.base}/e/{panel.current_link(session, expert, TEST_SECRET)}"
+        link = consented_link(session, experts[0], live_app.base)
     context = chromium.new_context(locale="en-GB", viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     page.goto(link)
