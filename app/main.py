@@ -33,8 +33,8 @@ from app.db import Transactions, make_engine, reading_engine
 from app.errors import AppError, Message
 from app.mail.mailer import Mailer
 from app.pages import audit_log, mailbox, overview, protocol
+from app.pages import panel as panel_pages
 from app.panel import api as panel_api
-from app.panel import pages as panel_pages
 from app.reports import pages as reports_pages
 from app.rounds import api as rounds_api
 from app.rounds import coding_pages, expert_pages, preview_pages, results_pages

@@ -32,6 +32,12 @@ DONE_MESSAGES = {
     "reminded": N_("Reminders are in the outbox."),
     "narrowed": N_("The panel was narrowed."),
     "link": N_("A new link was issued."),
+    "address": N_(
+        "Saved. The new address has a new personal link (the old one no longer works); if a round is open "
+        "for this expert, its invitation with the new link is in the outbox."
+    ),
+    "unchanged": N_("Nothing was changed."),
+    "reminder": N_("The reminder is in the outbox."),
     "archived": N_("The study is archived."),
     "restored": N_("The study is restored."),
     "submitted": N_("Thank you: your answers are submitted. You can still change them until the round closes."),

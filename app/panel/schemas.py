@@ -16,6 +16,18 @@ class ExpertCreate(BaseModel):
     language: str | None = Field(default=None, pattern="^(fr|en)$")
 
 
+class ExpertUpdate(BaseModel):
+    """What a researcher may correct about an expert: identity, group and language (not the
+    pseudonym, which the answers and reports are keyed by)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320)
+    stakeholder_group: str = Field(default="", max_length=60)
+    language: str | None = Field(default=None, pattern="^(fr|en)$")
+
+
 class WeightChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -13,10 +13,11 @@ from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.panel.models import Expert, ExpertStatus
-from app.panel.schemas import ExpertCreate
+from app.panel.schemas import ExpertCreate, ExpertUpdate
 from app.scoring import RuleError, expert_weights
 from app.security import hash_token, link_token, new_link_nonce
 from app.studies.models import Study
+from app.studies.service import group_label
 
 
 def experts_of(session: Session, study_id: int, *, status: str | None = None) -> list[Expert]:
@@ -83,6 +84,42 @@ def add_expert(session: Session, study: Study, data: ExpertCreate, researcher: R
     session.flush()
     audit.record(session, study.id, researcher, "expert.added", f"expert:{expert.pseudonym}")
     return expert
+
+
+def update_expert(
+    session: Session, study: Study, expert: Expert, data: ExpertUpdate, researcher: Researcher | None
+) -> list[str]:
+    """Correct an expert's name, address, group or language; returns the fields that changed. The
+    audit log says which fields changed, and the group and language before and after, but keeps no
+    name or address (those stay on the panel only, where they can be erased)."""
+    email = addresses.checked(data.email)
+    problem = check_group(study, data.stakeholder_group)
+    if problem:
+        raise InvalidInput(problem, fields=("stakeholder_group",))
+    taken = session.exec(
+        select(Expert.id).where(Expert.study_id == study.id, Expert.email == email, Expert.id != expert.id)
+    ).first()
+    if taken is not None:
+        raise Conflict(Message("%(email)s is already on this panel.", email=email), fields=("email",))
+    after = {
+        "name": data.name,
+        "email": email,
+        "stakeholder_group": group_key(study, data.stakeholder_group),
+        "language": data.language,
+    }
+    changed = [field for field, value in after.items() if getattr(expert, field) != value]
+    if not changed:
+        return []
+    details: dict[str, Any] = {"fields": changed}
+    for field in ("stakeholder_group", "language"):
+        if field in changed:
+            details[field] = {"before": getattr(expert, field), "after": after[field]}
+    for field in changed:
+        setattr(expert, field, after[field])
+    session.add(expert)
+    audit.record(session, study.id, researcher, "expert.edited", f"expert:{expert.pseudonym}", **details)
+    session.flush()
+    return changed
 
 
 def clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
@@ -210,3 +247,27 @@ def current_link(session: Session, expert: Expert, secret_key: str) -> str:
     if hash_token(token) != expert.link_token_hash:  # the secret key changed: a new link
         return issue_link(session, expert, secret_key)
     return token
+
+
+LINK_COLUMNS = ("pseudonym", "name", "email", "language", "group", "link")
+
+
+def personal_links(
+    session: Session, study: Study, researcher: Researcher, secret_key: str, base_url: str
+) -> list[dict[str, Any]]:
+    """Every active expert's personal link, for a mail merge where the platform sends no e-mail
+    (issued where an expert has none yet). The export is logged: the file opens the questionnaires."""
+    rows = [
+        {
+            "pseudonym": expert.pseudonym,
+            "name": expert.name,
+            "email": expert.email,
+            "language": expert.language or study.language,
+            "group": group_label(study, expert.stakeholder_group),
+            "link": f"{base_url}/e/{current_link(session, expert, secret_key)}",
+        }
+        for expert in experts_of(session, study.id, status=ExpertStatus.ACTIVE)
+    ]
+    audit.record(session, study.id, researcher, "panel.links_exported", "panel", count=len(rows))
+    session.flush()
+    return rows

@@ -160,11 +160,16 @@ def api_narrowing(number: int, session: SessionDep, access: StudyForViewer) -> N
 
 @router.post("/api/studies/{study_id}/rounds/{number}/narrowing", response_model=NarrowingPreview, tags=["rounds"])
 def api_confirm_narrowing(
-    number: int, body: NarrowingConfirm, session: SessionDep, access: StudyForEditor
+    number: int, body: NarrowingConfirm, session: SessionDep, mailer: MailerDep, access: StudyForEditor
 ) -> NarrowingPreview:
     round_ = service.get_round(session, access.study, number)
     narrowing.confirm(
-        session, access.study, round_, {o.pseudonym: (o.kept, o.reason) for o in body.overrides}, access.researcher
+        session,
+        access.study,
+        round_,
+        {o.pseudonym: (o.kept, o.reason) for o in body.overrides},
+        access.researcher,
+        thank_dropped=mailer if body.thank_dropped else None,
     )
     return api_narrowing(number, session, access)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from app.audit.models import AuditEvent
+from app.i18n import N_
 from app.panel.models import Expert
-from app.rounds.models import Invitation, Round
+from app.rounds.models import AnswerHistory, Invitation, Round, RoundStatus
 from app.studies import service as studies
 from app.studies.models import Study
 
@@ -56,6 +57,85 @@ def round_progress(session: Session, study: Study, round_: Round) -> RoundProgre
 def study_progress(session: Session, study: Study) -> list[RoundProgress]:
     rounds = session.exec(select(Round).where(Round.study_id == study.id).order_by(col(Round.number))).all()
     return [round_progress(session, study, r) for r in rounds]
+
+
+# how far one expert got, as a badge says it (the counts above use "invited", "opened"... as headings)
+STAGE_LABELS = {
+    "submitted": N_("answers sent"),
+    "started": N_("answering"),
+    "opened": N_("link opened"),
+    "invited": N_("not opened yet"),
+}
+
+
+@dataclass(frozen=True)
+class Participation:
+    """How far one expert got in one round, and when they last did something in it."""
+
+    round: Round
+    invitation: Invitation
+    last_activity: datetime | None
+
+    @property
+    def stage(self) -> str:
+        """The furthest step reached: submitted, started, opened or invited (the words the
+        dashboard counts)."""
+        if self.invitation.submitted_at is not None:
+            return "submitted"
+        if self.invitation.started_at is not None:
+            return "started"
+        if self.invitation.opened_at is not None:
+            return "opened"
+        return "invited"
+
+    @property
+    def stage_label(self) -> str:
+        return STAGE_LABELS[self.stage]
+
+
+def _participations(session: Session, rounds: list[Round], expert_id: int | None = None) -> list[Participation]:
+    by_id = {r.id: r for r in rounds}
+    if not by_id:
+        return []
+    invited = select(Invitation).where(col(Invitation.round_id).in_(by_id))
+    saved = (
+        select(AnswerHistory.round_id, AnswerHistory.expert_id, func.max(AnswerHistory.recorded_at))
+        .where(col(AnswerHistory.round_id).in_(by_id), AnswerHistory.source != "carried")
+        .group_by(col(AnswerHistory.round_id), col(AnswerHistory.expert_id))
+    )
+    if expert_id is not None:
+        invited = invited.where(Invitation.expert_id == expert_id)
+        saved = saved.where(AnswerHistory.expert_id == expert_id)
+    last_save = {(round_id, expert): when for round_id, expert, when in session.exec(saved).all()}
+    out = []
+    for invitation in session.exec(invited).all():
+        moments = [
+            invitation.opened_at,
+            invitation.submitted_at,
+            last_save.get((invitation.round_id, invitation.expert_id)),
+        ]
+        known = [m for m in moments if m is not None]
+        out.append(Participation(by_id[invitation.round_id], invitation, max(known) if known else None))
+    return out
+
+
+def expert_participation(session: Session, study: Study, expert: Expert) -> list[Participation]:
+    """One expert's rounds, first to last: the per-expert page of the panel."""
+    rounds = list(session.exec(select(Round).where(Round.study_id == study.id).order_by(col(Round.number))).all())
+    return sorted(_participations(session, rounds, expert.id), key=lambda p: p.round.number)
+
+
+def current_participation(session: Session, study: Study) -> tuple[Round | None, dict[int, Participation]]:
+    """The latest round that has been opened, and each invited expert's participation in it (by
+    expert id): the status column of the panel page."""
+    round_ = session.exec(
+        select(Round)
+        .where(Round.study_id == study.id, Round.status != RoundStatus.DRAFT)
+        .order_by(col(Round.number).desc())
+    ).first()
+    if round_ is None:
+        return None, {}
+    return round_, {p.invitation.expert_id: p for p in _participations(session, [round_])}
 
 
 @dataclass(frozen=True)

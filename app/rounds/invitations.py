@@ -23,6 +23,7 @@ from app.studies.models import Study
 SUBJECTS = {
     "invitation": N_("Delphi study “%(title)s”: round %(number)s is open"),
     "reminder": N_("Reminder: round %(number)s of the Delphi study “%(title)s”"),
+    "not_retained": N_("Thank you for taking part in the Delphi study “%(title)s”"),
 }
 
 
@@ -69,6 +70,30 @@ def queue_invitation(
         round_id=round_.id,
         expert_id=expert.id,
         link_nonce=expert.link_nonce,
+    )
+
+
+def queue_not_retained(session: Session, study: Study, round_: Round, expert: Expert, mailer: Mailer) -> None:
+    """Thank an expert the narrowing after ``round_`` left out, and tell them the next rounds go on
+    without them. No link: there is nothing more for them to answer."""
+    language = expert_language(study, expert)
+    email = mailer.render(
+        "not_retained",
+        language,
+        subject("not_retained", language, study, round_),
+        study=study,
+        round=round_,
+        expert=expert,
+    )
+    mail.queue(
+        session,
+        dedupe_key=f"not_retained:{round_.id}:{expert.id}",
+        to=expert.email,
+        email=email,
+        kind="not_retained",
+        study_id=study.id,
+        round_id=round_.id,
+        expert_id=expert.id,
     )
 
 
@@ -130,6 +155,38 @@ def remind(
         queued += 1
     session.flush()
     return queued
+
+
+def remind_expert(
+    session: Session, study: Study, round_: Round, expert: Expert, researcher: Researcher | None, mailer: Mailer
+) -> None:
+    """One reminder to one expert, now (the panel's per-expert page). It counts among the expert's
+    reminders but is not held back by the round's ``max_reminders``: the researcher chose to send it."""
+    if round_.status != RoundStatus.OPEN:
+        raise Conflict(
+            Message(
+                "Round %(number)s is %(status)s; reminders are for open rounds.",
+                number=round_.number,
+                status=Message(round_.status),
+            )
+        )
+    if expert.status != ExpertStatus.ACTIVE:
+        raise Conflict(Message("%(expert)s is not on the panel.", expert=expert.pseudonym))
+    invitation = session.exec(
+        select(Invitation).where(Invitation.round_id == round_.id, Invitation.expert_id == expert.id)
+    ).first()
+    if invitation is None:
+        raise Conflict(
+            Message("%(expert)s is not invited to round %(number)s.", expert=expert.pseudonym, number=round_.number)
+        )
+    if invitation.submitted_at is not None:
+        raise Conflict(Message("%(expert)s has already submitted this round.", expert=expert.pseudonym))
+    invitation.reminder_count += 1
+    invitation.last_reminder_at = utcnow()
+    session.add(invitation)
+    queue_invitation(session, study, round_, expert, mailer, kind="reminder", sequence=str(invitation.reminder_count))
+    audit.record(session, study.id, researcher, "expert.reminded", f"expert:{expert.pseudonym}", round=round_.number)
+    session.flush()
 
 
 def send_reminders(

@@ -15,8 +15,10 @@ from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message
 from app.i18n import gettext
+from app.mail.mailer import Mailer
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
+from app.rounds import invitations
 from app.rounds.models import Invitation, PanelDecision, PanelDecisionEntry, Round, RoundResult, RoundStatus
 from app.rounds.snapshot import RoundSnapshot
 from app.studies.models import Study
@@ -82,6 +84,40 @@ def reason_text(data: dict[str, Any], language: str, group_label: Callable[[str]
     return text + "."
 
 
+def dropped_reasons(session: Session, study: Study, language: str, group_label: Callable[[str], str]) -> dict[int, str]:
+    """A short reason for each expert left out by a narrowing, by expert id, in ``language``: the
+    round, and the rank in their group (with the group's label) or the researcher's own reason."""
+    rows = session.exec(
+        select(PanelDecisionEntry, PanelDecision, Round, Expert.pseudonym)
+        .join(Expert, col(Expert.id) == col(PanelDecisionEntry.expert_id))
+        .join(PanelDecision, col(PanelDecision.id) == col(PanelDecisionEntry.decision_id))
+        .join(Round, col(Round.id) == col(PanelDecision.round_id))
+        .where(PanelDecision.study_id == study.id, col(PanelDecisionEntry.kept).is_(False))
+    ).all()
+    reasons = {}
+    for entry, decision, round_, pseudonym in rows:
+        if entry.overridden:
+            text = gettext(language, "Not retained after round %(number)s: %(reason)s") % {
+                "number": round_.number,
+                "reason": entry.override_reason,
+            }
+        else:
+            fate = decision.inputs.get("fates", {}).get(pseudonym, {})
+            where = (
+                gettext(language, "in group “%(group)s”") % {"group": group_label(fate["group"])}
+                if fate.get("group")
+                else gettext(language, "on the panel")
+            )
+            text = gettext(language, "Not retained after round %(number)s: rank %(rank)s of %(pool)s %(where)s") % {
+                "number": round_.number,
+                "rank": entry.rank,
+                "pool": fate.get("pool_size", "?"),
+                "where": where,
+            }
+        reasons[entry.expert_id] = text
+    return reasons
+
+
 def decision_for(session: Session, round_: Round) -> PanelDecision | None:
     return session.exec(select(PanelDecision).where(PanelDecision.round_id == round_.id)).first()
 
@@ -145,10 +181,17 @@ def propose(session: Session, study: Study, round_: Round) -> Proposal:
 
 
 def confirm(
-    session: Session, study: Study, round_: Round, overrides: dict[str, tuple[bool, str]], researcher: Researcher | None
+    session: Session,
+    study: Study,
+    round_: Round,
+    overrides: dict[str, tuple[bool, str]],
+    researcher: Researcher | None,
+    *,
+    thank_dropped: Mailer | None = None,
 ) -> PanelDecision:
     """Record the decision. ``overrides`` maps a pseudonym to (kept, reason) where the researcher
-    departs from the rule; the dropped experts are not invited to the next round."""
+    departs from the rule; the dropped experts are not invited to the next round. With a mailer as
+    ``thank_dropped``, each of them gets a thank-you e-mail."""
     if decision_for(session, round_) is not None:
         raise Conflict(Message("The panel was already narrowed after round %(number)s.", number=round_.number))
     later = session.exec(select(Round).where(Round.study_id == study.id, Round.number > round_.number)).first()
@@ -206,6 +249,8 @@ def confirm(
         )
         if not kept:
             panel.drop_expert(session, expert, override_reason or reason)
+            if thank_dropped is not None:
+                invitations.queue_not_retained(session, study, round_, expert, thank_dropped)
         kept_count += kept
     audit.record(
         session,
@@ -216,6 +261,7 @@ def confirm(
         kept=kept_count,
         dropped=len(proposal.result.fates) - kept_count,
         overrides={k: v[0] for k, v in overrides.items()},
+        thanked=thank_dropped is not None,
     )
     session.flush()
     return decision

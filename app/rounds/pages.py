@@ -13,7 +13,6 @@ from sqlmodel import Session
 from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import InvalidInput, Message
 from app.mail.dependencies import MailerDep
-from app.panel import service as panel
 from app.rounds import dashboard, invitations, narrowing, service
 from app.rounds.analysis import analyse_apart, snapshot_of
 from app.rounds.answers import round_items
@@ -263,12 +262,3 @@ def round_settings_page(
             researcher=access.researcher,
         )
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "saved")
-
-
-@router.post("/studies/{study_id}/panel/{expert_id}/link", include_in_schema=False)
-def reissue_link_page(session: SessionDep, mailer: MailerDep, access: StudyForEditor, expert_id: int) -> Response:
-    """A new personal link for an expert of the panel page: a rounds operation, since the open
-    round's invitation goes out again with it."""
-    expert = panel.get_expert(session, access.study, expert_id)
-    service.reissue_link(session, access.study, expert, access.researcher, mailer)
-    return redirect(f"/studies/{access.study.id}/panel#expert-{expert.id}", "link")

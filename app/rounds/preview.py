@@ -23,6 +23,10 @@ from app.studies import design
 from app.studies.models import Study
 
 
+# the e-mails that carry the questionnaire's link, which a test e-mail points to the preview
+TESTED_KINDS = ("invitation", "reminder")
+
+
 def round_to_preview(session: Session, study: Study) -> tuple[Round, list[Any]]:
     """The latest round while it is a draft or open; otherwise the next one as it would be created
     now (not stored), with the items it would ask."""
@@ -84,7 +88,7 @@ def queue_test_emails(session: Session, study: Study, researcher: Researcher, ma
     reader = Expert(id=0, study_id=study.id, pseudonym="—", name=researcher.name, email=researcher.email)
     link = f"{mailer.base_url}/studies/{study.id}/preview?language={language}"
     sent_at = utcnow().isoformat()
-    for kind in invitations.SUBJECTS:
+    for kind in TESTED_KINDS:
         title = "[Test] " + invitations.subject(kind, language, study, round_)
         email = mailer.render(
             kind, language, title, study=study, round=round_, expert=reader, link=link, closes_at=round_.closes_at
@@ -97,4 +101,4 @@ def queue_test_emails(session: Session, study: Study, researcher: Researcher, ma
             kind="test",
             study_id=study.id,
         )
-    return len(invitations.SUBJECTS)
+    return len(TESTED_KINDS)

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from app.dependencies import Form, SessionDep
 from app.errors import AppError, Conflict
+from app.mail.dependencies import MailerDep
 from app.rounds import narrowing, service
 from app.rounds.charts import distribution_svg
 from app.rounds.context import rounds_tab
@@ -110,7 +111,7 @@ def _narrowing_page(
 
 @router.post("/studies/{study_id}/rounds/{number}/narrowing", include_in_schema=False)
 def confirm_narrowing_page(
-    request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form
+    request: Request, session: SessionDep, mailer: MailerDep, access: StudyForEditor, number: int, form: Form
 ) -> Response:
     study = access.study
     round_ = service.get_round(session, study, number)
@@ -121,7 +122,7 @@ def confirm_narrowing_page(
             proposed = form_text(form, f"proposed_{pseudonym}", "")
             if value != proposed:
                 overrides[pseudonym] = (value == "keep", form_text(form, f"reason_{pseudonym}", ""))
-    posted = {key: form_text(form, key) for key in form if key.startswith(("fate_", "reason_"))}
+    posted = {key: form_text(form, key) for key in form if key.startswith(("fate_", "reason_", "thank_"))}
 
     def again(fresh: Session, refusal: Refusal) -> Response:
         return _narrowing_page(
@@ -136,5 +137,12 @@ def confirm_narrowing_page(
         )
 
     with refused_form(again):
-        narrowing.confirm(session, study, round_, overrides, access.researcher)
+        narrowing.confirm(
+            session,
+            study,
+            round_,
+            overrides,
+            access.researcher,
+            thank_dropped=mailer if form.get("thank_dropped") else None,
+        )
     return redirect(f"/studies/{study.id}/rounds/{number}/narrowing", "narrowed")

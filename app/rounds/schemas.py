@@ -86,6 +86,7 @@ class NarrowingConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     overrides: list[NarrowingOverride] = Field(default_factory=list)
+    thank_dropped: bool = Field(default=False, description="E-mail each expert left out a thank-you.")
 
 
 class NarrowingRow(BaseModel):

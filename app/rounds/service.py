@@ -15,6 +15,7 @@ from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.mail.mailer import Mailer
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
+from app.panel.schemas import ExpertUpdate
 from app.rounds import answers, invitations
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult, RoundStatus
 from app.security import hash_token
@@ -315,8 +316,24 @@ def reissue_link(session: Session, study: Study, expert: Expert, researcher: Res
     """A new link for an expert (the old one dies); if a round is open, it is e-mailed to them."""
     if expert.status == ExpertStatus.WITHDRAWN:
         raise Conflict(Message("This expert has withdrawn; reinstate them first."))
-    token = panel.issue_link(session, expert, mailer.secret_key)
     audit.record(session, study.id, researcher, "expert.link_reissued", f"expert:{expert.pseudonym}")
+    return _new_link_mailed(session, study, expert, mailer)
+
+
+def edit_expert(
+    session: Session, study: Study, expert: Expert, data: ExpertUpdate, researcher: Researcher, mailer: Mailer
+) -> list[str]:
+    """Correct an expert's details. A changed address gets a new personal link (the old address may
+    have been someone else's, and the old link with it) and, if a round is open for them, its
+    invitation. Returns the fields that changed."""
+    changed = panel.update_expert(session, study, expert, data, researcher)
+    if "email" in changed and expert.status != ExpertStatus.WITHDRAWN:
+        _new_link_mailed(session, study, expert, mailer)
+    return changed
+
+
+def _new_link_mailed(session: Session, study: Study, expert: Expert, mailer: Mailer) -> str:
+    token = panel.issue_link(session, expert, mailer.secret_key)
     round_ = open_round_for(session, study.id)
     if round_ is not None:
         invitation = session.exec(

@@ -50,6 +50,8 @@ SHOWS = {
     "narrowing": "table",
     "preview (round 2, with feedback)": "#answers .feedback svg",
     "preview (round 1, draft)": "#save-bar button[disabled]",
+    "panel": "td a[href*='/panel/']",
+    "expert page (answering)": "form[action$='/remind']",
 }
 # The pages that answer with an error status on purpose (the results of a round not analysed yet
 # say so with 409); every other page must answer 200.
@@ -119,6 +121,8 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
             "audit": f"{s}/audit",
             "report": f"{s}/report",
             "preview (round 2, with feedback)": f"{s}/preview",
+            "expert page (answering)": f"{s}/panel/{experts[1].id}",
+            "expert page (withdrawn)": f"{s}/panel/{experts[4].id}",
         }
         for item in answers.round_items(session, round1.id):
             found.researcher_pages.setdefault(f"item ({item.kind}, locked)", f"{s}/items/{item.id}")
@@ -169,6 +173,10 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
     found.refusals = {
         "design, new item refused": (f"{d}/design", f"form[action='{d}/items'] button[type=submit]"),
         "panel, new expert refused": (f"{d}/panel", f"form[action='{d}/panel'] button[type=submit]"),
+        "expert page, weight refused": (
+            found.researcher_pages["expert page (answering)"],
+            "form[action$='/weight'] button[type=submit]",
+        ),
         "expert: consent refused": (
             found.expert_links["welcome (consent)"],
             "form[action$='/consent'] button[type=submit]",

@@ -73,7 +73,7 @@ def test_deleting_a_theme_that_holds_items_is_refused_on_the_design_page(client,
     assert session.get(Theme, theme.id) is not None
 
 
-def test_a_weight_that_is_not_a_number_names_the_expert_and_changes_nothing(client, session):
+def test_a_weight_that_is_not_a_number_is_refused_on_the_expert_s_page_and_changes_nothing(client, session):
     study = _study(session)
     expert = session.exec(select(Expert).where(Expert.study_id == study.id)).first()
     csrf = page_login(client)
@@ -82,7 +82,8 @@ def test_a_weight_that_is_not_a_number_names_the_expert_and_changes_nothing(clie
         data={"csrf_token": csrf, "weight": "heavy", "reason": "chairs the society"},
     )
     assert response.status_code == 400
-    assert f"{expert.pseudonym}:" in response.text and "is not a number" in response.text
+    assert f"<h2>{expert.pseudonym}" in response.text and "is not a number" in response.text
+    assert 'id="f-weight" name="weight"' in response.text and 'aria-describedby="e-weight"' in response.text
     session.refresh(expert)
     assert expert.weight == 1.0
     withdrawn = client.post(
