@@ -22,7 +22,6 @@ from app.rounds.models import Round, RoundStatus
 from app.studies import design
 from app.studies.models import Study
 
-
 # the e-mails that carry the questionnaire's link, which a test e-mail points to the preview
 TESTED_KINDS = ("invitation", "reminder")
 
