@@ -20,9 +20,9 @@ def is_address(address: str) -> bool:
     return len(address) <= MAX_LENGTH and _ADDRESS.match(address) is not None
 
 
-def checked(address: str) -> str:
-    """The address, normalised; a clear refusal if it is not one."""
+def checked(address: str, field: str = "email") -> str:
+    """The address, normalised; a clear refusal (on the form's ``field``) if it is not one."""
     normalised = normalise(address)
     if not is_address(normalised):
-        raise InvalidInput(Message("“%(email)s” is not an e-mail address.", email=address.strip()), fields=("email",))
+        raise InvalidInput(Message("“%(email)s” is not an e-mail address.", email=address.strip()), fields=(field,))
     return normalised

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     smtp_timeout: float = Field(default=10.0, gt=0)
     mail_from: str = "Delphi <delphi@localhost>"
+    # shown to experts where no study is known (a link that is not valid): whom to write to
+    contact_email: str = ""
 
     session_idle_minutes: int = Field(default=120, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)

@@ -221,7 +221,7 @@ def create_app(
         # without the write lock: on one engine a read would take the lock its request's write needs.
         # It is the one the reading transactions (reports, round analysis) use too: one pool, not two.
         app.state.read_engine = reading_engine(app.state.engine)
-        app.state.templates = Templates()
+        app.state.templates = Templates(instance_contact=settings.contact_email)
         app.state.mailer = Mailer.from_settings(settings, app.state.templates)
         app.state.transactions = transactions or Transactions.on(app.state.engine)
         app.state.link_limiter = link_limiter(settings, app.state.transactions.write)

@@ -20,7 +20,7 @@ from app.rounds.models import (
     Statement,
     StatementSource,
 )
-from app.studies.models import Item, ItemRevision, Study, Theme
+from app.studies.models import InformationSheet, Item, ItemRevision, Study, Theme
 
 metadata = SQLModel.metadata
 
@@ -29,6 +29,7 @@ __all__ = [
     "AnswerHistory",
     "AuditEvent",
     "Expert",
+    "InformationSheet",
     "Invitation",
     "Item",
     "ItemRevision",

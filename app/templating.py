@@ -19,7 +19,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 LINK = re.compile(r"https?://[^\s<>&\"']+")
 
 
-def _make_env(language: str) -> Environment:
+def _make_env(language: str, instance_contact: str = "") -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         # HTML, SVG and XML are escaped; plain-text e-mails (.txt) are not HTML, so escaping would
@@ -73,6 +73,8 @@ def _make_env(language: str) -> Environment:
     env.filters["num"] = number_filter
     env.filters["pct"] = percent_filter
     env.globals["lang"] = language
+    # the instance's contact address, shown to experts where no study is known (a link not valid)
+    env.globals["instance_contact"] = instance_contact
 
     def lang_of(text_language: str | None) -> Markup:
         """`` lang="xx"`` for an element holding text written in another language than the page's
@@ -90,8 +92,8 @@ def _make_env(language: str) -> Environment:
 class Templates:
     """Owned by the app's lifespan; ``render`` picks the environment of the asked language."""
 
-    def __init__(self) -> None:
-        self.envs = {language: _make_env(language) for language in LANGUAGES}
+    def __init__(self, instance_contact: str = "") -> None:
+        self.envs = {language: _make_env(language, instance_contact) for language in LANGUAGES}
 
     def render(self, name: str, language: str, **context: Any) -> str:
         return self.envs[language].get_template(name).render(**context)

@@ -46,6 +46,7 @@ class Expert(SQLModel, table=True):
     link_token_hash: str | None = Field(default=None, max_length=64, unique=True)
     link_issued_at: datetime | None = None
     consent_at: datetime | None = None
+    consent_version: int | None = None  # the information sheet's version the expert agreed to
     created_at: datetime = Field(default_factory=utcnow)
 
     # State transitions (the panel service calls them): each refuses an illegal move.

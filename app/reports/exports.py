@@ -21,7 +21,7 @@ from app.rounds.models import Answer, Invitation, Round, RoundResult
 from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
 from app.serialization import json_safe
-from app.studies import design
+from app.studies import design, information
 from app.studies.models import Study
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -58,6 +58,17 @@ OPTION_COLUMNS = (
     "quantile",
     "median",
 )
+PANEL_COLUMNS = (
+    "expert",
+    "group",
+    "language",
+    "status",
+    "weight",
+    "weight_source",
+    "consent_version",
+    "consent_at",
+)
+IDENTITY_COLUMNS = ("name", "email")
 STAT_COLUMNS = (
     "round",
     "item",
@@ -105,7 +116,8 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
         out.append(
             {
                 "round": round_.number,
-                "expert": f"{expert.name} <{expert.email}>" if identities else expert.pseudonym,
+                "expert": expert.pseudonym,
+                **({"name": expert.name, "email": expert.email} if identities else {}),
                 "group": expert.stakeholder_group,
                 "item": item.id,
                 "theme": themes.get(item.theme_id, ""),  # type: ignore[arg-type]
@@ -123,6 +135,34 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
             }
         )
     return out
+
+
+def panel_rows(session: Session, study: Study, *, identities: bool = False) -> list[dict[str, Any]]:
+    """One row per expert: group, language, status, weight, and the information sheet's version
+    they agreed to, and when; names and addresses only when identities are asked for."""
+    experts = session.exec(select(Expert).where(Expert.study_id == study.id).order_by(col(Expert.pseudonym))).all()
+    return [
+        {
+            "expert": e.pseudonym,
+            **({"name": e.name, "email": e.email} if identities else {}),
+            "group": e.stakeholder_group,
+            "language": e.language or study.language,
+            "status": e.status,
+            "weight": e.weight,
+            "weight_source": e.weight_source,
+            "consent_version": e.consent_version,
+            "consent_at": e.consent_at.isoformat() if e.consent_at else None,
+        }
+        for e in experts
+    ]
+
+
+def with_identities(columns: Sequence[str], identities: bool) -> tuple[str, ...]:
+    """The columns, with the name and e-mail after the expert's pseudonym when identities are asked for."""
+    if not identities:
+        return tuple(columns)
+    at = list(columns).index("expert") + 1
+    return (*columns[:at], *IDENTITY_COLUMNS, *columns[at:])
 
 
 def _snapshots(session: Session, study: Study) -> list[tuple[int, RoundSnapshot]]:
@@ -291,6 +331,16 @@ def study_json(session: Session, study: Study) -> bytes:
             }
             for entry, e in results.decision
         ],
+        "information_sheets": [
+            {
+                "version": sheet.version,
+                **{field: getattr(sheet, field) for field in information.FIELDS},
+                "asks_again": sheet.asks_again,
+                "created_at": sheet.created_at.isoformat(),
+            }
+            for sheet in information.sheets_of(session, study.id)
+        ],
+        "panel": panel_rows(session, study),
         "answers": answer_rows(session, study),
     }
     return json.dumps(json_safe(data), ensure_ascii=False, indent=1).encode("utf-8")

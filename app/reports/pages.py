@@ -67,9 +67,12 @@ def download_report(session: SessionDep, access: StudyForViewer, report_id: int)
 @router.get("/studies/{study_id}/exports/answers.csv", tags=["reports"])
 def answers_csv(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
     """Anonymised answers in long format (`expert,item,value,round` and more), as `delphi score` reads."""
-    rows = exports.answer_rows(session, access.study, identities=identities and access.can_edit)
+    identities = identities and access.can_edit
+    rows = exports.answer_rows(session, access.study, identities=identities)
     return _download(
-        exports.to_csv(rows, exports.ANSWER_COLUMNS), "text/csv; charset=utf-8", f"study-{access.study.id}-answers.csv"
+        exports.to_csv(rows, exports.with_identities(exports.ANSWER_COLUMNS, identities)),
+        "text/csv; charset=utf-8",
+        f"study-{access.study.id}-answers.csv",
     )
 
 
@@ -94,11 +97,16 @@ def options_csv(session: SessionDep, access: StudyForViewer) -> Response:
 
 @router.get("/studies/{study_id}/exports/study.xlsx", tags=["reports"])
 def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
+    identities = identities and access.can_edit
     content = exports.to_xlsx(
         {
             "answers": (
-                exports.ANSWER_COLUMNS,
-                exports.answer_rows(session, access.study, identities=identities and access.can_edit),
+                exports.with_identities(exports.ANSWER_COLUMNS, identities),
+                exports.answer_rows(session, access.study, identities=identities),
+            ),
+            "panel": (
+                exports.with_identities(exports.PANEL_COLUMNS, identities),
+                exports.panel_rows(session, access.study, identities=identities),
             ),
             "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
             "options": (exports.OPTION_COLUMNS, exports.option_rows(session, access.study)),

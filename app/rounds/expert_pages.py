@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -40,7 +41,8 @@ from app.rounds.models import Answer, Invitation, Round, RoundStatus
 from app.rounds.preview import questionnaire
 from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
-from app.studies.models import Item, Study, StudyStatus
+from app.studies import information
+from app.studies.models import InformationSheet, Item, Study, StudyStatus
 from app.web import Refusal, pydantic_message, refused_form, render, request_language
 
 router = APIRouter(include_in_schema=False)
@@ -56,6 +58,13 @@ class LinkContext:
     invitation: Invitation | None
     language: str
     csrf: str
+    session: Session = field(repr=False)
+
+    @cached_property
+    def sheet(self) -> InformationSheet | None:
+        """The study's current information sheet (its contact is on every page); read when a page
+        needs it, not on each autosave."""
+        return information.current_sheet(self.session, self.study.id)
 
     def answering(self) -> tuple[Round, Invitation]:
         """The round this expert answers now (the status page was ruled out before)."""
@@ -93,7 +102,7 @@ class Links:
         expert, study = found.expert, found.study
         language = request_language(request, expert.language or study.language)
         csrf = link_csrf_token(self.settings.secret_key, expert.link_token_hash or "")
-        return LinkContext(token, expert, study, found.round, found.invitation, language, csrf)
+        return LinkContext(token, expert, study, found.round, found.invitation, language, csrf, session)
 
     def check_post(self, request: Request, ctx: LinkContext, given: str | None) -> None:
         if not tokens_match(given, ctx.csrf) or not same_origin(request, self.settings):
@@ -118,6 +127,7 @@ def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200,
             "token": ctx.token,
             "link_csrf": ctx.csrf,
             "base": f"/e/{ctx.token}",
+            "sheet": ctx.sheet,
             **context,
         },
         language=ctx.language,
@@ -197,9 +207,24 @@ def expert_page(request: Request, session: SessionDep, token: str, links: LinksD
     ctx = links.resolve(request, session, token)
     if (page := _status_page(request, ctx)) is not None:
         return page
-    if ctx.expert.consent_at is None:
-        return _page(request, ctx, "expert/welcome.html", error=None)
+    if information.needs_consent(session, ctx.sheet, ctx.expert.consent_at is not None, ctx.expert.consent_version):
+        return _welcome_page(request, ctx)
     return _form_page(request, session, ctx)
+
+
+def _welcome_page(request: Request, ctx: LinkContext, status_code: int = 200, error: Message | None = None) -> Response:
+    """How the study works, the information sheet, and the consent (again, after a change that
+    asks for it)."""
+    return _page(
+        request,
+        ctx,
+        "expert/welcome.html",
+        status_code,
+        error=error,
+        defaults=information.DEFAULTS,
+        rights=information.RIGHTS,
+        again=ctx.expert.consent_at is not None,
+    )
 
 
 @router.post("/e/{token}/consent")
@@ -209,17 +234,13 @@ def consent(request: Request, session: SessionDep, token: str, links: LinksDep, 
     if (page := _status_page(request, ctx)) is not None:
         return page
     if not form.get("consent"):
-        return _page(
-            request,
-            ctx,
-            "expert/welcome.html",
-            400,
-            error=Message("Please tick the box to say you agree to take part."),
-        )
+        return _welcome_page(request, ctx, 400, Message("Please tick the box to say you agree to take part."))
     from app.db import utcnow
 
-    ctx.expert.consent_at = ctx.expert.consent_at or utcnow()
-    session.add(ctx.expert)
+    if information.needs_consent(session, ctx.sheet, ctx.expert.consent_at is not None, ctx.expert.consent_version):
+        ctx.expert.consent_at = utcnow()
+        ctx.expert.consent_version = information.sheet_for_consent(session, ctx.study).version
+        session.add(ctx.expert)
     if ctx.invitation is not None and ctx.invitation.opened_at is None:
         ctx.invitation.opened_at = utcnow()
         session.add(ctx.invitation)

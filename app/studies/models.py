@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Text
+from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import StatusColumn, utcnow
@@ -161,5 +161,29 @@ class ItemRevision(SQLModel, table=True):
     related_item_ids: list[int] = Field(default_factory=list, sa_type=JSON)
     reason: str = Field(default="", sa_type=Text)
     round_number: int | None = None
+    researcher_id: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class InformationSheet(SQLModel, table=True):
+    """One version of what experts read before they agree to take part (the study's purpose, who is
+    responsible for the data, the contact, the ethics approval, how long data are kept). A change
+    is a new version; each expert's consent names the version they agreed to. An empty field is
+    written by the platform's default text, in the reader's language."""
+
+    __tablename__ = "information_sheet"
+    __table_args__ = (UniqueConstraint("study_id", "version"),)
+
+    id: int = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
+    version: int
+    purpose: str = Field(default="", sa_type=Text)
+    controller: str = Field(default="", sa_type=Text)
+    contact_name: str = Field(default="", max_length=200)
+    contact_email: str = Field(default="", max_length=320)
+    ethics: str = Field(default="", sa_type=Text)
+    retention: str = Field(default="", sa_type=Text)
+    # experts who agreed to an earlier version are asked to read this one and agree again
+    asks_again: bool = False
     researcher_id: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)

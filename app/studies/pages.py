@@ -12,11 +12,12 @@ from app.accounts import service as accounts
 from app.accounts.dependencies import CurrentResearcher, OptionalAuth
 from app.accounts.models import Researcher, StudyMember
 from app.dependencies import Form, SessionDep
-from app.studies import service
+from app.studies import information, service
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
-from app.studies.models import Study
+from app.studies.models import InformationSheet, Study
 from app.studies.schemas import (
+    InformationSheetIn,
     MemberAdd,
     StudyCreate,
     StudyUpdate,
@@ -83,6 +84,10 @@ def _settings_values(study: Study) -> dict[str, Any]:
     return values | {f"report_{k}": study.report_notes.get(k, "") for k in ("rationale", "funding", "conflicts")}
 
 
+def _sheet_values(sheet: InformationSheet | None) -> dict[str, Any]:
+    return {f: getattr(sheet, f) if sheet else "" for f in information.FIELDS} | {"asks_again": False}
+
+
 def _settings_page(
     request: Request,
     session: Session,
@@ -93,11 +98,15 @@ def _settings_page(
     error: str | None = None,
     member_form: dict[str, str] | None = None,
     member_errors: dict[str, str] | None = None,
+    sheet_form: dict[str, Any] | None = None,
+    sheet_errors: dict[str, str] | None = None,
+    sheet_error: str | None = None,
 ) -> Response:
+    sheets = information.sheets_of(session, access.study.id)
     members = session.exec(
         select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == access.study.id)
     ).all()
-    refused = bool(errors or error or member_errors)
+    refused = bool(errors or error or member_errors or sheet_errors or sheet_error)
     return render(
         request,
         "researcher/settings.html",
@@ -110,6 +119,11 @@ def _settings_page(
             members=members,
             member_form=member_form or {"email": "", "role": "editor"},
             member_errors=member_errors or {},
+            sheets=sheets,
+            sheet_form=sheet_form or _sheet_values(sheets[-1] if sheets else None),
+            sheet_errors=sheet_errors or {},
+            sheet_error=sheet_error,
+            sheet_defaults=information.DEFAULTS,
         ),
         status_code=400 if refused else 200,
     )
@@ -134,6 +148,29 @@ def save_settings_page(request: Request, session: SessionDep, access: StudyForEd
     with refused_form(again):
         service.update_study(session, access.study, StudyUpdate(**values, report_notes=notes), access.researcher)
     return redirect(f"/studies/{access.study.id}/settings", "saved")
+
+
+@router.post("/studies/{study_id}/information", include_in_schema=False)
+def save_information_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
+    """A new version of the information sheet (if anything changed)."""
+    values: dict[str, Any] = {f: form_text(form, f) for f in information.FIELDS}
+    values["asks_again"] = bool(form.get("asks_again"))
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        fresh_access = access.in_session(fresh)
+        return _settings_page(
+            request,
+            fresh,
+            fresh_access,
+            _settings_values(fresh_access.study),
+            sheet_form=values,
+            sheet_errors=refusal.errors,
+            sheet_error=refusal.error,
+        )
+
+    with refused_form(again):
+        information.save_sheet(session, access.study, InformationSheetIn(**values), access.researcher)
+    return redirect(f"/studies/{access.study.id}/settings#information", "saved")
 
 
 @router.post("/studies/{study_id}/members", include_in_schema=False)

@@ -246,6 +246,18 @@ class StudyUpdate(Strict):
     report_notes: dict[str, str] | None = None
 
 
+class InformationSheetIn(Strict):
+    """What experts are told before they agree; an empty field is written by the default text."""
+
+    purpose: str = Field(default="", max_length=5000)
+    controller: str = Field(default="", max_length=2000)
+    contact_name: OneLine = Field(default="", max_length=200)
+    contact_email: str = Field(default="", max_length=320)
+    ethics: str = Field(default="", max_length=2000)
+    retention: str = Field(default="", max_length=2000)
+    asks_again: bool = False
+
+
 class ProtocolUpdate(Strict):
     scale: ScaleSpec | None = None
     protocol: ProtocolSpec | None = None

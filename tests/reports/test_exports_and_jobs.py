@@ -71,6 +71,17 @@ def test_export_links_work_for_members(client, session, finished_study):
     for path in ("answers.csv", "statistics.csv", "study.xlsx", "study.json"):
         response = client.get(f"/studies/{finished_study.id}/exports/{path}")
         assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    book = load_workbook(io.BytesIO(client.get(f"/studies/{finished_study.id}/exports/study.xlsx").content))
+    for sheet in ("answers", "statistics", "options"):
+        header, *rows = [[c.value for c in row] for row in book[sheet].iter_rows()]
+        ids = [row[header.index("item")] for row in rows]
+        assert all(isinstance(i, int) for i in ids), sheet  # numbers in every sheet, to join them
+        assert ids or sheet == "options"  # (a study of rating items only has no option rows)
+    identified = client.get(f"/studies/{finished_study.id}/exports/answers.csv?identities=1").content.decode(
+        "utf-8-sig"
+    )
+    header = next(csv.reader(io.StringIO(identified)))
+    assert header[:4] == ["round", "expert", "name", "email"]  # a name and an address in their own columns
     assert "Consensus report" in client.get(f"/studies/{finished_study.id}/report").text
 
 
