@@ -79,6 +79,7 @@ def render(
         "csrf_token": viewer.csrf_token if viewer else "",
         "path": request.url.path,
         "flash": DONE_MESSAGES.get(request.query_params.get("done", "")),
+        "done": request.query_params.get("done", "") if request.query_params.get("done") in DONE_MESSAGES else "",
     }
     full_context.update(context or {})
     html = request.app.state.templates.render(name, language, **full_context)

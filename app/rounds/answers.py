@@ -275,10 +275,10 @@ def submit(session: Session, round_: Round, expert: Expert, study: Study | None 
     return result.rowcount == 1, invitation.submitted_at or now
 
 
-def unanswered(session: Session, round_: Round, expert: Expert, items: list[Item]) -> int:
-    """How many of the round's ``items`` the expert has not answered (open questions are optional)."""
+def unanswered(session: Session, round_: Round, expert: Expert, items: list[Item]) -> list[Item]:
+    """The round's ``items`` the expert has not answered, in order (open questions are optional)."""
     given = answers_of(session, round_.id, expert.id)
-    return sum(1 for i in items if kind_of(i).required and not ((a := given.get(i.id)) and a.is_given))
+    return [i for i in items if kind_of(i).required and not ((a := given.get(i.id)) and a.is_given)]
 
 
 def carry_forward(session: Session, previous: Round, round_: Round) -> int:

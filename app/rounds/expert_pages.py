@@ -171,7 +171,7 @@ def _form_page(
     errors: dict[str, str] | None = None,
     error: str | None = None,
     status_code: int = 200,
-    unanswered: int = 0,
+    unanswered: list[Item] | None = None,
 ) -> Response:
     round_, invitation = ctx.answering()
     items = answer_service.round_items(session, round_.id)
@@ -197,7 +197,7 @@ def _form_page(
         answered=answered,
         last_saved=last_saved,
         invitation=invitation,
-        unanswered=unanswered,
+        unanswered=unanswered or [],
         preview=False,
     )
 

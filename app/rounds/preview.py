@@ -75,7 +75,7 @@ def preview_context(session: Session, study: Study) -> dict[str, Any]:
         "error": None,
         "answered": 0,
         "last_saved": None,
-        "unanswered": 0,
+        "unanswered": [],
     }
 
 

@@ -94,10 +94,15 @@ def test_consent_then_answer_save_submit_with_post_redirect_get(client, session,
     assert re.search(rf'name="v{items[0].id}" value="8" checked', page) and "key for SMEs" in page
     assert "2 / 3" in page
     warned = client.post(f"{url}/submit", data=data)  # one statement unanswered: saved, asked first
-    assert warned.status_code == 200 and "1 statement(s) have no answer yet" in warned.text
+    assert warned.status_code == 200 and "1 statement has no answer yet" in warned.text
+    missing = re.findall(r'<ul class="unanswered"><li><a href="#item-(\d+)"', warned.text)
+    assert missing == [str(items[1].id)]  # which one, linked to it
+    assert re.search(rf'class="item missing" id="item-{items[1].id}"', warned.text)
+    assert warned.text.count("No answer yet.") == 1
     assert state(session, round_, expert)[2] is None
     done = client.post(f"{url}/submit", data={**data, "confirm_incomplete": "1"}, follow_redirects=True)
     assert "submitted" in done.text.lower()
+    assert "Submitted on" not in done.text  # one banner says it, not two
     again = client.post(f"{url}/submit", data={**data, "confirm_incomplete": "1"}, follow_redirects=False)
     assert again.status_code == 303  # idempotent, no error page
     assert state(session, round_, expert)[2] is not None
