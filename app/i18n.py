@@ -63,3 +63,9 @@ def normalise(language: str | None) -> str | None:
 def N_(message: str) -> str:  # noqa: N802 - the conventional name extractors look for
     """Mark text for translation where it is defined; it is translated where it is shown."""
     return message
+
+
+def punctuation(language: str, mark: str) -> str:
+    """``:`` or ``;`` followed by a space, as the language writes it (French puts a non-breaking
+    space before them)."""
+    return ("\u00a0" if language == "fr" else "") + mark + " "

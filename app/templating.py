@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from app.i18n import LANGUAGES, translations
+from app.i18n_terms import action_label
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LINK = re.compile(r"https?://[^\s<>&\"']+")
@@ -73,6 +74,7 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
     env.filters["num"] = number_filter
     env.filters["pct"] = percent_filter
     env.globals["lang"] = language
+    env.globals["action_label"] = action_label
     # the instance's contact address, shown to experts where no study is known (a link not valid)
     env.globals["instance_contact"] = instance_contact
 
