@@ -63,10 +63,17 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
             return translated % {k: translate(v) if hasattr(v, "template") else v for k, v in value.params.items()}
         return translations(language).gettext(str(value))
 
-    def linkify(text: str) -> Markup:
-        """Escape text, then make its web addresses clickable (the mailbox shows experts' links)."""
+    def linkify(text: str, base_url: str) -> Markup:
+        """Escape text, then make the platform's own web addresses clickable (the mailbox shows
+        experts' links); any other address stays text (an expert's name may hold one)."""
         escaped = str(escape(text))
-        return Markup(LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped))  # noqa: S704
+        own = base_url.rstrip("/") + "/"
+
+        def link(found: re.Match[str]) -> str:
+            address = found.group(0)
+            return f'<a href="{address}">{address}</a>' if address.startswith(own) else address
+
+        return Markup(LINK.sub(link, escaped))  # noqa: S704
 
     env.filters["dt"] = datetime_filter
     env.filters["linkify"] = linkify

@@ -42,6 +42,7 @@ def mailbox_page(request: Request, session: SessionDep, settings: SettingsDep, a
             messages=service.messages_for_study(session, access.study.id),
             body=lambda m: service.with_personal_link(m.body_text, m, settings.secret_key),
             smtp=settings.smtp_configured,
+            base_url=settings.base_url,
         ),
     )
 

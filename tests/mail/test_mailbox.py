@@ -33,3 +33,20 @@ def test_deliver_now_makes_this_studys_waiting_mail_due_and_no_other(client, ses
         assert message.status == MessageStatus.PENDING  # nothing was sent inside the request
         due = message.next_attempt_at <= now
         assert due == (message.study_id == mine.id), (message.study_id, message.next_attempt_at)
+
+
+def test_the_mailbox_links_only_the_platform_s_own_addresses(client, session, settings):
+    """An expert's name is theirs to write: an address in it stays text, where the personal link in
+    the same message is a link."""
+    from app.panel.models import Expert
+
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=1, items=1, language="en")
+    expert = session.exec(select(Expert).where(Expert.study_id == study.id)).one()
+    expert.name = '=HYPERLINK("http://evil.example/x")'
+    session.add(expert)
+    open_round(session, study, settings)
+    page_login(client)
+    page = client.get(f"/studies/{study.id}/mailbox").text
+    assert 'href="http://evil.example' not in page and "http://evil.example/x" in page
+    assert f'<a href="{settings.base_url}/e/' in page
