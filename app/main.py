@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
@@ -189,6 +190,13 @@ def _install_error_mapping(app: FastAPI) -> None:
         log.info("input nested too deeply on %s %s", request.method, request.url.path)
         detail = Message("The request is nested too deeply to be read (brackets or tables inside one another).")
         return _error_response(request, 400, "invalid_value", detail)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+        # The browser went away before its request was read whole (a double-clicked form sends the
+        # first request, drops it and sends the second): nothing was done, nobody reads the answer.
+        log.info("client left before its request was read: %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -8,7 +8,7 @@ import pytest
 
 from app.panel import service as panel
 from tests.conftest import TEST_SECRET, csrf_from
-from tests.factories import login, make_item, make_panel_study, make_researcher
+from tests.factories import login, make_item, make_panel_study, make_researcher, page_login
 from tests.rounds.helpers import invited, open_round
 
 
@@ -74,3 +74,55 @@ def test_a_null_in_an_expert_profile_does_not_break_the_protocol_export(owner_cl
     assert exported.status_code == 200
     experts = {e["pseudonym"]: e for e in tomllib.loads(exported.text)["experts"]}
     assert experts[expert.pseudonym]["profile"] == {"self_rating": 4}
+
+
+def test_a_form_whose_sender_left_is_dropped_quietly(app, client, session, caplog):
+    """A double-clicked form: the browser sends the first request, drops it half-sent and sends the
+    second. The dropped one is answered 400 and logged as information, not as an error with its
+    traceback."""
+    import asyncio
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=1, items=1, language="en")
+    page_login(client, owner.email)
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items()).encode()
+    with TestClient(app):  # the lifespan: the app's state is built
+        messages = [
+            {"type": "http.request", "body": b"csrf_token=x&title=Half", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "POST",
+            "path": f"/studies/{study.id}/settings",
+            "raw_path": f"/studies/{study.id}/settings".encode(),
+            "query_string": b"",
+            "root_path": "",
+            "scheme": "http",
+            "server": ("testserver", 80),
+            "client": ("127.0.0.1", 5000),
+            "headers": [
+                (b"host", b"testserver"),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"content-length", b"100"),
+                (b"cookie", cookie),
+                (b"origin", b"http://testserver"),
+            ],
+        }
+        with caplog.at_level(logging.INFO):
+            asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 400
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
