@@ -22,6 +22,15 @@ class Message(str):
         return text
 
 
+class FieldValueError(ValueError):
+    """A validator's refusal that belongs to one field of the form (a model-wide check, such as an
+    item's kind needing options, would otherwise land on no field)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class AppError(Exception):
     """A refusal a person can read. ``fields`` says what is wrong with which field, always as a
     message: a mapping of field to message, or the names of the fields the ``detail`` is about.

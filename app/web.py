@@ -181,7 +181,8 @@ def form_errors(exc: Exception) -> tuple[str, dict[str, str]]:
     if isinstance(exc, ValidationError):
         fields: dict[str, str] = {}
         for error in exc.errors():
-            name = ".".join(str(p) for p in error["loc"]) or "form"
+            problem = (error.get("ctx") or {}).get("error")
+            name = ".".join(str(p) for p in error["loc"]) or getattr(problem, "field", None) or "form"
             fields.setdefault(name, pydantic_message(error))
         return Message("Please correct the fields marked below."), fields
     if isinstance(exc, AppError):

@@ -49,7 +49,8 @@ def _design_page(
             "design",
             groups=design.themes_with_items(session, study),
             theme_options=theme_options(design.themes_of(session, study.id)),
-            item_form=item_form or forms.item_form_values(),
+            # the theme of the item added last stays chosen: items are written theme by theme
+            item_form=item_form or forms.item_form_values() | {"theme_id": request.query_params.get("theme", "")},
             item_errors=item_errors or {},
             theme_form=theme_form or {"title": "", "description": ""},
             theme_errors=theme_errors or {},
@@ -152,7 +153,8 @@ def add_item_page(request: Request, session: SessionDep, access: StudyForEditor,
 
     with refused_form(again):
         item = design.add_item(session, access.study, data, access.researcher)
-    return redirect(f"/studies/{access.study.id}/design#item-{item.id}", "created")
+    theme = f"?theme={item.theme_id}" if item.theme_id else ""
+    return redirect(f"/studies/{access.study.id}/design{theme}#item-{item.id}", "created")
 
 
 @router.post("/studies/{study_id}/items/merge", include_in_schema=False)

@@ -76,7 +76,8 @@ def _collect(
 ) -> None:
     for error in exc.errors():
         loc = [str(p) for p in error["loc"]]
-        name = (fields or {}).get(loc[0], loc[0]) if loc else fallback
+        problem = (error.get("ctx") or {}).get("error")
+        name = (fields or {}).get(loc[0], loc[0]) if loc else getattr(problem, "field", None) or fallback
         errors.setdefault(name, pydantic_message(error))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from app.errors import Message
+from app.errors import FieldValueError, Message
 from app.i18n import N_
 
 
@@ -23,7 +23,9 @@ class DesignKind:
         """Refuse an item this kind cannot ask (ValueError with a message for the researcher);
         may tidy the spec in place."""
         if spec.is_seed:
-            raise ValueError(Message("a seed question is an estimate item with a known answer (realization)"))
+            raise FieldValueError(
+                Message("a seed question is an estimate item with a known answer (realization)"), "kind"
+            )
 
     def export(self, item: Any, entry: dict[str, Any]) -> None:
         """Add this kind's own fields to an item's entry in a protocol file."""
@@ -32,9 +34,9 @@ class DesignKind:
 def clean_options(options: list[str], kind: str) -> list[str]:
     cleaned = [o.strip() for o in options if o.strip()]
     if len(cleaned) < 2:
-        raise ValueError(Message("a %(kind)s item needs at least two options", kind=kind))
+        raise FieldValueError(Message("a %(kind)s item needs at least two options", kind=Message(kind)), "options")
     if len(set(cleaned)) != len(cleaned):
-        raise ValueError(Message("options must be different from each other"))
+        raise FieldValueError(Message("options must be different from each other"), "options")
     return cleaned
 
 
@@ -82,10 +84,14 @@ class EstimateDesign(DesignKind):
 
     def check(self, spec: Any) -> None:
         if spec.is_seed and spec.realization is None:
-            raise ValueError(Message("a seed question is an estimate item with a known answer (realization)"))
+            raise FieldValueError(
+                Message("a seed question is an estimate item with a known answer (realization)"), "realization"
+            )
         q = spec.quantiles
         if not q or any(not 0 < x < 1 for x in q) or any(b <= a for a, b in zip(q, q[1:], strict=False)):
-            raise ValueError(Message("quantiles must increase strictly between 0 and 1, such as 0.05, 0.5, 0.95"))
+            raise FieldValueError(
+                Message("quantiles must increase strictly between 0 and 1, such as 0.05, 0.5, 0.95"), "quantiles"
+            )
 
     def export(self, item: Any, entry: dict[str, Any]) -> None:
         entry["quantiles"] = list(item.quantiles)

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from app.panel.models import Expert
 from app.studies.models import Item, ItemStatus, Theme
-from tests.factories import make_item, make_panel_study, make_researcher, page_login
+from tests.factories import make_item, make_panel_study, make_researcher, make_theme, page_login
 
 
 def _study(session):  # type: ignore[no-untyped-def]
@@ -104,3 +104,31 @@ def test_every_field_of_the_item_page_has_its_own_id(client, session):
     ids = re.findall(r'\bid="([^"]+)"', html)
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
     assert 'id="f-split_reason"' in html and 'for="f-split_reason"' in html  # the split's "Why" has its label
+
+
+def test_a_choice_without_options_is_refused_under_its_options_in_the_reader_s_language(client, session):
+    study = _study(session)
+    csrf = page_login(client)
+    theme = session.exec(select(Theme).where(Theme.study_id == study.id)).first()
+    refused = client.post(
+        f"/studies/{study.id}/items?lang=fr",
+        data={"csrf_token": csrf, "theme_id": str(theme.id), "text": "Quel réseau ?", "kind": "choice", "options": ""},
+    )
+    assert refused.status_code == 400
+    options_field = re.search(r'<textarea id="f-options".*?</div>', refused.text, re.S).group(0)
+    assert 'id="e-options"' in options_field and "choix" in options_field and "choice" not in options_field
+    assert 'id="e-text"' not in refused.text  # not under the statement
+
+
+def test_the_theme_of_the_last_item_added_stays_chosen_and_themes_come_first(client, session):
+    study = _study(session)
+    csrf = page_login(client)
+    other = make_theme(session, study, "Second theme")
+    added = client.post(
+        f"/studies/{study.id}/items",
+        data={"csrf_token": csrf, "theme_id": str(other.id), "text": "Another statement", "kind": "rating"},
+    )
+    assert added.status_code == 200  # followed to the design page
+    chosen = re.search(r'<select id="f-theme_id".*?</select>', added.text, re.S).group(0)
+    assert re.search(rf'<option value="{other.id}" selected>', chosen)
+    assert added.text.index("Add the theme") < added.text.index("Add the item")
