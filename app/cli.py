@@ -158,13 +158,26 @@ def demo(
         Path | None, typer.Option(help="With --simulate: folder for delphi.db, report.pdf, summary.json.")
     ] = None,
     seed: Annotated[int, typer.Option(help="With --simulate: random seed of the simulated experts.")] = 7,
+    port: Annotated[
+        int | None, typer.Option(help="With --simulate: the app's port (a free one if not given).", min=1, max=65535)
+    ] = None,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option(
+            help="With --simulate: the in-process SMTP server's port (a free one if not given).", min=1, max=65535
+        ),
+    ] = None,
 ) -> None:
     """Load the demo study (social media and e-commerce) and a demo researcher."""
     if simulate:
         from app.demo.simulate import run_simulation
 
         folder = out or Path("simulation")
-        run_simulation(folder, seed=seed, say=say)
+        try:
+            run_simulation(folder, seed=seed, say=say, port=port, smtp_port=smtp_port)
+        except OSError as exc:  # a port already taken
+            say(f"The simulation could not start: {exc}")
+            raise typer.Exit(2) from None
         return
     from app.db import make_engine
     from app.demo.service import DEMO_EMAIL, DEMO_PASSWORD, seed_demo

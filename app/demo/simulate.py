@@ -57,6 +57,16 @@ class Inbox:
             return list(self.messages)
 
 
+def _check_free(port: int) -> int:
+    """The port, if nothing listens on it on this machine; OSError saying so otherwise."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise OSError(f"port {port} is already in use") from None
+    return port
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,8 +118,11 @@ OPEN_ANSWERS_FR = (
 
 
 class Simulation:
-    def __init__(self, out: Path, seed: int, say: Callable[[str], None]):
+    def __init__(
+        self, out: Path, seed: int, say: Callable[[str], None], port: int | None = None, smtp_port: int | None = None
+    ):
         self.out = out
+        self.port, self.smtp_port = port, smtp_port
         self.rng = random.Random(seed)
         self.say = say
         self.summary: dict[str, Any] = {"rounds": []}
@@ -120,6 +133,9 @@ class Simulation:
         import os
 
         self.out.mkdir(parents=True, exist_ok=True)
+        for chosen in (self.port, self.smtp_port):
+            if chosen:
+                _check_free(chosen)
         database_url = os.environ.get("DELPHI_DATABASE_URL")
         if not database_url:
             path = self.out / "delphi.db"
@@ -129,9 +145,9 @@ class Simulation:
         self.say(f"Database: {database_url}")
         upgrade(database_url)
         self.inbox = Inbox()
-        self.smtp = Controller(self.inbox, hostname="127.0.0.1", port=_free_port())
+        self.smtp = Controller(self.inbox, hostname="127.0.0.1", port=self.smtp_port or _free_port())
         self.smtp.start()
-        port = _free_port()
+        port = self.port or _free_port()
         self.settings = load_settings(
             database_url=database_url,
             base_url=f"http://127.0.0.1:{port}",
@@ -355,8 +371,17 @@ class Simulation:
         return len(kept)
 
 
-def run_simulation(out: Path, *, seed: int = 7, say: Callable[[str], None] = print) -> dict[str, Any]:
-    simulation = Simulation(out, seed, say)
+def run_simulation(
+    out: Path,
+    *,
+    seed: int = 7,
+    say: Callable[[str], None] = print,
+    port: int | None = None,
+    smtp_port: int | None = None,
+) -> dict[str, Any]:
+    """The whole study; the app and the SMTP server listen on ``port`` and ``smtp_port`` (free ports
+    if not given)."""
+    simulation = Simulation(out, seed, say, port, smtp_port)
     simulation.start()
     try:
         api = simulation.researcher()

@@ -7,7 +7,7 @@ from pypdf import PdfReader
 from sqlmodel import Session, select
 
 from app.db import make_engine
-from app.demo.simulate import run_simulation
+from app.demo.simulate import _free_port, run_simulation
 from app.panel.models import Expert
 from app.rounds.models import AnswerHistory
 
@@ -16,7 +16,9 @@ from app.rounds.models import AnswerHistory
 def test_simulation_runs_the_seed_study_end_to_end(tmp_path, monkeypatch):
     monkeypatch.delenv("DELPHI_DATABASE_URL", raising=False)
     lines: list[str] = []
-    summary = run_simulation(tmp_path, seed=11, say=lines.append)
+    port, smtp_port = _free_port(), _free_port()
+    summary = run_simulation(tmp_path, seed=11, say=lines.append, port=port, smtp_port=smtp_port)
+    assert f"App on http://127.0.0.1:{port}, SMTP on 127.0.0.1:{smtp_port}" in lines
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert summary["panel"] == {"initial": 22, "final": 10}
     first, second = summary["rounds"]
@@ -37,3 +39,19 @@ def test_simulation_runs_the_seed_study_end_to_end(tmp_path, monkeypatch):
         # every answer came through the expert pages' forms, or was carried forward as round 2 opened
         assert {"save", "carried"} <= sources <= {"save", "submit", "carried"}
     engine.dispose()
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["demo", "--simulate", "--out", str(tmp_path), "--port", str(port)])
+    assert result.exit_code == 2 and f"port {port} is already in use" in result.output
+    assert not (tmp_path / "delphi.db").exists()
