@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
-from app import __version__, logmask
+from app import __version__, logmask, scoring
 from app.accounts import api as accounts_api
 from app.accounts import pages as accounts_pages
 from app.accounts.throttle import LoginThrottle
@@ -229,6 +229,8 @@ def create_app(
         # without the write lock: on one engine a read would take the lock its request's write needs.
         # It is the one the reading transactions (reports, round analysis) use too: one pool, not two.
         app.state.read_engine = reading_engine(app.state.engine)
+        # the first analysis must not wait for numba's compiler: compile (or load) the kernels now
+        threading.Thread(target=scoring.warm_up, name="delphi-warm-up", daemon=True).start()
         app.state.templates = Templates(instance_contact=settings.contact_email)
         app.state.mailer = Mailer.from_settings(settings, app.state.templates)
         app.state.transactions = transactions or Transactions.on(app.state.engine)

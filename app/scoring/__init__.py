@@ -5,6 +5,7 @@
 [8.0, 9.0]
 """
 
+from app.scoring._kernels import warm_up
 from app.scoring.agreement import (
     KendallW,
     PanelAgreement,
@@ -50,6 +51,7 @@ from app.scoring.weighting import (
 )
 
 __all__ = [
+    "warm_up",
     "AttritionComparison",
     "attrition_bias",
     "CONSENSUS_NAMES",

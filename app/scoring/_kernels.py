@@ -91,3 +91,22 @@ def weigh_scale_points(matrix: np.ndarray, weights: np.ndarray, low: int, n_poin
             if 0 <= k < n_points and value == k + low:
                 totals[j, k] += w
     return totals
+
+
+_warmed = threading.Event()
+_warming = threading.Lock()
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel for the types an analysis passes, once per
+    process: a server calls it in the background as it starts, so that its first analysis does not
+    wait for the compiler (2 s on a fresh install)."""
+    with _warming:
+        if _warmed.is_set():
+            return
+        matrix = np.array([[1.0, np.nan], [2.0, 3.0]])
+        count_scale_points(matrix, 1, 3)
+        weigh_scale_points(matrix, np.ones(2), 1, 3)
+        with _parallel_lock:
+            _count_scale_points_parallel(matrix, 1, 3)
+        _warmed.set()
