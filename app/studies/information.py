@@ -4,11 +4,13 @@ the version they read, so that an ethics board can be shown exactly what each ex
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app import addresses
 from app.accounts.models import Researcher
 from app.audit import service as audit
+from app.errors import Conflict, Message
 from app.i18n import N_
 from app.studies.models import InformationSheet, Study
 from app.studies.schemas import InformationSheetIn
@@ -58,11 +60,16 @@ def sheet_for_consent(session: Session, study: Study) -> InformationSheet:
     """The version an expert agrees to now: the current one, or version 1 (the default texts) when
     the research team has written none, stored so that the consent can name it."""
     sheet = current_sheet(session, study.id)
-    if sheet is None:
-        sheet = InformationSheet(study_id=study.id, version=1)
-        session.add(sheet)
-        session.flush()
-    return sheet
+    if sheet is not None:
+        return sheet
+    try:
+        with session.begin_nested():  # two experts agreeing at the same moment: one writes it
+            session.add(InformationSheet(study_id=study.id, version=1))
+    except IntegrityError:
+        pass
+    written = current_sheet(session, study.id)
+    assert written is not None
+    return written
 
 
 def save_sheet(
@@ -82,7 +89,13 @@ def save_sheet(
         researcher_id=researcher.id if researcher else None,
         **{f: values[f] for f in FIELDS},
     )
-    session.add(sheet)
+    try:
+        with session.begin_nested():
+            session.add(sheet)
+    except IntegrityError:
+        raise Conflict(
+            Message("The information was saved by someone else at the same moment; reload the page and try again.")
+        ) from None
     audit.record(
         session,
         study.id,

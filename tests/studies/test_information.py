@@ -177,3 +177,22 @@ def test_the_exports_say_which_version_each_expert_agreed_to(client, session, se
     assert data["information_sheets"][1]["ethics"] == SHEET["ethics"]
     assert {p["expert"]: p["consent_version"] for p in data["panel"]}[expert.pseudonym] == 1
     assert session.exec(select(InformationSheet).order_by(col(InformationSheet.version))).all()[-1].version == 2
+
+
+def test_two_experts_agreeing_at_once_share_version_1(session, monkeypatch):
+    """The first consent of a study writes version 1 of the default sheet; when another expert's
+    consent wrote it in between, the unique version is not a crash: both agree to that one."""
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=2, items=1)
+    written_by_the_other = information.sheet_for_consent(session, study)
+    real = information.current_sheet
+    looks: list[int] = []
+
+    def first_look_finds_nothing(session_, study_id):  # type: ignore[no-untyped-def]
+        looks.append(study_id)  # as it found nothing for both experts before either wrote
+        return None if len(looks) == 1 else real(session_, study_id)
+
+    monkeypatch.setattr(information, "current_sheet", first_look_finds_nothing)
+    mine = information.sheet_for_consent(session, study)
+    assert mine.id == written_by_the_other.id and mine.version == 1
+    assert len(information.sheets_of(session, study.id)) == 1
