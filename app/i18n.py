@@ -12,6 +12,8 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 LANGUAGES = ("fr", "en")
+# each language named in itself (a language menu reads the same on every page)
+LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
 
@@ -69,3 +71,7 @@ def punctuation(language: str, mark: str) -> str:
     """``:`` or ``;`` followed by a space, as the language writes it (French puts a non-breaking
     space before them)."""
     return ("\u00a0" if language == "fr" else "") + mark + " "
+
+
+# each language named in the reader's language ("the study in English", « l’étude en anglais »)
+LANGUAGE_LABELS = {"en": N_("English"), "fr": N_("French")}

@@ -68,6 +68,7 @@ ACTIONS = {
     "protocol.updated": N_("Protocol changed"),
     "protocol.locked": N_("Protocol locked"),
     "information.updated": N_("Information for participants changed"),
+    "study.translated": N_("Study translated"),
     "theme.created": N_("Theme created"),
     "theme.updated": N_("Theme changed"),
     "theme.deleted": N_("Theme deleted"),

@@ -42,7 +42,7 @@ from app.rounds import coding_pages, expert_pages, preview_pages, results_pages
 from app.rounds import pages as rounds_pages
 from app.rounds.ratelimit import link_limiter
 from app.studies import api as studies_api
-from app.studies import design_pages
+from app.studies import design_pages, translation_pages
 from app.studies import pages as studies_pages
 from app.templating import Templates
 from app.web import RenderAgain, pydantic_message, render, wants_json
@@ -55,6 +55,7 @@ ROUTERS = (
     accounts_api.router,
     studies_pages.router,
     design_pages.router,
+    translation_pages.router,
     studies_api.router,
     panel_pages.router,
     panel_api.router,

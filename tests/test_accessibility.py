@@ -80,7 +80,9 @@ def test_a_french_study_read_in_english_marks_its_own_text_french(client, sessio
     client.post(f"/e/{token}/consent", data={"csrf_token": csrf_from(welcome), "consent": "1"})
     english = client.get(f"/e/{token}?lang=en").text
     assert '<html lang="en"' in english
-    assert re.search(r'<legend lang="fr">Statement number 1</legend>', english)
+    assert re.search(
+        r'<legend lang="fr">Statement number 1 <span class="badge grey" lang="en">not translated</span>', english
+    )
     assert re.search(r'<h2 lang="fr">', english)
     french = client.get(f"/e/{token}?lang=fr").text
     assert '<html lang="fr"' in french and 'lang="fr">Statement number 1' not in french

@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from app.accounts import service as accounts
 from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import AppError, Conflict, InvalidInput, Message
+from app.i18n import LANGUAGE_NAMES
 from app.mail.dependencies import MailerDep
 from app.panel import panel_file, service
 from app.panel.models import Expert
@@ -33,7 +34,6 @@ router = APIRouter()
 
 
 EMPTY_FORM = {"name": "", "email": "", "stakeholder_group": "", "profile": "", "language": ""}
-LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
 
 
 def _groups(study: Study) -> dict[str, Any]:

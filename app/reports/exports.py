@@ -40,6 +40,7 @@ ANSWER_COLUMNS = (
     "carried",
     "took_part",
     "item_text",
+    "language",
     "updated_at",
 )
 OPTION_COLUMNS = (
@@ -131,6 +132,7 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
                 "carried": int(answer.version == 1 and same_answer(answer, before)),
                 "took_part": int((round_.number, answer.expert_id) in took_part),
                 "item_text": item.text,
+                "language": answer.language or "",  # of the expert's page when the answer was given
                 "updated_at": answer.updated_at.isoformat(),
             }
         )

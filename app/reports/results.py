@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from app import __version__, scoring
 from app.audit.models import AuditEvent
@@ -119,6 +119,8 @@ class RoundOutcome:
     total: GroupFlow
     kept_after: int | None = None
     days_since_previous: float | None = None
+    # answers given in the round, by the language of the expert's page ("" where not recorded)
+    languages: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,13 @@ def _flows(
 ) -> list[RoundOutcome]:
     flows = []
     previous_opened = None
+    languages: dict[int, dict[str, int]] = defaultdict(dict)
+    for round_id, language, count in session.exec(
+        select(Answer.round_id, Answer.language, func.count())
+        .where(col(Answer.round_id).in_([r.id for r in rounds]))
+        .group_by(col(Answer.round_id), col(Answer.language))
+    ).all():
+        languages[round_id][language or ""] = count
     for round_ in rounds:
         invitations = session.exec(select(Invitation).where(Invitation.round_id == round_.id)).all()
         data = snapshots.get(round_.id)
@@ -301,7 +310,11 @@ def _flows(
         if previous_opened and round_.opened_at:
             days = (round_.opened_at - previous_opened).total_seconds() / 86400
         previous_opened = round_.opened_at or previous_opened
-        flows.append(RoundOutcome(round_, data, dict(groups), total, days_since_previous=days))
+        flows.append(
+            RoundOutcome(
+                round_, data, dict(groups), total, days_since_previous=days, languages=languages.get(round_.id, {})
+            )
+        )
     return flows
 
 

@@ -132,8 +132,10 @@ def save_answers(
     source: str = "save",
     items: list[Item] | None = None,
     invitation: Invitation | None = None,
+    language: str | None = None,
 ) -> SaveResult:
-    """Validate every answer first; save all or none; upsert and record the history of changes."""
+    """Validate every answer first; save all or none; upsert and record the history of changes.
+    ``language`` is the one the expert's page was in (kept with each answer changed)."""
     require_open(round_, expert, study)
     if invitation is None or invitation.round_id != round_.id or invitation.expert_id != expert.id:
         invitation = invitation_for(session, round_, expert)
@@ -154,7 +156,7 @@ def save_answers(
         raise InvalidInput(
             Message("%(count)s answer(s) need a correction; nothing was saved.", count=len(errors)), fields=errors
         )
-    versions = _upsert(session, round_.id, expert.id, cleaned, source)
+    versions = _upsert(session, round_.id, expert.id, cleaned, source, language)
     changed = len(versions)
     now = utcnow()
     if invitation.started_at is None and changed:
@@ -189,6 +191,7 @@ def _upsert_statement(dialect: str) -> Any:
         index_elements=["round_id", "expert_id", "item_id"],
         set_={
             **{name: new[name] for name in ANSWER_FIELDS},
+            "language": new.language,
             "version": _ANSWERS.c.version + 1,
             "updated_at": new.updated_at,
         },
@@ -199,7 +202,12 @@ _UPSERT = {dialect: _upsert_statement(dialect) for dialect in ("postgresql", "sq
 
 
 def _upsert(
-    session: Session, round_id: int, expert_id: int, cleaned: dict[int, CleanAnswer], source: str
+    session: Session,
+    round_id: int,
+    expert_id: int,
+    cleaned: dict[int, CleanAnswer],
+    source: str,
+    language: str | None = None,
 ) -> dict[int, int]:
     """Write the answers that changed, each with its history row; returns the new version of each.
 
@@ -233,6 +241,7 @@ def _upsert(
                 "text": clean.text,
                 "reason": clean.reason,
                 "unable": clean.unable,
+                "language": language,
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
@@ -304,6 +313,7 @@ def carry_forward(session: Session, previous: Round, round_: Round) -> int:
             answer.c["values"],
             answer.c.text,
             answer.c.unable,
+            answer.c.language,
             literal(1),
             literal(now, type_=answer.c.created_at.type),
             literal(now, type_=answer.c.updated_at.type),
@@ -332,7 +342,18 @@ def carry_forward(session: Session, previous: Round, round_: Round) -> int:
             | answer.c.unable.is_(True),
         )
     )
-    columns = ["round_id", "expert_id", "item_id", "value", "values", "text", "unable", "version", "created_at"]
+    columns = [
+        "round_id",
+        "expert_id",
+        "item_id",
+        "value",
+        "values",
+        "text",
+        "unable",
+        "language",
+        "version",
+        "created_at",
+    ]
     written = session.execute(insert(answer).from_select([*columns, "updated_at"], source))
     carried = int(getattr(written, "rowcount", 0) or 0)
     if carried:

@@ -43,6 +43,7 @@ from app.rounds.ratelimit import FailureLimiter
 from app.security import link_csrf_token, looks_like_token, tokens_match
 from app.studies import information
 from app.studies.models import InformationSheet, Item, Study, StudyStatus
+from app.studies.translations import Localiser
 from app.web import Refusal, pydantic_message, refused_form, render, request_language
 
 router = APIRouter(include_in_schema=False)
@@ -128,6 +129,7 @@ def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200,
             "link_csrf": ctx.csrf,
             "base": f"/e/{ctx.token}",
             "sheet": ctx.sheet,
+            "local": Localiser(ctx.study, ctx.language),
             **context,
         },
         language=ctx.language,
@@ -327,7 +329,15 @@ def _save_from_form(
 
     with refused_form(again, refusals=(InvalidInput, SQLAlchemyError)):
         answer_service.save_answers(
-            session, ctx.study, round_, ctx.expert, answers, source=source, items=items, invitation=invitation
+            session,
+            ctx.study,
+            round_,
+            ctx.expert,
+            answers,
+            source=source,
+            items=items,
+            invitation=invitation,
+            language=ctx.language,
         )
     return items
 
@@ -403,7 +413,7 @@ def autosave(request: Request, session: SessionDep, token: str, links: LinksDep,
     # a refusal is a domain error: the boundary rolls back, and the one error mapping answers in JSON
     round_, invitation = ctx.answering()
     result = answer_service.save_answers(
-        session, ctx.study, round_, ctx.expert, answers, source="autosave", invitation=invitation
+        session, ctx.study, round_, ctx.expert, answers, source="autosave", invitation=invitation, language=ctx.language
     )
     return JSONResponse(
         {

@@ -19,6 +19,7 @@ from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds.models import Invitation, Round, RoundStatus
 from app.studies.models import Study
+from app.studies.translations import Localiser
 
 SUBJECTS = {
     "invitation": N_("Delphi study “%(title)s”: round %(number)s is open"),
@@ -33,7 +34,8 @@ def expert_language(study: Study, expert: Expert) -> str:
 
 def subject(kind: str, language: str, study: Study, round_: Round) -> str:
     """The subject of an invitation or a reminder, in ``language``."""
-    return gettext(language, SUBJECTS[kind]) % {"title": study.title, "number": round_.number}
+    title = Localiser(study, language).study("title").value
+    return gettext(language, SUBJECTS[kind]) % {"title": title, "number": round_.number}
 
 
 def queue_invitation(
@@ -59,6 +61,7 @@ def queue_invitation(
         expert=expert,
         link=link,
         closes_at=round_.closes_at,
+        local=Localiser(study, language),
     )
     mail.queue(
         session,
@@ -84,6 +87,7 @@ def queue_not_retained(session: Session, study: Study, round_: Round, expert: Ex
         study=study,
         round=round_,
         expert=expert,
+        local=Localiser(study, language),
     )
     mail.queue(
         session,

@@ -152,6 +152,7 @@ class Answer(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_type=Text)
     unable: bool = False
     version: int = 1
+    language: str | None = Field(default=None, max_length=2)  # of the page the answer was last given on
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

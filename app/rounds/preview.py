@@ -21,6 +21,7 @@ from app.rounds.kinds import KINDS
 from app.rounds.models import Round, RoundStatus
 from app.studies import design
 from app.studies.models import Study
+from app.studies.translations import Localiser
 
 # the e-mails that carry the questionnaire's link, which a test e-mail points to the preview
 TESTED_KINDS = ("invitation", "reminder")
@@ -54,8 +55,8 @@ def questionnaire(
     }
 
 
-def preview_context(session: Session, study: Study) -> dict[str, Any]:
-    """What ``expert/form.html`` needs, for an expert who has not answered yet."""
+def preview_context(session: Session, study: Study, language: str) -> dict[str, Any]:
+    """What ``expert/form.html`` needs, for an expert who has not answered yet and reads ``language``."""
     round_, items = round_to_preview(session, study)
     nobody = Expert(id=0, study_id=study.id, pseudonym="—", name="", email="preview@invalid")  # never stored
     before = feedback_service.round_before(session, study, round_, nobody)
@@ -63,6 +64,7 @@ def preview_context(session: Session, study: Study) -> dict[str, Any]:
     return questionnaire(session, study, round_, items, before, feedback) | {
         "preview": True,
         "study": study,
+        "local": Localiser(study, language),
         "round": round_,
         "expert": nobody,
         "base": "",
@@ -90,7 +92,15 @@ def queue_test_emails(session: Session, study: Study, researcher: Researcher, ma
     for kind in TESTED_KINDS:
         title = "[Test] " + invitations.subject(kind, language, study, round_)
         email = mailer.render(
-            kind, language, title, study=study, round=round_, expert=reader, link=link, closes_at=round_.closes_at
+            kind,
+            language,
+            title,
+            study=study,
+            round=round_,
+            expert=reader,
+            link=link,
+            closes_at=round_.closes_at,
+            local=Localiser(study, language),
         )
         mail.queue(
             session,

@@ -25,7 +25,7 @@ def preview_page(request: Request, session: SessionDep, access: StudyForViewer) 
     return render(
         request,
         "expert/form.html",
-        preview_context(session, study),
+        preview_context(session, study, language),
         language=language,
         headers={"Cache-Control": "no-store"},
     )

@@ -12,10 +12,11 @@ from sqlmodel import Session
 from app.accounts import service as accounts
 from app.dependencies import Form, SessionDep
 from app.errors import Message
-from app.studies import design, forms
+from app.i18n import LANGUAGE_LABELS
+from app.studies import design, forms, translations
 from app.studies.context import study_page, theme_options
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
-from app.studies.models import Item
+from app.studies.models import Item, ItemStatus
 from app.studies.schemas import (
     ItemUpdate,
     MergeItems,
@@ -41,13 +42,20 @@ def _design_page(
     status_code: int = 200,
 ) -> Response:
     study = access.study
+    groups = design.themes_with_items(session, study)
+    themes = [theme for theme, _ in groups if theme is not None]
+    active = [item for _, items in groups for item in items if item.status == ItemStatus.ACTIVE]
+    rows = translations.rows(study, themes, active)
     return render(
         request,
         "researcher/design.html",
         study_page(
             access,
             "design",
-            groups=design.themes_with_items(session, study),
+            groups=groups,
+            translation_missing=sum(row.missing for row in rows),
+            untranslated={int(r.key.split(".")[1]) for r in rows if r.missing and r.key.startswith("item.")},
+            other_language_name=LANGUAGE_LABELS[translations.other_language(study)],
             theme_options=theme_options(design.themes_of(session, study.id)),
             # the theme of the item added last stays chosen: items are written theme by theme
             item_form=item_form or forms.item_form_values() | {"theme_id": request.query_params.get("theme", "")},

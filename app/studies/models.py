@@ -61,6 +61,8 @@ class Study(SQLModel, table=True):
     narrowing: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     groups: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
     report_notes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    # the study's text in its other language: {language: {field: {"value": ..., "source": original}}}
+    translations: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
     status: StudyStatus = Field(default=StudyStatus.DESIGN, sa_type=StatusColumn(StudyStatus))
     created_by: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")
@@ -101,6 +103,7 @@ class Theme(SQLModel, table=True):
     title: str = Field(max_length=300)
     description: str = Field(default="", sa_type=Text)
     position: int = 0
+    translations: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
 class Item(SQLModel, table=True):
@@ -121,6 +124,7 @@ class Item(SQLModel, table=True):
     is_seed: bool = False
     realization: float | None = None
     quantiles: list[float] = Field(default_factory=lambda: [0.05, 0.5, 0.95], sa_type=JSON)
+    translations: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
     status: ItemStatus = Field(default=ItemStatus.ACTIVE, sa_type=StatusColumn(ItemStatus))
     origin: str = Field(default="protocol", max_length=20)

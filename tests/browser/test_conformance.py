@@ -51,6 +51,7 @@ SHOWS = {
     "preview (round 2, with feedback)": "#answers .feedback svg",
     "preview (round 1, draft)": "#save-bar button[disabled]",
     "panel": "td a[href*='/panel/']",
+    "translations": "textarea[lang=en]",
     "expert page (answering)": "form[action$='/remind']",
 }
 # The pages that answer with an error status on purpose (the results of a round not analysed yet
@@ -121,6 +122,7 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
             "audit": f"{s}/audit",
             "report": f"{s}/report",
             "preview (round 2, with feedback)": f"{s}/preview",
+            "translations": f"{s}/translations",
             "expert page (answering)": f"{s}/panel/{experts[1].id}",
             "expert page (withdrawn)": f"{s}/panel/{experts[4].id}",
         }

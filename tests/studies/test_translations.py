@@ -1,0 +1,200 @@
+"""A study in two languages: each expert reads it in theirs (the original where a translation is
+missing or outdated, marked), answers keep the original options, and the exports and the report
+say which language each answer was given in."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+
+import pytest
+from sqlmodel import col, select
+
+from app.errors import InvalidInput
+from app.mail.models import OutboxMessage
+from app.panel import service as panel
+from app.panel.models import Expert
+from app.reports import service as reports
+from app.rounds import service
+from app.rounds.models import Answer
+from app.studies import design, translations
+from app.studies.models import Item, Theme
+from app.studies.translations import Localiser
+from tests.conftest import TEST_SECRET, csrf_from
+from tests.factories import make_item, make_panel_study, make_researcher, make_theme, page_login
+from tests.rounds.helpers import invited, open_round
+
+OPTIONS = ["Courriel", "Publicité", "Référencement"]
+
+
+def _french_study(session):  # type: ignore[no-untyped-def]
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=3, items=0, language="fr", title="Médias sociaux et commerce")
+    study.question = "Que doivent faire les marchands ?"
+    study.anchors = {"1": "pas du tout d'accord", "9": "tout à fait d'accord"}
+    session.add(study)
+    theme = make_theme(session, study, "Stratégie")
+    rated = make_item(session, study, theme, "Répondre aux clients en temps réel")
+    other = make_item(session, study, theme, "Publier chaque jour")
+    choice = make_item(session, study, theme, "Quel canal d'abord ?", kind="choice", options=OPTIONS)
+    return owner, study, theme, rated, other, choice
+
+
+ENGLISH = {
+    "study.title": "Social media and commerce",
+    "study.question": "What should merchants do?",
+    "study.anchors": {"1": "strongly disagree", "9": "strongly agree"},
+    "theme.{theme}.title": "Strategy",
+    "item.{rated}.text": "Answer customers in real time",
+    "item.{choice}.text": "Which channel first?",
+    "item.{choice}.options": ["E-mail", "Advertising", "Search engines"],
+}
+
+
+def _english(theme: Theme, rated: Item, choice: Item) -> dict[str, object]:
+    return {key.format(theme=theme.id, rated=rated.id, choice=choice.id): value for key, value in ENGLISH.items()}
+
+
+def _texts(session, study):  # type: ignore[no-untyped-def]
+    return design.themes_of(session, study.id), design.items_of(session, study.id, active_only=True)
+
+
+def test_a_reader_gets_the_translation_or_the_original_marked_and_a_reworded_item_falls_back(session):
+    owner, study, theme, rated, other, choice = _french_study(session)
+    assert translations.save(session, study, *_texts(session, study), _english(theme, rated, choice), owner) == 7
+    english, french = Localiser(study, "en"), Localiser(study, "fr")
+    assert (str(english.study("title")), english.study("title").fallback) == ("Social media and commerce", False)
+    assert english.item(other).fallback and english.item(other).language == "fr"  # not translated: the original
+    assert (
+        english.option(choice, "Publicité").value == "Advertising"
+        and english.option(choice, "Publicité").language == "en"
+    )
+    assert english.anchors().value == {"1": "strongly disagree", "9": "strongly agree"}
+    assert str(french.item(rated)) == "Répondre aux clients en temps réel" and not french.item(rated).fallback
+    rated.text = "Répondre aux clients en moins d'une heure"  # reworded after it was translated
+    local = Localiser(study, "en").item(rated)
+    assert (local.value, local.fallback) == ("Répondre aux clients en moins d'une heure", True)
+    rows = {row.key: row for row in translations.rows(study, *_texts(session, study))}
+    assert rows[f"item.{rated.id}.text"].outdated and rows[f"item.{other.id}.text"].missing
+    assert translations.missing_count(study, *_texts(session, study)) == 3  # the reworded, the untranslated, a theme
+    choice.options = [*OPTIONS, "Vidéo"]  # an option added: the option labels fall back, all together
+    assert Localiser(study, "en").option(choice, "Publicité").value == "Publicité"
+
+
+def test_a_translation_that_does_not_fit_is_refused_whole(session):
+    owner, study, theme, rated, other, choice = _french_study(session)
+    given = _english(theme, rated, choice) | {f"item.{choice.id}.options": ["E-mail", "Advertising"]}
+    with pytest.raises(InvalidInput) as refused:
+        translations.save(session, study, *_texts(session, study), given, owner)
+    assert set(refused.value.fields) == {f"item.{choice.id}.options"}
+    assert study.translations == {} and rated.translations == {}  # nothing of it was saved
+    with pytest.raises(InvalidInput):
+        translations.save(session, study, *_texts(session, study), {"item.999999.text": "x"}, owner)
+    translations.save(session, study, *_texts(session, study), _english(theme, rated, choice), owner)
+    translations.save(session, study, *_texts(session, study), {f"item.{rated.id}.text": ""}, owner)  # removed
+    assert Localiser(study, "en").item(rated).fallback and "text" not in rated.translations["en"]
+
+
+def test_an_english_expert_reads_a_french_study_in_english_and_the_answers_keep_the_original_options(
+    client, session, settings
+):
+    owner, study, theme, rated, other, choice = _french_study(session)
+    translations.save(session, study, *_texts(session, study), _english(theme, rated, choice), owner)
+    experts = session.exec(select(Expert).where(Expert.study_id == study.id).order_by(col(Expert.id))).all()
+    experts[0].language = "en"
+    session.add(experts[0])
+    open_round(session, study, settings)
+    invitation = session.exec(
+        select(OutboxMessage).where(OutboxMessage.expert_id == experts[0].id, OutboxMessage.kind == "invitation")
+    ).one()
+    assert "Social media and commerce" in invitation.subject and "What should merchants do?" in invitation.body_text
+    url = f"/e/{panel.current_link(session, experts[0], TEST_SECRET)}"
+    welcome = client.get(url).text
+    assert "<h1>Social media and commerce</h1>" in welcome and "What should merchants do?" in welcome
+    client.post(f"{url}/consent", data={"csrf_token": csrf_from(welcome), "consent": "1"})
+    page = html.unescape(client.get(url).text)
+    assert "Answer customers in real time" in page and "<h2>Strategy</h2>" in page
+    assert re.search(
+        r'<legend lang="fr">Publier chaque jour <span class="badge grey" lang="en">not translated</span>', page
+    )
+    assert re.search(r'value="Publicité" >\s*<span>Advertising</span>', page)  # the label translated, the value not
+    assert "strongly disagree" in page and "pas du tout" not in page
+    saved = client.post(
+        f"{url}/save",
+        data={"csrf_token": csrf_from(page), f"v{rated.id}": "8", f"c{choice.id}": "Publicité"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    answers = {a.item_id: a for a in session.exec(select(Answer).where(Answer.expert_id == experts[0].id))}
+    assert answers[choice.id].values == ["Publicité"] and answers[rated.id].value == 8
+    assert {a.language for a in answers.values()} == {"en"}
+    french_page = client.get(f"{url}?lang=fr").text
+    assert "Répondre aux clients en temps réel" in french_page and "not translated" not in french_page
+
+
+def test_the_exports_and_the_report_say_in_which_language_answers_were_given(client, session, settings):
+    owner, study, theme, rated, other, choice = _french_study(session)
+    experts = session.exec(select(Expert).where(Expert.study_id == study.id).order_by(col(Expert.id))).all()
+    round_ = open_round(session, study, settings)
+    from app.rounds import answers
+    from app.rounds.answers import AnswerIn
+
+    for expert, language in zip(invited(session, round_), ("en", "fr", "fr"), strict=True):
+        answers.save_answers(
+            session,
+            study,
+            round_,
+            expert,
+            {rated.id: AnswerIn(value=7), other.id: AnswerIn(value=6)},
+            language=language,
+        )
+        answers.submit(session, round_, expert)
+    service.close_round(session, study, round_, None)
+    page_login(client, owner.email)
+    rows = list(
+        csv.DictReader(io.StringIO(client.get(f"/studies/{study.id}/exports/answers.csv").content.decode("utf-8-sig")))
+    )
+    assert sorted(r["language"] for r in rows) == ["en", "en", "fr", "fr", "fr", "fr"]
+    report = reports.render_html(session, study.id, "en")
+    table = report.split("answered in their language", 1)[1].split("</table>", 1)[0]
+    assert re.search(r"<th class=\"num\">English</th><th class=\"num\">French</th>", table)
+    assert re.search(r"<td>1</td><td class=\"num\">2</td><td class=\"num\">4</td>", table)
+    assert len(experts) == 3
+
+
+def test_the_translations_page_saves_refuses_with_the_field_and_the_design_page_counts_what_is_missing(client, session):
+    owner, study, theme, rated, other, choice = _french_study(session)
+    csrf = page_login(client, owner.email)
+    design_page = client.get(f"/studies/{study.id}/design?lang=en").text
+    assert "The study in English" in design_page and "9 texts to translate" in design_page
+    page = client.get(f"/studies/{study.id}/translations").text
+    assert f'name="t:item.{choice.id}.options"' in page and 'lang="en"' in page
+    refused = client.post(
+        f"/studies/{study.id}/translations",
+        data={
+            "csrf_token": csrf,
+            f"t:item.{rated.id}.text": "Answer in real time",
+            f"t:item.{choice.id}.options": "One\nTwo",
+        },
+    )
+    assert refused.status_code == 400 and "3 lines" in refused.text
+    assert f'id="e-item.{choice.id}.options"' in refused.text and "Answer in real time" in refused.text  # kept
+    session.refresh(rated)
+    assert rated.translations == {}
+    saved = client.post(
+        f"/studies/{study.id}/translations",
+        data={
+            "csrf_token": csrf,
+            f"t:item.{rated.id}.text": "Answer in real time",
+            f"t:item.{choice.id}.options": "E-mail\nAdvertising\nSearch",
+            "t:study.anchors:1": "strongly disagree",
+            "t:study.anchors:9": "strongly agree",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert "6 texts to translate" in client.get(f"/studies/{study.id}/design").text
+    french = client.get(f"/studies/{study.id}/translations?lang=fr").text
+    assert "L’étude en anglais" in french
