@@ -13,7 +13,7 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from app.i18n import LANGUAGES, translations
+from app.i18n import LANGUAGES, punctuation, translations
 from app.i18n_terms import action_label
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -82,6 +82,7 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
     env.filters["pct"] = percent_filter
     env.globals["lang"] = language
     env.globals["action_label"] = action_label
+    env.globals["punctuation"] = lambda mark: punctuation(language, mark)
     # the instance's contact address, shown to experts where no study is known (a link not valid)
     env.globals["instance_contact"] = instance_contact
 

@@ -7,17 +7,18 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from app.dependencies import Form, SessionDep
-from app.errors import AppError, Conflict
+from app.errors import AppError, Conflict, Message, NotFound
 from app.mail.dependencies import MailerDep
 from app.rounds import narrowing, service
-from app.rounds.charts import distribution_svg
+from app.rounds.charts import chart_file, distribution_svg
 from app.rounds.context import rounds_tab
 from app.rounds.kinds import KINDS
 from app.rounds.pages import round_detail_page
-from app.rounds.snapshot import RoundSnapshot
+from app.rounds.snapshot import ItemResult, RoundSnapshot
 from app.studies import design
 from app.studies import service as studies
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
+from app.studies.models import Theme
 from app.web import Refusal, form_text, redirect, refused_form, render, request_language
 
 router = APIRouter()
@@ -40,6 +41,11 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
     }
     themes = {t.id: t for t in design.themes_of(session, study.id)}
     stability = {s.item_id: s for s in data.stability}
+    # items in the order the experts read them: theme by theme, in each theme the round's order
+    sections: list[tuple[Theme | None, list[ItemResult]]] = [
+        (theme, [e for e in data.items if e.theme_id == theme.id]) for theme in themes.values()
+    ]
+    sections.append((None, [e for e in data.items if e.theme_id not in themes]))
     return render(
         request,
         "researcher/results.html",
@@ -52,10 +58,29 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
             points=points,
             counts=counts,
             themes=themes,
+            sections=[(theme, entries) for theme, entries in sections if entries],
             stability=stability,
+            by_group=bool(study.feedback.get("by_group")),
             kinds=KINDS,
             group_label=lambda key: studies.group_label(study, key),
         ),
+    )
+
+
+@router.get("/studies/{study_id}/rounds/{number}/charts/{item_id}.svg", include_in_schema=False)
+def chart_download(session: SessionDep, access: StudyForViewer, number: int, item_id: int) -> Response:
+    """A rating item's distribution chart as an SVG file (for slides; the page makes a PNG of it)."""
+    study = access.study
+    round_ = service.get_round(session, study, number)
+    entry = RoundSnapshot.load(service.analysed_result(session, round_).data).item(item_id)
+    if entry is None or entry.kind != "rating":
+        raise NotFound(Message("This chart does not exist."))
+    points = list(range(study.scale_min, study.scale_max + 1))
+    chart = distribution_svg(points, [entry.shown_stats.count(p) for p in points], median=entry.shown_stats.median)
+    return Response(
+        chart_file(chart, entry.text),
+        media_type="image/svg+xml",
+        headers={"Content-Disposition": f'attachment; filename="round-{number}-item-{item_id}.svg"'},
     )
 
 

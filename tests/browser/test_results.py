@@ -1,0 +1,48 @@
+"""The results page in Chromium: a chart downloads as a PNG for slides (drawn from its SVG file),
+the legend opens, and the page reads theme by theme."""
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from app.accounts.models import Researcher
+from app.db import session_scope
+from app.rounds import service
+from tests.browser.conftest import log_in, shot
+from tests.conftest import settings_for
+from tests.factories import add_member, make_panel_study
+from tests.rounds.helpers import answer_all, open_round
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_chart_downloads_as_a_png_and_the_legend_opens(chromium, live_app, tmp_path):
+    settings = settings_for(live_app.url, base_url=live_app.base)
+    with session_scope(live_app.engine) as session:
+        study = make_panel_study(session, experts=6, items=3, language="fr")
+        rita = session.exec(select(Researcher).where(Researcher.email == "rita@example.org")).one()
+        add_member(session, study, rita, "owner")
+        round_ = open_round(session, study, settings)
+        answer_all(session, study, round_)
+        service.close_round(session, study, round_, None)
+        study_id = study.id
+    context = chromium.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, live_app.base)
+    page.goto(f"{live_app.base}/studies/{study_id}/rounds/1/results?lang=fr")
+    legend = page.locator("details.legend")
+    legend.locator("summary").click()
+    expect(legend).to_contain_text("sous 15\u00a0% l’item est stable")
+    with page.expect_download() as download:
+        page.locator("a[data-png]").first.click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.suffix == ".png" and saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(saved) as image:
+        assert image.size == (960, 288)  # three times the page's chart
+        assert len(image.convert("RGB").getcolors(maxcolors=1_000_000)) > 3  # bars and text, not blank
+    shot(page, "40-results-fr")
+    context.close()
