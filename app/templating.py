@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_decimal
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from app.i18n import LANGUAGES, punctuation, translations
@@ -35,10 +36,28 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
 
-    def datetime_filter(value: datetime | None, fmt: str = "medium") -> str:
+    @pass_context
+    def datetime_filter(context: Context, value: datetime | None, fmt: str = "medium") -> str:
+        """A moment in the reader's time zone (``tz``, UTC where unknown, as in e-mails), without
+        seconds: "short" for tables; "medium" and "long" name the day, "long" the time zone too."""
         if value is None:
             return "—"
-        return format_datetime(value, format=fmt, locale=language, tzinfo=None)
+        tz = context.get("tz") or UTC
+        local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz)
+        if fmt == "short":
+            return format_datetime(local, format="short", locale=language, tzinfo=tz)
+        text = f"{format_date(local, 'long' if fmt == 'long' else 'medium', locale=language)}, " + format_time(
+            local, "short", locale=language
+        )
+        return f"{text} ({zone_label(local)})" if fmt == "long" else text
+
+    @pass_context
+    def local_input(context: Context, value: datetime | None) -> str:
+        """A moment as a ``datetime-local`` field shows it: in the reader's time zone."""
+        if value is None:
+            return ""
+        tz = context.get("tz") or UTC
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz).strftime("%Y-%m-%dT%H:%M")
 
     def number_filter(value: float | int | None, digits: int = 2) -> str:
         if value is None or value != value:  # None or NaN
@@ -76,6 +95,7 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
         return Markup(LINK.sub(link, escaped))  # noqa: S704
 
     env.filters["dt"] = datetime_filter
+    env.filters["local_input"] = local_input
     env.filters["linkify"] = linkify
     env.filters["tr"] = translate
     env.filters["num"] = number_filter
@@ -97,6 +117,16 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
     # each researcher form carries a one-time key: a double click on "Add" adds once
     env.globals["new_form_key"] = lambda: secrets.token_urlsafe(16)
     return env
+
+
+def zone_label(moment: datetime) -> str:
+    """UTC, or its offset from UTC at that moment (UTC+1, UTC−5, UTC+5:30): the same in every language."""
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    if minutes == 0:
+        return "UTC"
+    sign, minutes = ("+" if minutes > 0 else "\u2212"), abs(minutes)
+    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
 
 
 class Templates:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -51,6 +53,27 @@ DONE_MESSAGES = {
 }
 
 
+TZ_COOKIE = "delphi_tz"
+
+
+def request_timezone(request: Request) -> ZoneInfo:
+    """The reader's time zone, as their browser named it (a cookie its pages set); UTC until it is
+    known or when it is not a zone this machine knows."""
+    key = request.cookies.get(TZ_COOKIE, "")
+    if key and len(key) <= 64:
+        try:
+            return ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo("UTC")
+
+
+def local_to_utc(raw: str, tz: ZoneInfo) -> datetime:
+    """A date and time typed in the reader's time zone (a ``datetime-local`` field), in UTC."""
+    value = datetime.fromisoformat(raw)
+    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
+
+
 def request_language(request: Request, study_language: str | None = None) -> str:
     """The user's choice (``?lang=`` or cookie), else the study's language, else Accept-Language."""
     chosen = normalise(request.query_params.get("lang")) or normalise(request.cookies.get(LANG_COOKIE))
@@ -79,6 +102,7 @@ def render(
         "csrf_token": viewer.csrf_token if viewer else "",
         "path": request.url.path,
         "flash": DONE_MESSAGES.get(request.query_params.get("done", "")),
+        "tz": request_timezone(request),
         "done": request.query_params.get("done", "") if request.query_params.get("done") in DONE_MESSAGES else "",
     }
     full_context.update(context or {})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -22,20 +23,20 @@ from app.rounds.schemas import (
     RoundCreate,
 )
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
-from app.web import Refusal, form_text, redirect, refused_form, render
+from app.web import Refusal, form_text, local_to_utc, redirect, refused_form, render, request_timezone
 
 router = APIRouter()
 
 
-def _parse_when(raw: str | None, field: str) -> datetime | None:
+def _parse_when(raw: str | None, field: str, tz: ZoneInfo) -> datetime | None:
+    """A deadline typed in the researcher's time zone, stored in UTC."""
     raw = (raw or "").strip()
     if not raw:
         return None
     try:
-        value = datetime.fromisoformat(raw)
+        return local_to_utc(raw, tz)
     except ValueError:
         raise InvalidInput(Message("Enter a date and time."), fields=(field,)) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _rounds_page(
@@ -104,7 +105,7 @@ def createround_detail_page(request: Request, session: SessionDep, access: Study
         reminder = _hours(reminder_text)
         data = RoundCreate(
             realtime=realtime,
-            closes_at=_parse_when(closes_at, "closes_at"),
+            closes_at=_parse_when(closes_at, "closes_at", request_timezone(request)),
             reminder_interval_hours=reminder,
         )
         round_ = service.create_round(
@@ -240,7 +241,7 @@ def remind_page(
 def reopen_page(request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form) -> Response:
     with refused_form(_round_again(request, access, number)):
         round_ = service.get_round(session, access.study, number)
-        closes_at = _parse_when(form_text(form, "closes_at", ""), "closes_at")
+        closes_at = _parse_when(form_text(form, "closes_at", ""), "closes_at", request_timezone(request))
         reason = form_text(form, "reason", "")
         service.reopen_round(session, access.study, round_, reason, closes_at, access.researcher)
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "reopened")
@@ -257,7 +258,7 @@ def round_settings_page(
             access.study,
             round_,
             realtime=bool(form.get("realtime")),
-            closes_at=_parse_when(form_text(form, "closes_at", ""), "closes_at"),
+            closes_at=_parse_when(form_text(form, "closes_at", ""), "closes_at", request_timezone(request)),
             reminder_interval_hours=_hours(form_text(form, "reminder", "")),
             researcher=access.researcher,
         )
