@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ctypes.util
+import shutil
 import sqlite3
+import subprocess
 import sys
 
 problems = []
@@ -19,3 +21,14 @@ for library, package in (("pango-1.0", "libpango-1.0-0"), ("pangoft2-1.0", "libp
 if problems:
     print("Cannot continue:\n  " + "\n  ".join(problems), file=sys.stderr)
     sys.exit(1)
+
+# Fonts the PDF report asks for; without them it still renders, in another font or with boxes.
+fonts = ""
+if shutil.which("fc-list"):
+    fonts = subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True, check=False).stdout
+for family, package, what in (
+    ("DejaVu Sans", "fonts-dejavu-core", "the report's text font"),
+    ("Noto Color Emoji", "fonts-noto-color-emoji", "emoji in study texts (a box without it)"),
+):
+    if family not in fonts:
+        print(f"Note: the PDF report uses {family} for {what}: on Debian/Ubuntu `apt-get install {package}`.")

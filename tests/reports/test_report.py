@@ -209,3 +209,32 @@ def test_every_checklist_page_reference_points_at_a_section_the_report_has(sessi
         html = service.render_html(session, study.id, "en", guideline=guideline)
         references = set(re.findall(r'class="pageref" href="#([^"]+)"', html))
         assert references and references <= set(re.findall(r' id="([^"]+)"', html)), guideline
+
+
+def _has_emoji_font() -> bool:
+    if shutil.which("fc-list") is None:
+        return False
+    families = subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True, check=False).stdout
+    return "Noto Color Emoji" in families
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
+@pytest.mark.skipif(
+    not _has_emoji_font(),
+    reason="no colour emoji font (apt-get install fonts-noto-color-emoji): scripts/check_system.py says so too",
+)
+def test_an_emoji_in_a_title_prints_in_colour_not_as_a_box(tmp_path, session, finished_study):
+    from PIL import Image
+
+    finished_study.title = "Médias sociaux 📊 et e-commerce"
+    session.add(finished_study)
+    pdf_path = tmp_path / "report.pdf"
+    pdf_path.write_bytes(service.html_to_pdf(service.render_html(session, finished_study.id, "fr")))
+    subprocess.run(
+        ["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", str(pdf_path), str(tmp_path / "p")], check=True
+    )
+    with Image.open(next(tmp_path.glob("p-*.png"))) as page:
+        colours = page.convert("RGB").getcolors(maxcolors=2_000_000) or []
+    # the bar-chart emoji's bars are saturated colours the cover has nowhere else (its navy is not)
+    vivid = sum(n for n, (r, g, b) in colours if max(r, g, b) - min(r, g, b) > 120)
+    assert vivid > 5
