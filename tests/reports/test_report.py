@@ -238,3 +238,16 @@ def test_an_emoji_in_a_title_prints_in_colour_not_as_a_box(tmp_path, session, fi
     # the bar-chart emoji's bars are saturated colours the cover has nowhere else (its navy is not)
     vivid = sum(n for n, (r, g, b) in colours if max(r, g, b) - min(r, g, b) > 120)
     assert vivid > 5
+
+
+def test_the_contents_sit_on_the_title_page_and_leave_no_page_almost_empty(session, finished_study):
+    """The table of contents used to start at the foot of the summary page and spill three lines
+    onto a page of its own."""
+    import io
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(service.html_to_pdf(service.render_html(session, finished_study.id, "en"))))
+    first, second = (reader.pages[k].extract_text() for k in (0, 1))
+    assert "Contents" in first and "Methods" in first and "Results per item" in first
+    assert "Contents" not in second and "Summary" in second
