@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from html import escape
 
 import matplotlib
+from babel.numbers import format_decimal
 
 matplotlib.use("svg")
 from matplotlib.figure import Figure  # noqa: E402 - the backend must be chosen first
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 matplotlib.rcParams.update(
     {
@@ -42,7 +44,18 @@ def _svg(figure: Figure) -> str:
     return buffer.getvalue()
 
 
-def theme_weights_svg(titles: Sequence[str], weights: Sequence[float]) -> str:
+def _number(value: float, digits: int, language: str) -> str:
+    """A number as the report's language writes it (a decimal comma in French)."""
+    return format_decimal(
+        round(float(value), digits) + 0.0, format="#,##0." + "0" * digits if digits else "#,##0", locale=language
+    )
+
+
+def _axis_in(language: str, digits: int) -> FuncFormatter:
+    return FuncFormatter(lambda value, _position: _number(value, digits, language))
+
+
+def theme_weights_svg(titles: Sequence[str], weights: Sequence[float], language: str = "en") -> str:
     """Themes ranked by weight, as horizontal bars."""
     height = 0.45 * len(titles) + 0.6
     figure = Figure(figsize=(6.3, height))
@@ -51,14 +64,19 @@ def theme_weights_svg(titles: Sequence[str], weights: Sequence[float]) -> str:
     ax.barh(list(positions), [100 * w for w in weights], color="#1f4e79", height=0.6)
     ax.set_yticks(list(positions), [_wrap(t, 48) for t in titles])
     ax.set_xlabel("%")
+    ax.xaxis.set_major_formatter(_axis_in(language, 1))
     for y, w in zip(positions, weights, strict=True):
-        ax.text(100 * w + 0.3, y, f"{100 * w:.1f}", va="center", fontsize=8)
+        ax.text(100 * w + 0.3, y, _number(100 * w, 1, language), va="center", fontsize=8)
     ax.set_xlim(0, max(100 * max(weights, default=0) * 1.18, 1))
     return _svg(figure)
 
 
 def consensus_by_round_svg(
-    rounds: Sequence[int], shares: Sequence[float], stable: Sequence[float | None], labels: Mapping[str, str]
+    rounds: Sequence[int],
+    shares: Sequence[float],
+    stable: Sequence[float | None],
+    labels: Mapping[str, str],
+    language: str = "en",
 ) -> str:
     figure = Figure(figsize=(6.3, 2.2))
     ax = figure.add_subplot()
@@ -68,6 +86,7 @@ def consensus_by_round_svg(
         ax.plot(*zip(*stable_points, strict=True), marker="s", color="#c06c2b", label=labels["stable"])
     ax.set_xticks(list(rounds), [f"{labels['round']} {r}" for r in rounds])
     ax.set_ylim(0, 105)
+    ax.yaxis.set_major_formatter(_axis_in(language, 0))
     ax.set_ylabel("%")
     ax.legend(frameon=False, loc="lower right")
     return _svg(figure)

@@ -83,7 +83,9 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
         if chart:
             item_charts[outcome.item.id] = charts.data_uri(chart)
     theme_chart = (
-        charts.data_uri(charts.theme_weights_svg([t.title for t in results.themes], [t.weight for t in results.themes]))
+        charts.data_uri(
+            charts.theme_weights_svg([t.title for t in results.themes], [t.weight for t in results.themes], language)
+        )
         if results.themes
         else None
     )
@@ -100,6 +102,7 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
                     "stable": gettext(language, "stable items"),
                     "round": gettext(language, "Round"),
                 },
+                language,
             )
         )
     texts = {o.item.id: o.item.text for o in results.items}

@@ -251,3 +251,12 @@ def test_the_contents_sit_on_the_title_page_and_leave_no_page_almost_empty(sessi
     first, second = (reader.pages[k].extract_text() for k in (0, 1))
     assert "Contents" in first and "Methods" in first and "Results per item" in first
     assert "Contents" not in second and "Summary" in second
+
+
+def test_the_report_s_charts_write_numbers_as_the_report_s_language_does():
+    from app.reports import charts
+
+    french = charts.theme_weights_svg(["Stratégie", "Contenu"], [0.625, 0.375], "fr")
+    english = charts.theme_weights_svg(["Strategy", "Content"], [0.625, 0.375], "en")
+    assert "62,5" in french and "62.5" not in french and "10,0" in french  # values and axis ticks
+    assert "62.5" in english and "62,5" not in english
