@@ -46,3 +46,41 @@ def test_a_chart_downloads_as_a_png_and_the_legend_opens(chromium, live_app, tmp
         assert len(image.convert("RGB").getcolors(maxcolors=1_000_000)) > 3  # bars and text, not blank
     shot(page, "40-results-fr")
     context.close()
+
+
+def test_closing_a_round_says_it_is_working_and_cannot_be_clicked_twice(chromium, live_app):
+    settings = settings_for(live_app.url, base_url=live_app.base)
+    with session_scope(live_app.engine) as session:
+        study = make_panel_study(session, experts=4, items=2, language="en")
+        rita = session.exec(select(Researcher).where(Researcher.email == "rita@example.org")).one()
+        add_member(session, study, rita, "owner")
+        round_ = open_round(session, study, settings)
+        answer_all(session, study, round_)
+        study_id = study.id
+    page = chromium.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, live_app.base)
+    page.goto(f"{live_app.base}/studies/{study_id}/rounds/1")
+    held = []
+    page.route("**/rounds/1/close", lambda route: held.append(route))  # held until the page is looked at
+    close = page.locator("form[action$='/close']")
+    close.locator("input[name=confirm]").check()
+    close.locator("button[type=submit]").click(no_wait_after=True)
+    # the page is still the round's while the request waits (a locator would wait for the navigation)
+    state = page.evaluate(
+        """() => {
+            const form = document.querySelector("form[action$='/close']");
+            const status = form.querySelector(".busy-status[role=status]");
+            return [form.querySelector("button[type=submit]").disabled, status && status.textContent];
+        }"""
+    )
+    assert state == [True, "Closing and analysing the round: a large round takes a few seconds…"]
+    for _ in range(400):  # until the held request reaches the route (Playwright hands it over in its loop)
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_url("**/rounds/1?done=closed")
+    expect(page.locator(".alert.ok")).to_contain_text("closed and analysed")
+    page.context.close()
