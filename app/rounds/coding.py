@@ -3,7 +3,7 @@ to their source answers); a statement becomes an item of the next round."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from app.accounts.models import Researcher
 from app.audit import service as audit
@@ -40,6 +40,23 @@ def sources_of(session: Session, statement_ids: list[int]) -> dict[int, list[int
     for link in links:
         result.setdefault(link.statement_id, []).append(link.answer_id)
     return result
+
+
+def statements_by_item(session: Session, round_: Round) -> dict[int, list[tuple[Statement, int]]]:
+    """The statements coded from a round's open answers, by the open item they came from, each with
+    how many of that item's answers it draws on (a merged statement shows under the one it joined)."""
+    rows = session.exec(
+        select(Statement, Answer.item_id, func.count())
+        .join(StatementSource, col(StatementSource.statement_id) == col(Statement.id))
+        .join(Answer, col(Answer.id) == col(StatementSource.answer_id))
+        .where(Statement.round_id == round_.id, Statement.status != StatementStatus.MERGED)
+        .group_by(col(Statement.id), col(Answer.item_id))
+        .order_by(col(Statement.id))
+    ).all()
+    found: dict[int, list[tuple[Statement, int]]] = {}
+    for statement, item_id, count in rows:
+        found.setdefault(item_id, []).append((statement, count))
+    return found
 
 
 def get_statement(session: Session, study: Study, statement_id: int) -> Statement:

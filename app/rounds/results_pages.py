@@ -9,7 +9,7 @@ from sqlmodel import Session
 from app.dependencies import Form, SessionDep
 from app.errors import AppError, Conflict, Message, NotFound
 from app.mail.dependencies import MailerDep
-from app.rounds import narrowing, service
+from app.rounds import coding, narrowing, service
 from app.rounds.charts import chart_file, distribution_svg
 from app.rounds.context import rounds_tab
 from app.rounds.kinds import KINDS
@@ -61,6 +61,7 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
             sections=[(theme, entries) for theme, entries in sections if entries],
             stability=stability,
             by_group=bool(study.feedback.get("by_group")),
+            coded=coding.statements_by_item(session, round_),
             kinds=KINDS,
             group_label=lambda key: studies.group_label(study, key),
         ),

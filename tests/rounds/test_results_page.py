@@ -88,3 +88,39 @@ def study_items(session, study):  # type: ignore[no-untyped-def]
     from app.studies import design
 
     return design.items_of(session, study.id)
+
+
+def test_open_answers_show_the_statements_coded_from_them(client, session, settings):
+    from app.rounds import answers, coding
+    from app.rounds.answers import AnswerIn
+    from tests.rounds.helpers import invited
+
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=3, items=1, language="en")
+    question = make_item(session, study, None, "What else matters?", kind="open")
+    round_ = open_round(session, study, settings)
+    for expert, text in zip(
+        invited(session, round_), ("Local offers", "Offers near the shop", "Live video"), strict=True
+    ):
+        answers.save_answers(session, study, round_, expert, {question.id: AnswerIn(text=text)})
+    service.close_round(session, study, round_, None)
+    ((_, given),) = coding.open_answers(session, round_)
+    local = coding.create_statement(
+        session, study, round_, "Deals by location", [given[0][0].id], None, ["local"], None
+    )
+    near = coding.create_statement(session, study, round_, "Deals near the shop", [given[1][0].id], None, [], None)
+    coding.merge_statements(session, study, local, [near], None)
+    video = coding.create_statement(session, study, round_, "Live video sessions", [given[2][0].id], None, [], None)
+    coding.promote(session, study, video, None)
+    page_login(client, owner.email)
+    text = html.unescape(client.get(f"/studies/{study.id}/rounds/1/results").text)
+    block = text.split("What else matters?", 1)[1].split("</section>", 1)[0]
+    assert "3 answers" in block and "Statements coded from these answers:" in block
+    assert re.search(
+        r"Deals by location</span> <span class=\"badge \">candidate</span> <span class=\"muted\">\(2 answers\) · local",
+        block,
+    )
+    assert re.search(
+        r"Live video sessions</span> <span class=\"badge ok\">promoted</span> <span class=\"muted\">\(1 answer\)", block
+    )
+    assert "Deals near the shop" not in block  # merged into "Deals by location"
