@@ -13,7 +13,7 @@ from app.accounts import service as accounts
 from app.dependencies import Form, SessionDep
 from app.errors import Message
 from app.i18n import LANGUAGE_LABELS
-from app.studies import design, forms, translations
+from app.studies import design, forms, information, translations
 from app.studies.context import study_page, theme_options
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
 from app.studies.models import Item, ItemStatus
@@ -45,7 +45,7 @@ def _design_page(
     groups = design.themes_with_items(session, study)
     themes = [theme for theme, _ in groups if theme is not None]
     active = [item for _, items in groups for item in items if item.status == ItemStatus.ACTIVE]
-    rows = translations.rows(study, themes, active)
+    rows = translations.rows(study, themes, active, information.current_sheet(session, study.id))
     return render(
         request,
         "researcher/design.html",

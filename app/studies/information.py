@@ -88,6 +88,11 @@ def save_sheet(
         version=(current.version + 1) if current else 1,
         researcher_id=researcher.id if researcher else None,
         **{f: values[f] for f in FIELDS},
+        # a translation still fits where its field did not change
+        translations={
+            language: {f: t for f, t in fields.items() if t.get("source") == values.get(f)}
+            for language, fields in (current.translations if current else {}).items()
+        },
     )
     try:
         with session.begin_nested():

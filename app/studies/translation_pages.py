@@ -11,19 +11,19 @@ from sqlmodel import Session
 
 from app.dependencies import Form, SessionDep
 from app.i18n import LANGUAGE_LABELS
-from app.studies import design, forms, translations
+from app.studies import design, forms, information, translations
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
-from app.studies.models import Study
+from app.studies.models import InformationSheet, Study
 from app.web import Refusal, redirect, refused_form, render
 
 router = APIRouter()
 
 
-def _texts(session: Session, study: Study) -> tuple[list[Any], list[Any]]:
+def _texts(session: Session, study: Study) -> tuple[list[Any], list[Any], InformationSheet | None]:
     themes = design.themes_of(session, study.id)
     items = design.items_of(session, study.id, active_only=True)
-    return themes, items
+    return themes, items, information.current_sheet(session, study.id)
 
 
 def _page(
@@ -37,8 +37,8 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     study = access.study
-    themes, items = _texts(session, study)
-    rows = translations.rows(study, themes, items)
+    themes, items, sheet = _texts(session, study)
+    rows = translations.rows(study, themes, items, sheet)
     return render(
         request,
         "researcher/translations.html",
@@ -80,8 +80,8 @@ def _given(form: Any, rows: list[translations.TranslationRow]) -> dict[str, Any]
 @router.post("/studies/{study_id}/translations", include_in_schema=False)
 def save_translations_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
     study = access.study
-    themes, items = _texts(session, study)
-    given = _given(form, translations.rows(study, themes, items))
+    themes, items, sheet = _texts(session, study)
+    given = _given(form, translations.rows(study, themes, items, sheet))
     typed = {k: str(v) for k, v in form.items() if k.startswith("t:")}
 
     def again(fresh: Session, refusal: Refusal) -> Response:
@@ -96,5 +96,5 @@ def save_translations_page(request: Request, session: SessionDep, access: StudyF
         )
 
     with refused_form(again):
-        translations.save(session, study, themes, items, given, access.researcher)
+        translations.save(session, study, themes, items, given, access.researcher, sheet)
     return redirect(f"/studies/{study.id}/translations", "saved")

@@ -19,13 +19,14 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.errors import InvalidInput, Message
 from app.i18n import LANGUAGES
-from app.studies.models import Item, Study, Theme
+from app.studies.models import InformationSheet, Item, Study, Theme
 
 STUDY_FIELDS = ("title", "question", "description", "anchors")
 THEME_FIELDS = ("title", "description")
 ITEM_FIELDS = ("text", "options")
+SHEET_FIELDS = ("purpose", "controller", "ethics", "retention")  # the information for participants
 
-Translatable = Study | Theme | Item
+Translatable = Study | Theme | Item | InformationSheet
 
 
 def other_language(study: Study) -> str:
@@ -83,6 +84,10 @@ class Localiser:
         """The scale's anchors (``{"1": "strongly disagree", ...}``)."""
         return translated(self._study, "anchors", self.study_language, self.language)
 
+    def sheet(self, sheet: InformationSheet, field: str) -> Local:
+        """A part of the information for participants."""
+        return translated(sheet, field, self.study_language, self.language)
+
 
 @dataclass(frozen=True)
 class TranslationRow:
@@ -110,10 +115,15 @@ def _row(key: str, label: str, obj: Translatable, field: str, language: str) -> 
     return TranslationRow(key, label, original, value, bool(value) and entry.get("source") != original)
 
 
-def rows(study: Study, themes: list[Theme], items: list[Item]) -> list[TranslationRow]:
-    """Every text of the study that can be translated, in the order the experts read them."""
+def rows(
+    study: Study, themes: list[Theme], items: list[Item], sheet: InformationSheet | None = None
+) -> list[TranslationRow]:
+    """Every text of the study that can be translated, in the order the experts read them: the
+    study, the information for participants (its current version), the themes and their items."""
     language = other_language(study)
     out = [_row(f"study.{f}", f, study, f, language) for f in STUDY_FIELDS if getattr(study, f)]
+    if sheet is not None:
+        out += [_row(f"sheet.{f}", f, sheet, f, language) for f in SHEET_FIELDS if getattr(sheet, f)]
     for theme in themes:
         out += [_row(f"theme.{theme.id}.{f}", f, theme, f, language) for f in THEME_FIELDS if getattr(theme, f)]
         for item in (i for i in items if i.theme_id == theme.id):
@@ -127,8 +137,10 @@ def _item_row(item: Item, field: str, language: str) -> TranslationRow:
     return _row(f"item.{item.id}.{field}", field, item, field, language)
 
 
-def missing_count(study: Study, themes: list[Theme], items: list[Item]) -> int:
-    return sum(row.missing for row in rows(study, themes, items))
+def missing_count(
+    study: Study, themes: list[Theme], items: list[Item], sheet: InformationSheet | None = None
+) -> int:
+    return sum(row.missing for row in rows(study, themes, items, sheet))
 
 
 def save(
@@ -138,6 +150,7 @@ def save(
     items: list[Item],
     given: dict[str, Any],
     researcher: Researcher | None,
+    sheet: InformationSheet | None = None,
 ) -> int:
     """Store the translations ``given`` by key (a string, a list for options, a dict for the
     anchors; empty removes the translation). All or nothing; returns how many changed."""
@@ -145,13 +158,15 @@ def save(
     objects: dict[str, Translatable] = {"study": study}
     objects |= {f"theme.{t.id}": t for t in themes}
     objects |= {f"item.{i.id}": i for i in items}
+    if sheet is not None:
+        objects["sheet"] = sheet
+    allowed_fields = {"study": STUDY_FIELDS, "theme": THEME_FIELDS, "item": ITEM_FIELDS, "sheet": SHEET_FIELDS}
     errors: dict[str, str] = {}
     changes: list[tuple[Translatable, str, Any]] = []
     for key, value in given.items():
         owner, _, field = key.rpartition(".")
         obj = objects.get(owner)
-        allowed = STUDY_FIELDS if owner == "study" else THEME_FIELDS if owner.startswith("theme.") else ITEM_FIELDS
-        if obj is None or field not in allowed:
+        if obj is None or field not in allowed_fields[owner.split(".")[0]]:
             errors[key] = Message("This text is not part of the study.")
             continue
         original = getattr(obj, field)

@@ -1,4 +1,5 @@
-"""the study's text in its other language (study, themes, items), and the language of each answer
+"""the study's text in its other language (study, themes, items, information sheet), and the
+language of each answer
 
 Revision ID: 0010
 Revises: 0009
@@ -24,6 +25,9 @@ def upgrade() -> None:
     with op.batch_alter_table("item", schema=None) as batch_op:
         batch_op.add_column(sa.Column("translations", sa.JSON(), nullable=False, server_default="{}"))
 
+    with op.batch_alter_table("information_sheet", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("translations", sa.JSON(), nullable=False, server_default="{}"))
+
     with op.batch_alter_table("study", schema=None) as batch_op:
         batch_op.add_column(sa.Column("translations", sa.JSON(), nullable=False, server_default="{}"))
 
@@ -36,6 +40,9 @@ def downgrade() -> None:
         batch_op.drop_column("translations")
 
     with op.batch_alter_table("study", schema=None) as batch_op:
+        batch_op.drop_column("translations")
+
+    with op.batch_alter_table("information_sheet", schema=None) as batch_op:
         batch_op.drop_column("translations")
 
     with op.batch_alter_table("item", schema=None) as batch_op:

@@ -198,3 +198,47 @@ def test_the_translations_page_saves_refuses_with_the_field_and_the_design_page_
     assert "6 texts to translate" in client.get(f"/studies/{study.id}/design").text
     french = client.get(f"/studies/{study.id}/translations?lang=fr").text
     assert "L’étude en anglais" in french
+
+
+def test_the_information_for_participants_is_read_in_the_expert_s_language_and_follows_its_versions(
+    client, session, settings
+):
+    from app.studies import information
+    from app.studies.schemas import InformationSheetIn
+
+    owner, study, theme, rated, other, choice = _french_study(session)
+    sheet = information.save_sheet(
+        session,
+        study,
+        InformationSheetIn(purpose="Comprendre les marchands.", retention="Cinq ans.", contact_email="a@example.org"),
+        owner,
+    )
+    translations.save(
+        session,
+        study,
+        *_texts(session, study),
+        {"sheet.purpose": "Understand merchants.", "sheet.retention": "Five years."},
+        owner,
+        sheet,
+    )
+    expert = session.exec(select(Expert).where(Expert.study_id == study.id).order_by(col(Expert.id))).first()
+    expert.language = "en"
+    session.add(expert)
+    round_ = open_round(session, study, settings)
+    url = f"/e/{panel.current_link(session, expert, TEST_SECRET)}"
+    welcome = client.get(url).text
+    assert "Understand merchants." in welcome and "Five years." in welcome and "Comprendre" not in welcome
+    newer = information.save_sheet(
+        session,
+        study,
+        InformationSheetIn(purpose="Comprendre les marchands.", retention="Dix ans.", contact_email="a@example.org"),
+        owner,
+    )
+    assert newer.version == 2 and set(newer.translations["en"]) == {
+        "purpose"
+    }  # the unchanged field keeps its translation
+    again = html.unescape(client.get(url).text)
+    assert "Understand merchants." in again and re.search(r'<p class="pre-line" lang="fr">Dix ans.</p>', again)
+    rows = {row.key: row for row in translations.rows(study, *_texts(session, study), newer)}
+    assert rows["sheet.retention"].missing and not rows["sheet.purpose"].missing
+    assert round_.number == 1
