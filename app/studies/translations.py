@@ -137,9 +137,7 @@ def _item_row(item: Item, field: str, language: str) -> TranslationRow:
     return _row(f"item.{item.id}.{field}", field, item, field, language)
 
 
-def missing_count(
-    study: Study, themes: list[Theme], items: list[Item], sheet: InformationSheet | None = None
-) -> int:
+def missing_count(study: Study, themes: list[Theme], items: list[Item], sheet: InformationSheet | None = None) -> int:
     return sum(row.missing for row in rows(study, themes, items, sheet))
 
 
