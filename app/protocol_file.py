@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from typing import Any
+from typing import Any, cast
 
 import tomli_w
 from pydantic import ValidationError
@@ -13,10 +13,10 @@ from app.accounts.models import Researcher
 from app.errors import InvalidInput, Message, NotFound
 from app.panel import service as panel
 from app.panel.schemas import ExpertCreate
-from app.studies import design, service
+from app.studies import design, service, translations
 from app.studies.kinds import design_kind
 from app.studies.models import Study
-from app.studies.schemas import ItemCreate, ProtocolFile, ThemeCreate
+from app.studies.schemas import ItemCreate, Language, ProtocolFile, StudyFields, ThemeCreate
 
 
 def validation_message(exc: ValidationError, prefix: str = "") -> str:
@@ -41,17 +41,29 @@ def parse_text(text: str, filename: str = "protocol") -> ProtocolFile:
 
 
 def create_from_file(session: Session, spec: ProtocolFile, owner: Researcher | None) -> Study:
-    study = service.create_study(session, owner, spec.study)
+    study = service.create_study(session, owner, StudyFields(**spec.study.model_dump(exclude={"translations"})))
     service.apply_protocol(study, spec.scale, spec.protocol, spec.feedback, spec.weighting, spec.narrowing, spec.groups)
     study.report_notes = dict(spec.report)
     session.add(study)
     session.flush()
+    given: dict[str, Any] = {}  # the translations into the study's other language, by text
+    other = cast(Language, translations.other_language(study))
+    given |= {f"study.{f}": v for f, v in spec.study.translations.get(other, {}).items()}
+    themes, items = [], []
     for theme_spec in spec.themes:
         theme = design.add_theme(
             session, study, ThemeCreate(title=theme_spec.title, description=theme_spec.description), owner
         )
+        themes.append(theme)
+        given |= {f"theme.{theme.id}.{f}": v for f, v in theme_spec.translations.get(other, {}).items()}
         for item_spec in theme_spec.items:
-            design.add_item(session, study, ItemCreate(theme_id=theme.id, **item_spec.model_dump()), owner)
+            item = design.add_item(
+                session, study, ItemCreate(theme_id=theme.id, **item_spec.model_dump(exclude={"translations"})), owner
+            )
+            items.append(item)
+            given |= {f"item.{item.id}.{f}": v for f, v in item_spec.translations.get(other, {}).items()}
+    if given:
+        translations.save(session, study, themes, items, given, owner)
     for expert_spec in spec.experts:
         if not expert_spec.email:
             raise InvalidInput(
@@ -98,7 +110,8 @@ def to_file(session: Session, study: Study, *, with_identities: bool = False) ->
             {
                 "title": theme.title,
                 "description": theme.description,
-                "items": [_item_entry(item) for item in items],
+                **_translations(theme, study),
+                "items": [_item_entry(item, study) for item in items],
             }
         )
     experts = []
@@ -120,6 +133,7 @@ def to_file(session: Session, study: Study, *, with_identities: bool = False) ->
             "description": study.description,
             "language": study.language,
             "expert_definition": study.expert_definition,
+            **_translations(study, study),
         },
         "scale": protocol["scale"].model_dump(),
         "protocol": protocol["protocol"].model_dump(),
@@ -136,14 +150,26 @@ def to_file(session: Session, study: Study, *, with_identities: bool = False) ->
     return data
 
 
-def _item_entry(item: Any) -> dict[str, Any]:
+def _item_entry(item: Any, study: Study) -> dict[str, Any]:
     entry: dict[str, Any] = {"text": item.text, "kind": item.kind}
     if item.anchors:
         entry["anchors"] = item.anchors
     if not item.allow_unable:
         entry["allow_unable"] = False
     design_kind(item.kind).export(item, entry)
+    entry.update(_translations(item, study))
     return entry
+
+
+def _translations(obj: Any, study: Study) -> dict[str, Any]:
+    """``{"translations": {"en": {field: text}}}`` for the translations that still fit their
+    original (none if there is none)."""
+    found: dict[str, dict[str, Any]] = {}
+    for language, fields in (obj.translations or {}).items():
+        current = {f: t["value"] for f, t in fields.items() if t.get("value") and t.get("source") == getattr(obj, f)}
+        if current and language != study.language:
+            found[language] = current
+    return {"translations": found} if found else {}
 
 
 def export_study(session: Session, study_id: int, *, with_identities: bool = False) -> str:

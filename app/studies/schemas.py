@@ -188,10 +188,38 @@ class ItemSpec(Strict):
         return self
 
 
+# In a protocol file, a text's translation into the study's other language, by language and field:
+# translations.en = { text = "…", options = ["…", "…"] }
+Translations = dict[Language, dict[str, Any]]
+
+
+class FileStudy(StudyFields):
+    translations: Translations = Field(default_factory=dict)  # title, question, description, anchors
+
+
+class FileItem(ItemSpec):
+    translations: Translations = Field(default_factory=dict)  # text, options
+
+    @model_validator(mode="after")
+    def _translated_options_fit(self) -> FileItem:
+        for language, fields in self.translations.items():
+            options = fields.get("options")
+            if options is not None and len(options) != len(self.options):
+                raise ValueError(
+                    Message(
+                        "the %(language)s options need one translation per option (%(count)s)",
+                        language=language,
+                        count=len(self.options),
+                    )
+                )
+        return self
+
+
 class ThemeSpec(Strict):
     title: OneLine = Field(min_length=2, max_length=300)
     description: str = Field(default="", max_length=5000)
-    items: list[ItemSpec] = Field(default_factory=list)
+    translations: Translations = Field(default_factory=dict)  # title, description
+    items: list[FileItem] = Field(default_factory=list)
 
 
 class ExpertSpec(Strict):
@@ -206,7 +234,7 @@ class ProtocolFile(Strict):
     """A whole study as a file: ``delphi study export`` writes it, ``delphi study create`` reads it."""
 
     format: Literal[1] = 1
-    study: StudyFields
+    study: FileStudy
     scale: ScaleSpec = Field(default_factory=ScaleSpec)
     protocol: ProtocolSpec = Field(default_factory=ProtocolSpec)
     feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)

@@ -242,3 +242,35 @@ def test_the_information_for_participants_is_read_in_the_expert_s_language_and_f
     rows = {row.key: row for row in translations.rows(study, *_texts(session, study), newer)}
     assert rows["sheet.retention"].missing and not rows["sheet.purpose"].missing
     assert round_.number == 1
+
+
+def test_translations_travel_with_the_protocol_file(session):
+    import tomllib
+
+    from app import protocol_file
+
+    owner, study, theme, rated, other, choice = _french_study(session)
+    translations.save(session, study, *_texts(session, study), _english(theme, rated, choice), owner)
+    text = protocol_file.export_study(session, study.id, with_identities=True)
+    data = tomllib.loads(text)
+    assert data["study"]["translations"]["en"]["title"] == "Social media and commerce"
+    stratégie = next(t for t in data["themes"] if t["title"] == "Stratégie")
+    entries = {i["text"]: i for i in stratégie["items"]}
+    assert entries["Quel canal d'abord ?"]["translations"]["en"]["options"] == [
+        "E-mail",
+        "Advertising",
+        "Search engines",
+    ]
+    assert "translations" not in entries["Publier chaque jour"]
+    copy = protocol_file.create_from_text(session, text, owner=owner)
+    local = Localiser(copy, "en")
+    copied = {i.text: i for i in design.items_of(session, copy.id)}
+    assert str(local.study("title")) == "Social media and commerce"
+    assert local.option(copied["Quel canal d'abord ?"], "Publicité").value == "Advertising"
+    assert local.item(copied["Publier chaque jour"]).fallback
+    import tomli_w
+
+    entries["Quel canal d'abord ?"]["translations"]["en"]["options"] = ["E-mail", "Advertising"]  # two for three
+    with pytest.raises(InvalidInput) as refused:
+        protocol_file.create_from_text(session, tomli_w.dumps(data), owner=owner)
+    assert "one translation per option" in str(refused.value.detail)
