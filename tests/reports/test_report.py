@@ -260,3 +260,13 @@ def test_the_report_s_charts_write_numbers_as_the_report_s_language_does():
     english = charts.theme_weights_svg(["Strategy", "Content"], [0.625, 0.375], "en")
     assert "62,5" in french and "62.5" not in french and "10,0" in french  # values and axis ticks
     assert "62.5" in english and "62,5" not in english
+
+
+def test_the_narrowing_outcome_counts_agree_with_their_nouns(session, finished_study):
+    import re
+
+    def text(language: str) -> str:  # spaces and line breaks folded; the French non-breaking spaces kept
+        return re.sub(r"[ \t\n]+", " ", service.render_html(session, finished_study.id, language))
+
+    assert re.search(r"Outcome after round \d+: \d+ experts? kept, \d+ not invited further", text("en"))
+    assert re.search(r"Résultat après le tour \d+\u00a0: \d+ experts? conservés?, \d+ non réinvités?", text("fr"))
