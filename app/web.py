@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
@@ -56,10 +56,11 @@ DONE_MESSAGES = {
 TZ_COOKIE = "delphi_tz"
 
 
-def request_timezone(request: Request) -> ZoneInfo:
-    """The reader's time zone, as their browser named it (a cookie its pages set); UTC until it is
-    known or when it is not a zone this machine knows."""
-    key = request.cookies.get(TZ_COOKIE, "")
+def request_timezone(request: Request, key: str | None = None) -> ZoneInfo:
+    """The reader's time zone: ``key`` if given (the zone a form was written in), else as their
+    browser named it (a cookie its pages set); UTC until it is known or when it is not a zone this
+    machine knows."""
+    key = unquote(key if key is not None else request.cookies.get(TZ_COOKIE, ""))
     if key and len(key) <= 64:
         try:
             return ZoneInfo(key)

@@ -75,3 +75,22 @@ def test_the_report_s_sentences_keep_their_spaces(session, settings):
     service.close_round(session, study, round_, None)
     text = re.sub(r"\s+", " ", render_html(session, study.id, "en"))
     assert re.search(r"locked on [^<]+ \(UTC\)\. Items that reached consensus", text)
+
+
+def test_a_deadline_is_read_in_the_zone_its_form_was_shown_in_and_an_encoded_cookie_is_understood(
+    client, session, settings
+):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=2, items=1, language="en")
+    round_ = service.create_round(session, study, None)
+    csrf = page_login(client, owner.email)
+    client.cookies.set("delphi_tz", "Europe%2FParis")  # as a browser may have stored it
+    page = client.get(f"/studies/{study.id}/rounds/1").text
+    assert "Deadline (Europe/Paris)" in page and '<input type="hidden" name="tz" value="Europe/Paris">' in page
+    # the page was shown in UTC (before the browser's cookie existed): what was typed is UTC
+    client.post(
+        f"/studies/{study.id}/rounds/1/settings",
+        data={"csrf_token": csrf, "closes_at": "2026-12-20T18:00", "reminder": "", "tz": "UTC"},
+    )
+    session.refresh(round_)
+    assert round_.closes_at == datetime(2026, 12, 20, 18, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from app.accounts import service as accounts
 from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import AppError, Conflict, InvalidInput, Message
-from app.i18n import LANGUAGE_NAMES
+from app.i18n import LANGUAGE_LABELS, LANGUAGE_NAMES
 from app.mail.dependencies import MailerDep
 from app.panel import panel_file, service
 from app.panel.models import Expert
@@ -140,9 +140,11 @@ def import_page(
     return redirect(f"/studies/{access.study.id}/panel", "imported")
 
 
-@router.get("/studies/{study_id}/panel/links.csv", include_in_schema=False)
+@router.post("/studies/{study_id}/panel/links.csv", include_in_schema=False)
 def links_csv(session: SessionDep, mailer: MailerDep, access: StudyForEditor) -> Response:
-    """The active experts' personal links, for a mail merge when the platform sends no e-mail."""
+    """The active experts' personal links, for a mail merge when the platform sends no e-mail. A
+    POST (with the form's CSRF token): it issues the links an expert has not had yet, and logs the
+    export."""
     rows = service.personal_links(session, access.study, access.researcher, mailer.secret_key, mailer.base_url)
     return Response(
         to_csv(rows, service.LINK_COLUMNS),
@@ -182,6 +184,7 @@ def _expert_page(
             errors=errors or {},
             error=error,
             language_names=LANGUAGE_NAMES,
+            language_labels=LANGUAGE_LABELS,
             **_groups(study),
         ),
         status_code=status_code,

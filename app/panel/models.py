@@ -47,6 +47,7 @@ class Expert(SQLModel, table=True):
     link_issued_at: datetime | None = None
     consent_at: datetime | None = None
     consent_version: int | None = None  # the information sheet's version the expert agreed to
+    consent_language: str | None = Field(default=None, max_length=2)  # the language they read it in
     created_at: datetime = Field(default_factory=utcnow)
 
     # State transitions (the panel service calls them): each refuses an illegal move.

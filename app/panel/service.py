@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from app import addresses
@@ -124,9 +125,14 @@ def update_expert(
     for field in ("stakeholder_group", "language"):
         if field in changed:
             details[field] = {"before": getattr(expert, field), "after": after[field]}
-    for field in changed:
-        setattr(expert, field, after[field])
-    session.add(expert)
+    try:
+        with session.begin_nested():  # another edit giving the same address at the same moment
+            for field in changed:
+                setattr(expert, field, after[field])
+            session.add(expert)
+    except IntegrityError:
+        session.refresh(expert)
+        raise Conflict(Message("%(email)s is already on this panel.", email=email), fields=("email",)) from None
     audit.record(session, study.id, researcher, "expert.edited", f"expert:{expert.pseudonym}", **details)
     session.flush()
     return changed

@@ -67,6 +67,7 @@ PANEL_COLUMNS = (
     "weight",
     "weight_source",
     "consent_version",
+    "consent_language",
     "consent_at",
 )
 IDENTITY_COLUMNS = ("name", "email")
@@ -153,6 +154,7 @@ def panel_rows(session: Session, study: Study, *, identities: bool = False) -> l
             "weight": e.weight,
             "weight_source": e.weight_source,
             "consent_version": e.consent_version,
+            "consent_language": e.consent_language,
             "consent_at": e.consent_at.isoformat() if e.consent_at else None,
         }
         for e in experts

@@ -21,6 +21,7 @@ from app.rounds import narrowing
 from app.rounds.analysis import rating_matrix
 from app.rounds.models import (
     Answer,
+    AnswerHistory,
     Invitation,
     PanelDecisionEntry,
     Round,
@@ -286,9 +287,15 @@ def _flows(
     flows = []
     previous_opened = None
     languages: dict[int, dict[str, int]] = defaultdict(dict)
+    # answers given in the round (saved by the expert there), not carried forward from the round before
+    given = (
+        select(AnswerHistory.answer_id)
+        .where(AnswerHistory.answer_id == Answer.id, AnswerHistory.source != "carried")
+        .exists()
+    )
     for round_id, language, count in session.exec(
         select(Answer.round_id, Answer.language, func.count())
-        .where(col(Answer.round_id).in_([r.id for r in rounds]))
+        .where(col(Answer.round_id).in_([r.id for r in rounds]), given)
         .group_by(col(Answer.round_id), col(Answer.language))
     ).all():
         languages[round_id][language or ""] = count

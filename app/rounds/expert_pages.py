@@ -240,8 +240,18 @@ def consent(request: Request, session: SessionDep, token: str, links: LinksDep, 
     from app.db import utcnow
 
     if information.needs_consent(session, ctx.sheet, ctx.expert.consent_at is not None, ctx.expert.consent_version):
+        read = form.get("sheet_version")  # the version the page showed (a client that sends none agrees to the current)
+        shown = str(ctx.sheet.version) if ctx.sheet is not None else "0"
+        if read is not None and str(read) != shown:  # it changed while the expert read it
+            return _welcome_page(
+                request,
+                ctx,
+                409,
+                Message("The information for participants changed while you were reading it. Please read it again."),
+            )
         ctx.expert.consent_at = utcnow()
         ctx.expert.consent_version = information.sheet_for_consent(session, ctx.study).version
+        ctx.expert.consent_language = ctx.language
         session.add(ctx.expert)
     if ctx.invitation is not None and ctx.invitation.opened_at is None:
         ctx.invitation.opened_at = utcnow()

@@ -105,7 +105,7 @@ def createround_detail_page(request: Request, session: SessionDep, access: Study
         reminder = _hours(reminder_text)
         data = RoundCreate(
             realtime=realtime,
-            closes_at=_parse_when(closes_at, "closes_at", request_timezone(request)),
+            closes_at=_parse_when(closes_at, "closes_at", request_timezone(request, form_text(form, "tz") or None)),
             reminder_interval_hours=reminder,
         )
         round_ = service.create_round(
@@ -241,7 +241,9 @@ def remind_page(
 def reopen_page(request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form) -> Response:
     with refused_form(_round_again(request, access, number)):
         round_ = service.get_round(session, access.study, number)
-        closes_at = _parse_when(form_text(form, "closes_at", ""), "closes_at", request_timezone(request))
+        closes_at = _parse_when(
+            form_text(form, "closes_at", ""), "closes_at", request_timezone(request, form_text(form, "tz") or None)
+        )
         reason = form_text(form, "reason", "")
         service.reopen_round(session, access.study, round_, reason, closes_at, access.researcher)
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "reopened")
@@ -258,7 +260,9 @@ def round_settings_page(
             access.study,
             round_,
             realtime=bool(form.get("realtime")),
-            closes_at=_parse_when(form_text(form, "closes_at", ""), "closes_at", request_timezone(request)),
+            closes_at=_parse_when(
+                form_text(form, "closes_at", ""), "closes_at", request_timezone(request, form_text(form, "tz") or None)
+            ),
             reminder_interval_hours=_hours(form_text(form, "reminder", "")),
             researcher=access.researcher,
         )

@@ -327,8 +327,11 @@ def edit_expert(
     have been someone else's, and the old link with it) and, if a round is open for them, its
     invitation. Returns the fields that changed."""
     changed = panel.update_expert(session, study, expert, data, researcher)
-    if "email" in changed and expert.status != ExpertStatus.WITHDRAWN:
-        _new_link_mailed(session, study, expert, mailer)
+    if "email" in changed:
+        if expert.status == ExpertStatus.WITHDRAWN:  # a new link, mailed only if they come back
+            panel.issue_link(session, expert, mailer.secret_key)
+        else:
+            _new_link_mailed(session, study, expert, mailer)
     return changed
 
 

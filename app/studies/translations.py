@@ -173,7 +173,7 @@ def save(
                 "Give one translation per option, in the same order: %(count)s lines.", count=len(original)
             )
             continue
-        if field == "anchors" and value and set(value) != set(original):
+        if field == "anchors" and value and (set(value) != set(original) or not all(value.values())):
             errors[key] = Message("Give one translation per anchor of the scale.")
             continue
         current = (obj.translations or {}).get(language, {}).get(field) or {}

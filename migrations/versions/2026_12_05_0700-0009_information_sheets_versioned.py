@@ -49,10 +49,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table("expert", schema=None) as batch_op:
         batch_op.add_column(sa.Column("consent_version", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("consent_language", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("expert", schema=None) as batch_op:
+        batch_op.drop_column("consent_language")
         batch_op.drop_column("consent_version")
 
     with op.batch_alter_table("information_sheet", schema=None) as batch_op:

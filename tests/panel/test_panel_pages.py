@@ -73,7 +73,7 @@ def test_the_panel_shows_each_expert_s_progress_in_the_current_round_and_links_t
     assert "Expert 2" not in seen and "expert2@example.org" not in seen and "E02" in seen
     assert "Send a reminder now" not in seen and f'action="/studies/{study.id}/panel/' not in seen
     assert "Expert 2" not in client.get(f"/studies/{study.id}/panel").text
-    assert client.get(f"/studies/{study.id}/panel/links.csv").status_code == 403
+    assert client.post(f"/studies/{study.id}/panel/links.csv", data={"csrf_token": csrf_from(seen)}).status_code == 403
 
 
 def test_editing_an_expert_is_logged_without_their_identity_and_a_new_address_gets_a_new_link(
@@ -171,8 +171,9 @@ def test_the_personal_links_file_opens_each_active_expert_s_questionnaire(client
     experts[0].name = '=HYPERLINK("http://evil.example")'
     panel.withdraw(session, study, experts[2], "moved", None)
     open_round(session, study, settings)
-    page_login(client, owner.email)
-    response = client.get(f"/studies/{study.id}/panel/links.csv")
+    csrf = page_login(client, owner.email)
+    assert client.get(f"/studies/{study.id}/panel/links.csv").status_code != 200  # a GET gives nothing
+    response = client.post(f"/studies/{study.id}/panel/links.csv", data={"csrf_token": csrf})
     assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [r["pseudonym"] for r in rows] == ["E01", "E02"]  # the withdrawn expert has nothing to answer
@@ -250,3 +251,21 @@ def test_the_narrowing_thanks_nobody_unless_asked(session, settings):
     service.close_round(session, study, round1, None)
     narrowing.confirm(session, study, round1, {}, None)
     assert _outbox(session, study.id, "not_retained") == []
+
+
+def test_a_withdrawn_expert_s_new_address_gets_a_new_link_too_but_no_mail(client, session, settings):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=2, items=1)
+    round1 = open_round(session, study, settings)
+    expert = invited(session, round1)[0]
+    old_token = panel.current_link(session, expert, TEST_SECRET)
+    panel.withdraw(session, study, expert, "a stranger left", None)
+    csrf = page_login(client, owner.email)
+    client.post(
+        f"/studies/{study.id}/panel/{expert.id}",
+        data={"csrf_token": csrf, "name": expert.name, "email": "right@example.org", "stakeholder_group": "academic"},
+    )
+    session.refresh(expert)
+    assert expert.email == "right@example.org" and expert.link_token_hash != hash_token(old_token)
+    assert client.get(f"/e/{old_token}").status_code == 404  # the wrong person's link is dead
+    assert len(_outbox(session, study.id, "invitation")) == 2  # and nobody was mailed

@@ -196,3 +196,26 @@ def test_two_experts_agreeing_at_once_share_version_1(session, monkeypatch):
     mine = information.sheet_for_consent(session, study)
     assert mine.id == written_by_the_other.id and mine.version == 1
     assert len(information.sheets_of(session, study.id)) == 1
+
+
+def test_an_expert_agrees_to_the_version_they_read_in_the_language_they_read_it(client, session, settings):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=1, items=1, language="en")
+    round_ = open_round(session, study, settings)
+    expert = invited(session, round_)[0]
+    url = f"/e/{panel.current_link(session, expert, TEST_SECRET)}"
+    page = client.get(f"{url}?lang=fr").text
+    assert 'name="sheet_version" value="0"' in page  # the default texts, not saved yet
+    information.save_sheet(session, study, InformationSheetIn(**SHEET), owner)  # version 1 while they read
+    refused = client.post(f"{url}/consent", data={"csrf_token": csrf_from(page), "consent": "1", "sheet_version": "0"})
+    assert refused.status_code == 409 and "ont changé pendant votre lecture" in refused.text
+    session.refresh(expert)
+    assert expert.consent_at is None
+    agreed = client.post(
+        f"{url}/consent",
+        data={"csrf_token": csrf_from(refused.text), "consent": "1", "sheet_version": "1"},
+        follow_redirects=False,
+    )
+    assert agreed.status_code == 303
+    session.refresh(expert)
+    assert (expert.consent_version, expert.consent_language) == (1, "fr")

@@ -274,3 +274,32 @@ def test_translations_travel_with_the_protocol_file(session):
     with pytest.raises(InvalidInput) as refused:
         protocol_file.create_from_text(session, tomli_w.dumps(data), owner=owner)
     assert "one translation per option" in str(refused.value.detail)
+
+
+def test_a_half_translated_scale_is_refused(session):
+    owner, study, theme, rated, other, choice = _french_study(session)
+    with pytest.raises(InvalidInput) as refused:
+        translations.save(
+            session, study, *_texts(session, study), {"study.anchors": {"1": "strongly disagree", "9": ""}}, owner
+        )
+    assert set(refused.value.fields) == {"study.anchors"}
+
+
+def test_the_language_table_counts_answers_given_in_the_round_not_carried(session, settings):
+    from app.rounds import answers
+    from app.rounds.answers import AnswerIn
+
+    owner, study, theme, rated, other, choice = _french_study(session)
+    study.retire_consensual = False
+    session.add(study)
+    round1 = open_round(session, study, settings)
+    for expert in invited(session, round1):
+        answers.save_answers(session, study, round1, expert, {rated.id: AnswerIn(value=7)}, language="fr")
+    service.close_round(session, study, round1, None)
+    round2 = open_round(session, study, settings)
+    someone = invited(session, round2)[0]
+    answers.save_answers(session, study, round2, someone, {rated.id: AnswerIn(value=8)}, language="en")
+    report = reports.render_html(session, study.id, "en")
+    table = report.split("answered in their language", 1)[1].split("</table>", 1)[0]
+    assert re.search(r"<td>1</td><td class=\"num\">0</td><td class=\"num\">3</td>", table)
+    assert re.search(r"<td>2</td><td class=\"num\">1</td><td class=\"num\">0</td>", table)  # 2 carried, not counted

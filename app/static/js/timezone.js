@@ -4,7 +4,7 @@
   "use strict";
   try {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    var cookie = "delphi_tz=" + encodeURIComponent(zone);
+    var cookie = "delphi_tz=" + zone;  // "Europe/Paris": letters, digits, / _ + - only
     if (zone && document.cookie.split("; ").indexOf(cookie) < 0) {
       document.cookie = cookie + "; path=/; max-age=31536000; samesite=lax";
     }
