@@ -1,9 +1,13 @@
-"""Strict JSON from numpy-flavoured values: NaN and infinities become null (PostgreSQL's JSON
-refuses them), numpy scalars become Python numbers."""
+"""Data written for other programs: strict JSON from numpy-flavoured values (NaN and infinities
+become null: PostgreSQL's JSON refuses them; numpy scalars become Python numbers), and CSV for
+spreadsheets with formulas neutralised."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,3 +25,24 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    """Rows as CSV for a spreadsheet: UTF-8 with a BOM (spreadsheets then read it as such),
+    formulas neutralised."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: neutralise("" if row.get(k) is None else row.get(k)) for k in columns})
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

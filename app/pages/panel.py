@@ -20,9 +20,9 @@ from app.mail.dependencies import MailerDep
 from app.panel import panel_file, service
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate, ExpertUpdate, WeightChange
-from app.reports.exports import to_csv
 from app.rounds import dashboard, invitations, narrowing
 from app.rounds import service as rounds
+from app.serialization import to_csv
 from app.studies import forms
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer

@@ -3,7 +3,6 @@ whole study as JSON. Pseudonyms unless identities are asked for; spreadsheet for
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
@@ -20,11 +19,10 @@ from app.rounds.kinds import same_answer
 from app.rounds.models import Answer, Invitation, Round, RoundResult
 from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
-from app.serialization import json_safe
+from app.serialization import json_safe, neutralise
 from app.studies import design, information
 from app.studies.models import Study
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ANSWER_COLUMNS = (
     "round",
     "expert",
@@ -80,13 +78,6 @@ STAT_COLUMNS = (
     "weight",
     "rank",
 )
-
-
-def neutralise(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def answer_rows(session: Session, study: Study, *, identities: bool = False) -> list[dict[str, Any]]:
@@ -267,15 +258,6 @@ def checklist_rows(session: Session, study: Study, guideline: str, language: str
         }
         for row in rows
     ]
-
-
-def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: neutralise("" if row.get(k) is None else row.get(k)) for k in columns})
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: spreadsheets then read UTF-8
 
 
 def to_xlsx(sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]]) -> bytes:

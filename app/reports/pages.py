@@ -12,6 +12,7 @@ from app.reports import checklists, exports, jobs
 from app.reports.models import ReportStatus
 from app.rounds import service as rounds
 from app.rounds.models import RoundStatus
+from app.serialization import to_csv
 from app.studies.context import study_page
 from app.studies.dependencies import StudyForViewer
 from app.web import form_text, redirect, render
@@ -70,7 +71,7 @@ def answers_csv(session: SessionDep, access: StudyForViewer, identities: bool = 
     identities = identities and access.can_edit
     rows = exports.answer_rows(session, access.study, identities=identities)
     return _download(
-        exports.to_csv(rows, exports.with_identities(exports.ANSWER_COLUMNS, identities)),
+        to_csv(rows, exports.with_identities(exports.ANSWER_COLUMNS, identities)),
         "text/csv; charset=utf-8",
         f"study-{access.study.id}-answers.csv",
     )
@@ -79,7 +80,7 @@ def answers_csv(session: SessionDep, access: StudyForViewer, identities: bool = 
 @router.get("/studies/{study_id}/exports/statistics.csv", tags=["reports"])
 def statistics_csv(session: SessionDep, access: StudyForViewer) -> Response:
     return _download(
-        exports.to_csv(exports.stat_rows(session, access.study), exports.STAT_COLUMNS),
+        to_csv(exports.stat_rows(session, access.study), exports.STAT_COLUMNS),
         "text/csv; charset=utf-8",
         f"study-{access.study.id}-statistics.csv",
     )
@@ -89,7 +90,7 @@ def statistics_csv(session: SessionDep, access: StudyForViewer) -> Response:
 def options_csv(session: SessionDep, access: StudyForViewer) -> Response:
     """Choice shares, ranking mean ranks and Borda points, and estimates' medians, per item and round."""
     return _download(
-        exports.to_csv(exports.option_rows(session, access.study), exports.OPTION_COLUMNS),
+        to_csv(exports.option_rows(session, access.study), exports.OPTION_COLUMNS),
         "text/csv; charset=utf-8",
         f"study-{access.study.id}-options.csv",
     )
@@ -130,7 +131,7 @@ def checklist_export(
     rows = exports.checklist_rows(session, access.study, guideline, language)
     name = f"study-{access.study.id}-checklist-{guideline.lower()}.{extension}"
     if extension == "csv":
-        return _download(exports.to_csv(rows, exports.CHECKLIST_COLUMNS), "text/csv; charset=utf-8", name)
+        return _download(to_csv(rows, exports.CHECKLIST_COLUMNS), "text/csv; charset=utf-8", name)
     content = exports.to_xlsx({guideline: (exports.CHECKLIST_COLUMNS, rows)})
     return _download(content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", name)
 

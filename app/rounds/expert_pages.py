@@ -34,6 +34,7 @@ from app.errors import (
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers as answer_service
+from app.rounds import expert_data
 from app.rounds import feedback as feedback_service
 from app.rounds import service as rounds
 from app.rounds.kinds import AnswerIn, kind_of, same_answer
@@ -227,6 +228,22 @@ def _welcome_page(request: Request, ctx: LinkContext, status_code: int = 200, er
         rights=information.RIGHTS,
         again=ctx.expert.consent_at is not None,
     )
+
+
+@router.get("/e/{token}/my-data.{extension}")
+def my_data(request: Request, session: SessionDep, token: str, links: LinksDep, extension: str) -> Response:
+    """What the study holds about this expert, to see and take away: everything as JSON, the answers
+    as CSV. Also once they have left the study (the right of access outlives taking part)."""
+    ctx = links.resolve(request, session, token)
+    if extension not in ("json", "csv"):
+        raise NotFound(Message("This page does not exist."))
+    data = expert_data.holdings(session, ctx.study, ctx.expert)
+    if extension == "json":
+        content, media_type = expert_data.as_json(data), "application/json"
+    else:
+        content, media_type = expert_data.answers_csv(data["answers"]), "text/csv; charset=utf-8"
+    name = f"delphi-study-{ctx.study.id}-{ctx.expert.pseudonym}.{extension}"
+    return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.post("/e/{token}/consent")

@@ -14,25 +14,26 @@ from app.reports import exports, jobs
 from app.reports.models import ReportFile
 from app.scoring.files import read_ratings
 from app.scoring_cli import score_table
+from app.serialization import neutralise, to_csv
 from tests.conftest import settings_for
 from tests.factories import page_login
 from tests.reports.conftest import two_round_study
 
 
 def test_formula_cells_are_neutralised_and_numbers_kept():
-    assert exports.neutralise("=SUM(A1:A9)") == "'=SUM(A1:A9)"
-    assert [exports.neutralise(v) for v in ("+33 6", "-rm", "@cmd", "\tx", "plain")] == [
+    assert neutralise("=SUM(A1:A9)") == "'=SUM(A1:A9)"
+    assert [neutralise(v) for v in ("+33 6", "-rm", "@cmd", "\tx", "plain")] == [
         "'+33 6",
         "'-rm",
         "'@cmd",
         "'\tx",
         "plain",
     ]
-    assert exports.neutralise(-3.0) == -3.0 and exports.neutralise(7) == 7
+    assert neutralise(-3.0) == -3.0 and neutralise(7) == 7
 
 
 def test_answers_csv_is_pseudonymous_neutralised_and_readable_by_delphi_score(session, finished_study):
-    content = exports.to_csv(exports.answer_rows(session, finished_study), exports.ANSWER_COLUMNS).decode("utf-8-sig")
+    content = to_csv(exports.answer_rows(session, finished_study), exports.ANSWER_COLUMNS).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(content)))
     assert rows and all(r["expert"].startswith("E") and "@" not in r["expert"] for r in rows)
     assert any(r["reason"].startswith("'=cmd") for r in rows)  # the injected formula is defused
