@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context,
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from app.i18n import LANGUAGES, punctuation, translations
+from app.i18n import LANGUAGE_LABELS, LANGUAGE_NAMES, LANGUAGES, punctuation, translations
 from app.i18n_terms import action_label
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -42,10 +42,9 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
         seconds: "short" for tables; "medium" and "long" name the day, "long" the time zone too."""
         if value is None:
             return "—"
-        tz = context.get("tz") or UTC
-        local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz)
+        local = _in_reader_zone(context, value)
         if fmt == "short":
-            return format_datetime(local, format="short", locale=language, tzinfo=tz)
+            return format_datetime(local, format="short", locale=language, tzinfo=local.tzinfo)
         text = f"{format_date(local, 'long' if fmt == 'long' else 'medium', locale=language)}, " + format_time(
             local, "short", locale=language
         )
@@ -56,8 +55,7 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
         """A moment as a ``datetime-local`` field shows it: in the reader's time zone."""
         if value is None:
             return ""
-        tz = context.get("tz") or UTC
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+        return _in_reader_zone(context, value).strftime("%Y-%m-%dT%H:%M")
 
     def number_filter(value: float | int | None, digits: int = 2) -> str:
         if value is None or value != value:  # None or NaN
@@ -102,6 +100,8 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
     env.filters["pct"] = percent_filter
     env.globals["lang"] = language
     env.globals["action_label"] = action_label
+    env.globals["language_names"] = LANGUAGE_NAMES  # each in itself, for language menus
+    env.globals["language_labels"] = LANGUAGE_LABELS  # to translate: "the study in %(language)s"
     env.globals["punctuation"] = lambda mark: punctuation(language, mark)
     # the instance's contact address, shown to experts where no study is known (a link not valid)
     env.globals["instance_contact"] = instance_contact
@@ -117,6 +117,11 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
     # each researcher form carries a one-time key: a double click on "Add" adds once
     env.globals["new_form_key"] = lambda: secrets.token_urlsafe(16)
     return env
+
+
+def _in_reader_zone(context: Context, value: datetime) -> datetime:
+    """A stored moment (UTC; naive ones are UTC too) in the page's ``tz``, UTC where it has none."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(context.get("tz") or UTC)
 
 
 def zone_label(moment: datetime) -> str:

@@ -97,14 +97,16 @@ def render(
 ) -> HTMLResponse:
     language = language or request_language(request)
     viewer = getattr(request.state, "viewer", None)
+    done = request.query_params.get("done", "")
+    done = done if done in DONE_MESSAGES else ""  # a fixed code, never text from the URL
     full_context: dict[str, Any] = {
         "request": request,
         "researcher": viewer,
         "csrf_token": viewer.csrf_token if viewer else "",
         "path": request.url.path,
-        "flash": DONE_MESSAGES.get(request.query_params.get("done", "")),
+        "done": done,
+        "flash": DONE_MESSAGES.get(done),
         "tz": request_timezone(request),
-        "done": request.query_params.get("done", "") if request.query_params.get("done") in DONE_MESSAGES else "",
     }
     full_context.update(context or {})
     html = request.app.state.templates.render(name, language, **full_context)

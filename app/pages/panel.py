@@ -15,7 +15,6 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from app.accounts import service as accounts
 from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import AppError, Conflict, InvalidInput, Message
-from app.i18n import LANGUAGE_LABELS, LANGUAGE_NAMES
 from app.mail.dependencies import MailerDep
 from app.panel import panel_file, service
 from app.panel.models import Expert
@@ -178,13 +177,11 @@ def _expert_page(
             sees_identities=access.can_edit,
             participation=dashboard.expert_participation(session, study, expert),
             dropped_reason=narrowing.dropped_reasons(
-                session, study, request_language(request), lambda key: group_label(study, key)
+                session, study, request_language(request), lambda key: group_label(study, key), expert.id
             ).get(expert.id),
             form=form or _details_of(expert),
             errors=errors or {},
             error=error,
-            language_names=LANGUAGE_NAMES,
-            language_labels=LANGUAGE_LABELS,
             **_groups(study),
         ),
         status_code=status_code,
@@ -200,7 +197,11 @@ def _details_of(expert: Expert) -> dict[str, str]:
     }
 
 
-def _expert_again(request: Request, access: StudyAccess, expert_id: int) -> Callable[[Session, Refusal], Response]:
+def _expert_again(
+    request: Request, access: StudyAccess, expert_id: int, form: dict[str, Any] | None = None
+) -> Callable[[Session, Refusal], Response]:
+    """The expert's page again, in a fresh session, with the refusal (and what was typed, if given)."""
+
     def again(fresh: Session, refusal: Refusal) -> Response:
         fresh_access = access.in_session(fresh)
         expert = service.get_expert(fresh, fresh_access.study, expert_id)
@@ -209,6 +210,7 @@ def _expert_again(request: Request, access: StudyAccess, expert_id: int) -> Call
             fresh,
             fresh_access,
             expert,
+            form=form,
             errors=refusal.errors,
             error=refusal.error,
             status_code=refusal.status_code,
@@ -228,21 +230,7 @@ def edit_expert_page(
 ) -> Response:
     expert = service.get_expert(session, access.study, expert_id)
     values = {k: form_text(form, k, "") for k in ("name", "email", "stakeholder_group", "language")}
-
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        fresh_access = access.in_session(fresh)
-        return _expert_page(
-            request,
-            fresh,
-            fresh_access,
-            service.get_expert(fresh, fresh_access.study, expert_id),
-            form=values,
-            errors=refusal.errors,
-            error=refusal.error,
-            status_code=refusal.status_code,
-        )
-
-    with refused_form(again):
+    with refused_form(_expert_again(request, access, expert_id, values)):
         data = ExpertUpdate(**{**values, "language": values["language"] or None})
         changed = rounds.edit_expert(session, access.study, expert, data, access.researcher, mailer)
     done = "address" if "email" in changed else "saved" if changed else "unchanged"

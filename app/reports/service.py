@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.db import reading_scope, utcnow
-from app.i18n import LANGUAGE_LABELS, LANGUAGES, N_, gettext
+from app.i18n import LANGUAGES, N_, gettext
 from app.panel.models import ExpertStatus
 from app.reports import charts, checklists
 from app.reports.results import ItemOutcome, StudyResults, final_results
@@ -126,7 +126,6 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
                 attrition_items.append((outcome.item.text, float(diff)))
     return {
         "r": results,
-        "language_names": LANGUAGE_LABELS,
         "study": study,
         "kind_handlers": KINDS,
         "other_kinds": [  # in the registry's order: the answers of other kinds, then the open text

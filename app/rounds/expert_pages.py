@@ -68,6 +68,13 @@ class LinkContext:
         needs it, not on each autosave."""
         return information.current_sheet(self.session, self.study.id)
 
+    @property
+    def needs_consent(self) -> bool:
+        """Never agreed, or a later version of the information asks to agree again."""
+        return information.needs_consent(
+            self.session, self.sheet, self.expert.consent_at is not None, self.expert.consent_version
+        )
+
     def answering(self) -> tuple[Round, Invitation]:
         """The round this expert answers now (the status page was ruled out before)."""
         if self.round is None or self.invitation is None:
@@ -210,7 +217,7 @@ def expert_page(request: Request, session: SessionDep, token: str, links: LinksD
     ctx = links.resolve(request, session, token)
     if (page := _status_page(request, ctx)) is not None:
         return page
-    if information.needs_consent(session, ctx.sheet, ctx.expert.consent_at is not None, ctx.expert.consent_version):
+    if ctx.needs_consent:
         return _welcome_page(request, ctx)
     return _form_page(request, session, ctx)
 
@@ -256,7 +263,7 @@ def consent(request: Request, session: SessionDep, token: str, links: LinksDep, 
         return _welcome_page(request, ctx, 400, Message("Please tick the box to say you agree to take part."))
     from app.db import utcnow
 
-    if information.needs_consent(session, ctx.sheet, ctx.expert.consent_at is not None, ctx.expert.consent_version):
+    if ctx.needs_consent:
         read = form.get("sheet_version")  # the version the page showed (a client that sends none agrees to the current)
         shown = str(ctx.sheet.version) if ctx.sheet is not None else "0"
         if read is not None and str(read) != shown:  # it changed while the expert read it
@@ -267,7 +274,7 @@ def consent(request: Request, session: SessionDep, token: str, links: LinksDep, 
                 Message("The information for participants changed while you were reading it. Please read it again."),
             )
         ctx.expert.consent_at = utcnow()
-        ctx.expert.consent_version = information.sheet_for_consent(session, ctx.study).version
+        ctx.expert.consent_version = (ctx.sheet or information.sheet_for_consent(session, ctx.study)).version
         ctx.expert.consent_language = ctx.language
         session.add(ctx.expert)
     if ctx.invitation is not None and ctx.invitation.opened_at is None:

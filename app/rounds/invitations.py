@@ -15,6 +15,7 @@ from app.i18n import N_, gettext
 from app.mail import service as mail
 from app.mail.mailer import Mailer
 from app.mail.models import OutboxMessage
+from app.mail.service import RenderedEmail
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds.models import Invitation, Round, RoundStatus
@@ -38,6 +39,32 @@ def subject(kind: str, language: str, study: Study, round_: Round) -> str:
     return gettext(language, SUBJECTS[kind]) % {"title": title, "number": round_.number}
 
 
+def round_email(
+    mailer: Mailer,
+    kind: str,
+    language: str,
+    study: Study,
+    round_: Round,
+    expert: Expert,
+    *,
+    link: str = "",
+    subject_prefix: str = "",
+) -> RenderedEmail:
+    """An e-mail of a round (invitation, reminder, thank-you) in ``language``: the one place its
+    templates get their context, the study's texts in that language among it."""
+    return mailer.render(
+        kind,
+        language,
+        subject_prefix + subject(kind, language, study, round_),
+        study=study,
+        round=round_,
+        expert=expert,
+        link=link,
+        closes_at=round_.closes_at,
+        local=Localiser(study, language),
+    )
+
+
 def queue_invitation(
     session: Session,
     study: Study,
@@ -52,17 +79,7 @@ def queue_invitation(
     panel.current_link(session, expert, mailer.secret_key)  # the expert has a link (issued if need be)
     language = expert_language(study, expert)
     link = f"{mailer.base_url}/e/{mail.PERSONAL_LINK}"  # the real token is put in at delivery
-    email = mailer.render(
-        kind,
-        language,
-        subject(kind, language, study, round_),
-        study=study,
-        round=round_,
-        expert=expert,
-        link=link,
-        closes_at=round_.closes_at,
-        local=Localiser(study, language),
-    )
+    email = round_email(mailer, kind, language, study, round_, expert, link=link)
     mail.queue(
         session,
         dedupe_key=f"{kind}:{round_.id}:{expert.id}:{sequence}",
@@ -79,16 +96,7 @@ def queue_invitation(
 def queue_not_retained(session: Session, study: Study, round_: Round, expert: Expert, mailer: Mailer) -> None:
     """Thank an expert the narrowing after ``round_`` left out, and tell them the next rounds go on
     without them. No link: there is nothing more for them to answer."""
-    language = expert_language(study, expert)
-    email = mailer.render(
-        "not_retained",
-        language,
-        subject("not_retained", language, study, round_),
-        study=study,
-        round=round_,
-        expert=expert,
-        local=Localiser(study, language),
-    )
+    email = round_email(mailer, "not_retained", expert_language(study, expert), study, round_, expert)
     mail.queue(
         session,
         dedupe_key=f"not_retained:{round_.id}:{expert.id}",
@@ -144,28 +152,29 @@ def remind(
             last = invitation.last_reminder_at or sent_at.get(expert.id) or round_.opened_at
             if last is None or now - last < due_after:
                 continue
-        invitation.reminder_count += 1
-        invitation.last_reminder_at = now
-        session.add(invitation)
-        queue_invitation(
-            session,
-            study,
-            round_,
-            expert,
-            mailer,
-            kind="reminder",
-            sequence=str(invitation.reminder_count),
-        )
+        _send_reminder(session, study, round_, expert, invitation, mailer, now)
         queued += 1
     session.flush()
     return queued
 
 
-def remind_expert(
-    session: Session, study: Study, round_: Round, expert: Expert, researcher: Researcher | None, mailer: Mailer
+def _send_reminder(
+    session: Session,
+    study: Study,
+    round_: Round,
+    expert: Expert,
+    invitation: Invitation,
+    mailer: Mailer,
+    now: datetime,
 ) -> None:
-    """One reminder to one expert, now (the panel's per-expert page). It counts among the expert's
-    reminders but is not held back by the round's ``max_reminders``: the researcher chose to send it."""
+    """Count the reminder on the invitation and queue it (each reminder its own message)."""
+    invitation.reminder_count += 1
+    invitation.last_reminder_at = now
+    session.add(invitation)
+    queue_invitation(session, study, round_, expert, mailer, kind="reminder", sequence=str(invitation.reminder_count))
+
+
+def _require_open(round_: Round) -> None:
     if round_.status != RoundStatus.OPEN:
         raise Conflict(
             Message(
@@ -174,6 +183,14 @@ def remind_expert(
                 status=Message(round_.status),
             )
         )
+
+
+def remind_expert(
+    session: Session, study: Study, round_: Round, expert: Expert, researcher: Researcher | None, mailer: Mailer
+) -> None:
+    """One reminder to one expert, now (the panel's per-expert page). It counts among the expert's
+    reminders but is not held back by the round's ``max_reminders``: the researcher chose to send it."""
+    _require_open(round_)
     if expert.status != ExpertStatus.ACTIVE:
         raise Conflict(Message("%(expert)s is not on the panel.", expert=expert.pseudonym))
     invitation = session.exec(
@@ -185,10 +202,7 @@ def remind_expert(
         )
     if invitation.submitted_at is not None:
         raise Conflict(Message("%(expert)s has already submitted this round.", expert=expert.pseudonym))
-    invitation.reminder_count += 1
-    invitation.last_reminder_at = utcnow()
-    session.add(invitation)
-    queue_invitation(session, study, round_, expert, mailer, kind="reminder", sequence=str(invitation.reminder_count))
+    _send_reminder(session, study, round_, expert, invitation, mailer, utcnow())
     audit.record(session, study.id, researcher, "expert.reminded", f"expert:{expert.pseudonym}", round=round_.number)
     session.flush()
 
@@ -202,14 +216,7 @@ def send_reminders(
 ) -> int:
     """The researcher's button: remind, now, those who have not submitted (up to the round's
     ``max_reminders`` each, as the schedule does)."""
-    if round_.status != RoundStatus.OPEN:
-        raise Conflict(
-            Message(
-                "Round %(number)s is %(status)s; reminders are for open rounds.",
-                number=round_.number,
-                status=Message(round_.status),
-            )
-        )
+    _require_open(round_)
     queued = remind(session, study, round_, mailer)
     audit.record(session, study.id, researcher, "round.reminders", f"round:{round_.number}", count=queued)
     session.flush()

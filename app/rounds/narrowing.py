@@ -47,12 +47,16 @@ def fate_data(fate: scoring.narrowing.Fate) -> dict[str, Any]:
     }
 
 
+def _where(data: dict[str, Any], language: str, group_label: Callable[[str], str]) -> str:
+    """Where an expert was ranked: in their group (by its label), or on the whole panel."""
+    if data.get("group"):
+        return gettext(language, "in group “%(group)s”") % {"group": group_label(data["group"])}
+    return gettext(language, "on the panel")
+
+
 def reason_text(data: dict[str, Any], language: str, group_label: Callable[[str], str]) -> str:
     """The reason for an expert's fate, in the page's language (from ``fate_data``)."""
-    if data["group"]:
-        where = gettext(language, "in group “%(group)s”") % {"group": group_label(data["group"])}
-    else:
-        where = gettext(language, "on the panel")
+    where = _where(data, language, group_label)
     parts = ", ".join(f"{gettext(language, name)} {value:.2f}" for name, value in data["components"].items())
     details = gettext(
         language, "rank %(rank)s of %(pool)s %(where)s, which keeps %(seats)s; composite score %(score)s (%(parts)s)"
@@ -84,16 +88,26 @@ def reason_text(data: dict[str, Any], language: str, group_label: Callable[[str]
     return text + "."
 
 
-def dropped_reasons(session: Session, study: Study, language: str, group_label: Callable[[str], str]) -> dict[int, str]:
-    """A short reason for each expert left out by a narrowing, by expert id, in ``language``: the
-    round, and the rank in their group (with the group's label) or the researcher's own reason."""
-    rows = session.exec(
+def dropped_reasons(
+    session: Session,
+    study: Study,
+    language: str,
+    group_label: Callable[[str], str],
+    expert_id: int | None = None,
+) -> dict[int, str]:
+    """A short reason for each expert left out by a narrowing (or for ``expert_id`` only), by expert
+    id, in ``language``: the round, and the rank in their group (with the group's label) or the
+    researcher's own reason."""
+    query = (
         select(PanelDecisionEntry, PanelDecision, Round, Expert.pseudonym)
         .join(Expert, col(Expert.id) == col(PanelDecisionEntry.expert_id))
         .join(PanelDecision, col(PanelDecision.id) == col(PanelDecisionEntry.decision_id))
         .join(Round, col(Round.id) == col(PanelDecision.round_id))
         .where(PanelDecision.study_id == study.id, col(PanelDecisionEntry.kept).is_(False))
-    ).all()
+    )
+    if expert_id is not None:
+        query = query.where(PanelDecisionEntry.expert_id == expert_id)
+    rows = session.exec(query).all()
     reasons = {}
     for entry, decision, round_, pseudonym in rows:
         if entry.overridden:
@@ -103,16 +117,11 @@ def dropped_reasons(session: Session, study: Study, language: str, group_label: 
             }
         else:
             fate = decision.inputs.get("fates", {}).get(pseudonym, {})
-            where = (
-                gettext(language, "in group “%(group)s”") % {"group": group_label(fate["group"])}
-                if fate.get("group")
-                else gettext(language, "on the panel")
-            )
             text = gettext(language, "Not retained after round %(number)s: rank %(rank)s of %(pool)s %(where)s") % {
                 "number": round_.number,
                 "rank": entry.rank,
                 "pool": fate.get("pool_size", "?"),
-                "where": where,
+                "where": _where(fate, language, group_label),
             }
         reasons[entry.expert_id] = text
     return reasons

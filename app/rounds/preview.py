@@ -90,17 +90,8 @@ def queue_test_emails(session: Session, study: Study, researcher: Researcher, ma
     link = f"{mailer.base_url}/studies/{study.id}/preview?language={language}"
     sent_at = utcnow().isoformat()
     for kind in TESTED_KINDS:
-        title = "[Test] " + invitations.subject(kind, language, study, round_)
-        email = mailer.render(
-            kind,
-            language,
-            title,
-            study=study,
-            round=round_,
-            expert=reader,
-            link=link,
-            closes_at=round_.closes_at,
-            local=Localiser(study, language),
+        email = invitations.round_email(
+            mailer, kind, language, study, round_, reader, link=link, subject_prefix="[Test] "
         )
         mail.queue(
             session,

@@ -12,7 +12,6 @@ from sqlmodel import Session
 from app.accounts import service as accounts
 from app.dependencies import Form, SessionDep
 from app.errors import Message
-from app.i18n import LANGUAGE_LABELS
 from app.studies import design, forms, information, translations
 from app.studies.context import study_page, theme_options
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
@@ -55,7 +54,7 @@ def _design_page(
             groups=groups,
             translation_missing=sum(row.missing for row in rows),
             untranslated={int(r.key.split(".")[1]) for r in rows if r.missing and r.key.startswith("item.")},
-            other_language_name=LANGUAGE_LABELS[translations.other_language(study)],
+            other_language=translations.other_language(study),
             theme_options=theme_options(design.themes_of(session, study.id)),
             # the theme of the item added last stays chosen: items are written theme by theme
             item_form=item_form or forms.item_form_values() | {"theme_id": request.query_params.get("theme", "")},

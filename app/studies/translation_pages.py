@@ -10,7 +10,6 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from app.dependencies import Form, SessionDep
-from app.i18n import LANGUAGE_LABELS
 from app.studies import design, forms, information, translations
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
@@ -49,8 +48,7 @@ def _page(
             typed=typed or {},
             errors=errors or {},
             error=error,
-            other=translations.other_language(study),
-            language_names=LANGUAGE_LABELS,
+            other_language=translations.other_language(study),
             themes={f"theme.{t.id}": t for t in themes},
             items={f"item.{i.id}": i for i in items},
             missing=sum(row.missing for row in rows),
