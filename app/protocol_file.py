@@ -166,9 +166,9 @@ def _translations(obj: Any, study: Study) -> dict[str, Any]:
     original (none if there is none)."""
     found: dict[str, dict[str, Any]] = {}
     for language, fields in (obj.translations or {}).items():
-        current = {f: t["value"] for f, t in fields.items() if t.get("value") and t.get("source") == getattr(obj, f)}
-        if current and language != study.language:
-            found[language] = current
+        fitting = {f: value for f in fields if (value := translations.current(obj, f, language)) is not None}
+        if fitting and language != study.language:
+            found[language] = fitting
     return {"translations": found} if found else {}
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from app import addresses
 from app.accounts.models import Researcher
@@ -26,16 +26,6 @@ def experts_of(session: Session, study_id: int, *, status: str | None = None) ->
     if status:
         query = query.where(Expert.status == status)
     return list(session.exec(query.order_by(col(Expert.pseudonym))).all())
-
-
-def consents_by_version(session: Session, study_id: int) -> dict[int, int]:
-    """How many experts agreed to each version of the study's information sheet."""
-    rows = session.exec(
-        select(Expert.consent_version, func.count())
-        .where(Expert.study_id == study_id, col(Expert.consent_version).is_not(None))
-        .group_by(col(Expert.consent_version))
-    ).all()
-    return {version: count for version, count in rows if version is not None}
 
 
 def get_expert(session: Session, study: Study, expert_id: int) -> Expert:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 from sqlmodel import Session
 
 from app.dependencies import Form, SessionDep
@@ -14,7 +15,7 @@ from app.rounds.charts import chart_file, distribution_svg
 from app.rounds.context import rounds_tab
 from app.rounds.kinds import KINDS
 from app.rounds.pages import round_detail_page
-from app.rounds.snapshot import ItemResult, RoundSnapshot
+from app.rounds.snapshot import ItemResult, RatingResult, RoundSnapshot
 from app.studies import design
 from app.studies import service as studies
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
@@ -34,11 +35,9 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
         return round_detail_page(request, session, access, round_, error=exc.detail, status_code=exc.status_code)
     data = RoundSnapshot.load(result.data)
     points = list(range(study.scale_min, study.scale_max + 1))
-    counts = {entry.item_id: [entry.shown_stats.count(p) for p in points] for entry in data.of_kind("rating")}
-    charts = {
-        entry.item_id: distribution_svg(points, counts[entry.item_id], median=entry.shown_stats.median)
-        for entry in data.of_kind("rating")
-    }
+    drawn = {entry.item_id: _distribution(points, entry) for entry in data.of_kind("rating")}
+    counts = {item_id: item_counts for item_id, (item_counts, _) in drawn.items()}
+    charts = {item_id: chart for item_id, (_, chart) in drawn.items()}
     themes = {t.id: t for t in design.themes_of(session, study.id)}
     stability = {s.item_id: s for s in data.stability}
     # items in the order the experts read them: theme by theme, in each theme the round's order
@@ -68,6 +67,12 @@ def results_page(request: Request, session: SessionDep, access: StudyForViewer, 
     )
 
 
+def _distribution(points: list[int], entry: RatingResult) -> tuple[list[float], Markup]:
+    """A rating item's count at each scale point (the figures the consensus rule read), and their chart."""
+    counts = [entry.shown_stats.count(p) for p in points]
+    return counts, distribution_svg(points, counts, median=entry.shown_stats.median)
+
+
 @router.get("/studies/{study_id}/rounds/{number}/charts/{item_id}.svg", include_in_schema=False)
 def chart_download(session: SessionDep, access: StudyForViewer, number: int, item_id: int) -> Response:
     """A rating item's distribution chart as an SVG file (for slides; the page makes a PNG of it)."""
@@ -76,8 +81,7 @@ def chart_download(session: SessionDep, access: StudyForViewer, number: int, ite
     entry = RoundSnapshot.load(service.analysed_result(session, round_).data).item(item_id)
     if entry is None or entry.kind != "rating":
         raise NotFound(Message("This chart does not exist."))
-    points = list(range(study.scale_min, study.scale_max + 1))
-    chart = distribution_svg(points, [entry.shown_stats.count(p) for p in points], median=entry.shown_stats.median)
+    _, chart = _distribution(list(range(study.scale_min, study.scale_max + 1)), entry)
     return Response(
         chart_file(chart, entry.text),
         media_type="image/svg+xml",

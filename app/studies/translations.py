@@ -47,14 +47,21 @@ class Local:
         return str(self.value)
 
 
+def current(obj: Translatable, field: str, language: str) -> Any | None:
+    """The translation of ``obj.field`` into ``language`` if there is one and its original has not
+    changed since; None otherwise."""
+    entry = (obj.translations or {}).get(language, {}).get(field)
+    if entry and entry.get("value") and entry.get("source") == getattr(obj, field):
+        return entry["value"]
+    return None
+
+
 def translated(obj: Translatable, field: str, study_language: str, language: str) -> Local:
     original = getattr(obj, field)
     if language == study_language or not original:
         return Local(original, study_language)
-    entry = (obj.translations or {}).get(language, {}).get(field)
-    if entry and entry.get("value") and entry.get("source") == original:
-        return Local(entry["value"], language)
-    return Local(original, study_language, fallback=True)
+    value = current(obj, field, language)
+    return Local(value, language) if value is not None else Local(original, study_language, fallback=True)
 
 
 class Localiser:
@@ -135,10 +142,6 @@ def rows(
 
 def _item_row(item: Item, field: str, language: str) -> TranslationRow:
     return _row(f"item.{item.id}.{field}", field, item, field, language)
-
-
-def missing_count(study: Study, themes: list[Theme], items: list[Item], sheet: InformationSheet | None = None) -> int:
-    return sum(row.missing for row in rows(study, themes, items, sheet))
 
 
 def save(
