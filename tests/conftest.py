@@ -24,11 +24,21 @@ from app.db import Transactions, UnitsOfWork, make_engine
 from app.dependencies import get_read_session, get_session
 from app.main import create_app
 from app.migrate import upgrade
+from app.scoring import warm_up
 
 POSTGRES_URL = os.environ.get("DELPHI_TEST_POSTGRES_URL")
 NO_POSTGRES = "DELPHI_TEST_POSTGRES_URL is not set: the PostgreSQL half of this test did not run"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """Compile the scoring kernels before any app starts. An app compiles them in a background
+    thread, and numba's compiler enters ``warnings.catch_warnings``, which is not thread-safe: when
+    it restores the filters while FastAPI (in the test's thread) is inside its own block ignoring a
+    pydantic warning, the tests' "error" filter comes back and turns that warning into a failure."""
+    warm_up()
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:
