@@ -125,8 +125,12 @@ def researcher_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="The instance's administrator (lists and deactivates accounts).")
+    ] = False,
 ) -> None:
-    """Create a researcher account (asks for the password)."""
+    """Create a researcher account (asks for the password). The instance's first account is its
+    administrator."""
     from app.accounts import service
     from app.db import make_engine, session_scope
     from app.errors import AppError
@@ -139,14 +143,77 @@ def researcher_create(
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as session:
-            researcher = service.create_researcher(session, email, password, name)
-            created = researcher.email
+            researcher = service.create_researcher(session, email, password, name, admin=admin)
+            created, is_admin = researcher.email, researcher.is_admin
     except AppError as exc:
         say(f"error: {exc.detail}")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    say(f"Researcher {created} created.")
+    say(f"Researcher {created} created" + (" (administrator)." if is_admin else "."))
+
+
+@researcher_cli.command("list")
+def researcher_list() -> None:
+    """Every account: e-mail, name, studies, last activity, status."""
+    from app.accounts import service
+    from app.db import make_engine, session_scope
+
+    engine = make_engine(settings_or_exit().database_url)
+    try:
+        with session_scope(engine) as session:
+            rows = [
+                (
+                    row.researcher.email,
+                    row.researcher.name,
+                    str(row.studies),
+                    row.last_seen_at.strftime("%Y-%m-%d %H:%M UTC") if row.last_seen_at else "-",
+                    ("active" if row.researcher.is_active else "deactivated")
+                    + (", administrator" if row.researcher.is_admin else ""),
+                )
+                for row in service.accounts_overview(session)
+            ]
+    finally:
+        engine.dispose()
+    for email, name, studies, seen, status in rows:
+        say(f"{email}\t{name}\tstudies: {studies}\tlast activity: {seen}\t{status}")
+
+
+def _set_active(email: str, active: bool) -> None:
+    from sqlmodel import select
+
+    from app.accounts import service
+    from app.accounts.models import Researcher
+    from app.db import make_engine, session_scope
+    from app.errors import AppError
+
+    engine = make_engine(settings_or_exit().database_url)
+    try:
+        with session_scope(engine) as session:
+            found = session.exec(select(Researcher).where(Researcher.email == service.normalise_email(email))).first()
+            if found is None:
+                say(f"error: no account uses {email}")
+                raise typer.Exit(1)
+            service.set_active(session, None, found.id, active=active)
+    except AppError as exc:
+        say(f"error: {exc.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+@researcher_cli.command("deactivate")
+def researcher_deactivate(email: Annotated[str, typer.Argument(help="The account's e-mail.")]) -> None:
+    """The account can no longer log in, and its sessions end."""
+    _set_active(email, False)
+    say(f"{email} is deactivated.")
+
+
+@researcher_cli.command("activate")
+def researcher_activate(email: Annotated[str, typer.Argument(help="The account's e-mail.")]) -> None:
+    """A deactivated account can log in again."""
+    _set_active(email, True)
+    say(f"{email} can log in again.")
 
 
 @cli.command()

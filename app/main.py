@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 from app import __version__, logmask, scoring
+from app.accounts import account_pages
 from app.accounts import api as accounts_api
 from app.accounts import pages as accounts_pages
 from app.accounts.throttle import LoginThrottle
@@ -52,6 +53,7 @@ log = logging.getLogger("delphi")
 ROUTERS = (
     expert_pages.router,
     accounts_pages.router,
+    account_pages.router,
     accounts_api.router,
     studies_pages.router,
     design_pages.router,
@@ -89,7 +91,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        expert_link = scope["path"].startswith("/e/")
+        # personal links (an expert's, a researcher's reset or invitation): the token is in the path
+        expert_link = scope["path"].startswith(("/e/", "/password/reset/", "/invitation/"))
 
         async def send_with_headers(message: ASGIMessage) -> None:
             if message["type"] == "http.response.start":

@@ -28,6 +28,13 @@ def link_token(secret_key: str, expert_id: int, nonce: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def account_link_token(secret_key: str, nonce: str) -> str:
+    """The token of a password-reset or invitation link, derived like an expert's: the outbox keeps
+    the nonce, the database the token's hash; neither opens the account without the secret key."""
+    digest = hmac.new(secret_key.encode(), f"account:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def hash_token(token: str) -> str:
     """What is stored and looked up: the SHA-256 of a link token or a session id (hex)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -50,6 +50,16 @@ DONE_MESSAGES = {
     ),
     "handed": N_("The study's waiting messages go out at the sender's next pass, within seconds; reload to see."),
     "analysed": N_("The round was analysed again."),
+    "password_reset": N_("Your password was changed, and every session of your account ended. Log in with it."),
+    "welcome": N_("Welcome: your account is ready, and the study you were invited to is listed below."),
+    "invited": N_("The invitation is in the outbox; its link works for 7 days."),
+    "password_changed": N_("Your password was changed; your other sessions have ended."),
+    "email_changed": N_("Your e-mail address was changed; your other sessions have ended."),
+    "logged_out_elsewhere": N_("Your other sessions have ended."),
+    "deactivated": N_("The account is deactivated and its sessions have ended."),
+    "activated": N_("The account can log in again."),
+    "erased": N_("The expert's personal data were erased."),
+    "anonymised": N_("The study is anonymised: names, e-mail addresses and links are gone."),
 }
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from app.accounts import email_links, throttle
 from app.accounts import service as accounts
-from app.accounts import throttle
 from app.config import Settings
 from app.db import session_scope
 from app.mail.mailer import Mailer
@@ -85,6 +85,7 @@ def forget_expired(engine: Engine) -> int:
             + accounts.forget_old_submissions(session)
             + ratelimit.forget_old_failures(session)
             + throttle.forget_old_failures(session)
+            + email_links.forget_spent_tokens(session)
             + panel_file.forget_abandoned_imports(session)
         )
 

@@ -22,6 +22,7 @@ class Viewer:
     email: str
     name: str
     csrf_token: str
+    is_admin: bool = False
 
 
 @dataclass
@@ -46,6 +47,7 @@ def get_optional_auth(request: Request, reader: ReadSessionDep, settings: Settin
         email=auth.researcher.email,
         name=auth.researcher.name,
         csrf_token=auth.login.csrf_token,
+        is_admin=auth.researcher.is_admin,
     )
     return auth
 

@@ -44,7 +44,13 @@ class Logins:
     def log_in(self, request: Request, session: Session, researcher: Researcher, email: str) -> service.NewSession:
         """The short write of a login: forget the failures, open the session, log it."""
         self.throttle.succeeded(session, email, client_address(request))
-        new = service.start_session(session, researcher, self.settings, request.cookies.get(SESSION_COOKIE))
+        new = service.start_session(
+            session,
+            researcher,
+            self.settings,
+            request.cookies.get(SESSION_COOKIE),
+            client=request.headers.get("user-agent", ""),
+        )
         audit.record(session, None, researcher, "login")
         return new
 

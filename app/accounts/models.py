@@ -21,6 +21,7 @@ class Researcher(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     language: str | None = Field(default=None, max_length=2)
     is_active: bool = True
+    is_admin: bool = False  # the instance's administrator: lists and deactivates accounts
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -35,6 +36,7 @@ class ResearcherSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+    client: str = Field(default="", max_length=200)  # the browser, as its User-Agent names it (sessions list)
 
 
 class StudyMember(SQLModel, table=True):
@@ -68,3 +70,23 @@ class FormSubmission(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     key_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class AccountToken(SQLModel, table=True):
+    """A single-use link sent by e-mail: a password reset, or an invitation to a study that creates
+    the account on first use. As with expert links, the token is derived from the secret key and a
+    random nonce (the outbox keeps the nonce, not the link); only its SHA-256 is stored here."""
+
+    __tablename__ = "account_token"
+
+    id: int = Field(default=None, primary_key=True)
+    purpose: str = Field(max_length=20)  # "reset" or "invitation"
+    token_hash: str = Field(max_length=64, unique=True)
+    email: str = Field(max_length=320, index=True)
+    researcher_id: int | None = Field(default=None, foreign_key="researcher.id", ondelete="CASCADE")
+    study_id: int | None = Field(default=None, foreign_key="study.id", ondelete="CASCADE")
+    role: str | None = Field(default=None, max_length=10)
+    invited_by: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    expires_at: datetime
+    spent_at: datetime | None = None  # used, replaced by a newer link, or withdrawn

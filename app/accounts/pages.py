@@ -1,21 +1,24 @@
-"""Logging in and out through pages."""
+"""Logging in and out, a forgotten password, and an invitation accepted, through pages."""
 
 from __future__ import annotations
 
 import secrets
 from typing import Annotated
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
-from app.accounts import service
+from app.accounts import email_links, service
 from app.accounts.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth
-from app.accounts.login import LoginsDep
+from app.accounts.login import LoginsDep, client_address
 from app.dependencies import ReadSessionDep, SessionDep, SettingsDep, same_origin
-from app.errors import Forbidden, Message, NotAuthenticated, TooManyRequests
-from app.security import tokens_match
-from app.web import render
+from app.errors import Conflict, Forbidden, Gone, InvalidInput, Message, NotAuthenticated, TooManyRequests
+from app.mail.dependencies import MailerDep
+from app.security import looks_like_token, tokens_match
+from app.web import Refusal, redirect, refused_form, render, request_language
 
 router = APIRouter()
 
@@ -30,16 +33,31 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-@router.get("/login", include_in_schema=False)
-def login_page(request: Request, auth: OptionalAuth, next: str = "/") -> Response:
-    if auth is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
-    token = secrets.token_urlsafe(24)
-    response = render(
-        request, "login.html", {"next": _safe_next(next), "login_csrf": token, "error": None, "email": ""}
-    )
+def _public_form(
+    request: Request,
+    name: str,
+    context: dict[str, object],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A page whose form is posted by someone not logged in (login, forgotten password, reset,
+    invitation): its CSRF token is a cookie the form repeats (double submit)."""
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, name, {"login_csrf": token, **context}, status_code=status_code, headers=headers)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
     return response
+
+
+def _check_public_form(request: Request, settings: SettingsDep, login_csrf: str) -> None:
+    if not tokens_match(login_csrf, request.cookies.get(LOGIN_CSRF_COOKIE)) or not same_origin(request, settings):
+        raise Forbidden(Message("This form has expired. Reload the login page and try again."))
+
+
+@router.get("/login", include_in_schema=False)
+def login_page(request: Request, auth: OptionalAuth, next: str = "/", email: str = "") -> Response:
+    if auth is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _public_form(request, "login.html", {"next": _safe_next(next), "error": None, "email": email[:320]})
 
 
 @router.post("/login", include_in_schema=False)
@@ -54,8 +72,7 @@ async def login(
     login_csrf: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    if not tokens_match(login_csrf, request.cookies.get(LOGIN_CSRF_COOKIE)) or not same_origin(request, settings):
-        raise Forbidden(Message("This form has expired. Reload the login page and try again."))
+    _check_public_form(request, settings, login_csrf)
     try:
         researcher = await logins.authenticate(request, reader, email, password)
     except (NotAuthenticated, TooManyRequests) as exc:
@@ -78,4 +95,161 @@ def logout(request: Request, session: SessionDep, auth: CurrentAuth) -> Response
     service.end_session(session, request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# --- a forgotten password ------------------------------------------------------------------------
+
+
+@router.get("/password/forgot", include_in_schema=False)
+def forgot_page(request: Request) -> Response:
+    return _public_form(request, "account/forgot.html", {"email": "", "sent": False, "error": None})
+
+
+@router.post("/password/forgot", include_in_schema=False)
+async def forgot(
+    request: Request,
+    reader: ReadSessionDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    logins: LoginsDep,
+    mailer: MailerDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    login_csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """The same answer for every address; requests count with the login failures of the address
+    and the client, so a flood of them is slowed down like a flood of passwords."""
+    _check_public_form(request, settings, login_csrf)
+    client = client_address(request)
+    wait = logins.throttle.wait_seconds(reader, email, client)
+    reader.rollback()
+    if wait > 0:
+        seconds = max(1, int(wait) + 1)
+        error = TooManyRequests(
+            Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
+            headers={"Retry-After": str(seconds)},
+        )
+        context = {"email": email, "sent": False, "error": error.detail}
+        return _public_form(request, "account/forgot.html", context, 429, error.headers)
+    await anyio.to_thread.run_sync(logins.throttle.failed, email, client)
+    try:
+        email_links.request_password_reset(session, email, mailer, request_language(request))
+    except InvalidInput as exc:
+        return _public_form(
+            request, "account/forgot.html", {"email": email, "sent": False, "error": exc.detail}, status_code=400
+        )
+    return _public_form(request, "account/forgot.html", {"email": email, "sent": True, "error": None})
+
+
+def _token_page(
+    request: Request,
+    session: Session,
+    token: str,
+    purpose: str,
+    template: str,
+    status_code: int = 200,
+    **context: object,
+) -> Response:
+    """A reset or invitation page; a link that is not (or no longer) valid says so, with a 410."""
+    try:
+        if not looks_like_token(token):
+            raise Gone(email_links.LINK_NOT_VALID)
+        found = email_links.valid_token(session, token, purpose)
+    except Gone as exc:
+        return render(request, template, {"invalid": exc.detail, "errors": {}, "error": None}, status_code=410)
+    return _public_form(request, template, {"invalid": None, "address": found.email, **context}, status_code)
+
+
+@router.get("/password/reset/{token}", include_in_schema=False)
+def reset_page(request: Request, reader: ReadSessionDep, token: str) -> Response:
+    return _token_page(request, reader, token, email_links.RESET, "account/reset.html", errors={}, error=None)
+
+
+@router.post("/password/reset/{token}", include_in_schema=False)
+def reset(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: str,
+    password: Annotated[str, Form(max_length=1000)] = "",
+    confirm: Annotated[str, Form(max_length=1000)] = "",
+    login_csrf: Annotated[str, Form()] = "",
+) -> Response:
+    _check_public_form(request, settings, login_csrf)
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _token_page(
+            request,
+            fresh,
+            token,
+            email_links.RESET,
+            "account/reset.html",
+            refusal.status_code,
+            errors=refusal.errors,
+            error=refusal.error,
+        )
+
+    with refused_form(again, (InvalidInput,)):
+        _same_passwords(password, confirm)
+        researcher = email_links.reset_password(session, token, password)
+    return redirect(f"/login?email={quote(researcher.email)}", "password_reset")
+
+
+def _same_passwords(password: str, confirm: str) -> None:
+    if password != confirm:
+        raise InvalidInput(Message("The two passwords differ."), fields=("confirm",))
+
+
+# --- an invitation to a study ---------------------------------------------------------------------
+
+
+@router.get("/invitation/{token}", include_in_schema=False)
+def invitation_page(request: Request, reader: ReadSessionDep, token: str) -> Response:
+    return _token_page(
+        request,
+        reader,
+        token,
+        email_links.INVITATION,
+        "account/invitation.html",
+        display_name="",
+        errors={},
+        error=None,
+    )
+
+
+@router.post("/invitation/{token}", include_in_schema=False)
+def accept_invitation(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    logins: LoginsDep,
+    token: str,
+    password: Annotated[str, Form(max_length=1000)] = "",
+    confirm: Annotated[str, Form(max_length=1000)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    login_csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Create the account, and log it in: the link came to this address, the password is new."""
+    _check_public_form(request, settings, login_csrf)
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _token_page(
+            request,
+            fresh,
+            token,
+            email_links.INVITATION,
+            "account/invitation.html",
+            refusal.status_code,
+            display_name=name,
+            errors=refusal.errors,
+            error=refusal.error,
+        )
+
+    with refused_form(again, (InvalidInput, Conflict)):
+        _same_passwords(password, confirm)
+        researcher = email_links.accept_invitation(session, token, name, password)
+    new = logins.log_in(request, session, researcher, researcher.email)
+    response = redirect("/studies", "welcome")
+    logins.set_session_cookie(response, new.cookie_value)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response

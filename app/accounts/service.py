@@ -6,9 +6,9 @@ import logging
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, delete, select
 from app import addresses
 from app.accounts.models import ROLES, FormSubmission, Researcher, ResearcherSession, StudyMember
 from app.accounts.throttle import LoginThrottle
+from app.audit import service as audit
 from app.config import Settings
 from app.db import session_scope, utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, Message, NotAuthenticated, NotFound, TooManyRequests
@@ -34,24 +35,54 @@ def validate_email(email: str) -> str:
     return addresses.checked(email)
 
 
-def create_researcher(session: Session, email: str, password: str, name: str = "") -> Researcher:
-    email = validate_email(email)
+def check_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             Message(
                 "The password needs at least %(MIN_PASSWORD_LENGTH)s characters.",
                 MIN_PASSWORD_LENGTH=MIN_PASSWORD_LENGTH,
             ),
-            fields=("password",),
+            fields=(field,),
         )
+
+
+def _refuse_taken(session: Session, email: str) -> None:
     if session.exec(select(Researcher).where(Researcher.email == email)).first():
         raise Conflict(
             Message("A researcher with the e-mail %(email)s already exists.", email=email), fields=("email",)
         )
-    researcher = Researcher(email=email, name=name.strip(), password_hash=hash_password(password))
+
+
+def create_researcher(
+    session: Session, email: str, password: str, name: str = "", *, admin: bool = False
+) -> Researcher:
+    """A new account. The instance's first account administers it, whatever ``admin`` says."""
+    email = validate_email(email)
+    check_password(password)
+    _refuse_taken(session, email)
+    first = session.exec(select(Researcher.id).limit(1)).first() is None
+    researcher = Researcher(
+        email=email, name=name.strip(), password_hash=hash_password(password), is_admin=admin or first
+    )
     session.add(researcher)
     session.flush()
     return researcher
+
+
+def set_password(session: Session, researcher: Researcher, password: str, field: str = "password") -> None:
+    check_password(password, field)
+    researcher.password_hash = hash_password(password)
+    session.add(researcher)
+    session.flush()
+
+
+def change_email(session: Session, researcher: Researcher, email: str) -> None:
+    email = validate_email(email)
+    if email != researcher.email:
+        _refuse_taken(session, email)
+    researcher.email = email
+    session.add(researcher)
+    session.flush()
 
 
 def authenticate(
@@ -85,7 +116,11 @@ class NewSession:
 
 
 def start_session(
-    session: Session, researcher: Researcher, settings: Settings, previous_cookie: str | None = None
+    session: Session,
+    researcher: Researcher,
+    settings: Settings,
+    previous_cookie: str | None = None,
+    client: str = "",
 ) -> NewSession:
     """Log in: a fresh random id (rotation), the old one, if any, deleted."""
     if previous_cookie:
@@ -99,6 +134,7 @@ def start_session(
         created_at=now,
         last_seen_at=now,
         expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        client=client[:200],
     )
     session.add(row)
     session.flush()
@@ -158,9 +194,63 @@ def end_session(session: Session, cookie_value: str) -> None:
     session.exec(delete(ResearcherSession).where(col(ResearcherSession.id_hash) == hash_token(cookie_value)))
 
 
+def end_sessions(session: Session, researcher_id: int, keep_id_hash: str | None = None) -> int:
+    """Log an account out everywhere (but the session ``keep_id_hash``, when given)."""
+    statement = delete(ResearcherSession).where(col(ResearcherSession.researcher_id) == researcher_id)
+    if keep_id_hash is not None:
+        statement = statement.where(col(ResearcherSession.id_hash) != keep_id_hash)
+    return session.exec(statement).rowcount or 0  # type: ignore[call-overload,no-any-return]
+
+
 def purge_expired_sessions(session: Session) -> int:
     result = session.exec(delete(ResearcherSession).where(col(ResearcherSession.expires_at) < utcnow()))
     return result.rowcount or 0
+
+
+# --- the instance's accounts (its administrators) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    researcher: Researcher
+    studies: int
+    last_seen_at: datetime | None
+
+
+def accounts_overview(session: Session) -> list[AccountRow]:
+    """Every account, with the number of studies it belongs to and its latest activity."""
+    studies = dict(
+        session.exec(select(StudyMember.researcher_id, func.count()).group_by(col(StudyMember.researcher_id))).all()
+    )
+    seen = dict(
+        session.exec(
+            select(ResearcherSession.researcher_id, func.max(ResearcherSession.last_seen_at)).group_by(
+                col(ResearcherSession.researcher_id)
+            )
+        ).all()
+    )
+    researchers = session.exec(select(Researcher).order_by(col(Researcher.email))).all()
+    return [AccountRow(r, studies.get(r.id, 0), seen.get(r.id)) for r in researchers]
+
+
+def set_active(session: Session, admin: Researcher | None, researcher_id: int, *, active: bool) -> Researcher:
+    """Deactivate an account (it can no longer log in; its sessions end; its studies keep it as a
+    member, to be replaced by their owners), or let it log in again. ``admin`` is None from the
+    command line."""
+    researcher = session.get(Researcher, researcher_id)
+    if researcher is None:
+        raise NotFound(Message("No such account."))
+    if not active and admin is not None and researcher.id == admin.id:
+        raise Conflict(Message("You cannot deactivate your own account."))
+    researcher.is_active = active
+    session.add(researcher)
+    if not active:
+        end_sessions(session, researcher.id)
+    session.flush()
+    audit.record(
+        session, None, admin, "account activated" if active else "account deactivated", target=researcher.email
+    )
+    return researcher
 
 
 # --- membership -------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sqlmodel import col, select
 from app.config import Settings
 from app.db import session_scope, utcnow
 from app.mail.models import MessageStatus, OutboxMessage
-from app.mail.service import with_personal_link
+from app.mail.service import as_delivered
 
 log = logging.getLogger("delphi.mail")
 LEASE = timedelta(minutes=5)
@@ -97,8 +97,8 @@ def build_message(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = message_id(message, settings)
-    email.set_content(with_personal_link(message.body_text, message, settings.secret_key))
-    email.add_alternative(with_personal_link(message.body_html, message, settings.secret_key), subtype="html")
+    email.set_content(as_delivered(message.body_text, message, settings.secret_key))
+    email.add_alternative(as_delivered(message.body_html, message, settings.secret_key), subtype="html")
     return email
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from app.db import utcnow
 from app.errors import Conflict, Message, NotFound
 from app.mail.models import MessageStatus, OutboxMessage
-from app.security import link_token
+from app.security import account_link_token, link_token
 from app.templating import Templates
 
 PERSONAL_LINK = "PERSONAL-LINK-TOKEN"  # stands for the expert's link token in stored bodies
@@ -23,6 +23,15 @@ def with_personal_link(text: str, message: OutboxMessage, secret_key: str) -> st
     if message.link_nonce is None or message.expert_id is None or PERSONAL_LINK not in text:
         return text
     return text.replace(PERSONAL_LINK, link_token(secret_key, message.expert_id, message.link_nonce))
+
+
+def as_delivered(text: str, message: OutboxMessage, secret_key: str) -> str:
+    """A stored body as it is sent: with the expert's link, or a researcher's single-use account
+    link (reset, invitation). The account link goes in only here: it is one person's key to an
+    account, and no mailbox page shows it."""
+    if message.expert_id is None and message.link_nonce is not None and PERSONAL_LINK in text:
+        return text.replace(PERSONAL_LINK, account_link_token(secret_key, message.link_nonce))
+    return with_personal_link(text, message, secret_key)
 
 
 @dataclass(frozen=True)

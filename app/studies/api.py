@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
-from app.accounts import service as accounts
+from app.accounts import email_links
 from app.accounts.dependencies import CurrentResearcher
+from app.accounts.models import AccountToken
 from app.dependencies import SessionDep
+from app.mail.dependencies import MailerDep
 from app.studies import design, service
 from app.studies.dependencies import StudyForEditor, StudyForOwner, StudyForViewer
 from app.studies.schemas import (
@@ -23,6 +25,7 @@ from app.studies.schemas import (
     ThemeCreate,
     ThemePublic,
 )
+from app.web import request_language
 
 router = APIRouter()
 
@@ -130,6 +133,20 @@ def api_split(item_id: int, body: SplitItem, session: SessionDep, access: StudyF
 
 
 @router.post("/api/studies/{study_id}/members", status_code=204, tags=["studies"])
-def api_add_member(body: MemberAdd, session: SessionDep, access: StudyForOwner) -> Response:
-    accounts.add_member(session, access.study.id, body.email, body.role)
+def api_add_member(
+    request: Request, body: MemberAdd, session: SessionDep, access: StudyForOwner, mailer: MailerDep
+) -> Response:
+    """204: the account exists and is a member now. 202: no account uses the address; an invitation
+    whose link creates it is in the outbox (valid for 7 days)."""
+    added = email_links.invite(
+        session,
+        email_links.StudyInvitation(access.study.id, access.study.title),
+        body.email,
+        body.role,
+        access.researcher,
+        mailer,
+        request_language(request, access.study.language),
+    )
+    if isinstance(added, AccountToken):
+        return JSONResponse({"invited": added.email, "expires_at": added.expires_at.isoformat()}, status_code=202)
     return Response(status_code=204)

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, select
 
+from app.accounts import email_links
 from app.accounts import service as accounts
 from app.accounts.dependencies import CurrentResearcher, OptionalAuth
-from app.accounts.models import Researcher, StudyMember
+from app.accounts.models import AccountToken, Researcher, StudyMember
 from app.dependencies import Form, SessionDep
+from app.mail.dependencies import MailerDep
 from app.studies import information, service
 from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
@@ -22,7 +24,7 @@ from app.studies.schemas import (
     StudyCreate,
     StudyUpdate,
 )
-from app.web import Refusal, form_text, redirect, refused_form, render
+from app.web import Refusal, form_text, redirect, refused_form, render, request_language
 
 router = APIRouter()
 
@@ -117,6 +119,7 @@ def _settings_page(
             errors=errors or {},
             error=error,
             members=members,
+            invitations=email_links.pending_invitations(session, access.study.id),
             member_form=member_form or {"email": "", "role": "editor"},
             member_errors=member_errors or {},
             sheets=sheets,
@@ -174,7 +177,10 @@ def save_information_page(request: Request, session: SessionDep, access: StudyFo
 
 
 @router.post("/studies/{study_id}/members", include_in_schema=False)
-def add_member_page(request: Request, session: SessionDep, access: StudyForOwner, form: Form) -> Response:
+def add_member_page(
+    request: Request, session: SessionDep, access: StudyForOwner, mailer: MailerDep, form: Form
+) -> Response:
+    """An existing account joins at once; any other address is sent an invitation."""
     values = {"email": form_text(form, "email", ""), "role": form_text(form, "role", "editor")}
 
     def again(fresh: Session, refusal: Refusal) -> Response:
@@ -190,8 +196,23 @@ def add_member_page(request: Request, session: SessionDep, access: StudyForOwner
 
     with refused_form(again):
         data = MemberAdd(**values)
-        accounts.add_member(session, access.study.id, data.email, data.role)
-    return redirect(f"/studies/{access.study.id}/settings", "saved")
+        added = email_links.invite(
+            session,
+            email_links.StudyInvitation(access.study.id, access.study.title),
+            data.email,
+            data.role,
+            access.researcher,
+            mailer,
+            request_language(request, access.study.language),
+        )
+    done = "invited" if isinstance(added, AccountToken) else "saved"
+    return redirect(f"/studies/{access.study.id}/settings#members", done)
+
+
+@router.post("/studies/{study_id}/invitations/{token_id}/withdraw", include_in_schema=False)
+def withdraw_invitation_page(session: SessionDep, access: StudyForOwner, token_id: int) -> Response:
+    email_links.withdraw_invitation(session, access.study.id, token_id, access.researcher)
+    return redirect(f"/studies/{access.study.id}/settings#members", "saved")
 
 
 @router.post("/studies/{study_id}/members/{researcher_id}/remove", include_in_schema=False)

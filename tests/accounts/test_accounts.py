@@ -152,6 +152,36 @@ def test_cli_creates_a_researcher_from_stdin(database, monkeypatch):
     engine.dispose()
 
 
+def test_the_first_account_administers_the_instance_and_the_cli_manages_accounts(database, monkeypatch):
+    url = database.fresh()
+    monkeypatch.setenv("DELPHI_DATABASE_URL", url)
+
+    def run(*args: str, password: str = "a-long-password-1"):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(cli, ["researcher", *args], input=password + "\n")
+
+    first = run("create", "first@example.org", "--password-stdin")
+    assert first.exit_code == 0 and "(administrator)" in first.output
+    second = run("create", "second@example.org", "--password-stdin")
+    assert second.exit_code == 0 and "(administrator)" not in second.output
+    third = run("create", "third@example.org", "--password-stdin", "--admin")
+    assert "(administrator)" in third.output
+    listed = run("list").output.splitlines()
+    assert [line.split("\t")[0] for line in listed] == ["first@example.org", "second@example.org", "third@example.org"]
+    assert listed[1].endswith("active") and listed[2].endswith("active, administrator")
+    assert run("deactivate", "second@example.org").exit_code == 0
+    assert run("list").output.splitlines()[1].endswith("deactivated")
+    assert run("deactivate", "nobody@example.org").exit_code == 1
+    from sqlmodel import Session
+
+    from app.db import make_engine
+
+    engine = make_engine(url)
+    with Session(engine) as s, pytest.raises(NotAuthenticated):  # a deactivated account cannot log in
+        service.authenticate(s, "second@example.org", "a-long-password-1")
+    engine.dispose()
+    assert run("activate", "second@example.org").exit_code == 0
+
+
 def test_a_value_the_database_refuses_is_a_clear_400_and_stores_nothing(client, session, database):
     """PostgreSQL refuses NUL characters in text; that is the sender's mistake, never a 500."""
     make_researcher(session)

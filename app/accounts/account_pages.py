@@ -1,0 +1,163 @@
+"""A researcher's own account (password, address, sessions) and the instance administrator's list
+of accounts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlmodel import Session, col, select
+
+from app.accounts import service
+from app.accounts.dependencies import SESSION_COOKIE, Auth, CurrentAuth
+from app.accounts.models import Researcher, ResearcherSession
+from app.audit import service as audit
+from app.dependencies import ReadSessionDep, SessionDep
+from app.errors import Conflict, InvalidInput, Message, NotFound
+from app.security import verify_password
+from app.web import Refusal, redirect, refused_form, render
+
+router = APIRouter()
+
+WRONG_PASSWORD = Message("This is not your current password.")
+
+
+def _account_page(request: Request, session: Session, auth: Auth, **forms: object) -> Response:
+    sessions = session.exec(
+        select(ResearcherSession)
+        .where(ResearcherSession.researcher_id == auth.researcher.id)
+        .order_by(col(ResearcherSession.last_seen_at).desc())
+    ).all()
+    context: dict[str, object] = {
+        "account": auth.researcher,
+        "sessions": sessions,
+        "this_session": auth.login.id_hash,
+        "password_errors": {},
+        "email_errors": {},
+        "email_value": auth.researcher.email,
+        "status_code": 200,
+    }
+    context.update(forms)
+    return render(request, "account/account.html", context, status_code=int(context.pop("status_code")))  # type: ignore[call-overload]
+
+
+@router.get("/account", include_in_schema=False)
+def account_page(request: Request, reader: ReadSessionDep, auth: CurrentAuth) -> Response:
+    return _account_page(request, reader, auth)
+
+
+def _check_current(researcher: Researcher, current: str) -> None:
+    if not verify_password(current, researcher.password_hash):
+        raise InvalidInput(WRONG_PASSWORD, fields=("current",))
+
+
+@router.post("/account/password", include_in_schema=False)
+def change_password(
+    request: Request,
+    session: SessionDep,
+    auth: CurrentAuth,
+    current: Annotated[str, Form(max_length=1000)],
+    password: Annotated[str, Form(max_length=1000)],
+    confirm: Annotated[str, Form(max_length=1000)],
+) -> Response:
+    """A new password ends the account's other sessions (this one goes on)."""
+    ids = auth.researcher.id, auth.login.id_hash
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _account_page(
+            request, fresh, _fresh_auth(fresh, *ids), password_errors=refusal.errors, status_code=refusal.status_code
+        )
+
+    with refused_form(again, (InvalidInput,)):
+        researcher = session.get(Researcher, auth.researcher.id)
+        assert researcher is not None
+        _check_current(researcher, current)
+        if password != confirm:
+            raise InvalidInput(Message("The two passwords differ."), fields=("confirm",))
+        service.set_password(session, researcher, password)
+    service.end_sessions(session, researcher.id, keep_id_hash=auth.login.id_hash)
+    audit.record(session, None, researcher, "password changed")
+    return redirect("/account", "password_changed")
+
+
+@router.post("/account/email", include_in_schema=False)
+def change_email(
+    request: Request,
+    session: SessionDep,
+    auth: CurrentAuth,
+    current: Annotated[str, Form(max_length=1000)],
+    email: Annotated[str, Form(max_length=320)],
+) -> Response:
+    """A new login address ends the account's other sessions too."""
+    ids = auth.researcher.id, auth.login.id_hash
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _account_page(
+            request,
+            fresh,
+            _fresh_auth(fresh, *ids),
+            email_errors=refusal.errors,
+            email_value=email,
+            status_code=refusal.status_code,
+        )
+
+    with refused_form(again, (InvalidInput, Conflict)):
+        researcher = session.get(Researcher, auth.researcher.id)
+        assert researcher is not None
+        _check_current(researcher, current)
+        service.change_email(session, researcher, email)
+    service.end_sessions(session, researcher.id, keep_id_hash=auth.login.id_hash)
+    audit.record(session, None, researcher, "e-mail changed")
+    return redirect("/account", "email_changed")
+
+
+@router.post("/account/sessions/end-others", include_in_schema=False)
+def end_other_sessions(session: SessionDep, auth: CurrentAuth) -> Response:
+    service.end_sessions(session, auth.researcher.id, keep_id_hash=auth.login.id_hash)
+    return redirect("/account", "logged_out_elsewhere")
+
+
+@router.post("/account/sessions/end-all", include_in_schema=False)
+def end_all_sessions(session: SessionDep, auth: CurrentAuth) -> Response:
+    service.end_sessions(session, auth.researcher.id)
+    response = redirect("/login")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def _fresh_auth(session: Session, researcher_id: int, id_hash: str) -> Auth:
+    """The logged-in researcher read again through a re-rendering page's own session (the request's
+    objects went with its rolled-back transaction)."""
+    researcher = session.get(Researcher, researcher_id)
+    login = session.get(ResearcherSession, id_hash)
+    assert researcher is not None and login is not None
+    return Auth(researcher, login)
+
+
+# --- the instance's administrator -----------------------------------------------------------------
+
+
+def _admin(auth: Auth) -> Researcher:
+    """Deny by default: to anyone but an administrator, the page does not exist."""
+    if not auth.researcher.is_admin:
+        raise NotFound(Message("Page not found."))
+    return auth.researcher
+
+
+@router.get("/admin/researchers", include_in_schema=False)
+def researchers_page(request: Request, reader: ReadSessionDep, auth: CurrentAuth) -> Response:
+    _admin(auth)
+    return render(request, "account/researchers.html", {"accounts": service.accounts_overview(reader)})
+
+
+@router.post("/admin/researchers/{researcher_id}/deactivate", include_in_schema=False)
+def deactivate(session: SessionDep, auth: CurrentAuth, researcher_id: int) -> Response:
+    service.set_active(session, _admin(auth), researcher_id, active=False)
+    return redirect("/admin/researchers", "deactivated")
+
+
+@router.post("/admin/researchers/{researcher_id}/activate", include_in_schema=False)
+def activate(session: SessionDep, auth: CurrentAuth, researcher_id: int) -> Response:
+    service.set_active(session, _admin(auth), researcher_id, active=True)
+    return redirect("/admin/researchers", "activated")
