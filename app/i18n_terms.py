@@ -99,6 +99,20 @@ ACTIONS = {
     "statement.created": N_("Statement coded"),
     "statement.merged": N_("Statements merged"),
     "statement.discarded": N_("Statement discarded"),
+    "study.data_protection_updated": N_("Personal-data settings changed"),
+    "study.anonymisation_announced": N_("Owners warned of the coming anonymisation"),
+    "study.anonymised": N_("Study anonymised"),
+    "expert.erased": N_("Expert's personal data erased"),
+    "member.added": N_("Researcher added to the study"),
+    "member.invited": N_("Researcher invited by e-mail"),
+    "member.invitation_withdrawn": N_("Researcher's invitation withdrawn"),
+    "member.invitation_accepted": N_("Researcher's invitation accepted"),
+    "account.password_reset_asked": N_("Password reset asked"),
+    "account.password_reset": N_("Password reset"),
+    "account.password_changed": N_("Password changed"),
+    "account.email_changed": N_("Login address changed"),
+    "account.activated": N_("Account activated"),
+    "account.deactivated": N_("Account deactivated"),
 }
 
 

@@ -37,6 +37,7 @@ from app.mail.mailer import Mailer
 from app.pages import audit_log, mailbox, overview, protocol
 from app.pages import panel as panel_pages
 from app.panel import api as panel_api
+from app.privacy import pages as privacy_pages
 from app.reports import pages as reports_pages
 from app.rounds import api as rounds_api
 from app.rounds import coding_pages, expert_pages, preview_pages, results_pages
@@ -71,6 +72,7 @@ ROUTERS = (
     protocol.router,
     mailbox.router,
     audit_log.router,
+    privacy_pages.router,
 )
 STATIC_DIR = Path(__file__).parent / "static"
 

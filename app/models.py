@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from app.accounts.models import Researcher, ResearcherSession, StudyMember
+from app.accounts.models import AccountToken, Researcher, ResearcherSession, StudyMember
 from app.audit.models import AuditEvent
 from app.mail.models import OutboxMessage
 from app.panel.models import Expert
@@ -25,6 +25,7 @@ from app.studies.models import InformationSheet, Item, ItemRevision, Study, Them
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AccountToken",
     "Answer",
     "AnswerHistory",
     "AuditEvent",

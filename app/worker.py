@@ -1,7 +1,8 @@
 """The background pass, composed from the domains' own steps: close rounds whose deadline passed and
-queue due reminders (rounds), deliver the outbox (mail), render queued reports (reports), and forget
-what has expired (accounts, panel, rounds). Run by ``delphi worker`` and, on a single-process
-install, by a thread of the server."""
+queue due reminders (rounds), deliver the outbox (mail), render queued reports (reports), anonymise
+studies at the end of their retention period (privacy), and forget what has expired (accounts,
+panel, rounds). Run by ``delphi worker`` and, on a single-process install, by a thread of the
+server."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from app.db import session_scope
 from app.mail.mailer import Mailer
 from app.mail.sender import deliver_due
 from app.panel import panel_file
+from app.privacy import retention
 from app.reports import jobs
 from app.rounds import ratelimit, scheduler
 
@@ -35,6 +37,7 @@ class PassReport:
     rounds_closed: int = 0
     reminders: int = 0
     reports: int = 0
+    anonymisation_steps: int = 0  # owners warned, or studies anonymised, at the end of their retention period
     forgotten: int = 0  # expired researcher sessions, failures past their window, abandoned imports
     errors: list[str] = field(default_factory=list)
 
@@ -52,6 +55,8 @@ def run_worker_pass(engine: Engine, settings: Settings, mailer: Mailer | None = 
     report.errors.extend(delivery.errors)
     with _next_pass_on_error(report, "report rendering"):
         report.reports = jobs.render_queued(engine, settings, templates=mailer.templates)
+    with _next_pass_on_error(report, "retention periods (warnings and anonymisations)"):
+        report.anonymisation_steps = retention.run_due(engine, mailer)
     with _next_pass_on_error(report, "housekeeping (expired sessions and failures)"):
         report.forgotten = forget_expired(engine)
     return report

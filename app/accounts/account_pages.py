@@ -77,7 +77,7 @@ def change_password(
             raise InvalidInput(Message("The two passwords differ."), fields=("confirm",))
         service.set_password(session, researcher, password)
     service.end_sessions(session, researcher.id, keep_id_hash=auth.login.id_hash)
-    audit.record(session, None, researcher, "password changed")
+    audit.record(session, None, researcher, "account.password_changed")
     return redirect("/account", "password_changed")
 
 
@@ -108,7 +108,7 @@ def change_email(
         _check_current(researcher, current)
         service.change_email(session, researcher, email)
     service.end_sessions(session, researcher.id, keep_id_hash=auth.login.id_hash)
-    audit.record(session, None, researcher, "e-mail changed")
+    audit.record(session, None, researcher, "account.email_changed")
     return redirect("/account", "email_changed")
 
 

@@ -75,7 +75,7 @@ def request_password_reset(session: Session, email: str, mailer: Mailer, languag
     mail.queue(
         session, dedupe_key=f"account:{token.id}", to=address, email=rendered, kind="password_reset", link_nonce=nonce
     )
-    audit.record(session, None, researcher, "password reset asked")
+    audit.record(session, None, researcher, "account.password_reset_asked")
 
 
 def valid_token(session: Session, raw_token: str, purpose: str) -> AccountToken:
@@ -97,7 +97,7 @@ def reset_password(session: Session, raw_token: str, password: str) -> Researche
     token.spent_at = utcnow()
     session.add(token)
     service.end_sessions(session, researcher.id)
-    audit.record(session, None, researcher, "password reset")
+    audit.record(session, None, researcher, "account.password_reset")
     return researcher
 
 
@@ -128,7 +128,7 @@ def invite(
     address = service.validate_email(email)
     if session.exec(select(Researcher).where(Researcher.email == address)).first() is not None:
         member = service.add_member(session, study.id, address, role)
-        audit.record(session, study.id, inviter, "member added", role=role)
+        audit.record(session, study.id, inviter, "member.added", role=role)
         return member
     _revoke(session, INVITATION, study_id=study.id, email=address)
     token, nonce = _issue(
@@ -160,7 +160,7 @@ def invite(
         study_id=study.id,
         link_nonce=nonce,
     )
-    audit.record(session, study.id, inviter, "researcher invited", role=role)
+    audit.record(session, study.id, inviter, "member.invited", role=role)
     return token
 
 
@@ -185,7 +185,7 @@ def withdraw_invitation(session: Session, study_id: int, token_id: int, by: Rese
         raise Conflict(Message("That invitation was already used or withdrawn."))
     token.spent_at = utcnow()
     session.add(token)
-    audit.record(session, study_id, by, "invitation withdrawn")
+    audit.record(session, study_id, by, "member.invitation_withdrawn")
 
 
 def accept_invitation(session: Session, raw_token: str, name: str, password: str) -> Researcher:
@@ -201,7 +201,7 @@ def accept_invitation(session: Session, raw_token: str, name: str, password: str
     service.add_member(session, token.study_id, token.email, token.role)
     token.spent_at = utcnow()
     session.add(token)
-    audit.record(session, token.study_id, researcher, "invitation accepted", role=token.role)
+    audit.record(session, token.study_id, researcher, "member.invitation_accepted", role=token.role)
     return researcher
 
 

@@ -248,7 +248,7 @@ def set_active(session: Session, admin: Researcher | None, researcher_id: int, *
         end_sessions(session, researcher.id)
     session.flush()
     audit.record(
-        session, None, admin, "account activated" if active else "account deactivated", target=researcher.email
+        session, None, admin, "account.activated" if active else "account.deactivated", target=researcher.email
     )
     return researcher
 

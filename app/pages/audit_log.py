@@ -22,6 +22,12 @@ router = APIRouter()
 # in words, in the reader's language. An unknown key is shown as it is stored.
 DETAIL_LABELS = {
     "after": N_("after"),
+    "answers_deleted": N_("answers deleted"),
+    "by_the_expert": N_("by the expert, through their link"),
+    "experts": N_("experts"),
+    "owners": N_("owners warned"),
+    "policy": N_("what erasure does"),
+    "role": N_("role"),
     "asks_again": N_("asks the experts to agree again"),
     "before": N_("before"),
     "by": N_("by"),
@@ -58,6 +64,16 @@ FIELD_LABELS = {
     "description": N_("description"),
     "expert_definition": N_("definition of “expert”"),
     "report_notes": N_("notes for the report"),
+    "erasure_policy": N_("what erasure does to answers"),
+    "experts_may_erase": N_("experts may erase their data"),
+    "retention_months": N_("retention period"),
+}
+VALUE_LABELS = {  # coded values of the details (an erasure policy, a role), in words
+    "keep_anonymised": N_("keep the answers of closed rounds, anonymised"),
+    "remove_answers": N_("remove the answers and analyse again"),
+    "owner": N_("owner"),
+    "editor": N_("editor"),
+    "viewer": N_("viewer"),
 }
 YES_NO = {True: N_("yes"), False: N_("no")}
 TARGET_LABELS = {
@@ -99,6 +115,8 @@ def describe_details(details: dict[str, Any], language: str) -> str:
                 f"{name} {gettext(language, 'kept' if kept else 'dropped')}" for name, kept in sorted(value.items())
             )
             parts.append(f"{label}{colon}{said or '—'}")
+        elif key in ("policy", "role") and value in VALUE_LABELS:
+            parts.append(f"{label}{colon}{gettext(language, VALUE_LABELS[value])}")
         else:
             parts.append(f"{label}{colon}{_value(value, language)}")
     return punctuation(language, ";").join(parts)

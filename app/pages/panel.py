@@ -19,12 +19,19 @@ from app.mail.dependencies import MailerDep
 from app.panel import panel_file, service
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate, ExpertUpdate, WeightChange
+from app.privacy import erasure
 from app.rounds import dashboard, invitations, narrowing
 from app.rounds import service as rounds
 from app.serialization import to_csv
 from app.studies import forms
 from app.studies.context import study_page
-from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
+from app.studies.dependencies import (
+    StudyAccess,
+    StudyForEditor,
+    StudyForEditorReading,
+    StudyForOwner,
+    StudyForViewer,
+)
 from app.studies.models import Study
 from app.studies.service import group_label
 from app.web import Refusal, form_text, redirect, refused_form, render, request_language
@@ -280,6 +287,19 @@ def reinstate_page(request: Request, session: SessionDep, access: StudyForEditor
     with refused_form(_expert_again(request, access, expert_id)):
         service.reinstate(session, access.study, expert, access.researcher)
     return redirect(f"/studies/{access.study.id}/panel/{expert.id}", "saved")
+
+
+@router.post("/studies/{study_id}/panel/{expert_id}/erase", include_in_schema=False)
+def erase_expert_page(
+    request: Request, session: SessionDep, access: StudyForOwner, expert_id: int, form: Form
+) -> Response:
+    """Erase an expert's personal data (owners only; what happens to the answers is the protocol's)."""
+    expert = service.get_expert(session, access.study, expert_id)
+    with refused_form(_expert_again(request, access, expert_id)):
+        if not form.get("confirm"):
+            raise Conflict(Message("Tick the box to confirm the erasure: it cannot be undone."))
+        erasure.erase_expert(session, access.study, expert, access.researcher)
+    return redirect(f"/studies/{access.study.id}/panel/{expert.id}", "erased")
 
 
 @router.post("/studies/{study_id}/panel/{expert_id}/link", include_in_schema=False)

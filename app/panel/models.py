@@ -49,6 +49,7 @@ class Expert(SQLModel, table=True):
     consent_version: int | None = None  # the information sheet's version the expert agreed to
     consent_language: str | None = Field(default=None, max_length=2)  # the language they read it in
     created_at: datetime = Field(default_factory=utcnow)
+    erased_at: datetime | None = None  # name, address, profile and link erased; the pseudonym stays
 
     # State transitions (the panel service calls them): each refuses an illegal move.
     def withdraw(self, now: datetime, reason: str) -> None:

@@ -155,6 +155,11 @@ class StudyResults:
         return [r for r in self.rounds if r.data is not None]
 
     @property
+    def erasures(self) -> list[datetime]:
+        """When experts' personal data were erased, oldest first (the report says how many, and when)."""
+        return sorted(e.erased_at for e in self.experts if e.erased_at is not None)
+
+    @property
     def panel_initial(self) -> int:
         return self.rounds[0].total.invited if self.rounds else len(self.experts)
 

@@ -37,7 +37,9 @@ LOG_ACTIONS = (
     "item.split",
     "item.retired",
     "expert.link_reissued",
+    "expert.erased",
     "study.ended",
+    "study.anonymised",
 )
 
 

@@ -125,7 +125,7 @@ def get_links(request: Request, settings: SettingsDep) -> Links:
 LinksDep = Annotated[Links, Depends(get_links)]
 
 
-def _page(request: Request, ctx: LinkContext, name: str, status_code: int = 200, **context: Any) -> Response:
+def link_page(request: Request, ctx: LinkContext, name: str, status_code: int = 200, **context: Any) -> Response:
     return render(
         request,
         name,
@@ -149,15 +149,17 @@ def _status_page(request: Request, ctx: LinkContext) -> Response | None:
     """The page for an expert who cannot answer now, or None if they can."""
     expert, round_ = ctx.expert, ctx.round
     if expert.status == ExpertStatus.WITHDRAWN:
-        return _page(request, ctx, "expert/status.html", 410, state="withdrawn")
+        return link_page(request, ctx, "expert/status.html", 410, state="withdrawn")
     if round_ is None:
-        return _page(request, ctx, "expert/status.html", state="not_open")
+        return link_page(request, ctx, "expert/status.html", state="not_open")
     if ctx.invitation is None:
         state = "dropped" if expert.status == ExpertStatus.DROPPED else "not_invited"
-        return _page(request, ctx, "expert/status.html", state=state)
+        return link_page(request, ctx, "expert/status.html", state=state)
     if round_.status != RoundStatus.OPEN or ctx.study.archived_at is not None:
         state = "finished" if ctx.study.status == StudyStatus.FINISHED else "closed"
-        return _page(request, ctx, "expert/status.html", state=state, submitted=ctx.invitation.submitted_at is not None)
+        return link_page(
+            request, ctx, "expert/status.html", state=state, submitted=ctx.invitation.submitted_at is not None
+        )
     return None
 
 
@@ -193,7 +195,7 @@ def _form_page(
     feedback = feedback_service.for_expert(session, ctx.study, round_, ctx.expert, items, before)
     # "unchanged since round N": the answer carried forward from the round before, not revised
     unchanged = {i for i, a in saved.items() if a.is_given and same_answer(a, before.own.get(i))}
-    return _page(
+    return link_page(
         request,
         ctx,
         "expert/form.html",
@@ -225,7 +227,7 @@ def expert_page(request: Request, session: SessionDep, token: str, links: LinksD
 def _welcome_page(request: Request, ctx: LinkContext, status_code: int = 200, error: Message | None = None) -> Response:
     """How the study works, the information sheet, and the consent (again, after a change that
     asks for it)."""
-    return _page(
+    return link_page(
         request,
         ctx,
         "expert/welcome.html",
@@ -467,4 +469,4 @@ def withdraw(request: Request, session: SessionDep, token: str, links: LinksDep,
     if not form.get("confirm"):
         raise Conflict(Message("Tick the box to confirm that you leave the study."))
     panel.withdraw(session, ctx.study, ctx.expert, "withdrew through their link", None)
-    return _page(request, ctx, "expert/status.html", state="withdrawn")
+    return link_page(request, ctx, "expert/status.html", state="withdrawn")

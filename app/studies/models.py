@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,11 @@ class ItemStatus(StrEnum):
     MERGED = "merged"
     SPLIT = "split"
     DROPPED = "dropped"
+
+
+KEEP_ANONYMISED = "keep_anonymised"  # erasing an expert keeps their answers of closed rounds, anonymised
+REMOVE_ANSWERS = "remove_answers"  # erasing an expert removes all their answers; the rounds are analysed again
+ERASURE_POLICIES = (KEEP_ANONYMISED, REMOVE_ANSWERS)
 
 
 class Study(SQLModel, table=True):
@@ -76,6 +82,15 @@ class Study(SQLModel, table=True):
     preparing_round: int | None = None
     archived_at: datetime | None = None
 
+    # Personal data (fixed with the protocol, but the retention period): what erasing an expert does
+    # to their answers in closed rounds, whether experts may erase themselves, and how long after
+    # the study ends its panel's names, addresses and links are kept (None: until anonymised by hand).
+    erasure_policy: str = Field(default=KEEP_ANONYMISED, max_length=20)
+    experts_may_erase: bool = False
+    retention_months: int | None = None
+    anonymisation_warned_at: datetime | None = None
+    anonymised_at: datetime | None = None
+
     # State transitions (the studies service calls them): each refuses an illegal move.
     def run(self) -> None:
         """A round opens: the study runs (from its design, or it goes on running)."""
@@ -88,6 +103,23 @@ class Study(SQLModel, table=True):
         if self.status == StudyStatus.FINISHED:
             raise Conflict(Message("The study has already finished."))
         self.status, self.finished_at, self.stopped_reason = StudyStatus.FINISHED, now, reason
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When the study ended: it finished, or was archived (whichever came first)."""
+        ends = [t for t in (self.finished_at, self.archived_at) if t is not None]
+        return min(ends) if ends else None
+
+    @property
+    def anonymisation_date(self) -> datetime | None:
+        """When its retention period is over and the panel's personal data go (None: no period set,
+        not ended yet, or anonymised already)."""
+        end = self.ended_at
+        if self.retention_months is None or end is None or self.anonymised_at is not None:
+            return None
+        month = end.month - 1 + self.retention_months
+        year, month = end.year + month // 12, month % 12 + 1
+        return end.replace(year=year, month=month, day=min(end.day, calendar.monthrange(year, month)[1]))
 
     def resume(self) -> None:
         """Its last round is reopened: a finished study goes on, and forgets why it had ended."""

@@ -19,6 +19,7 @@ from app.studies.context import study_page
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForOwner, StudyForViewer
 from app.studies.models import InformationSheet, Study
 from app.studies.schemas import (
+    DataProtection,
     InformationSheetIn,
     MemberAdd,
     StudyCreate,
@@ -103,12 +104,17 @@ def _settings_page(
     sheet_form: dict[str, Any] | None = None,
     sheet_errors: dict[str, str] | None = None,
     sheet_error: str | None = None,
+    privacy_form: dict[str, Any] | None = None,
+    privacy_errors: dict[str, str] | None = None,
+    privacy_error: str | None = None,
+    refused_status: int = 400,
 ) -> Response:
     sheets = information.sheets_of(session, access.study.id)
     members = session.exec(
         select(StudyMember, Researcher).join(Researcher).where(StudyMember.study_id == access.study.id)
     ).all()
-    refused = bool(errors or error or member_errors or sheet_errors or sheet_error)
+    refused = bool(errors or error or member_errors or sheet_errors or sheet_error or privacy_errors or privacy_error)
+    study = access.study
     return render(
         request,
         "researcher/settings.html",
@@ -127,8 +133,16 @@ def _settings_page(
             sheet_errors=sheet_errors or {},
             sheet_error=sheet_error,
             sheet_defaults=information.DEFAULTS,
+            privacy_form=privacy_form
+            or {
+                "erasure_policy": study.erasure_policy,
+                "experts_may_erase": study.experts_may_erase,
+                "retention_months": study.retention_months or "",
+            },
+            privacy_errors=privacy_errors or {},
+            privacy_error=privacy_error,
         ),
-        status_code=400 if refused else 200,
+        status_code=refused_status if refused else 200,
     )
 
 
@@ -174,6 +188,34 @@ def save_information_page(request: Request, session: SessionDep, access: StudyFo
     with refused_form(again):
         information.save_sheet(session, access.study, InformationSheetIn(**values), access.researcher)
     return redirect(f"/studies/{access.study.id}/settings#information", "saved")
+
+
+@router.post("/studies/{study_id}/data-protection", include_in_schema=False)
+def save_data_protection_page(request: Request, session: SessionDep, access: StudyForOwner, form: Form) -> Response:
+    """What erasure does, whether experts may erase their own data, how long the data are kept."""
+    values: dict[str, Any] = {
+        "erasure_policy": form_text(form, "erasure_policy", "keep_anonymised"),
+        "experts_may_erase": bool(form.get("experts_may_erase")),
+        "retention_months": form_text(form, "retention_months").strip(),
+    }
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        fresh_access = access.in_session(fresh)
+        return _settings_page(
+            request,
+            fresh,
+            fresh_access,
+            _settings_values(fresh_access.study),
+            privacy_form=values,
+            privacy_errors=refusal.errors,
+            privacy_error=refusal.error,
+            refused_status=refusal.status_code,
+        )
+
+    with refused_form(again):
+        choices = DataProtection(**{**values, "retention_months": values["retention_months"] or None})
+        service.update_data_protection(session, access.study, choices, access.researcher)
+    return redirect(f"/studies/{access.study.id}/settings#personal-data", "saved")
 
 
 @router.post("/studies/{study_id}/members", include_in_schema=False)

@@ -286,6 +286,16 @@ class InformationSheetIn(Strict):
     asks_again: bool = False
 
 
+class DataProtection(Strict):
+    """What erasing an expert does to their answers and whether experts may erase their own data
+    (part of the protocol: fixed when it is locked), and how many months after the study ends the
+    panel's personal data are kept (None: until anonymised by hand)."""
+
+    erasure_policy: Literal["keep_anonymised", "remove_answers"] = "keep_anonymised"
+    experts_may_erase: bool = False
+    retention_months: int | None = Field(default=None, ge=1, le=240)
+
+
 class ProtocolUpdate(Strict):
     scale: ScaleSpec | None = None
     protocol: ProtocolSpec | None = None

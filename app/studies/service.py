@@ -14,6 +14,7 @@ from app.db import utcnow
 from app.errors import Conflict, Message, NotFound
 from app.studies.models import Item, Study
 from app.studies.schemas import (
+    DataProtection,
     FeedbackSpec,
     NarrowingSpec,
     ProtocolSpec,
@@ -198,6 +199,29 @@ def update_protocol(session: Session, study: Study, changes: ProtocolUpdate, res
     )
     session.flush()
     return study
+
+
+def update_data_protection(session: Session, study: Study, choices: DataProtection, by: Researcher) -> None:
+    """Save the study's data-protection choices; after the lock, only the retention period."""
+    require_active(study)
+    if study.locked_at is not None and (
+        choices.erasure_policy != study.erasure_policy or choices.experts_may_erase != study.experts_may_erase
+    ):
+        raise Conflict(
+            Message(
+                "What erasure does to answers, and whether experts may erase their data, are part of the "
+                "protocol, locked since round 1. Only the retention period can still change."
+            ),
+            fields=("erasure_policy",),
+        )
+    changed = sorted(k for k, v in choices.model_dump().items() if getattr(study, k) != v)
+    for key, value in choices.model_dump().items():
+        setattr(study, key, value)
+    if "retention_months" in changed:
+        study.anonymisation_warned_at = None  # a new date: a new warning
+    session.add(study)
+    audit.record(session, study.id, by, "study.data_protection_updated", f"study:{study.id}", fields=changed)
+    session.flush()
 
 
 def lock_protocol(session: Session, study: Study, researcher: Researcher | None) -> Study:
