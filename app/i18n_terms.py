@@ -113,6 +113,11 @@ ACTIONS = {
     "account.email_changed": N_("Login address changed"),
     "account.activated": N_("Account activated"),
     "account.deactivated": N_("Account deactivated"),
+    "account.two_factor_enabled": N_("Two-factor authentication turned on"),
+    "account.two_factor_disabled": N_("Two-factor authentication turned off"),
+    "account.recovery_code_used": N_("Recovery code used to log in"),
+    "account.recovery_codes_renewed": N_("New recovery codes"),
+    "study.two_factor_required": N_("Two-factor authentication requirement changed"),
 }
 
 

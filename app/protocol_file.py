@@ -44,6 +44,8 @@ def create_from_file(session: Session, spec: ProtocolFile, owner: Researcher | N
     study = service.create_study(session, owner, StudyFields(**spec.study.model_dump(exclude={"translations"})))
     service.apply_protocol(study, spec.scale, spec.protocol, spec.feedback, spec.weighting, spec.narrowing, spec.groups)
     study.report_notes = dict(spec.report)
+    for key, value in spec.data_protection.model_dump().items():
+        setattr(study, key, value)
     session.add(study)
     session.flush()
     given: dict[str, Any] = {}  # the translations into the study's other language, by text
@@ -143,6 +145,11 @@ def to_file(session: Session, study: Study, *, with_identities: bool = False) ->
         "groups": study.groups,
         "themes": themes,
         "experts": experts,
+        "data_protection": {  # TOML has no null: no retention period is no key
+            "erasure_policy": study.erasure_policy,
+            "experts_may_erase": study.experts_may_erase,
+            **({"retention_months": study.retention_months} if study.retention_months is not None else {}),
+        },
     }
     if study.report_notes:
         data["report"] = study.report_notes

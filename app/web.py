@@ -59,6 +59,7 @@ DONE_MESSAGES = {
     "deactivated": N_("The account is deactivated and its sessions have ended."),
     "activated": N_("The account can log in again."),
     "erased": N_("The expert's personal data were erased."),
+    "two_factor_off": N_("Two-factor authentication is off."),
     "anonymised": N_("The study is anonymised: names, e-mail addresses and links are gone."),
 }
 

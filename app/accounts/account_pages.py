@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
-from app.accounts import service
+from app.accounts import service, two_factor
 from app.accounts.dependencies import SESSION_COOKIE, Auth, CurrentAuth
 from app.accounts.models import Researcher, ResearcherSession
 from app.audit import service as audit
@@ -23,6 +23,31 @@ router = APIRouter()
 WRONG_PASSWORD = Message("This is not your current password.")
 
 
+BROWSERS = (
+    ("Edg/", "Edge"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def browser_label(user_agent: str) -> str:
+    """ "Firefox, Windows" from a User-Agent header: enough to recognise one's own devices."""
+    browser = next((name for key, name in BROWSERS if key in user_agent), "")
+    system = next((name for key, name in SYSTEMS if key in user_agent), "")
+    return ", ".join(part for part in (browser, system) if part) or user_agent[:60]
+
+
 def _account_page(request: Request, session: Session, auth: Auth, **forms: object) -> Response:
     sessions = session.exec(
         select(ResearcherSession)
@@ -31,10 +56,11 @@ def _account_page(request: Request, session: Session, auth: Auth, **forms: objec
     ).all()
     context: dict[str, object] = {
         "account": auth.researcher,
-        "sessions": sessions,
+        "sessions": [(row, browser_label(row.client)) for row in sessions],
         "this_session": auth.login.id_hash,
         "password_errors": {},
         "email_errors": {},
+        "factor_errors": {},
         "email_value": auth.researcher.email,
         "status_code": 200,
     }
@@ -133,6 +159,87 @@ def _fresh_auth(session: Session, researcher_id: int, id_hash: str) -> Auth:
     login = session.get(ResearcherSession, id_hash)
     assert researcher is not None and login is not None
     return Auth(researcher, login)
+
+
+# --- two-factor authentication --------------------------------------------------------------------
+
+
+def _setup_page(
+    request: Request, researcher: Researcher, secret: str, errors: dict[str, str], status_code: int = 200
+) -> Response:
+    uri = two_factor.provisioning_uri(secret, researcher.email)
+    context = {"secret": secret, "qr": two_factor.qr_code(uri), "errors": errors, "codes": None}
+    return render(request, "account/two_factor.html", context, status_code=status_code)
+
+
+@router.get("/account/two-factor", include_in_schema=False)
+def two_factor_page(request: Request, auth: CurrentAuth) -> Response:
+    """Turning it on: a new secret to scan; nothing is stored until a right code comes back."""
+    if auth.researcher.totp_enabled_at is not None:
+        return redirect("/account#two-factor")
+    return _setup_page(request, auth.researcher, two_factor.new_secret(), {})
+
+
+@router.post("/account/two-factor", include_in_schema=False)
+def enable_two_factor(
+    request: Request,
+    session: SessionDep,
+    auth: CurrentAuth,
+    secret: Annotated[str, Form(max_length=64)] = "",
+    code: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    researcher = session.get(Researcher, auth.researcher.id)
+    assert researcher is not None
+    try:
+        codes = two_factor.enable(session, researcher, secret, code)
+    except InvalidInput as exc:
+        errors = dict(exc.fields) or {"code": exc.detail}
+        return _setup_page(request, researcher, secret, errors, status_code=400)
+    return render(request, "account/two_factor.html", {"codes": codes, "errors": {}})
+
+
+@router.post("/account/two-factor/recovery-codes", include_in_schema=False)
+def new_recovery_codes(
+    request: Request, session: SessionDep, auth: CurrentAuth, current: Annotated[str, Form(max_length=1000)] = ""
+) -> Response:
+    ids = auth.researcher.id, auth.login.id_hash
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _account_page(
+            request, fresh, _fresh_auth(fresh, *ids), factor_errors=refusal.errors, status_code=refusal.status_code
+        )
+
+    researcher = session.get(Researcher, auth.researcher.id)
+    assert researcher is not None
+    with refused_form(again, (InvalidInput,)):
+        _check_current(researcher, current)
+        if researcher.totp_enabled_at is None:
+            raise InvalidInput(Message("Two-factor authentication is off."), fields=("current",))
+    codes = two_factor.new_recovery_codes(session, researcher)
+    audit.record(session, None, researcher, "account.recovery_codes_renewed")
+    return render(request, "account/two_factor.html", {"codes": codes, "errors": {}})
+
+
+@router.post("/account/two-factor/disable", include_in_schema=False)
+def disable_two_factor(
+    request: Request,
+    session: SessionDep,
+    auth: CurrentAuth,
+    current: Annotated[str, Form(max_length=1000)] = "",
+    code: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    ids = auth.researcher.id, auth.login.id_hash
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        return _account_page(
+            request, fresh, _fresh_auth(fresh, *ids), factor_errors=refusal.errors, status_code=refusal.status_code
+        )
+
+    researcher = session.get(Researcher, auth.researcher.id)
+    assert researcher is not None
+    with refused_form(again, (InvalidInput,)):
+        two_factor.disable(session, researcher, current, code)
+    return redirect("/account#two-factor", "two_factor_off")
 
 
 # --- the instance's administrator -----------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -20,7 +22,11 @@ async def api_login(
     request: Request, body: LoginRequest, reader: ReadSessionDep, session: SessionDep, logins: LoginsDep
 ) -> Response:
     researcher = await logins.authenticate(request, reader, body.email, body.password)
-    new = await anyio.to_thread.run_sync(logins.log_in, request, session, researcher, body.email)
+    if researcher.totp_enabled_at is not None:
+        await logins.second_factor(request, session, researcher, body.code or "")
+    new = await anyio.to_thread.run_sync(
+        partial(logins.log_in, request, session, researcher, body.email, second_factor_done=True)
+    )
     payload = LoginResponse(
         researcher=ResearcherPublic.model_validate(researcher, from_attributes=True), csrf_token=new.csrf_token
     )

@@ -3,6 +3,7 @@ then one short write (the session opened, the failures forgotten, the log)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
@@ -12,13 +13,14 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from app.accounts import service
+from app.accounts import service, two_factor
 from app.accounts.dependencies import SESSION_COOKIE
 from app.accounts.models import Researcher
 from app.accounts.throttle import LoginThrottle
 from app.audit import service as audit
 from app.config import Settings
 from app.dependencies import SettingsDep
+from app.errors import Message, NotAuthenticated, TooManyRequests
 
 
 def client_address(request: Request) -> str:
@@ -41,17 +43,49 @@ class Logins:
         check = partial(service.authenticate, reader, email, password, self.throttle, client_address(request))
         return await anyio.to_thread.run_sync(check, limiter=self.password_checks)
 
-    def log_in(self, request: Request, session: Session, researcher: Researcher, email: str) -> service.NewSession:
-        """The short write of a login: forget the failures, open the session, log it."""
-        self.throttle.succeeded(session, email, client_address(request))
+    async def second_factor(self, request: Request, session: Session, researcher: Researcher, code: str) -> None:
+        """Check the API's code after the password, throttled like a password (a wrong one counts)."""
+        client = client_address(request)
+        wait = self.throttle.wait_seconds(session, researcher.email, client)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise TooManyRequests(
+                Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
+                headers={"Retry-After": str(seconds)},
+            )
+        own = session.get(Researcher, researcher.id)  # the password was checked through the reader
+        if own is None or not two_factor.verify(session, own, code):
+            session.rollback()
+            await anyio.to_thread.run_sync(self.throttle.failed, researcher.email, client)
+            raise NotAuthenticated(
+                Message("Two-factor authentication is on: send the code of the authenticator app as “code”.")
+            )
+
+    def log_in(
+        self,
+        request: Request,
+        session: Session,
+        researcher: Researcher,
+        email: str,
+        *,
+        second_factor_done: bool = False,
+    ) -> service.NewSession:
+        """The short write of a login: forget the failures, open the session, log it. An account
+        with two-factor authentication gets a pending session until its code is given, and its
+        failures are forgotten only then (a right password must not reset the count of wrong codes)."""
+        pending = researcher.totp_enabled_at is not None and not second_factor_done
+        if not pending:
+            self.throttle.succeeded(session, email, client_address(request))
         new = service.start_session(
             session,
             researcher,
             self.settings,
             request.cookies.get(SESSION_COOKIE),
             client=request.headers.get("user-agent", ""),
+            pending=pending,
         )
-        audit.record(session, None, researcher, "login")
+        if not pending:
+            audit.record(session, None, researcher, "login")
         return new
 
     def set_session_cookie(self, response: Response, value: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import utcnow
@@ -23,6 +23,12 @@ class Researcher(SQLModel, table=True):
     is_active: bool = True
     is_admin: bool = False  # the instance's administrator: lists and deactivates accounts
     created_at: datetime = Field(default_factory=utcnow)
+    # Two-factor authentication (TOTP, RFC 6238): the shared secret, when it was turned on, the last
+    # time step accepted (a code works once), and the SHA-256 of each unused recovery code.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = None
+    totp_last_step: int | None = None
+    recovery_codes: list[str] = Field(default_factory=list, sa_type=JSON)
 
 
 class ResearcherSession(SQLModel, table=True):
@@ -37,6 +43,8 @@ class ResearcherSession(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     client: str = Field(default="", max_length=200)  # the browser, as its User-Agent names it (sessions list)
+    # The password was right and the second factor is still to come: not logged in yet.
+    second_factor_pending: bool = False
 
 
 class StudyMember(SQLModel, table=True):

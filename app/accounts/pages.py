@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from app.accounts import email_links, service
+from app.accounts import email_links, service, two_factor
 from app.accounts.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth
 from app.accounts.login import LoginsDep, client_address
 from app.dependencies import ReadSessionDep, SessionDep, SettingsDep, same_origin
@@ -84,6 +84,60 @@ async def login(
             headers=exc.headers,
         )
     new = await anyio.to_thread.run_sync(logins.log_in, request, session, researcher, email)
+    if new.pending:
+        response = RedirectResponse(f"/login/two-factor?next={quote(_safe_next(next))}", status_code=303)
+        logins.set_session_cookie(response, new.cookie_value)
+        return response
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    logins.set_session_cookie(response, new.cookie_value)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.get("/login/two-factor", include_in_schema=False)
+def second_factor_page(request: Request, reader: ReadSessionDep, next: str = "/") -> Response:
+    if service.pending_login(reader, request.cookies.get(SESSION_COOKIE)) is None:
+        return RedirectResponse("/login", status_code=303)
+    return _public_form(request, "account/two_factor_login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login/two-factor", include_in_schema=False)
+async def second_factor(
+    request: Request,
+    reader: ReadSessionDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    logins: LoginsDep,
+    code: Annotated[str, Form(max_length=100)] = "",
+    login_csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """The code from the app (or a recovery code) after the password: wrong codes count with the
+    account's and the client's failed logins, and wait as they do."""
+    _check_public_form(request, settings, login_csrf)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    found = service.pending_login(session, cookie)
+    if found is None:
+        return RedirectResponse("/login", status_code=303)
+    researcher, _ = found
+    client = client_address(request)
+    wait = logins.throttle.wait_seconds(reader, researcher.email, client)
+    reader.rollback()
+    error: TooManyRequests | NotAuthenticated | None = None
+    if wait > 0:
+        seconds = max(1, int(wait) + 1)
+        error = TooManyRequests(
+            Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
+            headers={"Retry-After": str(seconds)},
+        )
+    elif not two_factor.verify(session, researcher, code):
+        await anyio.to_thread.run_sync(logins.throttle.failed, researcher.email, client)
+        error = NotAuthenticated(two_factor.WRONG_CODE)
+    if error is not None:
+        context: dict[str, object] = {"next": _safe_next(next), "error": error.detail}
+        status = 429 if isinstance(error, TooManyRequests) else 400
+        return _public_form(request, "account/two_factor_login.html", context, status, error.headers)
+    new = logins.log_in(request, session, researcher, researcher.email, second_factor_done=True)
     response = RedirectResponse(_safe_next(next), status_code=303)
     logins.set_session_cookie(response, new.cookie_value)
     response.delete_cookie(LOGIN_CSRF_COOKIE)

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 class LoginRequest(BaseModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1000)
+    code: str | None = Field(default=None, max_length=100)  # with two-factor authentication on
 
 
 class ResearcherPublic(BaseModel):

@@ -113,6 +113,10 @@ def authenticate(
 class NewSession:
     cookie_value: str
     csrf_token: str
+    pending: bool = False  # the second factor is still to come
+
+
+SECOND_FACTOR_WINDOW = timedelta(minutes=10)  # to type the code after the password
 
 
 def start_session(
@@ -121,8 +125,11 @@ def start_session(
     settings: Settings,
     previous_cookie: str | None = None,
     client: str = "",
+    *,
+    pending: bool = False,
 ) -> NewSession:
-    """Log in: a fresh random id (rotation), the old one, if any, deleted."""
+    """Log in: a fresh random id (rotation), the old one, if any, deleted. A ``pending`` session
+    (the password was right, the second factor is to come) logs nobody in and lasts ten minutes."""
     if previous_cookie:
         end_session(session, previous_cookie)
     now = utcnow()
@@ -133,12 +140,13 @@ def start_session(
         csrf_token=new_csrf_token(),
         created_at=now,
         last_seen_at=now,
-        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        expires_at=now + (SECOND_FACTOR_WINDOW if pending else timedelta(hours=settings.session_absolute_hours)),
         client=client[:200],
+        second_factor_pending=pending,
     )
     session.add(row)
     session.flush()
-    return NewSession(cookie_value=cookie_value, csrf_token=row.csrf_token)
+    return NewSession(cookie_value=cookie_value, csrf_token=row.csrf_token, pending=pending)
 
 
 TOUCH_EVERY = timedelta(minutes=1)  # keep writes rare on busy pages
@@ -155,7 +163,7 @@ def resolve_session(
     if not cookie_value:
         return None
     row = session.get(ResearcherSession, hash_token(cookie_value))
-    if row is None:
+    if row is None or row.second_factor_pending:
         return None
     now = utcnow()
     idle_limit = row.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
@@ -170,6 +178,17 @@ def resolve_session(
     if touch and needs_touch(row):
         row.last_seen_at = now
         session.add(row)
+    return researcher, row
+
+
+def pending_login(session: Session, cookie_value: str | None) -> tuple[Researcher, ResearcherSession] | None:
+    """The researcher whose password was right and who now owes the second factor, if in time."""
+    row = session.get(ResearcherSession, hash_token(cookie_value)) if cookie_value else None
+    if row is None or not row.second_factor_pending or utcnow() >= row.expires_at:
+        return None
+    researcher = session.get(Researcher, row.researcher_id)
+    if researcher is None or not researcher.is_active:
+        return None
     return researcher, row
 
 

@@ -28,6 +28,7 @@ DETAIL_LABELS = {
     "owners": N_("owners warned"),
     "policy": N_("what erasure does"),
     "role": N_("role"),
+    "required": N_("required"),
     "asks_again": N_("asks the experts to agree again"),
     "before": N_("before"),
     "by": N_("by"),

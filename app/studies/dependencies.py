@@ -13,6 +13,7 @@ from app.accounts import service as accounts
 from app.accounts.dependencies import CurrentResearcher
 from app.accounts.models import Researcher
 from app.dependencies import SAFE_METHODS, ReadSessionDep, SessionDep
+from app.errors import Forbidden, Message
 from app.studies import service
 from app.studies.models import Study
 
@@ -43,10 +44,21 @@ class StudyAccess:
         return self.role == "owner"
 
 
+def _second_factor_if_required(study: Study, researcher: Researcher) -> None:
+    if study.requires_two_factor and researcher.totp_enabled_at is None:
+        raise Forbidden(
+            Message(
+                "This study requires two-factor authentication of its researchers: turn it on in your "
+                "account (your e-mail address, at the top of the page), then come back."
+            )
+        )
+
+
 def _access(role: str):  # type: ignore[no-untyped-def]
     def dependency(request: Request, study_id: int, session: SessionDep, researcher: CurrentResearcher) -> StudyAccess:
         member = accounts.require_role(session, study_id, researcher, role)
         study = service.get_study(session, study_id)
+        _second_factor_if_required(study, researcher)
         if role == "editor" and request.method not in SAFE_METHODS:
             service.require_active(study)  # every change goes through here; restoring is the owner's
         return StudyAccess(study=study, role=member.role, researcher=researcher)
@@ -61,6 +73,7 @@ def _editor_reading(
     for a while (a panel file) before it writes, so that the write lock is taken only for the write."""
     member = accounts.require_role(reader, study_id, researcher, "editor")
     study = service.get_study(reader, study_id)
+    _second_factor_if_required(study, researcher)
     service.require_active(study)
     return StudyAccess(study=study, role=member.role, researcher=researcher)
 

@@ -90,6 +90,7 @@ class Study(SQLModel, table=True):
     retention_months: int | None = None
     anonymisation_warned_at: datetime | None = None
     anonymised_at: datetime | None = None
+    requires_two_factor: bool = False  # its members open it only with two-factor authentication on
 
     # State transitions (the studies service calls them): each refuses an illegal move.
     def run(self) -> None:

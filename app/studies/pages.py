@@ -218,6 +218,26 @@ def save_data_protection_page(request: Request, session: SessionDep, access: Stu
     return redirect(f"/studies/{access.study.id}/settings#personal-data", "saved")
 
 
+@router.post("/studies/{study_id}/two-factor", include_in_schema=False)
+def two_factor_requirement_page(request: Request, session: SessionDep, access: StudyForOwner, form: Form) -> Response:
+    required = bool(form.get("required"))
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        fresh_access = access.in_session(fresh)
+        return _settings_page(
+            request,
+            fresh,
+            fresh_access,
+            _settings_values(fresh_access.study),
+            member_errors={"two_factor": refusal.error},
+            refused_status=refusal.status_code,
+        )
+
+    with refused_form(again):
+        service.require_two_factor(session, access.study, required, access.researcher)
+    return redirect(f"/studies/{access.study.id}/settings#members", "saved")
+
+
 @router.post("/studies/{study_id}/members", include_in_schema=False)
 def add_member_page(
     request: Request, session: SessionDep, access: StudyForOwner, mailer: MailerDep, form: Form

@@ -230,6 +230,16 @@ class ExpertSpec(Strict):
     pseudonym: str | None = Field(default=None, max_length=40)
 
 
+class DataProtection(Strict):
+    """What erasing an expert does to their answers and whether experts may erase their own data
+    (part of the protocol: fixed when it is locked), and how many months after the study ends the
+    panel's personal data are kept (None: until anonymised by hand)."""
+
+    erasure_policy: Literal["keep_anonymised", "remove_answers"] = "keep_anonymised"
+    experts_may_erase: bool = False
+    retention_months: int | None = Field(default=None, ge=1, le=240)
+
+
 class ProtocolFile(Strict):
     """A whole study as a file: ``delphi study export`` writes it, ``delphi study create`` reads it."""
 
@@ -244,6 +254,7 @@ class ProtocolFile(Strict):
     themes: list[ThemeSpec] = Field(default_factory=list)
     experts: list[ExpertSpec] = Field(default_factory=list)
     report: dict[str, str] = Field(default_factory=dict)
+    data_protection: DataProtection = Field(default_factory=DataProtection)
 
     @model_validator(mode="after")
     def _groups_known(self) -> ProtocolFile:
@@ -284,16 +295,6 @@ class InformationSheetIn(Strict):
     ethics: str = Field(default="", max_length=2000)
     retention: str = Field(default="", max_length=2000)
     asks_again: bool = False
-
-
-class DataProtection(Strict):
-    """What erasing an expert does to their answers and whether experts may erase their own data
-    (part of the protocol: fixed when it is locked), and how many months after the study ends the
-    panel's personal data are kept (None: until anonymised by hand)."""
-
-    erasure_policy: Literal["keep_anonymised", "remove_answers"] = "keep_anonymised"
-    experts_may_erase: bool = False
-    retention_months: int | None = Field(default=None, ge=1, le=240)
 
 
 class ProtocolUpdate(Strict):

@@ -224,6 +224,18 @@ def update_data_protection(session: Session, study: Study, choices: DataProtecti
     session.flush()
 
 
+def require_two_factor(session: Session, study: Study, required: bool, by: Researcher) -> None:
+    """Whether the study's researchers must log in with two-factor authentication to open it. An
+    owner turns it on from an account that has it (or they would lock themselves out)."""
+    if required and by.totp_enabled_at is None:
+        raise Conflict(Message("Turn on two-factor authentication in your own account first."))
+    if study.requires_two_factor != required:
+        study.requires_two_factor = required
+        session.add(study)
+        audit.record(session, study.id, by, "study.two_factor_required", f"study:{study.id}", required=required)
+        session.flush()
+
+
 def lock_protocol(session: Session, study: Study, researcher: Researcher | None) -> Study:
     """Fix the rules: timestamped, read-only from now on. Idempotent."""
     if study.locked_at is None:

@@ -98,6 +98,26 @@ def test_demo_protocol_round_trips_through_toml(session):
     assert again == with_emails
 
 
+def test_the_data_protection_choices_travel_with_the_protocol_file(session):
+    text = (
+        "format = 1\n[study]\ntitle = 'A study'\n"
+        "[data_protection]\nerasure_policy = 'remove_answers'\nexperts_may_erase = true\nretention_months = 36\n"
+    )
+    study = protocol_file.create_from_text(session, text)
+    assert (study.erasure_policy, study.experts_may_erase, study.retention_months) == ("remove_answers", True, 36)
+    exported = tomllib.loads(protocol_file.export_study(session, study.id))["data_protection"]
+    assert exported == {"erasure_policy": "remove_answers", "experts_may_erase": True, "retention_months": 36}
+    plain = protocol_file.create_from_text(session, "format = 1\n[study]\ntitle = 'Another study'\n")
+    assert tomllib.loads(protocol_file.export_study(session, plain.id))["data_protection"] == {
+        "erasure_policy": "keep_anonymised",
+        "experts_may_erase": False,
+    }
+    with pytest.raises(InvalidInput, match=r"data_protection\.erasure_policy"):
+        protocol_file.create_from_text(
+            session, "format = 1\n[study]\ntitle = 'A third'\n[data_protection]\nerasure_policy = 'shred'\n"
+        )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
