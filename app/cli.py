@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -143,7 +143,7 @@ def researcher_create(
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as session:
-            researcher = service.create_researcher(session, email, password, name, admin=admin)
+            researcher = service.create_researcher(session, email, password, name, admin=True if admin else None)
             created, is_admin = researcher.email, researcher.is_admin
     except AppError as exc:
         say(f"error: {exc.detail}")
@@ -179,7 +179,8 @@ def researcher_list() -> None:
         say(f"{email}\t{name}\tstudies: {studies}\tlast activity: {seen}\t{status}")
 
 
-def _set_active(email: str, active: bool) -> None:
+def _with_account(email: str, action: Any) -> None:
+    """Run ``action(session, service, account)`` on the account with this e-mail, in a transaction."""
     from sqlmodel import select
 
     from app.accounts import service
@@ -194,12 +195,34 @@ def _set_active(email: str, active: bool) -> None:
             if found is None:
                 say(f"error: no account uses {email}")
                 raise typer.Exit(1)
-            service.set_active(session, None, found.id, active=active)
+            action(session, service, found)
     except AppError as exc:
         say(f"error: {exc.detail}")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
+
+
+def _set_active(email: str, active: bool) -> None:
+    _with_account(email, lambda session, service, account: service.set_active(session, None, account.id, active=active))
+
+
+@researcher_cli.command("admin")
+def researcher_admin(
+    email: Annotated[str, typer.Argument(help="The account's e-mail.")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="No longer an administrator.")] = False,
+) -> None:
+    """Make an account the instance's administrator (it lists and deactivates accounts)."""
+    _with_account(email, lambda session, service, account: service.set_admin(session, account.id, not revoke))
+    say(f"{email} is {'no longer' if revoke else 'now'} an administrator.")
+
+
+@researcher_cli.command("reset-two-factor")
+def researcher_reset_two_factor(email: Annotated[str, typer.Argument(help="The account's e-mail.")]) -> None:
+    """Turn off an account's two-factor authentication (its owner lost the app and the recovery
+    codes); its sessions end."""
+    _with_account(email, lambda session, service, account: service.reset_two_factor(session, account.id))
+    say(f"{email}: two-factor authentication is off; its owner logs in with the password and can turn it on again.")
 
 
 @researcher_cli.command("deactivate")

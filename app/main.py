@@ -94,7 +94,7 @@ class SecurityHeaders:
             return
 
         # personal links (an expert's, a researcher's reset or invitation): the token is in the path
-        expert_link = scope["path"].startswith(("/e/", "/password/reset/", "/invitation/"))
+        expert_link = scope["path"].startswith(("/e/", "/password/reset/", "/invitation/", "/account/email/"))
 
         async def send_with_headers(message: ASGIMessage) -> None:
             if message["type"] == "http.response.start":

@@ -55,6 +55,9 @@ DONE_MESSAGES = {
     "invited": N_("The invitation is in the outbox; its link works for 7 days."),
     "password_changed": N_("Your password was changed; your other sessions have ended."),
     "email_changed": N_("Your e-mail address was changed; your other sessions have ended."),
+    "email_sent": N_(
+        "A link is on its way to the new address: the change takes effect when you open it (within a day)."
+    ),
     "logged_out_elsewhere": N_("Your other sessions have ended."),
     "deactivated": N_("The account is deactivated and its sessions have ended."),
     "activated": N_("The account can log in again."),

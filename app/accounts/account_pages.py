@@ -3,20 +3,26 @@ of accounts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
-from app.accounts import service, two_factor
+from app.accounts import email_links, service, two_factor
 from app.accounts.dependencies import SESSION_COOKIE, Auth, CurrentAuth
+from app.accounts.login import Logins, LoginsDep, client_address
 from app.accounts.models import Researcher, ResearcherSession
+from app.accounts.public_forms import check_public_form, public_form
 from app.audit import service as audit
-from app.dependencies import ReadSessionDep, SessionDep
-from app.errors import Conflict, InvalidInput, Message, NotFound
-from app.security import verify_password
-from app.web import Refusal, redirect, refused_form, render
+from app.db import utcnow
+from app.dependencies import ReadSessionDep, SessionDep, SettingsDep
+from app.errors import Conflict, Gone, InvalidInput, Message, NotFound, TooManyRequests
+from app.mail.dependencies import MailerDep
+from app.security import hash_token, looks_like_token, verify_password
+from app.web import Refusal, redirect, refused_form, render, request_language
 
 router = APIRouter()
 
@@ -73,9 +79,35 @@ def account_page(request: Request, reader: ReadSessionDep, auth: CurrentAuth) ->
     return _account_page(request, reader, auth)
 
 
-def _check_current(researcher: Researcher, current: str) -> None:
+def _check_current(logins: Logins, request: Request, session: Session, researcher: Researcher, current: str) -> None:
+    """The account's password, asked again before a change: throttled like a login (a stolen
+    session must not become a way to guess the password, or the second factor)."""
+    client = client_address(request)
+    logins.refuse_if_waiting(session, researcher.email, client)
     if not verify_password(current, researcher.password_hash):
+        logins.throttle.failed(researcher.email, client)
         raise InvalidInput(WRONG_PASSWORD, fields=("current",))
+
+
+REFUSED = (InvalidInput, Conflict, TooManyRequests)
+
+
+def _again(request: Request, auth: Auth, errors_name: str, **extra: object) -> Callable[[Session, Refusal], Response]:
+    """The account page again, with a refused form's messages under ``errors_name``."""
+    ids = auth.researcher.id, auth.login.id_hash
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        errors = refusal.errors or {"current": refusal.error}
+        forms = {errors_name: errors, "status_code": refusal.status_code, **extra}
+        return _account_page(request, fresh, _fresh_auth(fresh, *ids), **forms)
+
+    return again
+
+
+def _own(session: Session, auth: Auth) -> Researcher:
+    researcher = session.get(Researcher, auth.researcher.id)
+    assert researcher is not None
+    return researcher
 
 
 @router.post("/account/password", include_in_schema=False)
@@ -83,22 +115,15 @@ def change_password(
     request: Request,
     session: SessionDep,
     auth: CurrentAuth,
-    current: Annotated[str, Form(max_length=1000)],
-    password: Annotated[str, Form(max_length=1000)],
-    confirm: Annotated[str, Form(max_length=1000)],
+    logins: LoginsDep,
+    current: Annotated[str, Form(max_length=1000)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    confirm: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """A new password ends the account's other sessions (this one goes on)."""
-    ids = auth.researcher.id, auth.login.id_hash
-
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        return _account_page(
-            request, fresh, _fresh_auth(fresh, *ids), password_errors=refusal.errors, status_code=refusal.status_code
-        )
-
-    with refused_form(again, (InvalidInput,)):
-        researcher = session.get(Researcher, auth.researcher.id)
-        assert researcher is not None
-        _check_current(researcher, current)
+    with refused_form(_again(request, auth, "password_errors"), REFUSED):
+        researcher = _own(session, auth)
+        _check_current(logins, request, session, researcher, current)
         if password != confirm:
             raise InvalidInput(Message("The two passwords differ."), fields=("confirm",))
         service.set_password(session, researcher, password)
@@ -112,30 +137,51 @@ def change_email(
     request: Request,
     session: SessionDep,
     auth: CurrentAuth,
-    current: Annotated[str, Form(max_length=1000)],
-    email: Annotated[str, Form(max_length=320)],
+    logins: LoginsDep,
+    mailer: MailerDep,
+    current: Annotated[str, Form(max_length=1000)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
-    """A new login address ends the account's other sessions too."""
-    ids = auth.researcher.id, auth.login.id_hash
+    """A new login address takes effect once its owner opens the link sent to it (otherwise one
+    could claim a colleague's address, and with it the invitations sent there)."""
+    with refused_form(_again(request, auth, "email_errors", email_value=email), REFUSED):
+        researcher = _own(session, auth)
+        _check_current(logins, request, session, researcher, current)
+        email_links.request_email_change(session, researcher, email, mailer, request_language(request))
+    return redirect("/account", "email_sent")
 
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        return _account_page(
-            request,
-            fresh,
-            _fresh_auth(fresh, *ids),
-            email_errors=refusal.errors,
-            email_value=email,
-            status_code=refusal.status_code,
-        )
 
-    with refused_form(again, (InvalidInput, Conflict)):
-        researcher = session.get(Researcher, auth.researcher.id)
-        assert researcher is not None
-        _check_current(researcher, current)
-        service.change_email(session, researcher, email)
-    service.end_sessions(session, researcher.id, keep_id_hash=auth.login.id_hash)
-    audit.record(session, None, researcher, "account.email_changed")
-    return redirect("/account", "email_changed")
+@router.get("/account/email/{token}", include_in_schema=False)
+def confirm_email_page(request: Request, reader: ReadSessionDep, token: str) -> Response:
+    """The link sent to the new address: a button (opening a link changes nothing: mail scanners)."""
+    try:
+        found = email_links.valid_token(reader, token, email_links.EMAIL_CHANGE) if looks_like_token(token) else None
+    except Gone:
+        found = None
+    if found is None:
+        return render(request, "account/confirm_email.html", {"invalid": email_links.LINK_NOT_VALID}, status_code=410)
+    return public_form(request, "account/confirm_email.html", {"invalid": None, "address": found.email})
+
+
+@router.post("/account/email/{token}", include_in_schema=False)
+def confirm_email(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    token: str,
+    login_csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Change the address; the account's sessions end (but this browser's, if it is the account's),
+    and the old address is told."""
+    check_public_form(request, settings, login_csrf)
+    if not looks_like_token(token):
+        raise Gone(email_links.LINK_NOT_VALID)
+    researcher = email_links.confirm_email_change(session, token, mailer, request_language(request))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    keep = hash_token(cookie) if cookie else None
+    service.end_sessions(session, researcher.id, keep_id_hash=keep)
+    return redirect("/account" if keep else f"/login?email={quote(researcher.email)}", "email_changed")
 
 
 @router.post("/account/sessions/end-others", include_in_schema=False)
@@ -167,6 +213,7 @@ def _fresh_auth(session: Session, researcher_id: int, id_hash: str) -> Auth:
 def _setup_page(
     request: Request, researcher: Researcher, secret: str, errors: dict[str, str], status_code: int = 200
 ) -> Response:
+    secret = secret if two_factor.valid_secret(secret) else two_factor.new_secret()
     uri = two_factor.provisioning_uri(secret, researcher.email)
     context = {"secret": secret, "qr": two_factor.qr_code(uri), "errors": errors, "codes": None}
     return render(request, "account/two_factor.html", context, status_code=status_code)
@@ -185,34 +232,40 @@ def enable_two_factor(
     request: Request,
     session: SessionDep,
     auth: CurrentAuth,
+    logins: LoginsDep,
+    current: Annotated[str, Form(max_length=1000)] = "",
     secret: Annotated[str, Form(max_length=64)] = "",
     code: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    researcher = session.get(Researcher, auth.researcher.id)
-    assert researcher is not None
+    """Turn it on with the password and a right code; the account's other sessions end (they did
+    not give the second factor), and this one counts as having given it."""
+    researcher = _own(session, auth)
     try:
+        _check_current(logins, request, session, researcher, current)
         codes = two_factor.enable(session, researcher, secret, code)
-    except InvalidInput as exc:
+    except (InvalidInput, Conflict, TooManyRequests) as exc:
+        session.rollback()
         errors = dict(exc.fields) or {"code": exc.detail}
-        return _setup_page(request, researcher, secret, errors, status_code=400)
+        return _setup_page(request, _own(session, auth), secret, errors, status_code=exc.status_code)
+    service.end_sessions(session, researcher.id, keep_id_hash=auth.login.id_hash)
+    login = session.get(ResearcherSession, auth.login.id_hash)
+    if login is not None:
+        login.second_factor_at = utcnow()
+        session.add(login)
     return render(request, "account/two_factor.html", {"codes": codes, "errors": {}})
 
 
 @router.post("/account/two-factor/recovery-codes", include_in_schema=False)
 def new_recovery_codes(
-    request: Request, session: SessionDep, auth: CurrentAuth, current: Annotated[str, Form(max_length=1000)] = ""
+    request: Request,
+    session: SessionDep,
+    auth: CurrentAuth,
+    logins: LoginsDep,
+    current: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    ids = auth.researcher.id, auth.login.id_hash
-
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        return _account_page(
-            request, fresh, _fresh_auth(fresh, *ids), factor_errors=refusal.errors, status_code=refusal.status_code
-        )
-
-    researcher = session.get(Researcher, auth.researcher.id)
-    assert researcher is not None
-    with refused_form(again, (InvalidInput,)):
-        _check_current(researcher, current)
+    with refused_form(_again(request, auth, "factor_errors"), REFUSED):
+        researcher = _own(session, auth)
+        _check_current(logins, request, session, researcher, current)
         if researcher.totp_enabled_at is None:
             raise InvalidInput(Message("Two-factor authentication is off."), fields=("current",))
     codes = two_factor.new_recovery_codes(session, researcher)
@@ -225,20 +278,20 @@ def disable_two_factor(
     request: Request,
     session: SessionDep,
     auth: CurrentAuth,
+    logins: LoginsDep,
     current: Annotated[str, Form(max_length=1000)] = "",
     code: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    ids = auth.researcher.id, auth.login.id_hash
-
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        return _account_page(
-            request, fresh, _fresh_auth(fresh, *ids), factor_errors=refusal.errors, status_code=refusal.status_code
-        )
-
-    researcher = session.get(Researcher, auth.researcher.id)
-    assert researcher is not None
-    with refused_form(again, (InvalidInput,)):
-        two_factor.disable(session, researcher, current, code)
+    """Turn it off: the password and a code both, each throttled as at login."""
+    with refused_form(_again(request, auth, "factor_errors"), REFUSED):
+        researcher = _own(session, auth)
+        _check_current(logins, request, session, researcher, current)
+        if not two_factor.verify(session, researcher, code):
+            email = researcher.email
+            session.rollback()
+            logins.throttle.failed(email, client_address(request))
+            raise InvalidInput(two_factor.WRONG_CODE, fields=("code",))
+        two_factor.disable(session, researcher)
     return redirect("/account#two-factor", "two_factor_off")
 
 

@@ -23,7 +23,7 @@ async def api_login(
 ) -> Response:
     researcher = await logins.authenticate(request, reader, body.email, body.password)
     if researcher.totp_enabled_at is not None:
-        await logins.second_factor(request, session, researcher, body.code or "")
+        researcher = await logins.second_factor(request, session, researcher.id, body.code or "")
     new = await anyio.to_thread.run_sync(
         partial(logins.log_in, request, session, researcher, body.email, second_factor_done=True)
     )

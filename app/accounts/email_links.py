@@ -25,6 +25,8 @@ from app.security import account_link_token, hash_token, new_link_nonce
 
 RESET = "reset"
 INVITATION = "invitation"
+EMAIL_CHANGE = "email"
+EMAIL_CHANGE_LIFETIME = timedelta(days=1)
 RESET_LIFETIME = timedelta(hours=1)
 INVITATION_LIFETIME = timedelta(days=7)
 RESETS_PER_HOUR = 3  # e-mails to one address; more requests are answered the same and send nothing
@@ -73,7 +75,12 @@ def request_password_reset(session: Session, email: str, mailer: Mailer, languag
         minutes=int(RESET_LIFETIME.total_seconds() // 60),
     )
     mail.queue(
-        session, dedupe_key=f"account:{token.id}", to=address, email=rendered, kind="password_reset", link_nonce=nonce
+        session,
+        dedupe_key=f"account:{token.token_hash}",
+        to=address,
+        email=rendered,
+        kind="password_reset",
+        link_nonce=nonce,
     )
     audit.record(session, None, researcher, "account.password_reset_asked")
 
@@ -98,6 +105,62 @@ def reset_password(session: Session, raw_token: str, password: str) -> Researche
     session.add(token)
     service.end_sessions(session, researcher.id)
     audit.record(session, None, researcher, "account.password_reset")
+    return researcher
+
+
+def request_email_change(session: Session, researcher: Researcher, email: str, mailer: Mailer, language: str) -> None:
+    """Send the new address a link that makes it the account's login (a link sent earlier stops
+    working). Refused at once when another account uses the address."""
+    address = service.validate_email(email)
+    if address == researcher.email:
+        raise InvalidInput(Message("This is your address already."), fields=("email",))
+    service.refuse_taken(session, address)
+    _revoke(session, EMAIL_CHANGE, researcher_id=researcher.id)
+    token, nonce = _issue(
+        session,
+        mailer,
+        purpose=EMAIL_CHANGE,
+        email=address,
+        researcher_id=researcher.id,
+        expires_at=utcnow() + EMAIL_CHANGE_LIFETIME,
+    )
+    language = researcher.language or language
+    rendered = mailer.render(
+        "email_change",
+        language,
+        gettext(language, "Delphi: confirm your new address"),
+        link=f"{mailer.base_url}/account/email/{mail.PERSONAL_LINK}",
+        old_address=researcher.email,
+    )
+    mail.queue(
+        session,
+        dedupe_key=f"account:{token.token_hash}",
+        to=address,
+        email=rendered,
+        kind="email_change",
+        link_nonce=nonce,
+    )
+
+
+def confirm_email_change(session: Session, raw_token: str, mailer: Mailer, language: str) -> Researcher:
+    """Make the confirmed address the account's login, and tell the old address."""
+    token = valid_token(session, raw_token, EMAIL_CHANGE)
+    researcher = session.get(Researcher, token.researcher_id)
+    if researcher is None or not researcher.is_active:
+        raise Gone(LINK_NOT_VALID)
+    old = researcher.email
+    service.change_email(session, researcher, token.email)
+    token.spent_at = utcnow()
+    session.add(token)
+    language = researcher.language or language
+    rendered = mailer.render(
+        "email_changed",
+        language,
+        gettext(language, "Delphi: your login address was changed"),
+        new_address=researcher.email,
+    )
+    mail.queue(session, dedupe_key=f"email-changed:{token.token_hash}", to=old, email=rendered, kind="email_changed")
+    audit.record(session, None, researcher, "account.email_changed")
     return researcher
 
 
@@ -153,7 +216,7 @@ def invite(
     )
     mail.queue(
         session,
-        dedupe_key=f"account:{token.id}",
+        dedupe_key=f"account:{token.token_hash}",
         to=address,
         email=rendered,
         kind="researcher_invitation",
@@ -197,7 +260,7 @@ def accept_invitation(session: Session, raw_token: str, name: str, password: str
         raise Conflict(
             Message("An account with this address exists already: log in, and ask the study's owner to add you.")
         )
-    researcher = service.create_researcher(session, token.email, password, name)
+    researcher = service.create_researcher(session, token.email, password, name, admin=False)
     service.add_member(session, token.study_id, token.email, token.role)
     token.spent_at = utcnow()
     session.add(token)

@@ -43,22 +43,38 @@ class Logins:
         check = partial(service.authenticate, reader, email, password, self.throttle, client_address(request))
         return await anyio.to_thread.run_sync(check, limiter=self.password_checks)
 
-    async def second_factor(self, request: Request, session: Session, researcher: Researcher, code: str) -> None:
-        """Check the API's code after the password, throttled like a password (a wrong one counts)."""
-        client = client_address(request)
-        wait = self.throttle.wait_seconds(session, researcher.email, client)
+    async def second_factor(self, request: Request, session: Session, researcher_id: int, code: str) -> Researcher:
+        """Check the code that follows the password (page or API), throttled like a password: a wrong
+        one counts with the account's and the client's failures. One check at a time per process,
+        like passwords: a burst of guesses sent together cannot all pass before the first is
+        counted. Returns the account, read through ``session``."""
+        check = partial(self._check_code, session, researcher_id, code, client_address(request))
+        return await anyio.to_thread.run_sync(check, limiter=self.password_checks)
+
+    def _check_code(self, session: Session, researcher_id: int, code: str, client: str) -> Researcher:
+        researcher = session.get(Researcher, researcher_id)
+        if researcher is None or not researcher.is_active:
+            raise NotAuthenticated(service.LOGIN_FAILED)
+        self.refuse_if_waiting(session, researcher.email, client)
+        if not two_factor.verify(session, researcher, code):
+            email = researcher.email
+            session.rollback()  # the failure is counted in a transaction of its own
+            self.throttle.failed(email, client)
+            raise NotAuthenticated(
+                two_factor.WRONG_CODE
+                if code.strip()
+                else Message("Two-factor authentication is on: send the code of the authenticator app as “code”.")
+            )
+        return researcher
+
+    def refuse_if_waiting(self, reader: Session, email: str, client: str) -> None:
+        """``TooManyRequests`` while the account's or the client's failures make them wait."""
+        wait = self.throttle.wait_seconds(reader, email, client)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise TooManyRequests(
                 Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
                 headers={"Retry-After": str(seconds)},
-            )
-        own = session.get(Researcher, researcher.id)  # the password was checked through the reader
-        if own is None or not two_factor.verify(session, own, code):
-            session.rollback()
-            await anyio.to_thread.run_sync(self.throttle.failed, researcher.email, client)
-            raise NotAuthenticated(
-                Message("Two-factor authentication is on: send the code of the authenticator app as “code”.")
             )
 
     def log_in(
@@ -83,6 +99,7 @@ class Logins:
             request.cookies.get(SESSION_COOKIE),
             client=request.headers.get("user-agent", ""),
             pending=pending,
+            second_factor=second_factor_done and researcher.totp_enabled_at is not None,
         )
         if not pending:
             audit.record(session, None, researcher, "login")

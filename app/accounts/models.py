@@ -45,6 +45,8 @@ class ResearcherSession(SQLModel, table=True):
     client: str = Field(default="", max_length=200)  # the browser, as its User-Agent names it (sessions list)
     # The password was right and the second factor is still to come: not logged in yet.
     second_factor_pending: bool = False
+    # When this login gave the second factor (a study that requires it asks this, not the account)
+    second_factor_at: datetime | None = None
 
 
 class StudyMember(SQLModel, table=True):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 from urllib.parse import quote
 
@@ -11,19 +10,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from app.accounts import email_links, service, two_factor
+from app.accounts import email_links, service
 from app.accounts.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth
 from app.accounts.login import LoginsDep, client_address
-from app.dependencies import ReadSessionDep, SessionDep, SettingsDep, same_origin
-from app.errors import Conflict, Forbidden, Gone, InvalidInput, Message, NotAuthenticated, TooManyRequests
+from app.accounts.public_forms import LOGIN_CSRF_COOKIE, check_public_form, public_form
+from app.dependencies import ReadSessionDep, SessionDep, SettingsDep
+from app.errors import Conflict, Gone, InvalidInput, Message, NotAuthenticated, TooManyRequests
 from app.mail.dependencies import MailerDep
-from app.security import looks_like_token, tokens_match
+from app.security import looks_like_token
 from app.web import Refusal, redirect, refused_form, render, request_language
 
 router = APIRouter()
-
-
-LOGIN_CSRF_COOKIE = "delphi_login_csrf"
 
 
 def _safe_next(target: str | None) -> str:
@@ -33,31 +30,11 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-def _public_form(
-    request: Request,
-    name: str,
-    context: dict[str, object],
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """A page whose form is posted by someone not logged in (login, forgotten password, reset,
-    invitation): its CSRF token is a cookie the form repeats (double submit)."""
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = render(request, name, {"login_csrf": token, **context}, status_code=status_code, headers=headers)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
-    return response
-
-
-def _check_public_form(request: Request, settings: SettingsDep, login_csrf: str) -> None:
-    if not tokens_match(login_csrf, request.cookies.get(LOGIN_CSRF_COOKIE)) or not same_origin(request, settings):
-        raise Forbidden(Message("This form has expired. Reload the login page and try again."))
-
-
 @router.get("/login", include_in_schema=False)
 def login_page(request: Request, auth: OptionalAuth, next: str = "/", email: str = "") -> Response:
     if auth is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _public_form(request, "login.html", {"next": _safe_next(next), "error": None, "email": email[:320]})
+    return public_form(request, "login.html", {"next": _safe_next(next), "error": None, "email": email[:320]})
 
 
 @router.post("/login", include_in_schema=False)
@@ -72,7 +49,7 @@ async def login(
     login_csrf: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    _check_public_form(request, settings, login_csrf)
+    check_public_form(request, settings, login_csrf)
     try:
         researcher = await logins.authenticate(request, reader, email, password)
     except (NotAuthenticated, TooManyRequests) as exc:
@@ -98,13 +75,12 @@ async def login(
 def second_factor_page(request: Request, reader: ReadSessionDep, next: str = "/") -> Response:
     if service.pending_login(reader, request.cookies.get(SESSION_COOKIE)) is None:
         return RedirectResponse("/login", status_code=303)
-    return _public_form(request, "account/two_factor_login.html", {"next": _safe_next(next), "error": None})
+    return public_form(request, "account/two_factor_login.html", {"next": _safe_next(next), "error": None})
 
 
 @router.post("/login/two-factor", include_in_schema=False)
 async def second_factor(
     request: Request,
-    reader: ReadSessionDep,
     session: SessionDep,
     settings: SettingsDep,
     logins: LoginsDep,
@@ -114,29 +90,17 @@ async def second_factor(
 ) -> Response:
     """The code from the app (or a recovery code) after the password: wrong codes count with the
     account's and the client's failed logins, and wait as they do."""
-    _check_public_form(request, settings, login_csrf)
+    check_public_form(request, settings, login_csrf)
     cookie = request.cookies.get(SESSION_COOKIE)
     found = service.pending_login(session, cookie)
     if found is None:
         return RedirectResponse("/login", status_code=303)
-    researcher, _ = found
-    client = client_address(request)
-    wait = logins.throttle.wait_seconds(reader, researcher.email, client)
-    reader.rollback()
-    error: TooManyRequests | NotAuthenticated | None = None
-    if wait > 0:
-        seconds = max(1, int(wait) + 1)
-        error = TooManyRequests(
-            Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
-            headers={"Retry-After": str(seconds)},
-        )
-    elif not two_factor.verify(session, researcher, code):
-        await anyio.to_thread.run_sync(logins.throttle.failed, researcher.email, client)
-        error = NotAuthenticated(two_factor.WRONG_CODE)
-    if error is not None:
+    try:
+        researcher = await logins.second_factor(request, session, found[0].id, code)
+    except (TooManyRequests, NotAuthenticated) as error:
         context: dict[str, object] = {"next": _safe_next(next), "error": error.detail}
         status = 429 if isinstance(error, TooManyRequests) else 400
-        return _public_form(request, "account/two_factor_login.html", context, status, error.headers)
+        return public_form(request, "account/two_factor_login.html", context, status, error.headers)
     new = logins.log_in(request, session, researcher, researcher.email, second_factor_done=True)
     response = RedirectResponse(_safe_next(next), status_code=303)
     logins.set_session_cookie(response, new.cookie_value)
@@ -157,7 +121,7 @@ def logout(request: Request, session: SessionDep, auth: CurrentAuth) -> Response
 
 @router.get("/password/forgot", include_in_schema=False)
 def forgot_page(request: Request) -> Response:
-    return _public_form(request, "account/forgot.html", {"email": "", "sent": False, "error": None})
+    return public_form(request, "account/forgot.html", {"email": "", "sent": False, "error": None})
 
 
 @router.post("/password/forgot", include_in_schema=False)
@@ -173,7 +137,7 @@ async def forgot(
 ) -> Response:
     """The same answer for every address; requests count with the login failures of the address
     and the client, so a flood of them is slowed down like a flood of passwords."""
-    _check_public_form(request, settings, login_csrf)
+    check_public_form(request, settings, login_csrf)
     client = client_address(request)
     wait = logins.throttle.wait_seconds(reader, email, client)
     reader.rollback()
@@ -184,15 +148,15 @@ async def forgot(
             headers={"Retry-After": str(seconds)},
         )
         context = {"email": email, "sent": False, "error": error.detail}
-        return _public_form(request, "account/forgot.html", context, 429, error.headers)
+        return public_form(request, "account/forgot.html", context, 429, error.headers)
     await anyio.to_thread.run_sync(logins.throttle.failed, email, client)
     try:
         email_links.request_password_reset(session, email, mailer, request_language(request))
     except InvalidInput as exc:
-        return _public_form(
+        return public_form(
             request, "account/forgot.html", {"email": email, "sent": False, "error": exc.detail}, status_code=400
         )
-    return _public_form(request, "account/forgot.html", {"email": email, "sent": True, "error": None})
+    return public_form(request, "account/forgot.html", {"email": email, "sent": True, "error": None})
 
 
 def _token_page(
@@ -211,7 +175,7 @@ def _token_page(
         found = email_links.valid_token(session, token, purpose)
     except Gone as exc:
         return render(request, template, {"invalid": exc.detail, "errors": {}, "error": None}, status_code=410)
-    return _public_form(request, template, {"invalid": None, "address": found.email, **context}, status_code)
+    return public_form(request, template, {"invalid": None, "address": found.email, **context}, status_code)
 
 
 @router.get("/password/reset/{token}", include_in_schema=False)
@@ -229,7 +193,7 @@ def reset(
     confirm: Annotated[str, Form(max_length=1000)] = "",
     login_csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    _check_public_form(request, settings, login_csrf)
+    check_public_form(request, settings, login_csrf)
 
     def again(fresh: Session, refusal: Refusal) -> Response:
         return _token_page(
@@ -284,7 +248,7 @@ def accept_invitation(
     login_csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Create the account, and log it in: the link came to this address, the password is new."""
-    _check_public_form(request, settings, login_csrf)
+    check_public_form(request, settings, login_csrf)
 
     def again(fresh: Session, refusal: Refusal) -> Response:
         return _token_page(

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
 
 from app import addresses
-from app.accounts.models import ROLES, FormSubmission, Researcher, ResearcherSession, StudyMember
+from app.accounts.models import ROLES, AccountToken, FormSubmission, Researcher, ResearcherSession, StudyMember
 from app.accounts.throttle import LoginThrottle
 from app.audit import service as audit
 from app.config import Settings
@@ -46,7 +46,7 @@ def check_password(password: str, field: str = "password") -> None:
         )
 
 
-def _refuse_taken(session: Session, email: str) -> None:
+def refuse_taken(session: Session, email: str) -> None:
     if session.exec(select(Researcher).where(Researcher.email == email)).first():
         raise Conflict(
             Message("A researcher with the e-mail %(email)s already exists.", email=email), fields=("email",)
@@ -54,15 +54,19 @@ def _refuse_taken(session: Session, email: str) -> None:
 
 
 def create_researcher(
-    session: Session, email: str, password: str, name: str = "", *, admin: bool = False
+    session: Session, email: str, password: str, name: str = "", *, admin: bool | None = None
 ) -> Researcher:
-    """A new account. The instance's first account administers it, whatever ``admin`` says."""
+    """A new account. ``admin`` None (the command line): it administers the instance if nobody
+    does yet. The demo's account (its password is published) and invited colleagues say False."""
     email = validate_email(email)
     check_password(password)
-    _refuse_taken(session, email)
-    first = session.exec(select(Researcher.id).limit(1)).first() is None
+    refuse_taken(session, email)
+    first = session.exec(select(Researcher.id).where(col(Researcher.is_admin)).limit(1)).first() is None
     researcher = Researcher(
-        email=email, name=name.strip(), password_hash=hash_password(password), is_admin=admin or first
+        email=email,
+        name=name.strip(),
+        password_hash=hash_password(password),
+        is_admin=first if admin is None else admin,
     )
     session.add(researcher)
     session.flush()
@@ -73,15 +77,31 @@ def set_password(session: Session, researcher: Researcher, password: str, field:
     check_password(password, field)
     researcher.password_hash = hash_password(password)
     session.add(researcher)
+    _spend_reset_links(session, researcher.id)
     session.flush()
+
+
+def _spend_reset_links(session: Session, researcher_id: int) -> None:
+    """A new password or address makes the reset links already sent useless (one may sit in a
+    mailbox the owner no longer controls)."""
+    session.exec(  # type: ignore[call-overload]
+        update(AccountToken)
+        .where(
+            col(AccountToken.researcher_id) == researcher_id,
+            col(AccountToken.purpose) == "reset",
+            col(AccountToken.spent_at).is_(None),
+        )
+        .values(spent_at=utcnow())
+    )
 
 
 def change_email(session: Session, researcher: Researcher, email: str) -> None:
     email = validate_email(email)
     if email != researcher.email:
-        _refuse_taken(session, email)
+        refuse_taken(session, email)
     researcher.email = email
     session.add(researcher)
+    _spend_reset_links(session, researcher.id)
     session.flush()
 
 
@@ -127,6 +147,7 @@ def start_session(
     client: str = "",
     *,
     pending: bool = False,
+    second_factor: bool = False,
 ) -> NewSession:
     """Log in: a fresh random id (rotation), the old one, if any, deleted. A ``pending`` session
     (the password was right, the second factor is to come) logs nobody in and lasts ten minutes."""
@@ -143,6 +164,7 @@ def start_session(
         expires_at=now + (SECOND_FACTOR_WINDOW if pending else timedelta(hours=settings.session_absolute_hours)),
         client=client[:200],
         second_factor_pending=pending,
+        second_factor_at=now if second_factor else None,
     )
     session.add(row)
     session.flush()
@@ -250,6 +272,35 @@ def accounts_overview(session: Session) -> list[AccountRow]:
     )
     researchers = session.exec(select(Researcher).order_by(col(Researcher.email))).all()
     return [AccountRow(r, studies.get(r.id, 0), seen.get(r.id)) for r in researchers]
+
+
+def set_admin(session: Session, researcher_id: int, admin: bool) -> Researcher:
+    """Make an account the instance's administrator, or no longer (the command line's)."""
+    researcher = session.get(Researcher, researcher_id)
+    if researcher is None:
+        raise NotFound(Message("No such account."))
+    researcher.is_admin = admin
+    session.add(researcher)
+    audit.record(
+        session, None, None, "account.admin_granted" if admin else "account.admin_revoked", target=researcher.email
+    )
+    session.flush()
+    return researcher
+
+
+def reset_two_factor(session: Session, researcher_id: int) -> Researcher:
+    """Turn off an account's two-factor authentication for its owner who lost both the app and the
+    recovery codes (the command line's, after checking who asks); its sessions end."""
+    researcher = session.get(Researcher, researcher_id)
+    if researcher is None:
+        raise NotFound(Message("No such account."))
+    researcher.totp_secret = researcher.totp_enabled_at = researcher.totp_last_step = None
+    researcher.recovery_codes = []
+    session.add(researcher)
+    end_sessions(session, researcher.id)
+    audit.record(session, None, None, "account.two_factor_reset", target=researcher.email)
+    session.flush()
+    return researcher
 
 
 def set_active(session: Session, admin: Researcher | None, researcher_id: int, *, active: bool) -> Researcher:

@@ -16,7 +16,6 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message
-from app.security import verify_password
 
 ISSUER = "Delphi"
 STEP_SECONDS = 30
@@ -55,6 +54,15 @@ def _digits(code: str) -> str:
     return "".join(c for c in code if not c.isspace())
 
 
+def _six_digits(code: str) -> bool:
+    """Six ASCII digits (other scripts' digits pass ``isdigit`` but are not what the app shows)."""
+    return len(code) == 6 and code.isascii() and code.isdigit()
+
+
+def valid_secret(secret: str) -> bool:
+    return len(secret) == 32 and all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in secret)
+
+
 def _recovery_hash(code: str) -> str:
     return hashlib.sha256("".join(c for c in code.lower() if c.isalnum()).encode()).hexdigest()
 
@@ -73,7 +81,7 @@ def verify(session: Session, researcher: Researcher, code: str, now: datetime | 
     if researcher.totp_secret is None or researcher.totp_enabled_at is None:
         return False
     code = _digits(code)
-    if code.isdigit() and len(code) == 6:
+    if _six_digits(code):
         step = _matching_step(researcher.totp_secret, code, now or utcnow())
         if step is None or (researcher.totp_last_step is not None and step <= researcher.totp_last_step):
             return False
@@ -94,10 +102,11 @@ def enable(session: Session, researcher: Researcher, secret: str, code: str) -> 
     the recovery codes to show once."""
     if researcher.totp_enabled_at is not None:
         raise Conflict(Message("Two-factor authentication is on already."))
-    if len(secret) != 32 or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in secret):
+    if not valid_secret(secret):
         raise InvalidInput(Message("This form has expired. Reload the page and try again."))
     now = utcnow()
-    step = _matching_step(secret, _digits(code), now)
+    code = _digits(code)
+    step = _matching_step(secret, code, now) if _six_digits(code) else None
     if step is None:
         raise InvalidInput(WRONG_CODE, fields=("code",))
     researcher.totp_secret, researcher.totp_enabled_at, researcher.totp_last_step = secret, now, step
@@ -106,12 +115,8 @@ def enable(session: Session, researcher: Researcher, secret: str, code: str) -> 
     return codes
 
 
-def disable(session: Session, researcher: Researcher, password: str, code: str) -> None:
-    """Turn it off: the password and a code (or a recovery code) both, as for logging in."""
-    if not verify_password(password, researcher.password_hash):
-        raise InvalidInput(Message("This is not your current password."), fields=("current",))
-    if not verify(session, researcher, code):
-        raise InvalidInput(WRONG_CODE, fields=("code",))
+def disable(session: Session, researcher: Researcher) -> None:
+    """Turn it off (the caller checked the password and a code, as for logging in)."""
     researcher.totp_secret = researcher.totp_enabled_at = researcher.totp_last_step = None
     researcher.recovery_codes = []
     session.add(researcher)

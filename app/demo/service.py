@@ -21,7 +21,7 @@ DEMO_PASSWORD = "delphi-demo-2026"  # noqa: S105 - printed to the person who ran
 def demo_researcher(session: Session) -> Researcher:
     researcher = session.exec(select(Researcher).where(Researcher.email == DEMO_EMAIL)).first()
     if researcher is None:
-        researcher = accounts.create_researcher(session, DEMO_EMAIL, DEMO_PASSWORD, "Demo researcher")
+        researcher = accounts.create_researcher(session, DEMO_EMAIL, DEMO_PASSWORD, "Demo researcher", admin=False)
     return researcher
 
 

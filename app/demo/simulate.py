@@ -161,7 +161,9 @@ class Simulation:
         from app.main import create_app
 
         with session_scope(self.engine) as session:
-            accounts.create_researcher(session, RESEARCHER_EMAIL, RESEARCHER_PASSWORD, "Simulated researcher")
+            accounts.create_researcher(
+                session, RESEARCHER_EMAIL, RESEARCHER_PASSWORD, "Simulated researcher", admin=False
+            )
         app = create_app(self.settings, engine=self.engine, run_sender=True)
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")

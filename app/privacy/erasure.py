@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import false, or_
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.models import Researcher
@@ -30,7 +31,7 @@ from app.mail.models import OutboxMessage
 from app.panel.models import Expert, ExpertStatus, PanelImportRow
 from app.reports.models import ReportFile
 from app.rounds import analysis
-from app.rounds.models import Answer, AnswerHistory, Round, RoundResult, RoundStatus
+from app.rounds.models import Answer, AnswerHistory, PanelDecisionEntry, Round, RoundResult, RoundStatus
 from app.studies.models import REMOVE_ANSWERS, Study
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: no mail can go there
@@ -62,14 +63,18 @@ def erase_expert(session: Session, study: Study, expert: Expert, by: Researcher 
         doomed = [a for a in answers if rounds[a.round_id].status in (RoundStatus.DRAFT, RoundStatus.OPEN)]
     for answer in doomed:
         session.delete(answer)
+    if expert.status == ExpertStatus.ACTIVE:  # an erased expert leaves the panel
+        expert.withdraw(utcnow(), "erased")
+        session.add(expert)
     session.flush()
-    _forget_identities(session, study, [expert], withdraw=True)
     again: list[int] = []
     if study.erasure_policy == REMOVE_ANSWERS and doomed:
         for round_ in sorted(rounds.values(), key=lambda r: r.number):
             if round_.analysed_at is not None and any(a.round_id == round_.id for a in doomed):
                 analysis.analyse_round(session, study, round_, by)
                 again.append(round_.number)
+    # last: the analyses just stored quote other experts' reasons, which may name this one
+    _forget_identities(session, study, [expert])
     audit.record(
         session,
         study.id,
@@ -98,6 +103,8 @@ def anonymise_study(session: Session, study: Study, by: Researcher | None) -> in
                 number=open_round.number,
             )
         )
+    if study.ended_at is None:
+        raise Conflict(Message("Only a study that has ended (finished or archived) can be anonymised."))
     experts = session.exec(select(Expert).where(Expert.study_id == study.id, col(Expert.erased_at).is_(None))).all()
     _forget_identities(session, study, list(experts))
     session.exec(delete(OutboxMessage).where(col(OutboxMessage.study_id) == study.id))  # type: ignore[call-overload]
@@ -136,20 +143,30 @@ def erasure_record(session: Session, study: Study) -> ErasureRecord:
 
 
 def _identifiers(expert: Expert) -> list[str]:
-    """The strings that identify the expert in free text: their address and their name (a name
-    shorter than three letters would match ordinary words)."""
+    """The strings that identify the expert in free text: their address, and their name when it
+    has at least two words ("Anne Martin"): a one-word name ("Hope", "Will") would also match
+    ordinary words in other people's text, which must not be touched."""
     found = [expert.email]
-    if len(expert.name.strip()) >= 3:
-        found.append(expert.name.strip())
+    if len(expert.name.split()) >= 2:
+        found.append(" ".join(expert.name.split()))
     return [f for f in found if f and not f.endswith("@" + ERASED_DOMAIN)]
 
 
 def _scrub(text: str | None, identifiers: list[str], replacement: str = "[…]") -> str | None:
     if not text:
         return text
-    for identifier in identifiers:  # whole words: "Expert 1" is not inside "Expert 12"
-        text = re.sub(rf"(?<!\w){re.escape(identifier)}(?!\w)", replacement, text, flags=re.IGNORECASE)
+    for identifier in identifiers:  # whole words ("Expert 1" is not inside "Expert 12"), any spacing
+        pattern = r"\s+".join(re.escape(word) for word in identifier.split())
+        text = re.sub(rf"(?<!\w){pattern}(?!\w)", replacement, text, flags=re.IGNORECASE)
     return text
+
+
+def _mentions(identifiers: list[str], *columns: Any) -> Any:
+    """A SQL filter for the rows whose columns may hold one of the identifiers: any of its words of
+    three letters or more, in any case (the exact match is the regular expression's, in Python)."""
+    words = {w for identifier in identifiers for w in identifier.split() if len(w) >= 3}
+    clauses = [col(c).ilike(f"%{w}%") for c in columns for w in sorted(words)]
+    return or_(*clauses) if clauses else false()
 
 
 def _scrub_json(value: Any, identifiers: list[str], replacement: str) -> Any:
@@ -162,7 +179,7 @@ def _scrub_json(value: Any, identifiers: list[str], replacement: str) -> Any:
     return value
 
 
-def _forget_identities(session: Session, study: Study, experts: list[Expert], *, withdraw: bool = False) -> None:
+def _forget_identities(session: Session, study: Study, experts: list[Expert]) -> None:
     """Each expert's row keeps the pseudonym and what the analysis needs (group, weight, status,
     consent version); the rest goes, with every copy elsewhere: the e-mails written to them, the
     earlier versions of their answers, their name or address quoted in their own kept answers, in
@@ -174,13 +191,25 @@ def _forget_identities(session: Session, study: Study, experts: list[Expert], *,
     ids = [e.id for e in experts]
     words = {e.pseudonym: _identifiers(e) for e in experts}
     everyone = [w for found in words.values() for w in found]
-    session.exec(delete(AnswerHistory).where(col(AnswerHistory.expert_id).in_(ids)))  # type: ignore[call-overload]
-    for answer in session.exec(select(Answer).where(col(Answer.expert_id).in_(ids))).all():
-        text, reason = _scrub(answer.text, everyone), _scrub(answer.reason, everyone)
-        if (text, reason) != (answer.text, answer.reason):
-            answer.text, answer.reason = text, reason
-            session.add(answer)
     round_ids = _round_ids(session, study)
+    session.exec(delete(AnswerHistory).where(col(AnswerHistory.expert_id).in_(ids)))  # type: ignore[call-overload]
+    # their own answers, and any other expert's that quotes them (read only where a word matches)
+    tables: tuple[Any, ...] = (Answer, AnswerHistory)
+    for table in tables:
+        quoting = _mentions(everyone, table.text, table.reason)
+        for row in session.exec(
+            select(table).where(col(table.round_id).in_(round_ids), col(table.expert_id).in_(ids) | quoting)
+        ).all():
+            text, reason = _scrub(row.text, everyone), _scrub(row.reason, everyone)
+            if (text, reason) != (row.text, row.reason):
+                row.text, row.reason = text, reason
+                session.add(row)
+    # the narrowing's notes about each expert (the researchers' reasons for keeping or dropping)
+    for entry in session.exec(select(PanelDecisionEntry).where(col(PanelDecisionEntry.expert_id).in_(ids))).all():
+        reason, override = _scrub(entry.reason, everyone) or "", _scrub(entry.override_reason, everyone) or ""
+        if (reason, override) != (entry.reason, entry.override_reason):
+            entry.reason, entry.override_reason = reason, override
+            session.add(entry)
     for result in session.exec(select(RoundResult).where(col(RoundResult.round_id).in_(round_ids))).all():
         data = _scrub_json(result.data, everyone, "[…]")
         if data != result.data:
@@ -211,8 +240,6 @@ def _forget_identities(session: Session, study: Study, experts: list[Expert], *,
         expert.link_nonce = expert.link_token_hash = None
         expert.weight_reason = _scrub(expert.weight_reason, found) or ""
         expert.status_reason = _scrub(expert.status_reason, found) or ""
-        if withdraw and expert.status == ExpertStatus.ACTIVE:  # an erased expert leaves the panel
-            expert.withdraw(now, "erased")
         expert.erased_at = now
         session.add(expert)
 

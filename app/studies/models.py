@@ -126,6 +126,7 @@ class Study(SQLModel, table=True):
         """Its last round is reopened: a finished study goes on, and forgets why it had ended."""
         if self.status == StudyStatus.FINISHED:
             self.status, self.finished_at, self.stopped_reason = StudyStatus.RUNNING, None, None
+            self.anonymisation_warned_at = None  # when it ends again, its owners are warned again
 
 
 class Theme(SQLModel, table=True):

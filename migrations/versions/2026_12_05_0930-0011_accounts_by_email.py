@@ -49,9 +49,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("client", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False, server_default="")
         )
-
-    # The first account of an instance administers it.
-    op.execute("UPDATE researcher SET is_admin = true WHERE id = (SELECT min(id) FROM researcher)")
+    # No account of an existing instance becomes its administrator by itself (the first one may be
+    # the demo's, whose password is published): `delphi researcher admin EMAIL` names one.
 
 
 def downgrade() -> None:

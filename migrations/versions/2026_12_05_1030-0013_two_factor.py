@@ -29,6 +29,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("second_factor_pending", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.add_column(sa.Column("second_factor_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
 
     with op.batch_alter_table("study", schema=None) as batch_op:
         batch_op.add_column(sa.Column("requires_two_factor", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -38,6 +39,7 @@ def downgrade() -> None:
     with op.batch_alter_table("study", schema=None) as batch_op:
         batch_op.drop_column("requires_two_factor")
     with op.batch_alter_table("researcher_session", schema=None) as batch_op:
+        batch_op.drop_column("second_factor_at")
         batch_op.drop_column("second_factor_pending")
     with op.batch_alter_table("researcher", schema=None) as batch_op:
         batch_op.drop_column("recovery_codes")

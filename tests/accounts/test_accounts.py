@@ -180,6 +180,49 @@ def test_the_first_account_administers_the_instance_and_the_cli_manages_accounts
         service.authenticate(s, "second@example.org", "a-long-password-1")
     engine.dispose()
     assert run("activate", "second@example.org").exit_code == 0
+    assert run("admin", "second@example.org").exit_code == 0
+    assert run("list").output.splitlines()[1].endswith("active, administrator")
+    assert run("admin", "second@example.org", "--revoke").exit_code == 0
+    assert run("list").output.splitlines()[1].endswith("active")
+
+
+def test_the_demo_account_never_administers_and_the_first_real_account_does(database, monkeypatch):
+    url = database.fresh()
+    monkeypatch.setenv("DELPHI_DATABASE_URL", url)
+    assert CliRunner().invoke(cli, ["demo"]).exit_code == 0
+    created = CliRunner().invoke(
+        cli, ["researcher", "create", "me@example.org", "--password-stdin"], input="a-long-password-1\n"
+    )
+    assert "(administrator)" in created.output  # the demo's account (published password) is not one
+    listed = CliRunner().invoke(cli, ["researcher", "list"]).output
+    assert (
+        "demo@example.org" in listed
+        and "demo@example.org\tDemo researcher\tstudies: 1\tlast activity: -\tactive\n" in listed
+    )
+
+
+def test_an_administrator_turns_off_a_lost_second_factor_from_the_command_line(database, monkeypatch):
+    url = database.fresh()
+    monkeypatch.setenv("DELPHI_DATABASE_URL", url)
+    from sqlmodel import Session
+
+    from app.db import make_engine, session_scope
+
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        researcher = make_researcher(s)
+        researcher.totp_secret, researcher.totp_enabled_at, researcher.recovery_codes = (
+            "A" * 32,
+            researcher.created_at,
+            ["x"],
+        )
+        s.add(researcher)
+    result = CliRunner().invoke(cli, ["researcher", "reset-two-factor", "rita@example.org"])
+    assert result.exit_code == 0, result.output
+    with Session(engine) as s:
+        again = s.exec(select(Researcher)).one()
+        assert again.totp_secret is None and again.totp_enabled_at is None and again.recovery_codes == []
+    engine.dispose()
 
 
 def test_a_value_the_database_refuses_is_a_clear_400_and_stores_nothing(client, session, database):

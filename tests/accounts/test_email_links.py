@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from app.accounts import email_links
 from app.accounts.models import AccountToken, Researcher, ResearcherSession, StudyMember
 from app.db import make_engine, session_scope, utcnow
 from app.mail import sender
@@ -257,25 +258,62 @@ def test_a_new_password_ends_the_other_sessions_and_keeps_this_one(world):
         assert len(session.exec(select(ResearcherSession)).all()) == 1
 
 
-def test_a_new_address_is_checked_and_ends_the_other_sessions(world):
-    client, engine, *_ = world
+def test_a_new_address_takes_effect_once_its_owner_opens_the_link_sent_to_it(world):
+    client, engine, settings, inbox, _ = world
     with session_scope(engine) as session:
         make_researcher(session, "sam@example.org", "Sam")
     page_login(client)
+    ask_reset(client, "rita@example.org")  # a reset link sent to the old address...
+    old_reset = delivered_link(engine, settings, inbox, "rita@example.org", "/password/reset/")
     with browser(client.app) as other:
         page_login(other)
         taken = client.post(
             "/account/email", data={"csrf_token": account_csrf(client), "current": PASSWORD, "email": "sam@example.org"}
         )
         assert taken.status_code == 409 and "already exists" in taken.text
-        moved = client.post(
+        wrong = client.post(
+            "/account/email",
+            data={"csrf_token": account_csrf(client), "current": "not-it", "email": "rita@uni.example"},
+        )
+        assert wrong.status_code == 400 and "This is not your current password." in wrong.text
+        asked = client.post(
             "/account/email",
             data={"csrf_token": account_csrf(client), "current": PASSWORD, "email": "rita@uni.example"},
         )
-        assert moved.status_code == 200 and "rita@uni.example" in moved.text
-        assert other.get("/studies", follow_redirects=False).status_code == 303
+        assert asked.status_code == 200 and "A link is on its way to the new address" in asked.text
+        with Session(engine) as session:  # nothing changed yet: claiming an address is not owning it
+            assert session.exec(select(Researcher).where(Researcher.email == "rita@example.org")).one()
+        assert other.get("/studies", follow_redirects=False).status_code == 200
+        path = delivered_link(engine, settings, inbox, "rita@uni.example", "/account/email/")
+        page = client.get(path)
+        assert page.status_code == 200 and "rita@uni.example" in page.text
+        assert page.headers["referrer-policy"] == "no-referrer"
+        done = client.post(path, data={"login_csrf": login_csrf(page.text)}, follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"].startswith("/account")
+        assert other.get("/studies", follow_redirects=False).status_code == 303  # the other session ended
+        assert client.get("/studies", follow_redirects=False).status_code == 200  # this one goes on
+        assert client.post(path, data={"login_csrf": login_csrf(page.text)}).status_code == 410  # once
     with Session(engine) as session:
         assert session.exec(select(Researcher).where(Researcher.email == "rita@uni.example")).one()
+    sender.deliver_due(engine, settings)
+    told = inbox.to("rita@example.org")[-1]
+    assert "rita@uni.example" in told.get_body(("plain",)).get_content()  # the old address is told
+    assert client.get(old_reset).status_code == 410  # and its reset link no longer works
+
+
+def test_a_reset_e_mail_still_goes_out_after_old_links_are_forgotten(world):
+    client, engine, settings, inbox, _ = world
+    ask_reset(client, "rita@example.org")
+    sender.deliver_due(engine, settings)
+    with session_scope(engine) as session:  # the worker forgets links spent over a day ago
+        for token in session.exec(select(AccountToken)).all():
+            token.expires_at = utcnow() - timedelta(days=2)
+            session.add(token)
+        session.flush()
+        assert email_links.forget_spent_tokens(session) == 1
+    ask_reset(client, "rita@example.org")
+    sender.deliver_due(engine, settings)
+    assert len(inbox.to("rita@example.org")) == 2  # (an id used again must not look like a repeat)
 
 
 def test_log_out_everywhere_else_then_everywhere(world):

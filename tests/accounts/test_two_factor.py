@@ -7,6 +7,7 @@ import re
 import time
 
 import pyotp
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.accounts import two_factor
@@ -24,13 +25,23 @@ def turn_on(client) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
     page = client.get("/account/two-factor")
     assert page.status_code == 200 and "<svg" in page.text  # the QR code to scan
     secret = re.search(r'name="secret" value="([A-Z2-7]{32})"', page.text).group(1)  # type: ignore[union-attr]
+    csrf = csrf_from(page.text)
+    no_password = client.post(
+        "/account/two-factor",
+        data={"csrf_token": csrf, "secret": secret, "code": pyotp.TOTP(secret).now(), "current": "not-it"},
+    )
+    assert no_password.status_code == 400 and "This is not your current password." in no_password.text
     wrong = client.post(
-        "/account/two-factor", data={"csrf_token": csrf_from(page.text), "secret": secret, "code": "000000"}
+        "/account/two-factor", data={"csrf_token": csrf, "secret": secret, "code": "000000", "current": PASSWORD}
     )
     assert wrong.status_code == 400 and "This code is not right" in wrong.text
+    for odd in ({"secret": "", "code": "123456"}, {"secret": secret, "code": "١٢٣٤٥٦"}):  # never a 500
+        assert (
+            client.post("/account/two-factor", data={"csrf_token": csrf, "current": PASSWORD, **odd}).status_code == 400
+        )
     done = client.post(
         "/account/two-factor",
-        data={"csrf_token": csrf_from(page.text), "secret": secret, "code": pyotp.TOTP(secret).now()},
+        data={"csrf_token": csrf, "secret": secret, "code": pyotp.TOTP(secret).now(), "current": PASSWORD},
     )
     assert done.status_code == 200
     codes = re.findall(r"<code>([0-9a-f]{6}-[0-9a-f]{6})</code>", done.text)
@@ -78,6 +89,7 @@ def test_two_factor_is_asked_after_the_password_and_each_code_works_once(client,
     assert client.get("/studies", follow_redirects=False).status_code == 303  # not logged in yet
     wrong = code_step(client, "123456")
     assert wrong.status_code == 400 and "This code is not right" in wrong.text
+    assert code_step(client, "١٢٣٤٥٦").status_code == 400  # digits of another script: refused, not a 500
     code = next_code(secret)  # (the current step's code turned it on: it cannot log in again)
     right = code_step(client, code)
     assert right.status_code == 303 and right.headers["location"] == "/studies"
@@ -141,6 +153,17 @@ def test_turning_it_off_needs_the_password_and_a_code(client, session):
     account = session.exec(select(Researcher)).one()
     session.refresh(account)
     assert account.totp_secret is None and account.recovery_codes == []
+
+
+def test_turning_it_on_ends_the_other_sessions(client, session):
+    make_researcher(session)
+    client.cookies.set("delphi_lang", "en")
+    page_login(client)
+    with TestClient(client.app) as other:
+        page_login(other)
+        turn_on(client)
+        assert other.get("/studies", follow_redirects=False).status_code == 303
+    assert client.get("/studies", follow_redirects=False).status_code == 200
 
 
 def test_a_study_may_require_two_factor_of_its_researchers(client, session):

@@ -29,7 +29,7 @@ from app.studies import service as studies
 from app.studies.schemas import DataProtection
 from tests.conftest import TEST_SECRET, csrf_from
 from tests.factories import add_member, mailer_for, make_panel_study, make_researcher, page_login
-from tests.rounds.helpers import answer_all, open_round
+from tests.rounds.helpers import answer_all, invited, open_round
 
 NAME = "Zoé Distinctname"
 EMAIL = "zoe.distinct@example.org"
@@ -72,6 +72,10 @@ def study_with_zoe(session: Session, settings, **protocol: Any):  # type: ignore
     item = answers.round_items(session, round1.id)[0]
     answers.save_answers(session, study, round1, zoe, {item.id: AnswerIn(value=8, reason=f"As {NAME}, I agree.")})
     answers.save_answers(session, study, round1, zoe, {item.id: AnswerIn(value=9, reason=f"Write to {EMAIL}.")})
+    colleague = next(e for e in invited(session, round1) if e.id != zoe.id)
+    given = session.exec(sql_select(Answer).where(Answer.expert_id == colleague.id, Answer.item_id == item.id)).one()
+    reason = f"I agree with {NAME.upper()}."  # a colleague quotes her (feedback shows it to the panel)
+    answers.save_answers(session, study, round1, colleague, {item.id: AnswerIn(value=given.value, reason=reason)})
     service.close_round(session, study, round1, owner)
     round2 = open_round(session, study, settings)
     answers.save_answers(session, study, round2, zoe, {item.id: AnswerIn(value=7, reason="Still agree.")})
@@ -124,6 +128,7 @@ def test_with_remove_answers_every_answer_goes_and_the_rounds_are_analysed_again
     done = erasure.erase_expert(session, study, zoe, owner)
     assert done.answers_deleted == 3 and done.rounds_analysed_again == [1]  # both of round 1's, round 2's
     assert session.exec(sql_select(Answer).where(Answer.expert_id == zoe.id)).all() == []
+    # analysed again after the erasure, round 1 quotes a colleague's reason that named her: still gone
     assert holders(session, NAME, EMAIL) == []
     assert responded() == 3  # round 1 analysed again without her
 
@@ -173,12 +178,31 @@ def test_the_owner_erases_from_the_expert_s_page_and_editors_cannot(client, sess
     assert holders(session, NAME, EMAIL) == []
 
 
+def test_a_one_word_name_is_not_scrubbed_from_other_people_s_text(session, settings):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=3, items=1)
+    hope, other, _ = session.exec(sql_select(Expert).where(Expert.study_id == study.id).order_by(Expert.id)).all()
+    hope.name = "Hope"
+    session.add(hope)
+    round1 = open_round(session, study, settings)
+    item = answers.round_items(session, round1.id)[0]
+    answers.save_answers(session, study, round1, other, {item.id: AnswerIn(value=8, reason="I hope it works.")})
+    service.close_round(session, study, round1, owner)
+    erasure.erase_expert(session, study, hope, owner)
+    kept = session.exec(sql_select(Answer).where(Answer.expert_id == other.id)).one()
+    assert kept.reason == "I hope it works."  # another expert's words are theirs
+    assert hope.name == "" and hope.email == "e01@erased.invalid"
+
+
 def test_anonymising_a_study_removes_every_identity_and_keeps_the_pseudonyms(session, settings):
     owner, study, zoe, round1, round2 = study_with_zoe(session, settings)
     people = [(e.name, e.email) for e in session.exec(sql_select(Expert).where(Expert.study_id == study.id)).all()]
-    with pytest.raises(Conflict):  # round 2 is open: its experts still need their links
+    with pytest.raises(Conflict, match="open"):  # round 2 is open: its experts still need their links
         erasure.anonymise_study(session, study, owner)
     service.close_round(session, study, round2, owner)
+    if study.finished_at is None:
+        with pytest.raises(Conflict, match="ended"):  # a running study may have more rounds to come
+            erasure.anonymise_study(session, study, owner)
     if study.finished_at is None:
         service.end_study(session, study, "enough", owner)
     assert erasure.anonymise_study(session, study, owner) == 4
