@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from app import scoring
-from app.scoring.files import InputFileError, parse_range, read_cooke, read_ratings, read_weights
+from app.scoring.files import InputFileError, parse_range, read_cooke, read_groups, read_ratings, read_weights
 from app.serialization import json_safe
 
 
@@ -42,6 +42,13 @@ def score_command(
     weights: Annotated[
         Path | None, typer.Option(help="CSV expert,weight (reliability weights: only their ratios matter).")
     ] = None,
+    groups: Annotated[
+        Path | None, typer.Option(help="CSV expert,group: figures per stakeholder group, and min_group() in --rule.")
+    ] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option(help="A consensus rule, e.g. 'min_group(agreement) >= 0.7': each item's consensus, per round."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Per-item statistics, panel agreement and stability between rounds of a ratings file."""
@@ -52,11 +59,13 @@ def score_command(
             raise ValueError(f"--agree {agree} must lie inside --scale {scale}")
         if quantile_method not in scoring.QUANTILE_METHODS:
             raise ValueError(f"--quantile-method must be one of {', '.join(scoring.QUANTILE_METHODS)}")
+        parsed_rule = scoring.parse_consensus_rule(rule) if rule is not None else None
         table = read_ratings(_read_text(ratings), scale_range, str(ratings))
         w = read_weights(_read_text(weights), table.experts, str(weights)) if weights else None
+        labels = read_groups(_read_text(groups), table.experts, str(groups)) if groups else None
     except (InputFileError, ValueError) as exc:
         _fail(str(exc))
-    result = score_table(table, scale_range, agree_range, quantile_method, w)
+    result = score_table(table, scale_range, agree_range, quantile_method, w, labels, parsed_rule)
     if as_json:
         typer.echo(json.dumps(json_safe(result), ensure_ascii=False, indent=2))
     else:
@@ -64,18 +73,45 @@ def score_command(
 
 
 def score_table(
-    table: Any, scale: tuple[int, int], agree: tuple[int, int], method: str, weights: np.ndarray | None
+    table: Any,
+    scale: tuple[int, int],
+    agree: tuple[int, int],
+    method: str,
+    weights: np.ndarray | None,
+    groups: tuple[str, ...] | None = None,
+    rule: Any = None,
 ) -> dict[str, Any]:
+    """The figures of a ratings table; with ``groups`` (one label per expert) the same per group;
+    with a consensus ``rule``, each item's consensus (``round`` is the round column's number, or 1)."""
     items: list[dict[str, Any]] = []
+    by_group: list[dict[str, Any]] = []
+    labels = np.array(groups) if groups is not None else None
     for number in table.rounds:
-        summary = scoring.summarize(
-            table.matrices[number], scale=scale, agree=agree, weights=weights, quantile_method=method
+        matrix = table.matrices[number]
+        summary = scoring.summarize(matrix, scale=scale, agree=agree, weights=weights, quantile_method=method)
+        group_summaries = {
+            str(g): scoring.summarize(matrix[labels == g], scale=scale, agree=agree, quantile_method=method)
+            for g in (sorted(set(labels.tolist())) if labels is not None else [])
+        }
+        verdicts = (
+            scoring.consensus(rule, summary, groups=group_summaries or None, round_number=number)
+            if rule is not None
+            else None
         )
-        for record in summary.records(list(table.items)):
+        for j, record in enumerate(summary.records(list(table.items))):
             record.pop("distribution")
+            if verdicts is not None:
+                record["consensus"] = bool(verdicts[j] and summary.n[j] > 0)
             if table.has_round_column:
                 record = {"item": record["item"], "round": number, **{k: v for k, v in record.items() if k != "item"}}
             items.append(record)
+        for group, group_summary in group_summaries.items():
+            for record in group_summary.records(list(table.items)):
+                record.pop("distribution")
+                head = {"group": group, "item": record.pop("item")} | (
+                    {"round": number} if table.has_round_column else {}
+                )
+                by_group.append(head | record)
     last = table.matrices[table.rounds[-1]]
     panel = scoring.panel_agreement(last, scale).as_dict()
     stability = []
@@ -101,6 +137,8 @@ def score_table(
         "quantile_method": method if weights is None else "inverted_cdf",
         "weighted": weights is not None,
         "items": items,
+        **({"groups": by_group} if groups is not None else {}),
+        **({"rule": rule.source} if rule is not None else {}),
         "panel": panel,
         "stability": stability,
         "wilcoxon": {"zeros": scoring.WILCOXON_ZEROS, "exact_up_to": scoring.WILCOXON_EXACT_UP_TO},
@@ -110,6 +148,8 @@ def score_table(
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, int):
         return str(value)
     return f"{value:.{digits}f}"
@@ -131,10 +171,24 @@ def _format_score_table(result: dict[str, Any], with_round: bool) -> str:
         "di",
     ]
     items = json_safe(result["items"])
+    if "rule" in result:
+        columns.append("consensus")
     width = max([4] + [len(str(r["item"])) for r in items])
     lines = [f"{'item':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
     for record in items:
         lines.append(f"{record['item']:<{width}}  " + "  ".join(f"{_fmt(record[c]):>9}" for c in columns))
+    if "rule" in result:
+        lines.append(f"consensus rule: {result['rule']}")
+    if "groups" in result:
+        group_columns = (["round"] if with_round else []) + ["n", "median", "iqr", "agreement", "opposition", "cns"]
+        group_width = max([5] + [len(str(r["group"])) for r in result["groups"]])
+        lines.append("")
+        lines.append(f"{'group':<{group_width}}  {'item':<{width}}  " + "  ".join(f"{c:>9}" for c in group_columns))
+        for record in json_safe(result["groups"]):
+            lines.append(
+                f"{record['group']:<{group_width}}  {record['item']:<{width}}  "
+                + "  ".join(f"{_fmt(record[c]):>9}" for c in group_columns)
+            )
     panel = json_safe(result["panel"])
     lines.append("")
     lines.append(

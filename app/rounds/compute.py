@@ -126,16 +126,6 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     )
     basis = weighted or summary
     rated = summary.n > 0
-    consensus = np.zeros(len(rating_items), dtype=bool)
-    if rating_items:  # an item nobody rated has no consensus, whatever the rule reads of its NaNs
-        consensus = scoring.consensus(protocol.consensus_rule, basis) & rated
-    importance = (
-        scoring.importance_weights(
-            basis.mean[rated], [i.theme_id for i, r in zip(rating_items, rated, strict=True) if r], scale
-        )
-        if rated.any()
-        else None
-    )
     by_group: dict[str, scoring.ItemSummary] = {}
     groups = sorted({e.stakeholder_group for e in experts})
     for group in groups:
@@ -144,7 +134,19 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
             by_group[group] = scoring.summarize(
                 matrix[rows], scale=scale, agree=agree, quantile_method=protocol.quantile_method
             )
-
+    consensus = np.zeros(len(rating_items), dtype=bool)
+    if rating_items:  # an item nobody rated has no consensus, whatever the rule reads of its NaNs
+        rule_groups = by_group if len(by_group) > 1 else None  # one group: the panel itself
+        consensus = (
+            scoring.consensus(protocol.consensus_rule, basis, groups=rule_groups, round_number=data.number) & rated
+        )
+    importance = (
+        scoring.importance_weights(
+            basis.mean[rated], [i.theme_id for i, r in zip(rating_items, rated, strict=True) if r], scale
+        )
+        if rated.any()
+        else None
+    )
     entries: list[ItemResult] = list(
         RATING.entries(
             rating_items,

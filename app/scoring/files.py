@@ -172,6 +172,33 @@ def read_weights(text: str, experts: Iterable[str], filename: str = "weights") -
     return result
 
 
+def read_groups(text: str, experts: Iterable[str], filename: str = "groups") -> tuple[str, ...]:
+    """``expert,group``: every expert of the ratings in one stakeholder group (any label)."""
+    _, rows = _rows(text, filename, ("expert", "group"))
+    known = list(experts)
+    problems: list[tuple[int, str]] = []
+    groups: dict[str, tuple[int, str]] = {}
+    for line, row in rows:
+        if "__error__" in row:
+            problems.append((line, row["__error__"]))
+            continue
+        expert, group = row["expert"], row["group"].strip()
+        if not group:
+            problems.append((line, f"expert {expert!r} has no group"))
+        elif expert not in known:
+            problems.append((line, f"expert {expert!r} is not in the ratings file"))
+        elif expert in groups:
+            problems.append((line, f"duplicate of line {groups[expert][0]} (expert {expert})"))
+        else:
+            groups[expert] = (line, group)
+    lacking = [e for e in known if e not in groups]
+    if lacking and not problems:
+        problems.append((0, f"no group for expert(s) {', '.join(lacking[:10])}"))
+    if problems:
+        raise InputFileError(filename, problems)
+    return tuple(groups[e][1] for e in known)
+
+
 def read_cooke(
     assessments_text: str, items_text: str, assessments_name: str = "assessments", items_name: str = "items"
 ) -> CookeData:

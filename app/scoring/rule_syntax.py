@@ -19,6 +19,10 @@ FUNCTIONS: dict[str, tuple[int, int, Callable[..., Any]]] = {
     "log": (1, 1, np.log),
     "log1p": (1, 1, np.log1p),
 }
+# A consensus rule may read a figure in every stakeholder group: ``min_group(agreement) >= 0.7``
+# holds where the group with the lowest agreement reaches 0.7. The call stands for a name of its own
+# (``min_group:agreement``) whose values the caller computes from the groups' summaries.
+GROUP_FUNCTIONS = ("min_group", "max_group")
 KEYWORDS = frozenset({"and", "or", "not", "true", "false"})
 _TOKEN = re.compile(
     r"""
@@ -106,9 +110,10 @@ class Binary(Node):
 
 
 class Parser:
-    def __init__(self, source: str, names: Collection[str]):
+    def __init__(self, source: str, names: Collection[str], *, group_functions: bool = False):
         self.source = source
         self.names = names
+        self.group_functions = group_functions
         self.tokens = tokenize(source)
         self.index = 0
 
@@ -238,7 +243,23 @@ class Parser:
             raise self.error("the rule stops too early; a value is missing at the end")
         raise self.error(f"unexpected {token.text!r}; expected a number, a name or '('")
 
+    def parse_group_call(self, name: Token) -> Node:
+        """``min_group(<figure>)``: the figure's lowest (or highest) value over the groups."""
+        if not self.group_functions:
+            raise self.error(f"{name.text}() belongs to consensus rules only", name)
+        figure = self.take("name")
+        if figure is None or figure.text not in self.names or figure.text == "round":
+            hint = f"{name.text}() takes the name of an item's figure, such as {name.text}(agreement)"
+            if figure is not None and figure.text != "round":
+                hint += "; " + self._unknown(figure.text)
+            raise self.error(hint, figure or self.token)
+        if self.take("punct", ")") is None:
+            raise self.error("expected ')'")
+        return Name(name.position, "number", f"{name.text}:{figure.text}")
+
     def parse_call(self, name: Token) -> Node:
+        if name.text in GROUP_FUNCTIONS:
+            return self.parse_group_call(name)
         if name.text not in FUNCTIONS:
             raise self.error(f"unknown function {name.text!r}; known: {', '.join(sorted(FUNCTIONS))}", name)
         args: list[Node] = []

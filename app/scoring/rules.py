@@ -3,6 +3,7 @@
     agreement >= 0.7 and iqr <= 1
     opposition < 15% and not di > 1
     consensus_share >= 1 or stable_share >= 0.8 or round >= max_rounds
+    min_group(agreement) >= 0.7 and (round > 1 or agreement >= 0.6)
     0.5 * self_rating / 10 + 0.3 * min(years, 20) / 20
 
 Parsed by a recursive-descent parser into a small tree (never ``eval``); names are checked against
@@ -21,7 +22,8 @@ import numpy as np
 from app.scoring.descriptive import ItemSummary
 from app.scoring.rule_syntax import FUNCTIONS, Binary, Call, Name, Node, Number, Parser, RuleError, Unary
 
-CONSENSUS_NAMES = frozenset(ItemSummary.METRICS)  # every per-item statistic, by its name
+# every per-item statistic, by its name, and the round's number
+CONSENSUS_NAMES = frozenset(ItemSummary.METRICS) | {"round"}
 STOPPING_NAMES = frozenset(
     {
         "round",
@@ -108,8 +110,9 @@ def _evaluate(node: Node, values: Mapping[str, Any]) -> Any:
     raise TypeError(f"unknown node {node!r}")
 
 
-def parse(source: str, names: Collection[str], *, expect: str | None = None) -> Rule:
-    """Parse ``source``. ``expect`` is "condition" (a true/false rule) or "number" (a formula).
+def parse(source: str, names: Collection[str], *, expect: str | None = None, group_functions: bool = False) -> Rule:
+    """Parse ``source``. ``expect`` is "condition" (a true/false rule) or "number" (a formula);
+    ``group_functions`` allows ``min_group(figure)`` and ``max_group(figure)``.
 
     Returns
     -------
@@ -118,7 +121,7 @@ def parse(source: str, names: Collection[str], *, expect: str | None = None) -> 
     """
     if not isinstance(source, str):
         raise ValueError("a rule must be text")
-    tree = Parser(source, names).parse()
+    tree = Parser(source, names, group_functions=group_functions).parse()
     if expect == "condition" and tree.type != "bool":
         raise RuleError("a rule must be a condition, such as 'agreement >= 0.7'", source, 0, len(source))
     if expect == "number" and tree.type != "number":
@@ -127,14 +130,15 @@ def parse(source: str, names: Collection[str], *, expect: str | None = None) -> 
 
 
 def parse_consensus_rule(source: str) -> Rule:
-    """A consensus rule (a condition on an item's figures, such as ``agreement >= 0.7``).
+    """A consensus rule (a condition on an item's figures, such as ``agreement >= 0.7``; a figure
+    in every stakeholder group, ``min_group(agreement) >= 0.7``; the ``round`` number).
 
     Returns
     -------
     Rule
         The rule, checked to be a condition on the consensus names (``CONSENSUS_NAMES``).
     """
-    return parse(source, CONSENSUS_NAMES, expect="condition")
+    return parse(source, CONSENSUS_NAMES, expect="condition", group_functions=True)
 
 
 def parse_stopping_rule(source: str) -> Rule:
@@ -159,20 +163,42 @@ def parse_formula(source: str, fields: Collection[str]) -> Rule:
     return parse(source, fields, expect="number")
 
 
-def consensus(rule: Rule | str, summary: Any) -> np.ndarray:
-    """Evaluate a consensus rule on an ``ItemSummary``: one True/False per item.
+def consensus(
+    rule: Rule | str,
+    summary: Any,
+    *,
+    groups: Mapping[str, Any] | None = None,
+    round_number: int | None = None,
+) -> np.ndarray:
+    """Evaluate a consensus rule on an ``ItemSummary``: one True/False per item. ``groups`` holds
+    one ``ItemSummary`` per stakeholder group (the same items), for ``min_group``/``max_group``;
+    without groups, the whole panel is the one group. ``round_number`` is what ``round`` reads.
 
     Returns
     -------
     numpy.ndarray
-        One bool per item: whether the rule holds (an item without ratings never has consensus).
+        One bool per item: whether the rule holds (an item without ratings never has consensus; an
+        item a group did not rate has no consensus "in every group").
 
     References
     ----------
     Diamond et al. 2014 (J Clin Epidemiol 67:401): consensus defined before the study.
+    Williamson et al. 2017, COMET Handbook 1.0 (Trials 18:280): consensus in each stakeholder group.
     """
     rule = parse_consensus_rule(rule) if isinstance(rule, str) else rule
-    values = {name: summary.metric(name) for name in rule.names}
+    values: dict[str, Any] = {}
+    for name in rule.names:
+        if name == "round":
+            if round_number is None:
+                raise RuleError("this rule reads the round number, which was not given", rule.source, 0)
+            values[name] = float(round_number)
+        elif ":" in name:
+            function, figure = name.split(":", 1)
+            each = [g.metric(figure) for g in (groups or {}).values()] or [summary.metric(figure)]
+            stacked = np.vstack(each)  # NaN (a group without ratings) propagates: no consensus
+            values[name] = stacked.min(axis=0) if function == "min_group" else stacked.max(axis=0)
+        else:
+            values[name] = summary.metric(name)
     result = rule.evaluate(values)
     return np.broadcast_to(np.asarray(result, dtype=bool), (summary.n_items,)).copy()
 

@@ -172,3 +172,27 @@ def test_narrowing_reasons_are_written_in_the_reader_s_language(session, setting
     assert english.startswith(("Kept: rank", "Dropped: rank"))
     assert "Academics" in english or "Practitioners" in english
     assert french.startswith(("Conservé", "Écarté")) and "rang" in french
+
+
+def test_a_rule_in_every_stakeholder_group_and_a_round_threshold_decide_the_snapshot_s_consensus(session, settings):
+    study = make_panel_study(session, experts=8, items=2)  # academic and practitioner, alternately
+    study.consensus_rule = "min_group(agreement) >= 0.75 and (round > 1 or agreement >= 0.5)"
+    session.add(study)
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    # item 1: every academic agrees, half the practitioners do; item 2: three in four of each group
+    ratings = {e.id: [8, 8] for e in experts}
+    practitioners = [e for e in experts if e.stakeholder_group == "practitioner"]
+    academics = [e for e in experts if e.stakeholder_group == "academic"]
+    for e in practitioners[:2]:
+        ratings[e.id][0] = 3
+    ratings[practitioners[2].id][1] = 4
+    ratings[academics[0].id][1] = 4
+    answer_all(session, study, round1, ratings)
+    service.close_round(session, study, round1, None)
+    data = session.exec(select(RoundResult).where(RoundResult.round_id == round1.id)).one().data
+    entries = sorted((e for e in data["items"] if e["kind"] == "rating"), key=lambda e: e["item_id"])
+    assert [e["stats"]["agreement"] for e in entries] == pytest.approx([0.75, 0.75])  # the same overall...
+    assert [e["consensus"] for e in entries] == [False, True]  # ...but the practitioners split on item 1
+    by_group = {g: [e["by_group"][g]["agreement"] for e in entries] for g in ("academic", "practitioner")}
+    assert by_group == {"academic": pytest.approx([1.0, 0.75]), "practitioner": pytest.approx([0.5, 0.75])}

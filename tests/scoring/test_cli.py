@@ -245,3 +245,62 @@ def test_cooke_item_weights_in_json(cooke_files):
 def test_cooke_refuses_options_that_mislead(cooke_files, args, message):
     result = run("cooke", *cooke_files, *args)
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+
+
+def _write_panel(tmp_path, rows, groups):  # type: ignore[no-untyped-def]
+    ratings, labels = tmp_path / "ratings.csv", tmp_path / "groups.csv"
+    with ratings.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["expert", "item", "value"])
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                writer.writerow([f"E{i + 1:02d}", f"I{j + 1}", value])
+    with labels.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["expert", "group"])
+        for i, group in enumerate(groups):
+            writer.writerow([f"E{i + 1:02d}", group])
+    return ratings, labels
+
+
+def test_score_gives_each_group_s_figures_and_a_rule_in_every_group(tmp_path):
+    rows = [
+        [8, 9, 2],
+        [7, 8, 3],
+        [9, 7, 8],
+        [8, 2, 7],
+        [7, 3, 9],
+        [8, 8, 7],
+        [9, 7, 8],
+        [7, 9, 9],
+        [3, 8, 8],
+        [8, 2, 7],
+    ]
+    groups = ["patients"] * 5 + ["clinicians"] * 5
+    ratings, labels = _write_panel(tmp_path, rows, groups)
+    rule = "min_group(agreement) >= 0.7"
+    result = runner.invoke(cli, ["score", str(ratings), "--groups", str(labels), "--rule", rule, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["rule"] == rule and [r["consensus"] for r in data["items"]] == [True, False, False]
+    matrix = np.array(rows, dtype=float)
+    for group, rows_of in (("patients", slice(0, 5)), ("clinicians", slice(5, 10))):
+        expected = summarize(matrix[rows_of])
+        mine = [r for r in data["groups"] if r["group"] == group]
+        assert [r["item"] for r in mine] == ["I1", "I2", "I3"]
+        assert [r["agreement"] for r in mine] == pytest.approx(expected.agreement.tolist())
+        assert [r["median"] for r in mine] == expected.median.tolist()
+        assert [r["cns"] for r in mine] == pytest.approx(expected.cns.tolist())
+    table = runner.invoke(cli, ["score", str(ratings), "--groups", str(labels), "--rule", rule])
+    assert "consensus rule: min_group(agreement) >= 0.7" in table.output and "clinicians" in table.output
+
+
+def test_score_refuses_a_groups_file_with_its_lines_and_a_bad_rule_with_its_place(tmp_path):
+    ratings, labels = _write_panel(tmp_path, [[8], [7]], ["a", ""])
+    bad = runner.invoke(cli, ["score", str(ratings), "--groups", str(labels)])
+    assert bad.exit_code == 2 and "line 3" in bad.output and "no group" in bad.output
+    labels.write_text("expert,group\nE01,a\nE09,b\n")
+    unknown = runner.invoke(cli, ["score", str(ratings), "--groups", str(labels)])
+    assert unknown.exit_code == 2 and "E09" in unknown.output
+    rule = runner.invoke(cli, ["score", str(ratings), "--rule", "min_group(agreemnt) >= 1"])
+    assert rule.exit_code == 2 and "agreement" in rule.output

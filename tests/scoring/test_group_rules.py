@@ -77,7 +77,7 @@ def test_the_round_number_lowers_a_threshold_in_round_1():
         ("min_group(agreemnt) >= 0.7", "agreement"),
         ("min_group(0.7) >= 0.7", "name of an item's figure"),
         ("min_group(round) >= 1", "name of an item's figure"),
-        ("min_group(agreement, iqr) >= 1", "expected ')'"),
+        ("min_group(agreement, iqr) >= 1", r"expected '\)'"),
         ("min_group(agreement)", "condition"),
     ],
 )
