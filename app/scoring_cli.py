@@ -117,6 +117,7 @@ def score_table(
     stability = []
     for earlier, later in zip(table.rounds, table.rounds[1:], strict=False):
         s = scoring.stability(table.matrices[earlier], table.matrices[later])
+        shifts = scoring.agreement_shift(table.matrices[earlier], table.matrices[later], agree)
         for j, item in enumerate(table.items):
             stability.append(
                 {
@@ -129,6 +130,8 @@ def score_table(
                     "cv_change": float(s.cv_change[j]),
                     "pct_change": float(s.pct_change[j]),
                     "unchanged": bool(s.unchanged[j]),
+                    "agreement_mcnemar_p": float(shifts[j].p),
+                    "agreement_mcnemar_method": shifts[j].method or None,
                 }
             )
     return {

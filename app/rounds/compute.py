@@ -169,7 +169,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     order = {item.id: k for k, item in enumerate(data.items)}
     entries.sort(key=lambda e: order.get(e.item_id, len(order)))
 
-    stability, stable_share = _stability(data, matrix, rating_items)
+    stability, stable_share = _stability(data, matrix, rating_items, agree)
     panel_figures = (
         PanelFigures.model_validate(scoring.panel_agreement(matrix, scale).as_dict())
         if rating_items
@@ -293,7 +293,7 @@ def _f(value: float) -> float | None:
 
 
 def _stability(
-    data: RoundAnswers, matrix: np.ndarray, rating_items: list[Item]
+    data: RoundAnswers, matrix: np.ndarray, rating_items: list[Item], agree: tuple[float, float]
 ) -> tuple[list[StabilityEntry], float | None]:
     earlier = data.previous_matrix
     if earlier is None or data.previous_number is None or not rating_items:
@@ -302,6 +302,7 @@ def _stability(
     if not asked_before.any():
         return [], None
     s = scoring.stability(earlier[:, asked_before], matrix[:, asked_before])
+    shifts = scoring.agreement_shift(earlier[:, asked_before], matrix[:, asked_before], agree)
     entries = [
         StabilityEntry(
             item_id=item.id,
@@ -314,6 +315,8 @@ def _stability(
             pct_change=_f(s.pct_change[k]),
             stable=bool(s.pct_change[k] < scoring.STABLE_PCT_CHANGE),
             unchanged=bool(s.unchanged[k]),
+            agreement_p=_f(shifts[k].p),
+            agreement_method=shifts[k].method or None,
         )
         for k, item in enumerate(i for i, asked in zip(rating_items, asked_before, strict=True) if asked)
     ]

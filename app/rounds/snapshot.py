@@ -153,6 +153,9 @@ class StabilityEntry(_Model):
     pct_change: float | None = None
     stable: bool = False
     unchanged: bool = False
+    # McNemar's test of the share inside the agreement band (older snapshots: None)
+    agreement_p: float | None = None
+    agreement_method: str | None = None
 
 
 class ThemeResult(_Model):

@@ -83,6 +83,9 @@ def test_second_round_feedback_stability_and_own_previous_answer(session, settin
     stability = {s["item_id"]: s for s in data["stability"]}
     assert stability[items[1].id]["unchanged"] and stability[items[1].id]["pct_change"] == 0
     assert stability[items[0].id]["n_paired"] == 6 and stability[items[0].id]["pct_change"] > 0
+    # round 1: 3, 4, 5, 6, 7, 8 (two inside 7-9); round 2: all 5 -> two left the band, none came in
+    assert stability[items[0].id]["agreement_p"] == pytest.approx(scoring.mcnemar([0, 0, 0, 0, 1, 1], [0] * 6).p)
+    assert stability[items[0].id]["agreement_method"] == "exact" and stability[items[1].id]["agreement_p"] is None
 
 
 def test_realtime_feedback_is_live_and_hidden_below_three_answers(session, settings):

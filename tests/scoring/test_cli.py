@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.scoring import panel_agreement, summarize
+from app.scoring import agreement_shift, panel_agreement, summarize
 
 runner = CliRunner()
 ITEM_KEYS = {
@@ -85,6 +85,9 @@ def test_score_json_has_the_contract_keys_and_the_library_values(two_rounds):
     assert [r["median"] for r in round2] == expected.median.tolist()
     assert [r["iqr"] for r in round2] == pytest.approx(expected.iqr.tolist())
     assert out["panel"]["kendall_w"] == pytest.approx(panel_agreement(matrices[2]).kendall_w)
+    shifts = agreement_shift(matrices[1], matrices[2], (7, 9))
+    assert [s["agreement_mcnemar_p"] for s in out["stability"]] == pytest.approx([m.p for m in shifts], nan_ok=True)
+    assert {s["agreement_mcnemar_method"] for s in out["stability"]} <= {"exact", "chi2", None}
 
 
 def test_score_without_round_column_and_with_weights(tmp_path):

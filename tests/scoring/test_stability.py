@@ -142,3 +142,64 @@ def test_a_category_nobody_moved_in_or_out_of_adds_no_degree_of_freedom(seed):
 def test_signed_rank_test_refuses_missing_differences_with_a_message():
     with pytest.raises(ValueError, match="finite"):
         signed_rank_test([1.0, np.nan, 2.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, np.nan]), st.sampled_from([0.0, 1.0, np.nan])), max_size=80))
+def test_mcnemar_matches_statsmodels_exact_and_corrected(pairs):
+    from statsmodels.stats.contingency_tables import mcnemar as reference
+
+    from app.scoring import MCNEMAR_EXACT_BELOW, mcnemar
+
+    earlier = np.array([p[0] for p in pairs], dtype=float)
+    later = np.array([p[1] for p in pairs], dtype=float)
+    mine = mcnemar(earlier, later)
+    both = ~np.isnan(earlier) & ~np.isnan(later)
+    x, y = earlier[both] == 1, later[both] == 1
+    table = np.array([[np.sum(~x & ~y), np.sum(~x & y)], [np.sum(x & ~y), np.sum(x & y)]])
+    moved = table[0, 1] + table[1, 0]
+    assert (mine.changed_to, mine.changed_from) == (table[0, 1], table[1, 0])
+    if moved == 0:
+        assert np.isnan(mine.p) and mine.method == ""
+        return
+    expected = reference(table, exact=moved < MCNEMAR_EXACT_BELOW, correction=True)
+    assert mine.method == ("exact" if moved < MCNEMAR_EXACT_BELOW else "chi2")
+    assert mine.p == pytest.approx(expected.pvalue, rel=1e-12, abs=1e-15)
+    assert mine.statistic == pytest.approx(expected.statistic, rel=1e-12)
+
+
+def test_mcnemar_is_stuart_maxwell_of_two_categories_without_the_correction():
+    from app.scoring import mcnemar, stuart_maxwell
+
+    earlier = [0] * 30 + [1] * 10 + [0] * 8 + [1] * 12
+    later = [1] * 30 + [0] * 10 + [0] * 8 + [1] * 12
+    b, c = 30, 10
+    assert stuart_maxwell(earlier, later).statistic == pytest.approx((b - c) ** 2 / (b + c))
+    assert mcnemar(earlier, later).statistic == pytest.approx((abs(b - c) - 1) ** 2 / (b + c))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1.0, 4.0, 7.0, 9.0, np.nan]), st.sampled_from([2.0, 6.0, 7.0, 8.0, np.nan])),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_agreement_shift_is_mcnemar_on_being_inside_the_band(pairs):
+    from statsmodels.stats.contingency_tables import mcnemar as reference
+
+    from app.scoring import MCNEMAR_EXACT_BELOW, agreement_shift
+
+    earlier = np.array([[p[0]] for p in pairs])
+    later = np.array([[p[1]] for p in pairs])
+    (shift,) = agreement_shift(earlier, later, (7, 9))
+    both = ~np.isnan(earlier[:, 0]) & ~np.isnan(later[:, 0])
+    x, y = earlier[both, 0] >= 7, later[both, 0] >= 7
+    table = np.array([[np.sum(~x & ~y), np.sum(~x & y)], [np.sum(x & ~y), np.sum(x & y)]])
+    moved = table[0, 1] + table[1, 0]
+    if moved:
+        expected = reference(table, exact=moved < MCNEMAR_EXACT_BELOW, correction=True).pvalue
+        assert shift.p == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    else:
+        assert np.isnan(shift.p)
