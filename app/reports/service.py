@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -121,11 +122,14 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
     attrition_items = []
     if results.attrition is not None:
         asked_first = [o for o in rated if 1 in o.rounds]
-        for outcome, diff in zip(
-            sorted(asked_first, key=lambda o: o.item.id), results.attrition.median_difference, strict=False
+        item_p = results.attrition.item_p
+        if item_p is None:  # a comparison made before the per-item test
+            item_p = np.full(len(results.attrition.median_difference), np.nan)
+        for outcome, diff, p in zip(
+            sorted(asked_first, key=lambda o: o.item.id), results.attrition.median_difference, item_p, strict=False
         ):
-            if diff == diff and abs(diff) >= 2:
-                attrition_items.append((outcome.item.text, float(diff)))
+            if diff == diff and (abs(diff) >= 2 or p < 0.05):
+                attrition_items.append((outcome.item.text, float(diff), float(p)))
     return {
         "r": results,
         "study": study,

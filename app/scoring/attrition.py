@@ -14,9 +14,10 @@ from app.scoring._checks import as_ratings
 
 @dataclass(frozen=True)
 class AttritionComparison:
-    """``median_difference`` per item is median(left) - median(stayed) on the earlier round;
-    ``p_value`` is the Mann-Whitney U test (two-sided, scipy defaults) of the experts' mean
-    ratings, left against stayed; NaN when either group is empty."""
+    """``median_difference`` per item is median(left) - median(stayed) on the earlier round, and
+    ``item_p`` the Mann-Whitney U test of that item's ratings, left against stayed; ``p_value`` is
+    the same test on the experts' mean ratings (all two-sided, scipy's defaults: exact for small
+    groups without ties); NaN where either group has no rating."""
 
     n_stayed: int
     n_left: int
@@ -24,6 +25,7 @@ class AttritionComparison:
     mean_stayed: float
     mean_left: float
     p_value: float
+    item_p: NDArray[np.float64] | None = None
 
 
 def attrition_bias(stayed: ArrayLike, left: ArrayLike) -> AttritionComparison:
@@ -41,7 +43,8 @@ def attrition_bias(stayed: ArrayLike, left: ArrayLike) -> AttritionComparison:
 
     References
     ----------
-    Mann & Whitney 1947 (Ann Math Stat 18:50), as scipy.stats.mannwhitneyu.
+    Mann & Whitney 1947 (Ann Math Stat 18:50), as scipy.stats.mannwhitneyu; checked against the
+    worked example of Hollander & Wolfe (1973, p. 69) that R's ``wilcox.test`` prints.
     """
     a = as_ratings(stayed, "stayed")
     b = as_ratings(left, "left")
@@ -56,6 +59,11 @@ def attrition_bias(stayed: ArrayLike, left: ArrayLike) -> AttritionComparison:
         means_b = np.nanmean(b, axis=1) if len(b) else np.array([])
     means_a, means_b = means_a[~np.isnan(means_a)], means_b[~np.isnan(means_b)]
     p = float(stats.mannwhitneyu(means_b, means_a).pvalue) if len(means_a) and len(means_b) else float("nan")
+    item_p = np.full(a.shape[1], np.nan)
+    for j in range(a.shape[1]):
+        x, y = b[:, j][~np.isnan(b[:, j])], a[:, j][~np.isnan(a[:, j])]
+        if len(x) and len(y) and not (np.all(x == x[0]) and np.all(y == x[0])):  # all equal: undefined
+            item_p[j] = float(stats.mannwhitneyu(x, y).pvalue)
     return AttritionComparison(
         n_stayed=len(means_a),
         n_left=len(means_b),
@@ -63,4 +71,5 @@ def attrition_bias(stayed: ArrayLike, left: ArrayLike) -> AttritionComparison:
         mean_stayed=float(means_a.mean()) if len(means_a) else float("nan"),
         mean_left=float(means_b.mean()) if len(means_b) else float("nan"),
         p_value=p,
+        item_p=item_p,
     )

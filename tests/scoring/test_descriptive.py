@@ -1,5 +1,7 @@
 """summarize() against numpy/scipy computed item by item, published examples and properties."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -296,3 +298,20 @@ def test_tastle_wierman_consensus_is_between_0_and_1_and_equals_the_formula_on_r
     np.testing.assert_allclose(s.cns + s.dnt, np.where(answered, 1.0, np.nan), equal_nan=True)
     equal = summarize(matrix, weights=np.full(len(matrix), float(size)))
     np.testing.assert_allclose(equal.cns, s.cns, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_attrition_per_item_matches_the_mann_whitney_worked_example():
+    """Hollander & Wolfe (1973, p. 69), the example of R's ?wilcox.test: permeability constants,
+    x (10 values) against y (5); R prints W = 35, p-value = 0.1272 one-sided, so 0.2544 two-sided."""
+    from app.scoring import attrition_bias
+
+    x = [0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46]
+    y = [1.15, 0.88, 0.90, 0.74, 1.21]
+    left = np.column_stack([x, x])  # the experts who left: x; the second item shifts those who stayed
+    stayed = np.column_stack([y, np.array(y) + 5])
+    comparison = attrition_bias(stayed, left)
+    assert comparison.item_p is not None
+    assert comparison.item_p[0] == pytest.approx(0.2544, abs=5e-5)
+    assert comparison.item_p[1] == pytest.approx(2 / math.comb(15, 5), rel=1e-9)  # complete separation
+    difference = float(np.median(x) - np.median(y))
+    assert comparison.median_difference.tolist() == pytest.approx([difference, difference - 5])
