@@ -115,6 +115,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
 
     others: dict[int, list[GivenAnswer]] = {}
     reasons: dict[int, list[str]] = {}
+    reasoned: set[tuple[int, int]] = set()
     other_ids = {i.id for i in items if i.kind != "rating"}
     table = Answer.__table__  # type: ignore[attr-defined]
     for expert_id, item_id, value, values, text, reason, unable in session.connection().execute(
@@ -132,6 +133,8 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
             continue
         if reason is not None:
             reasons.setdefault(item_id, []).append(reason)
+            if reason.strip():
+                reasoned.add((expert_id, item_id))
         if item_id in other_ids:
             others.setdefault(item_id, []).append(GivenAnswer(expert_id, item_id, value, values, text, bool(unable)))
 
@@ -154,6 +157,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         themes={t.id: t.title for t in design.themes_of(session, study.id)},
         previous_number=previous.number if previous is not None else None,
         previous_matrix=previous_matrix,
+        reasoned=reasoned,
     )
 
 

@@ -91,6 +91,7 @@ class RoundAnswers:
     themes: dict[int | None, str] = field(default_factory=dict)  # theme id -> title
     previous_number: int | None = None
     previous_matrix: np.ndarray | None = None  # the same experts x items in the round before
+    reasoned: set[tuple[int, int]] = field(default_factory=set)  # (expert, item) answered with a reason
 
     @property
     def experts(self) -> list[Panelist]:
@@ -99,6 +100,12 @@ class RoundAnswers:
     @property
     def rating_items(self) -> list[Item]:
         return sorted((i for i in self.items if i.kind == "rating"), key=lambda i: i.id)
+
+
+# An item is flagged "conforming" when it reached consensus, its answers moved toward the median
+# the panel was shown more often than random directions would (one-sided p below this), and most of
+# those moves came without a reason.
+CONFORMITY_ALPHA = 0.05
 
 
 def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -> RoundSnapshot:
@@ -169,7 +176,9 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     order = {item.id: k for k, item in enumerate(data.items)}
     entries.sort(key=lambda e: order.get(e.item_id, len(order)))
 
-    stability, stable_share = _stability(data, matrix, rating_items, agree)
+    stability, stable_share = _stability(
+        data, matrix, rating_items, agree, {item.id: bool(c) for item, c in zip(rating_items, consensus, strict=True)}
+    )
     panel_figures = (
         PanelFigures.model_validate(scoring.panel_agreement(matrix, scale).as_dict())
         if rating_items
@@ -293,7 +302,11 @@ def _f(value: float) -> float | None:
 
 
 def _stability(
-    data: RoundAnswers, matrix: np.ndarray, rating_items: list[Item], agree: tuple[float, float]
+    data: RoundAnswers,
+    matrix: np.ndarray,
+    rating_items: list[Item],
+    agree: tuple[float, float],
+    consensus: Mapping[int, bool],
 ) -> tuple[list[StabilityEntry], float | None]:
     earlier = data.previous_matrix
     if earlier is None or data.previous_number is None or not rating_items:
@@ -303,6 +316,13 @@ def _stability(
         return [], None
     s = scoring.stability(earlier[:, asked_before], matrix[:, asked_before])
     shifts = scoring.agreement_shift(earlier[:, asked_before], matrix[:, asked_before], agree)
+    moves = scoring.conformity(earlier[:, asked_before], matrix[:, asked_before])
+    asked_items = [i for i, asked in zip(rating_items, asked_before, strict=True) if asked]
+    expert_ids = [e.id for e in data.experts]
+    unreasoned = [
+        sum(1 for row in np.nonzero(moves.moved_toward[:, k])[0] if (expert_ids[row], item.id) not in data.reasoned)
+        for k, item in enumerate(asked_items)
+    ]
     entries = [
         StabilityEntry(
             item_id=item.id,
@@ -317,8 +337,17 @@ def _stability(
             unchanged=bool(s.unchanged[k]),
             agreement_p=_f(shifts[k].p),
             agreement_method=shifts[k].method or None,
+            changed=int(moves.changed[k]),
+            toward_median=int(moves.toward[k]),
+            toward_unreasoned=unreasoned[k],
+            conformity_p=_f(moves.item_p[k]),
+            conforming=bool(
+                consensus.get(item.id, False)
+                and moves.item_p[k] < CONFORMITY_ALPHA
+                and 2 * unreasoned[k] > moves.toward[k]
+            ),
         )
-        for k, item in enumerate(i for i, asked in zip(rating_items, asked_before, strict=True) if asked)
+        for k, item in enumerate(asked_items)
     ]
     return entries, float(np.mean([e.stable for e in entries]))
 

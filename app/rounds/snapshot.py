@@ -156,6 +156,12 @@ class StabilityEntry(_Model):
     # McNemar's test of the share inside the agreement band (older snapshots: None)
     agreement_p: float | None = None
     agreement_method: str | None = None
+    # moves toward the median of the round before (scoring.conformity; older snapshots: None)
+    changed: int | None = None
+    toward_median: int | None = None
+    toward_unreasoned: int | None = None
+    conformity_p: float | None = None
+    conforming: bool = False
 
 
 class ThemeResult(_Model):

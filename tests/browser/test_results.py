@@ -1,6 +1,8 @@
 """The results page in Chromium: a chart downloads as a PNG for slides (drawn from its SVG file),
 the legend opens, and the page reads theme by theme."""
 
+import json
+
 import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
@@ -61,26 +63,22 @@ def test_closing_a_round_says_it_is_working_and_cannot_be_clicked_twice(chromium
     page.set_default_timeout(15_000)
     log_in(page, live_app.base)
     page.goto(f"{live_app.base}/studies/{study_id}/rounds/1")
-    held = []
-    page.route("**/rounds/1/close", lambda route: held.append(route))  # held until the page is looked at
+    # What the form shows the moment it is sent, noted by a listener that runs after busy.js's and
+    # kept in sessionStorage to read once the round's page is back. (Holding the request with
+    # page.route and reading the page meanwhile could hang Chromium's evaluate under load.)
+    page.evaluate(
+        """() => document.addEventListener("submit", (event) => {
+            const form = event.target;
+            const status = form.querySelector(".busy-status[role=status]");
+            sessionStorage.setItem("sent", JSON.stringify(
+                [form.querySelector("button[type=submit]").disabled, status && status.textContent]));
+        })"""
+    )
     close = page.locator("form[action$='/close']")
     close.locator("input[name=confirm]").check()
-    close.locator("button[type=submit]").click(no_wait_after=True)
-    # the page is still the round's while the request waits (a locator would wait for the navigation)
-    state = page.evaluate(
-        """() => {
-            const form = document.querySelector("form[action$='/close']");
-            const status = form.querySelector(".busy-status[role=status]");
-            return [form.querySelector("button[type=submit]").disabled, status && status.textContent];
-        }"""
-    )
-    assert state == [True, "Closing and analysing the round: a large round takes a few seconds…"]
-    for _ in range(400):  # until the held request reaches the route (Playwright hands it over in its loop)
-        if held:
-            break
-        page.wait_for_timeout(25)
-    assert len(held) == 1
-    held[0].continue_()
+    close.locator("button[type=submit]").click()
     page.wait_for_url("**/rounds/1?done=closed")
     expect(page.locator(".alert.ok")).to_contain_text("closed and analysed")
+    sent = json.loads(page.evaluate("() => sessionStorage.getItem('sent')"))
+    assert sent == [True, "Closing and analysing the round: a large round takes a few seconds…"]
     page.context.close()
