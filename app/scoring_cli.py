@@ -90,7 +90,13 @@ def score_table(
         matrix = table.matrices[number]
         summary = scoring.summarize(matrix, scale=scale, agree=agree, weights=weights, quantile_method=method)
         group_summaries = {
-            str(g): scoring.summarize(matrix[labels == g], scale=scale, agree=agree, quantile_method=method)
+            str(g): scoring.summarize(
+                matrix[labels == g],
+                scale=scale,
+                agree=agree,
+                weights=weights[labels == g] if weights is not None else None,
+                quantile_method=method,
+            )
             for g in (sorted(set(labels.tolist())) if labels is not None else [])
         }
         verdicts = (

@@ -26,7 +26,7 @@ from app.rounds.answers import round_items
 from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
 from app.rounds.kinds import GivenAnswer
 from app.rounds.models import Answer, Invitation, Round, RoundResult, RoundStatus
-from app.rounds.snapshot import RoundSnapshot
+from app.rounds.snapshot import RatingResult, RoundSnapshot
 from app.serialization import json_safe
 from app.studies import design
 from app.studies import service as studies
@@ -140,11 +140,21 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
 
     previous = session.exec(select(Round).where(Round.study_id == study.id, Round.number == round_.number - 1)).first()
     previous_matrix = None
+    previous_medians: dict[int, float] = {}
+    previous_consensus: set[int] = set()
     if previous is not None and previous.status == RoundStatus.ANALYSED and len(rating_ids):
         previous_matrix = rating_matrix(session, previous.id, expert_ids, rating_ids)
         # answers carried into the round before for experts who did not take part in it are not theirs
         took_part_before = {p.id for p in _panelists(session, previous.id) if p.took_part}
         previous_matrix[[e.id not in took_part_before for e in experts]] = np.nan
+        shown = snapshot_of(service.result_of(session, previous.id))
+        if shown is not None:
+            for entry in shown.items:
+                if isinstance(entry, RatingResult):
+                    if entry.shown_stats.median is not None:
+                        previous_medians[entry.item_id] = entry.shown_stats.median
+                    if entry.consensus:
+                        previous_consensus.add(entry.item_id)
     return RoundAnswers(
         round_id=round_.id,
         number=round_.number,
@@ -158,6 +168,8 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         previous_number=previous.number if previous is not None else None,
         previous_matrix=previous_matrix,
         reasoned=reasoned,
+        previous_medians=previous_medians,
+        previous_consensus=previous_consensus,
     )
 
 

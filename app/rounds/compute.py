@@ -92,6 +92,9 @@ class RoundAnswers:
     previous_number: int | None = None
     previous_matrix: np.ndarray | None = None  # the same experts x items in the round before
     reasoned: set[tuple[int, int]] = field(default_factory=set)  # (expert, item) answered with a reason
+    # what the panel was shown after the round before: each rating item's median, and its consensus
+    previous_medians: dict[int, float] = field(default_factory=dict)
+    previous_consensus: set[int] = field(default_factory=set)
 
     @property
     def experts(self) -> list[Panelist]:
@@ -102,10 +105,12 @@ class RoundAnswers:
         return sorted((i for i in self.items if i.kind == "rating"), key=lambda i: i.id)
 
 
-# An item is flagged "conforming" when it reached consensus, its answers moved toward the median
-# the panel was shown more often than random directions would (one-sided p below this), and most of
-# those moves came without a reason.
-CONFORMITY_ALPHA = 0.05
+# An item is flagged "conforming" when it reached consensus in this round (not in the one before),
+# its answers moved toward the median the panel was shown more often than random directions would
+# (one-sided p below this), and most of those moves came without a reason. The p's null is random
+# directions, which regression to the mean also departs from: the threshold is strict, and the flag
+# a prompt to read the item, not a finding.
+CONFORMITY_ALPHA = 0.01
 
 
 def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -> RoundSnapshot:
@@ -143,7 +148,25 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
             )
     consensus = np.zeros(len(rating_items), dtype=bool)
     if rating_items:  # an item nobody rated has no consensus, whatever the rule reads of its NaNs
-        rule_groups = by_group if len(by_group) > 1 else None  # one group: the panel itself
+        # the groups a rule reads: the labelled ones (an expert without a group is in no group), with the
+        # experts' weights when the study weights them; one group is the panel itself
+        labelled = {
+            group: (
+                scoring.summarize(
+                    matrix[rows],
+                    scale=scale,
+                    agree=agree,
+                    weights=weights[rows],
+                    quantile_method=protocol.quantile_method,
+                )
+                if weights is not None
+                else by_group[group]
+            )
+            for group in by_group
+            if group
+            for rows in [np.array([e.stakeholder_group == group for e in experts]) & took_part]
+        }
+        rule_groups = labelled if len(labelled) > 1 else None
         consensus = (
             scoring.consensus(protocol.consensus_rule, basis, groups=rule_groups, round_number=data.number) & rated
         )
@@ -177,7 +200,12 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     entries.sort(key=lambda e: order.get(e.item_id, len(order)))
 
     stability, stable_share = _stability(
-        data, matrix, rating_items, agree, {item.id: bool(c) for item, c in zip(rating_items, consensus, strict=True)}
+        data,
+        matrix,
+        rating_items,
+        agree,
+        {item.id: bool(c) for item, c in zip(rating_items, consensus, strict=True)},
+        scale,
     )
     panel_figures = (
         PanelFigures.model_validate(scoring.panel_agreement(matrix, scale).as_dict())
@@ -307,6 +335,7 @@ def _stability(
     rating_items: list[Item],
     agree: tuple[float, float],
     consensus: Mapping[int, bool],
+    scale: tuple[float, float],
 ) -> tuple[list[StabilityEntry], float | None]:
     earlier = data.previous_matrix
     if earlier is None or data.previous_number is None or not rating_items:
@@ -316,8 +345,13 @@ def _stability(
         return [], None
     s = scoring.stability(earlier[:, asked_before], matrix[:, asked_before])
     shifts = scoring.agreement_shift(earlier[:, asked_before], matrix[:, asked_before], agree)
-    moves = scoring.conformity(earlier[:, asked_before], matrix[:, asked_before])
     asked_items = [i for i, asked in zip(rating_items, asked_before, strict=True) if asked]
+    moves = scoring.conformity(
+        earlier[:, asked_before],
+        matrix[:, asked_before],
+        medians=[data.previous_medians.get(item.id, np.nan) for item in asked_items],
+        scale=scale,
+    )
     expert_ids = [e.id for e in data.experts]
     unreasoned = [
         sum(1 for row in np.nonzero(moves.moved_toward[:, k])[0] if (expert_ids[row], item.id) not in data.reasoned)
@@ -343,6 +377,7 @@ def _stability(
             conformity_p=_f(moves.item_p[k]),
             conforming=bool(
                 consensus.get(item.id, False)
+                and item.id not in data.previous_consensus
                 and moves.item_p[k] < CONFORMITY_ALPHA
                 and 2 * unreasoned[k] > moves.toward[k]
             ),

@@ -62,7 +62,7 @@ def attrition_bias(stayed: ArrayLike, left: ArrayLike) -> AttritionComparison:
     item_p = np.full(a.shape[1], np.nan)
     for j in range(a.shape[1]):
         x, y = b[:, j][~np.isnan(b[:, j])], a[:, j][~np.isnan(a[:, j])]
-        if len(x) and len(y) and not (np.all(x == x[0]) and np.all(y == x[0])):  # all equal: undefined
+        if len(x) and len(y):
             item_p[j] = float(stats.mannwhitneyu(x, y).pvalue)
     return AttritionComparison(
         n_stayed=len(means_a),

@@ -42,13 +42,26 @@ class Conformity:
     moved_toward: NDArray[np.bool_]  # experts x items: the answers that moved toward the median
 
 
-def conformity(earlier: ArrayLike, later: ArrayLike) -> Conformity:
+def conformity(
+    earlier: ArrayLike,
+    later: ArrayLike,
+    *,
+    medians: ArrayLike | None = None,
+    scale: tuple[float, float] | None = None,
+) -> Conformity:
     """Compare two rounds of the same experts (rows) and items (columns); NaN is no answer.
 
-    Under the null hypothesis each change is as likely in the opposite direction (same size). A
-    change closer to the median both ways (a small step from just off it) counts toward whatever
-    its direction, one closer neither way never does, and the others do with probability 1/2: the
-    number moving toward the median is a constant plus a binomial(m, 1/2) count, so p is exact.
+    ``medians`` are the medians the panel was shown after the earlier round (NaN or None: the
+    earlier answers' own). The null hypothesis is that each change was as likely in the opposite
+    direction, with the same size. A change whose reversal would leave the ``scale`` had one
+    direction only: it counts in the share, not in the test. Each other change is closer to the
+    median one way and not the other (never both), so the number moving toward it is a constant
+    plus a binomial(m, 1/2) count, and p is exact.
+
+    What p does not say: answers that vary between rounds for any reason also drift from the ends
+    toward the middle (regression to the mean), so a small p shows that the directions were not
+    random, not that the feedback made them so. The diagnostic is a prompt to read the item's
+    reasons, not a finding.
 
     >>> c = conformity([[3, 9], [5, 9], [7, 9]], [[5, 9], [5, 9], [6, 8]])
     >>> c.changed.tolist(), c.toward.tolist(), c.item_p.tolist()[0]
@@ -57,8 +70,8 @@ def conformity(earlier: ArrayLike, later: ArrayLike) -> Conformity:
     Returns
     -------
     Conformity
-        Moves toward the earlier median per item and per expert, their shares, and one-sided exact
-        p values against random directions of change.
+        Moves toward the median per item and per expert, their shares, and one-sided exact p values
+        against random directions of change.
 
     References
     ----------
@@ -70,26 +83,33 @@ def conformity(earlier: ArrayLike, later: ArrayLike) -> Conformity:
     after = as_ratings(later, "later")
     if before.shape != after.shape:
         raise ValueError(f"earlier and later must have the same shape, got {before.shape} and {after.shape}")
-    medians = np.array([np.median(col[~np.isnan(col)]) if (~np.isnan(col)).any() else np.nan for col in before.T])
+    own = np.array([np.median(col[~np.isnan(col)]) if (~np.isnan(col)).any() else np.nan for col in before.T])
+    shown = np.full(before.shape[1], np.nan) if medians is None else np.asarray(medians, dtype=np.float64)
+    if shown.shape != own.shape:
+        raise ValueError(f"one median per item is needed, got {shown.shape[0]} for {own.shape[0]} items")
+    centre = np.where(np.isnan(shown), own, shown)
     both = ~np.isnan(before) & ~np.isnan(after)
     step = np.where(both, after - before, 0.0)
-    distance = np.where(both, np.abs(before - medians), 0.0)
+    distance = np.where(both, np.abs(before - centre), 0.0)
     # an answer that was the median cannot move toward it: left out of both counts
     counted = both & (step != 0) & (distance > 0)
-    toward_now = counted & (np.abs(before + step - medians) < distance)
-    toward_reversed = counted & (np.abs(before - step - medians) < distance)
-    always = (toward_now & toward_reversed).sum(axis=0)
-    either = (toward_now ^ toward_reversed).sum(axis=0)
+    toward_now = counted & (np.abs(before + step - centre) < distance)
+    reversed_to = before - step
+    reversible = counted & (True if scale is None else (reversed_to >= scale[0]) & (reversed_to <= scale[1]))
+    # the changes whose direction decides: toward the median one way, not the other
+    decided = reversible & (toward_now ^ (np.abs(reversed_to - centre) < distance))
+    forced = (toward_now & ~decided).sum(axis=0)  # toward it, and could not have gone the other way
+    either = decided.sum(axis=0)
     changed, toward = counted.sum(axis=0), toward_now.sum(axis=0)
     item_p = np.array(
         [
-            _at_least(int(t) - int(a), int(m)) if c else np.nan
-            for t, a, m, c in zip(toward, always, either, changed, strict=True)
+            _at_least(int(t) - int(f), int(m)) if c else np.nan
+            for t, f, m, c in zip(toward, forced, either, changed, strict=True)
         ]
     )
     total, total_toward = int(changed.sum()), int(toward.sum())
     return Conformity(
-        medians=medians,
+        medians=centre,
         changed=changed.astype(np.int64),
         toward=toward.astype(np.int64),
         share=np.where(changed > 0, toward / np.maximum(changed, 1), np.nan),
@@ -97,7 +117,7 @@ def conformity(earlier: ArrayLike, later: ArrayLike) -> Conformity:
         expert_changed=counted.sum(axis=1).astype(np.int64),
         expert_toward=toward_now.sum(axis=1).astype(np.int64),
         panel_share=total_toward / total if total else float("nan"),
-        panel_p=_at_least(total_toward - int(always.sum()), int(either.sum())) if total else float("nan"),
+        panel_p=_at_least(total_toward - int(forced.sum()), int(either.sum())) if total else float("nan"),
         moved_toward=toward_now,
     )
 

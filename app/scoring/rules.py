@@ -194,13 +194,17 @@ def consensus(
             values[name] = float(round_number)
         elif ":" in name:
             function, figure = name.split(":", 1)
-            each = [g.metric(figure) for g in (groups or {}).values()] or [summary.metric(figure)]
-            stacked = np.vstack(each)  # NaN (a group without ratings) propagates: no consensus
-            values[name] = stacked.min(axis=0) if function == "min_group" else stacked.max(axis=0)
+            stacked = np.vstack([g.metric(figure) for g in (groups or {}).values()] or [summary.metric(figure)])
+            # min: a group without ratings (NaN) leaves the item undefined; max: the groups that rated
+            values[name] = stacked.min(axis=0) if function == "min_group" else np.fmax.reduce(stacked, axis=0)
         else:
             values[name] = summary.metric(name)
-    result = rule.evaluate(values)
-    return np.broadcast_to(np.asarray(result, dtype=bool), (summary.n_items,)).copy()
+    result = np.broadcast_to(np.asarray(rule.evaluate(values), dtype=bool), (summary.n_items,)).copy()
+    if groups and any(name.startswith("min_group:") for name in rule.names):
+        # "in every group": a group that did not rate the item keeps it from consensus, whatever the
+        # rule's form ("not min_group(agreement) < 0.5" would otherwise read its NaN as true)
+        result &= np.logical_and.reduce([np.asarray(g.n) > 0 for g in groups.values()])
+    return result
 
 
 @dataclass(frozen=True)

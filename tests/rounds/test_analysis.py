@@ -199,3 +199,18 @@ def test_a_rule_in_every_stakeholder_group_and_a_round_threshold_decide_the_snap
     assert [e["consensus"] for e in entries] == [False, True]  # ...but the practitioners split on item 1
     by_group = {g: [e["by_group"][g]["agreement"] for e in entries] for g in ("academic", "practitioner")}
     assert by_group == {"academic": pytest.approx([1.0, 0.75]), "practitioner": pytest.approx([0.5, 0.75])}
+
+
+def test_an_expert_without_a_group_is_in_no_group_of_a_rule(session, settings):
+    study = make_panel_study(session, experts=5, items=1)
+    study.consensus_rule = "min_group(agreement) >= 0.75"
+    session.add(study)
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    experts[4].stakeholder_group = ""  # one expert has no group, and disagrees
+    session.add(experts[4])
+    answer_all(session, study, round1, {e.id: [8] if k < 4 else [2] for k, e in enumerate(experts)})
+    service.close_round(session, study, round1, None)
+    data = session.exec(select(RoundResult).where(RoundResult.round_id == round1.id)).one().data
+    (entry,) = [e for e in data["items"] if e["kind"] == "rating"]
+    assert entry["consensus"]  # the two labelled groups agree; the unlabelled expert is not a group

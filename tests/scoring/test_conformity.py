@@ -15,7 +15,8 @@ from app.scoring.conformity import conformity
 
 
 def enumerated_p(earlier: np.ndarray, later: np.ndarray, column: int | None) -> float:
-    """P(toward >= observed) over every way of reversing the changes, counted one by one."""
+    """P(toward >= observed) over every way of reversing the changes that could be reversed inside
+    the scale 1-9, counted one by one."""
     medians = np.array([np.median(c[~np.isnan(c)]) for c in earlier.T])
     cells = [
         (i, j)
@@ -26,7 +27,19 @@ def enumerated_p(earlier: np.ndarray, later: np.ndarray, column: int | None) -> 
         and not np.isnan(later[i, j])
         and later[i, j] != earlier[i, j]
         and earlier[i, j] != medians[j]
+        and 1 <= 2 * earlier[i, j] - later[i, j] <= 9  # its reversal stays on the scale
     ]
+    forced = sum(
+        abs(later[i, j] - medians[j]) < abs(earlier[i, j] - medians[j])
+        for i in range(earlier.shape[0])
+        for j in range(earlier.shape[1])
+        if (column is None or j == column)
+        and not np.isnan(earlier[i, j])
+        and not np.isnan(later[i, j])
+        and later[i, j] != earlier[i, j]
+        and earlier[i, j] != medians[j]
+        and not 1 <= 2 * earlier[i, j] - later[i, j] <= 9
+    )
 
     def toward(signs: tuple[int, ...]) -> int:
         count = 0
@@ -35,8 +48,8 @@ def enumerated_p(earlier: np.ndarray, later: np.ndarray, column: int | None) -> 
             count += abs(moved - medians[j]) < abs(earlier[i, j] - medians[j])
         return count
 
-    observed = toward((1,) * len(cells))
-    outcomes = [toward(signs) for signs in itertools.product((1, -1), repeat=len(cells))]
+    observed = toward((1,) * len(cells)) + forced
+    outcomes = [toward(signs) + forced for signs in itertools.product((1, -1), repeat=len(cells))]
     return sum(o >= observed for o in outcomes) / len(outcomes)
 
 
@@ -57,7 +70,7 @@ def test_a_panel_that_all_moved_toward_the_median():
     arrays(np.float64, (5, 2), elements=st.sampled_from([1.0, 2.0, 5.0, 7.0, 8.0, 9.0, np.nan])),
 )
 def test_the_exact_p_is_the_enumeration_of_every_direction(earlier, later):
-    c = conformity(earlier, later)
+    c = conformity(earlier, later, scale=(1, 9))
     for j in range(2):
         if c.changed[j]:
             assert c.item_p[j] == pytest.approx(enumerated_p(earlier, later, j), abs=1e-12)

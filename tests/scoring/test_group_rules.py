@@ -105,3 +105,14 @@ def test_min_group_holds_exactly_when_the_rule_holds_in_each_group(rows, labels,
     together = consensus(f"min_group(agreement) >= {threshold!r}", whole, groups=groups)
     separately = np.logical_and.reduce([consensus(f"agreement >= {threshold!r}", group) for group in groups.values()])
     assert together.tolist() == separately.tolist()
+
+
+def test_a_group_that_rated_nothing_blocks_every_form_of_an_every_group_rule_and_not_max_group():
+    ratings = RATINGS.copy()
+    ratings[PATIENTS, 0] = np.nan
+    whole = summarize(ratings)
+    groups = {"patients": summarize(ratings[PATIENTS]), "clinicians": summarize(ratings[CLINICIANS])}
+    # written without a comparison that NaN makes false, the rule still needs every group
+    assert consensus("not min_group(agreement) < 0.5", whole, groups=groups).tolist()[0] is False
+    # the best group: the clinicians rated item 1 (80 % agree), the patients' silence does not hide it
+    assert consensus("max_group(agreement) >= 0.8", whole, groups=groups).tolist()[0] is True
