@@ -115,7 +115,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
 
     others: dict[int, list[GivenAnswer]] = {}
     reasons: dict[int, list[str]] = {}
-    reasoned: set[tuple[int, int]] = set()
+    reason_of: dict[tuple[int, int], str] = {}
     other_ids = {i.id for i in items if i.kind != "rating"}
     table = Answer.__table__  # type: ignore[attr-defined]
     for expert_id, item_id, value, values, text, reason, unable in session.connection().execute(
@@ -134,7 +134,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         if reason is not None:
             reasons.setdefault(item_id, []).append(reason)
             if reason.strip():
-                reasoned.add((expert_id, item_id))
+                reason_of[(expert_id, item_id)] = reason
         if item_id in other_ids:
             others.setdefault(item_id, []).append(GivenAnswer(expert_id, item_id, value, values, text, bool(unable)))
 
@@ -167,7 +167,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         themes={t.id: t.title for t in design.themes_of(session, study.id)},
         previous_number=previous.number if previous is not None else None,
         previous_matrix=previous_matrix,
-        reasoned=reasoned,
+        reason_of=reason_of,
         previous_medians=previous_medians,
         previous_consensus=previous_consensus,
     )

@@ -16,6 +16,8 @@ from app.panel.models import ExpertStatus
 from app.rounds.kinds import RATING, GivenAnswer, anonymous_order, kind_of
 from app.rounds.snapshot import (
     SNAPSHOT_VERSION,
+    CampItem,
+    CampResult,
     CookeScore,
     CookeScores,
     ItemResult,
@@ -91,7 +93,7 @@ class RoundAnswers:
     themes: dict[int | None, str] = field(default_factory=dict)  # theme id -> title
     previous_number: int | None = None
     previous_matrix: np.ndarray | None = None  # the same experts x items in the round before
-    reasoned: set[tuple[int, int]] = field(default_factory=set)  # (expert, item) answered with a reason
+    reason_of: dict[tuple[int, int], str] = field(default_factory=dict)  # (expert, item) -> the reason given
     # what the panel was shown after the round before: each rating item's median, and its consensus
     previous_medians: dict[int, float] = field(default_factory=dict)
     previous_consensus: set[int] = field(default_factory=set)
@@ -255,7 +257,37 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         stop=bool(stop.stop),
         stop_values=json_safe(stop.values),
         cooke=_cooke(data.items, data.others, experts),
+        camp=_camp(
+            data, matrix[took_part], [e for e, took in zip(experts, took_part, strict=True) if took], rating_items
+        ),
     )
+
+
+def _camp(
+    data: RoundAnswers, matrix: np.ndarray, experts: Sequence[Panelist], rating_items: list[Item]
+) -> CampResult | None:
+    """A coherent minority that rates some items the other way (scoring.camps), with the items
+    that separate it and its members' reasons on them, in an order that names nobody."""
+    if not rating_items or len(experts) == 0:
+        return None
+    found = scoring.camps(matrix)
+    if not found.coherent:
+        return None
+    members = [e.id for e, label in zip(experts, found.labels, strict=True) if label == 1]
+    items = []
+    for k in found.separating:
+        item = rating_items[int(k)]
+        said = [data.reason_of[(m, item.id)] for m in members if (m, item.id) in data.reason_of]
+        items.append(
+            CampItem(
+                item_id=item.id,
+                text=item.text,
+                panel_median=_f(found.camp_medians[0, k]),
+                camp_median=_f(found.camp_medians[1, k]),
+                reasons=anonymous_order(said, f"{data.round_id}:camp:{item.id}"),
+            )
+        )
+    return CampResult(size=found.minority, of=int((found.labels >= 0).sum()), silhouette=found.silhouette, items=items)
 
 
 def _mean_one_weights(experts: Sequence[Panelist]) -> np.ndarray:
@@ -354,7 +386,7 @@ def _stability(
     )
     expert_ids = [e.id for e in data.experts]
     unreasoned = [
-        sum(1 for row in np.nonzero(moves.moved_toward[:, k])[0] if (expert_ids[row], item.id) not in data.reasoned)
+        sum(1 for row in np.nonzero(moves.moved_toward[:, k])[0] if (expert_ids[row], item.id) not in data.reason_of)
         for k, item in enumerate(asked_items)
     ]
     entries = [

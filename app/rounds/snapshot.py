@@ -164,6 +164,26 @@ class StabilityEntry(_Model):
     conforming: bool = False
 
 
+class CampItem(_Model):
+    """An item that separates the dissenting camp from the rest of the panel."""
+
+    item_id: int
+    text: str = ""
+    panel_median: float | None = None  # the majority's median
+    camp_median: float | None = None
+    reasons: list[str] = Field(default_factory=list)  # the camp's reasons, in an order naming nobody
+
+
+class CampResult(_Model):
+    """A coherent minority of the panel (scoring.camps): how many of how many, how clearly apart
+    (mean silhouette width), and on which items."""
+
+    size: int
+    of: int
+    silhouette: float
+    items: list[CampItem] = Field(default_factory=list)
+
+
 class ThemeResult(_Model):
     theme_id: int | None = None
     title: str = "—"
@@ -231,6 +251,7 @@ class RoundSnapshot(_Model):
     stop: bool = False
     stop_values: dict[str, Any] = Field(default_factory=dict)
     cooke: CookeScores | None = None
+    camp: CampResult | None = None  # a coherent dissenting minority (older snapshots: None)
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> RoundSnapshot:

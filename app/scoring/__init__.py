@@ -15,6 +15,7 @@ from app.scoring.agreement import (
     panel_agreement,
 )
 from app.scoring.attrition import AttritionComparison, attrition_bias
+from app.scoring.camps import Camps, camps
 from app.scoring.conformity import Conformity, conformity
 from app.scoring.cooke import CookeData, CookeResult, classical_model, decision_maker
 from app.scoring.descriptive import QUANTILE_METHODS, ItemSummary, opposite_band, summarize
@@ -56,6 +57,8 @@ from app.scoring.weighting import (
 )
 
 __all__ = [
+    "Camps",
+    "camps",
     "Conformity",
     "conformity",
     "warm_up",

@@ -1,0 +1,56 @@
+"""Dissenting camps: the silhouette checked against scikit-learn, the distances against their
+definition, a planted minority found and a panel without one left alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.metrics import silhouette_score
+
+from app.scoring.camps import camps, distances, silhouette
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    arrays(np.float64, (7, 4), elements=st.sampled_from([1.0, 3.0, 5.0, 7.0, 9.0, np.nan])),
+    st.lists(st.integers(0, 1), min_size=7, max_size=7),
+)
+def test_distances_and_silhouette_match_their_definition_and_scikit_learn(ratings, labels):
+    d = distances(ratings)
+    for i in range(7):
+        for j in range(7):
+            both = ~np.isnan(ratings[i]) & ~np.isnan(ratings[j])
+            expected = np.abs(ratings[i, both] - ratings[j, both]).mean() if both.any() else np.nan
+            assert d[i, j] == pytest.approx(expected, nan_ok=True)
+    labels = np.array(labels)
+    if np.isnan(d).any() or len(set(labels.tolist())) < 2:
+        return
+    assert silhouette(d, labels) == pytest.approx(silhouette_score(d, labels, metric="precomputed"), abs=1e-12)
+
+
+def test_a_planted_minority_is_found_with_the_items_that_separate_it():
+    rng = np.random.default_rng(3)
+    majority = np.clip(np.round(rng.normal([8, 8, 7, 8, 2, 5], 0.7, (12, 6))), 1, 9)
+    minority = np.clip(np.round(rng.normal([8, 8, 7, 2, 8, 5], 0.7, (4, 6))), 1, 9)
+    ratings = np.vstack([majority, minority])
+    found = camps(ratings)
+    assert found.coherent and found.minority == 4
+    assert found.labels.tolist() == [0] * 12 + [1] * 4
+    assert found.separating.tolist() == [3, 4]  # the two items the minority sees the other way
+    assert found.camp_medians[1, 3] < found.camp_medians[0, 3] - 4
+
+
+def test_a_panel_without_camps_has_no_coherent_minority():
+    rng = np.random.default_rng(11)
+    ratings = np.clip(np.round(rng.normal(7, 1.0, (20, 8))), 1, 9)
+    found = camps(ratings)
+    assert not found.coherent
+
+
+def test_too_small_panels_and_identical_answers_give_no_camps():
+    assert camps([[7, 8], [8, 8], [7, 7]]).labels.tolist() == [-1, -1, -1]
+    same = camps(np.full((8, 3), 7.0))
+    assert not same.coherent and same.minority == 0
