@@ -120,6 +120,9 @@ def score_table(
                 by_group.append(head | record)
     last = table.matrices[table.rounds[-1]]
     panel = scoring.panel_agreement(last, scale).as_dict()
+    panel["apmo"] = scoring.apmo(
+        scoring.summarize(last, scale=scale, agree=agree, weights=weights, quantile_method=method)
+    )
     stability = []
     for earlier, later in zip(table.rounds, table.rounds[1:], strict=False):
         s = scoring.stability(table.matrices[earlier], table.matrices[later])

@@ -257,6 +257,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         stop=bool(stop.stop),
         stop_values=json_safe(stop.values),
         cooke=_cooke(data.items, data.others, experts),
+        apmo=_f(scoring.apmo(basis)) if rating_items else None,
         camp=_camp(
             data, matrix[took_part], [e for e, took in zip(experts, took_part, strict=True) if took], rating_items
         ),

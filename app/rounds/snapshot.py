@@ -252,6 +252,7 @@ class RoundSnapshot(_Model):
     stop_values: dict[str, Any] = Field(default_factory=dict)
     cooke: CookeScores | None = None
     camp: CampResult | None = None  # a coherent dissenting minority (older snapshots: None)
+    apmo: float | None = None  # the average percentage of majority opinions (older snapshots: None)
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> RoundSnapshot:

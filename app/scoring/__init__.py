@@ -14,6 +14,7 @@ from app.scoring.agreement import (
     krippendorff_alpha,
     panel_agreement,
 )
+from app.scoring.apmo import apmo
 from app.scoring.attrition import AttritionComparison, attrition_bias
 from app.scoring.camps import Camps, camps
 from app.scoring.conformity import Conformity, conformity
@@ -57,6 +58,7 @@ from app.scoring.weighting import (
 )
 
 __all__ = [
+    "apmo",
     "Camps",
     "camps",
     "Conformity",

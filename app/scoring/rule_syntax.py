@@ -110,10 +110,10 @@ class Binary(Node):
 
 
 class Parser:
-    def __init__(self, source: str, names: Collection[str], *, group_functions: bool = False):
+    def __init__(self, source: str, names: Collection[str], *, group_figures: Collection[str] = ()):
         self.source = source
         self.names = names
-        self.group_functions = group_functions
+        self.group_figures = group_figures  # the names min_group() and max_group() may read (none: no groups)
         self.tokens = tokenize(source)
         self.index = 0
 
@@ -245,12 +245,12 @@ class Parser:
 
     def parse_group_call(self, name: Token) -> Node:
         """``min_group(<figure>)``: the figure's lowest (or highest) value over the groups."""
-        if not self.group_functions:
+        if not self.group_figures:
             raise self.error(f"{name.text}() belongs to consensus rules only", name)
         figure = self.take("name")
-        if figure is None or figure.text not in self.names or figure.text == "round":
+        if figure is None or figure.text not in self.group_figures:
             hint = f"{name.text}() takes the name of an item's figure, such as {name.text}(agreement)"
-            if figure is not None and figure.text != "round":
+            if figure is not None and figure.text not in self.names:
                 hint += "; " + self._unknown(figure.text)
             raise self.error(hint, figure or self.token)
         if self.take("punct", ")") is None:

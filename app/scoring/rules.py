@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from app.scoring.apmo import apmo
 from app.scoring.descriptive import ItemSummary
 from app.scoring.rule_syntax import FUNCTIONS, Binary, Call, Name, Node, Number, Parser, RuleError, Unary
 
-# every per-item statistic, by its name, and the round's number
-CONSENSUS_NAMES = frozenset(ItemSummary.METRICS) | {"round"}
+# every per-item statistic, by its name, the round's number, and APMO (a threshold from the answers)
+CONSENSUS_NAMES = frozenset(ItemSummary.METRICS) | {"round", "apmo"}
 STOPPING_NAMES = frozenset(
     {
         "round",
@@ -110,9 +111,11 @@ def _evaluate(node: Node, values: Mapping[str, Any]) -> Any:
     raise TypeError(f"unknown node {node!r}")
 
 
-def parse(source: str, names: Collection[str], *, expect: str | None = None, group_functions: bool = False) -> Rule:
+def parse(
+    source: str, names: Collection[str], *, expect: str | None = None, group_figures: Collection[str] = ()
+) -> Rule:
     """Parse ``source``. ``expect`` is "condition" (a true/false rule) or "number" (a formula);
-    ``group_functions`` allows ``min_group(figure)`` and ``max_group(figure)``.
+    ``group_figures`` are the names ``min_group(figure)`` and ``max_group(figure)`` may read.
 
     Returns
     -------
@@ -121,7 +124,7 @@ def parse(source: str, names: Collection[str], *, expect: str | None = None, gro
     """
     if not isinstance(source, str):
         raise ValueError("a rule must be text")
-    tree = Parser(source, names, group_functions=group_functions).parse()
+    tree = Parser(source, names, group_figures=group_figures).parse()
     if expect == "condition" and tree.type != "bool":
         raise RuleError("a rule must be a condition, such as 'agreement >= 0.7'", source, 0, len(source))
     if expect == "number" and tree.type != "number":
@@ -138,7 +141,7 @@ def parse_consensus_rule(source: str) -> Rule:
     Rule
         The rule, checked to be a condition on the consensus names (``CONSENSUS_NAMES``).
     """
-    return parse(source, CONSENSUS_NAMES, expect="condition", group_functions=True)
+    return parse(source, CONSENSUS_NAMES, expect="condition", group_figures=ItemSummary.METRICS)
 
 
 def parse_stopping_rule(source: str) -> Rule:
@@ -188,7 +191,9 @@ def consensus(
     rule = parse_consensus_rule(rule) if isinstance(rule, str) else rule
     values: dict[str, Any] = {}
     for name in rule.names:
-        if name == "round":
+        if name == "apmo":
+            values[name] = apmo(summary)
+        elif name == "round":
             if round_number is None:
                 raise RuleError("this rule reads the round number, which was not given", rule.source, 0)
             values[name] = float(round_number)

@@ -34,6 +34,7 @@ def test_snapshot_equals_the_scoring_core_on_the_same_answers(session, settings)
     assert [e["stats"]["agreement"] for e in entries] == pytest.approx(expected.agreement.tolist())
     assert [e["consensus"] for e in entries] == scoring.consensus(study.consensus_rule, expected).tolist()
     assert data["panel"]["kendall_w"] == pytest.approx(scoring.kendall_w(matrix).w)
+    assert data["apmo"] == pytest.approx(scoring.apmo(expected))
     assert sum(t["weight"] for t in data["themes"]) == pytest.approx(1.0)
     assert data["invited"] == data["responded"] == data["submitted"] == 8
     assert all(e["stats"]["median_ci"] is not None for e in entries)  # bootstrap intervals for a small round

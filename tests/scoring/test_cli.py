@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.scoring import agreement_shift, panel_agreement, summarize
+from app.scoring import agreement_shift, apmo, panel_agreement, summarize
 
 runner = CliRunner()
 ITEM_KEYS = {
@@ -88,6 +88,7 @@ def test_score_json_has_the_contract_keys_and_the_library_values(two_rounds):
     shifts = agreement_shift(matrices[1], matrices[2], (7, 9))
     assert [s["agreement_mcnemar_p"] for s in out["stability"]] == pytest.approx([m.p for m in shifts], nan_ok=True)
     assert {s["agreement_mcnemar_method"] for s in out["stability"]} <= {"exact", "chi2", None}
+    assert out["panel"]["apmo"] == pytest.approx(apmo(summarize(matrices[2], scale=(1, 9), agree=(7, 9))))
 
 
 def test_score_without_round_column_and_with_weights(tmp_path):

@@ -116,3 +116,44 @@ def test_a_group_that_rated_nothing_blocks_every_form_of_an_every_group_rule_and
     assert consensus("not min_group(agreement) < 0.5", whole, groups=groups).tolist()[0] is False
     # the best group: the clinicians rated item 1 (80 % agree), the patients' silence does not hide it
     assert consensus("max_group(agreement) >= 0.8", whole, groups=groups).tolist()[0] is True
+
+
+def apmo_by_hand(ratings: np.ndarray) -> float:
+    """Kapoor's count, answer by answer: agreeing answers (7-9) on items where more than half of the
+    answers agree, and opposing ones (1-3) where more than half oppose, over every agreeing or
+    opposing answer."""
+    majority = expressed = 0
+    for column in ratings.T:
+        answers = [v for v in column if not np.isnan(v)]
+        agree = sum(7 <= v <= 9 for v in answers)
+        oppose = sum(1 <= v <= 3 for v in answers)
+        expressed += agree + oppose
+        majority += (agree if agree > len(answers) / 2 else 0) + (oppose if oppose > len(answers) / 2 else 0)
+    return majority / expressed if expressed else float("nan")
+
+
+def test_apmo_is_kapoor_s_count_and_a_rule_can_use_it():
+    from app.scoring import apmo
+
+    ratings = np.array([[8, 2, 5], [9, 3, 5], [7, 8, 5], [8, 2, 9]], dtype=float)
+    assert apmo(summarize(ratings)) == pytest.approx(7 / 9)  # 4 + 3 majority opinions of 9 expressed
+    # agreement 100 %, 25 %, 25 %: only the first reaches APMO (77.8 %)
+    assert consensus("agreement >= apmo", summarize(ratings)).tolist() == [True, False, False]
+    with pytest.raises(RuleError, match="name of an item's figure"):
+        parse_consensus_rule("min_group(apmo) >= 0.5")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([1.0, 2.0, 3.0, 5.0, 7.0, 8.0, 9.0, np.nan]), min_size=3, max_size=3),
+        min_size=1,
+        max_size=15,
+    )
+)
+def test_apmo_matches_the_count_answer_by_answer(rows):
+    from app.scoring import apmo
+
+    ratings = np.array(rows, dtype=float)
+    expected = apmo_by_hand(ratings)
+    assert apmo(summarize(ratings)) == pytest.approx(expected, nan_ok=True)
