@@ -93,7 +93,7 @@ ANSWERS: dict[str, dict[str, tuple[str | None, str | None]]] = {
         "M17": ("feedback", "feedback"),
         "M18": ("anonymity", "anonymity"),
         "M19": ("anonymity", "roles"),
-        "M20": ("flow", None),
+        "M20": ("flow", "reminders"),
         "M21": ("methods", "languages"),
         "R1": ("rounds", "dates"),
         "R2": ("log", "changes"),
@@ -151,7 +151,7 @@ ANSWERS: dict[str, dict[str, tuple[str | None, str | None]]] = {
         "C2": ("log", "changes"),
         "C3": ("consensus", "consensus"),
         "C4": ("feedback", None),
-        "C5": ("anonymity", "anonymity"),
+        "C5": ("anonymity", "roles"),
         "C6": ("dissent", "outcome"),
         "C7": (None, None),
         "R1": ("summary", None),
@@ -258,7 +258,30 @@ def facts(results: StudyResults, language: str) -> dict[str, str]:
         else t(N_("items with consensus are asked again")),
         "collection": t(N_("online, individually, through a personal link")),
         "anonymity": t(N_("anonymous to the other experts; the team saw pseudonyms")),
-        "roles": t(N_("researchers manage the study and do not rate")),
+        "roles": (
+            ", ".join(
+                t(N_("%(count)s %(role)s(s)"), count=count, role=gettext(language, role))
+                for role, count in sorted(results.roles.items(), key=lambda rc: ROLE_ORDER.index(rc[0]))
+            )
+            + "; "
+            + (
+                t(
+                    N_("%(count)s member(s) of the research team also sat on the panel and rated"),
+                    count=results.researchers_on_panel,
+                )
+                if results.researchers_on_panel
+                else t(N_("the research team managed the study and did not rate (no member was on the panel)"))
+            )
+        ),
+        "reminders": "; ".join(
+            t(
+                N_("round %(number)s: %(sent)s reminder(s) to %(experts)s expert(s)"),
+                number=r.round.number,
+                sent=r.reminders_sent,
+                experts=r.experts_reminded,
+            )
+            for r in rounds
+        ),
         "analysis": results.software,
         "feedback": ", ".join(feedback) if feedback else t(N_("none")),
         "by_group": t(N_("split by stakeholder group")) if study.feedback.get("by_group") else t(N_("aggregated")),
@@ -281,6 +304,11 @@ def facts(results: StudyResults, language: str) -> dict[str, str]:
     }
 
 
+ROLE_ORDER = ("owner", "editor", "viewer")
+# PARTIAL items the platform now records in full as the study runs: filled, not "partly"
+RECORDED = {"ACCORD": {"M19"}, "DELPHISTAR": set(), "CREDES": set()}
+
+
 def appendix(guideline: str, results: StudyResults, language: str) -> list[ChecklistRow]:
     """Every item of the guideline, by its official number, with where and how this report answers it."""
     known = facts(results, language)
@@ -292,7 +320,7 @@ def appendix(guideline: str, results: StudyResults, language: str) -> list[Check
         if item.fill == "HUMAN" or not answer:
             status = "authors" if item.fill == "HUMAN" or anchor is None else "partly"
         else:
-            status = "filled" if item.fill == "AUTO" else "partly"
+            status = "filled" if item.fill == "AUTO" or item.number in RECORDED[guideline] else "partly"
         if status != "filled":
             answer = f"{answer} — {to_authors}" if answer else to_authors
         where = gettext(language, SECTIONS[anchor]) if anchor else "—"

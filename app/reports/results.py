@@ -6,7 +6,7 @@ item's figures from the last round that rated it) and the attrition comparison.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ import numpy as np
 from sqlmodel import Session, col, func, select
 
 from app import __version__, scoring
+from app.accounts.models import Researcher, StudyMember
 from app.audit.models import AuditEvent
 from app.panel.models import Expert
 from app.rounds import narrowing
@@ -122,6 +123,8 @@ class RoundOutcome:
     days_since_previous: float | None = None
     # answers given in the round, by the language of the expert's page ("" where not recorded)
     languages: dict[str, int] = field(default_factory=dict)
+    reminders_sent: int = 0  # reminder e-mails, and the experts they went to
+    experts_reminded: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ class StudyResults:
     revisions: list[ItemRevision]
     audit: list[AuditEvent]
     statements: dict[int, list[CodedStatement]] = field(default_factory=dict)  # open item -> coded from it
+    roles: dict[str, int] = field(default_factory=dict)  # the research team: members by role
+    researchers_on_panel: int = 0  # team members who were also experts (by e-mail): they rated too
     software: str = f"Delphi {__version__}"
     generated_at: datetime | None = None
 
@@ -250,6 +255,7 @@ def final_results(session: Session, study_id: int) -> StudyResults:
         attrition=_attrition(session, rounds, rated),
         revisions=design.revisions_of(session, study.id),
         statements=_statements(session, study),
+        **_team(session, study, experts),
         audit=list(
             session.exec(
                 select(AuditEvent)
@@ -280,6 +286,21 @@ def _statements(session: Session, study: Study) -> dict[int, list[CodedStatement
                 CodedStatement(statement.text, statement.status, statement.item_id, number + 1)
             )
     return found
+
+
+def _team(session: Session, study: Study, experts: list[Expert]) -> dict[str, Any]:
+    """The research team by role, and how many of its members also sat on the panel (the report
+    says who had voting rights)."""
+    members = session.exec(
+        select(StudyMember.role, Researcher.email)
+        .join(Researcher, col(Researcher.id) == col(StudyMember.researcher_id))
+        .where(StudyMember.study_id == study.id)
+    ).all()
+    on_panel = {e.email.lower() for e in experts if e.erased_at is None}
+    return {
+        "roles": dict(Counter(role for role, _ in members)),
+        "researchers_on_panel": sum(1 for _, email in members if email.lower() in on_panel),
+    }
 
 
 def _flows(
@@ -324,7 +345,14 @@ def _flows(
         previous_opened = round_.opened_at or previous_opened
         flows.append(
             RoundOutcome(
-                round_, data, dict(groups), total, days_since_previous=days, languages=languages.get(round_.id, {})
+                round_,
+                data,
+                dict(groups),
+                total,
+                days_since_previous=days,
+                languages=languages.get(round_.id, {}),
+                reminders_sent=sum(i.reminder_count for i in invitations),
+                experts_reminded=sum(1 for i in invitations if i.reminder_count),
             )
         )
     return flows

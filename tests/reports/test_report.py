@@ -97,6 +97,30 @@ def test_delphistar_and_credes_appendices_are_selectable(session, finished_study
     assert all(r.item.wording is None for r in rows) or guideline == "ACCORD"  # none verified in full
 
 
+def test_the_team_s_voting_rights_and_the_reminders_are_recorded_answers(session, finished_study, settings):
+    from app.accounts.models import Researcher, StudyMember
+    from app.panel import service as panel
+    from app.panel.schemas import ExpertCreate
+    from app.rounds.models import Invitation, Round
+
+    rows = {r.item.number: r for r in checklists.appendix("ACCORD", final_results(session, finished_study.id), "en")}
+    assert rows["M19"].status == "filled"  # no member rated: the platform knows, and says so
+    assert "1 owner(s)" in rows["M19"].answer and "did not rate" in rows["M19"].answer
+    assert rows["M20"].status == "partly" and "round 1: 0 reminder(s) to 0 expert(s)" in rows["M20"].answer
+    first = session.exec(select(Round).where(Round.study_id == finished_study.id, Round.number == 1)).one()
+    for invitation in session.exec(select(Invitation).where(Invitation.round_id == first.id)).all()[:2]:
+        invitation.reminder_count = 2
+        session.add(invitation)
+    owner = session.exec(select(Researcher).join(StudyMember).where(StudyMember.study_id == finished_study.id)).first()
+    panel.add_expert(session, finished_study, ExpertCreate(name="The owner", email=owner.email), None)
+    session.flush()
+    rows = {r.item.number: r for r in checklists.appendix("ACCORD", final_results(session, finished_study.id), "en")}
+    assert "round 1: 4 reminder(s) to 2 expert(s)" in rows["M20"].answer
+    assert "1 member(s) of the research team also sat on the panel and rated" in rows["M19"].answer
+    credes = {r.item.number: r for r in checklists.appendix("CREDES", final_results(session, finished_study.id), "en")}
+    assert "also sat on the panel" in credes["C5"].answer  # "disclose researchers who are also panellists"
+
+
 def test_the_checklist_exports_are_fillable_tables(client, session, finished_study):
     rows = exports.checklist_rows(session, finished_study, "ACCORD", "en")
     assert len(rows) == 35 and set(rows[0]) == set(exports.CHECKLIST_COLUMNS)
