@@ -20,7 +20,7 @@ from app.panel import panel_file, service
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate, ExpertUpdate, WeightChange
 from app.privacy import erasure
-from app.rounds import dashboard, invitations, narrowing
+from app.rounds import analysis, dashboard, invitations, narrowing
 from app.rounds import service as rounds
 from app.serialization import to_csv
 from app.studies import forms
@@ -174,6 +174,7 @@ def _expert_page(
     status_code: int = 200,
 ) -> Response:
     study = access.study
+    participation = dashboard.expert_participation(session, study, expert)
     return render(
         request,
         "researcher/expert.html",
@@ -182,7 +183,8 @@ def _expert_page(
             "panel",
             expert=expert,
             sees_identities=access.can_edit,
-            participation=dashboard.expert_participation(session, study, expert),
+            participation=participation,
+            moves=_moves_toward_median(session, expert, [p.round for p in participation]),
             dropped_reason=narrowing.dropped_reasons(
                 session, study, request_language(request), lambda key: group_label(study, key), expert.id
             ).get(expert.id),
@@ -193,6 +195,18 @@ def _expert_page(
         ),
         status_code=status_code,
     )
+
+
+def _moves_toward_median(session: Session, expert: Expert, rounds_: list[Any]) -> dict[int, tuple[int, int]]:
+    """Per analysed round: the expert's answers changed since the round before (that could move
+    toward the median the panel was shown) and how many did (the round's snapshot says)."""
+    moves = {}
+    for round_ in rounds_:
+        snapshot = analysis.snapshot_of(rounds.result_of(session, round_.id))
+        for entry in snapshot.experts if snapshot else []:
+            if entry.expert_id == expert.id and entry.changed is not None and entry.toward_median is not None:
+                moves[round_.number] = (entry.changed, entry.toward_median)
+    return moves
 
 
 def _details_of(expert: Expert) -> dict[str, str]:

@@ -201,7 +201,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     order = {item.id: k for k, item in enumerate(data.items)}
     entries.sort(key=lambda e: order.get(e.item_id, len(order)))
 
-    stability, stable_share = _stability(
+    stability, stable_share, moves_by_expert = _stability(
         data,
         matrix,
         rating_items,
@@ -228,6 +228,8 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         kendall_w=panel_figures.kendall_w or 0.0,
     )
     participation = _participation(experts, data.answered * took_part, data.others, len(data.items))
+    for entry in participation:  # each expert's moves toward the median shown after the round before
+        entry.changed, entry.toward_median = moves_by_expert.get(entry.expert_id, (None, None))
     return RoundSnapshot(
         version=SNAPSHOT_VERSION,
         round=data.number,
@@ -369,13 +371,15 @@ def _stability(
     agree: tuple[float, float],
     consensus: Mapping[int, bool],
     scale: tuple[float, float],
-) -> tuple[list[StabilityEntry], float | None]:
+) -> tuple[list[StabilityEntry], float | None, dict[int, tuple[int, int]]]:
+    """Per item: stability, agreement's shift and the moves toward the median; and per expert
+    (by id): their answers changed and moved toward the median."""
     earlier = data.previous_matrix
     if earlier is None or data.previous_number is None or not rating_items:
-        return [], None
+        return [], None, {}
     asked_before = ~np.all(np.isnan(earlier), axis=0)
     if not asked_before.any():
-        return [], None
+        return [], None, {}
     s = scoring.stability(earlier[:, asked_before], matrix[:, asked_before])
     shifts = scoring.agreement_shift(earlier[:, asked_before], matrix[:, asked_before], agree)
     asked_items = [i for i, asked in zip(rating_items, asked_before, strict=True) if asked]
@@ -417,7 +421,11 @@ def _stability(
         )
         for k, item in enumerate(asked_items)
     ]
-    return entries, float(np.mean([e.stable for e in entries]))
+    by_expert = {
+        expert_id: (int(changed), int(toward))
+        for expert_id, changed, toward in zip(expert_ids, moves.expert_changed, moves.expert_toward, strict=True)
+    }
+    return entries, float(np.mean([e.stable for e in entries])), by_expert
 
 
 def _cooke(items: list[Item], others: Mapping[int, list[GivenAnswer]], experts: list[Panelist]) -> CookeScores | None:

@@ -140,6 +140,9 @@ class Participation(_Model):
     items: int = 0
     submitted: bool = False
     opened: bool = False
+    # since the round before: answers changed (that could move toward the median) and how many did
+    changed: int | None = None
+    toward_median: int | None = None
 
 
 class StabilityEntry(_Model):

@@ -56,6 +56,21 @@ def test_consensus_reached_by_silent_moves_toward_the_median_is_flagged(client, 
     assert "Converging or conforming?" in html and "consensus by conformity?" in html
 
 
+def test_each_expert_s_moves_toward_the_median_are_on_their_page(client, session, settings):
+    study, items, _ = two_rounds(session, settings)
+    round2 = session.exec(select(RoundResult).order_by(RoundResult.id.desc())).first()  # type: ignore[union-attr]
+    experts = {p["pseudonym"]: p for p in round2.data["experts"]}
+    reference = scoring.conformity(FIRST, SECOND, scale=(1, 9))
+    ordered = sorted(experts.values(), key=lambda p: p["expert_id"])
+    assert [p["changed"] for p in ordered] == reference.expert_changed.tolist()
+    assert [p["toward_median"] for p in ordered] == reference.expert_toward.tolist()
+    mover = ordered[1]  # 3 -> 4 on item 1, toward its median 5; item 2 unchanged
+    assert (mover["changed"], mover["toward_median"]) == (1, 1)
+    page_login(client)
+    page = client.get(f"/studies/{study.id}/panel/{mover['expert_id']}").text
+    assert "Toward the median" in page and "1 of 1" in page
+
+
 def test_moves_with_reasons_are_not_flagged(session, settings):
     _, items, moves = two_rounds(session, settings, reason_for=5)
     assert moves[items[0].id]["toward_unreasoned"] == 3 and moves[items[0].id]["conformity_p"] == 1 / 256
