@@ -62,20 +62,28 @@ def _panel_page(
     status_code: int = 200,
 ) -> Response:
     study = access.study
-    current_round, participation = dashboard.current_participation(session, study)
+    # names and e-mails are for editors and owners, as are identity exports; viewers see pseudonyms
+    sees_identities = access.can_edit
+    search = request.query_params.get("q", "")[:200]
+    page = int(raw) if (raw := request.query_params.get("page", "1")).isdigit() else 1
+    shown = service.experts_page(session, study.id, page, search, identities=sees_identities)
+    ids = [e.id for e in shown.experts]
+    current_round, participation = dashboard.current_participation(session, study, ids)
     return render(
         request,
         "researcher/panel.html",
         study_page(
             access,
             "panel",
-            experts=service.experts_of(session, study.id),
-            # names and e-mails are for editors and owners, as are identity exports; viewers see pseudonyms
-            sees_identities=access.can_edit,
+            experts=shown.experts,
+            shown=shown,
+            panel_size=shown.total if not search else service.panel_size(session, study.id),
+            search=search,
+            sees_identities=sees_identities,
             current_round=current_round,
             participation=participation,
             dropped_reasons=narrowing.dropped_reasons(
-                session, study, request_language(request), lambda key: group_label(study, key)
+                session, study, request_language(request), lambda key: group_label(study, key), expert_ids=ids
             ),
             form=form or EMPTY_FORM,
             errors=errors or {},

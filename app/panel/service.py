@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, or_, select
 
 from app import addresses
 from app.accounts.models import Researcher
@@ -26,6 +27,46 @@ def experts_of(session: Session, study_id: int, *, status: str | None = None) ->
     if status:
         query = query.where(Expert.status == status)
     return list(session.exec(query.order_by(col(Expert.pseudonym))).all())
+
+
+PANEL_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class PanelPage:
+    experts: list[Expert]
+    total: int  # experts matching the search (all of the panel without one)
+    page: int  # 1-based, within 1..pages
+    pages: int
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first expert among those matching (0 when none match)."""
+        return (self.page - 1) * PANEL_PAGE_SIZE + 1 if self.total else 0
+
+
+def experts_page(
+    session: Session, study_id: int, page: int, search: str = "", *, identities: bool = False
+) -> PanelPage:
+    """One page of the panel, in pseudonym order: ``search`` looks in the pseudonym, and in the name
+    and e-mail for those who may see identities. A page past the end shows the last."""
+    query = select(Expert).where(Expert.study_id == study_id)
+    text = search.strip()
+    if text:
+        pattern = f"%{text}%"
+        fields = [col(Expert.pseudonym)] + ([col(Expert.name), col(Expert.email)] if identities else [])
+        query = query.where(or_(*(field.ilike(pattern) for field in fields)))
+    total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
+    pages = max(1, -(-total // PANEL_PAGE_SIZE))
+    page = max(1, min(page, pages))
+    rows = session.exec(
+        query.order_by(col(Expert.pseudonym)).offset((page - 1) * PANEL_PAGE_SIZE).limit(PANEL_PAGE_SIZE)
+    ).all()
+    return PanelPage(list(rows), total, page, pages)
+
+
+def panel_size(session: Session, study_id: int) -> int:
+    return int(session.exec(select(func.count()).select_from(Expert).where(Expert.study_id == study_id)).one())
 
 
 def get_expert(session: Session, study: Study, expert_id: int) -> Expert:

@@ -93,7 +93,9 @@ class Participation:
         return STAGE_LABELS[self.stage]
 
 
-def _participations(session: Session, rounds: list[Round], expert_id: int | None = None) -> list[Participation]:
+def _participations(
+    session: Session, rounds: list[Round], expert_id: int | None = None, expert_ids: list[int] | None = None
+) -> list[Participation]:
     by_id = {r.id: r for r in rounds}
     if not by_id:
         return []
@@ -106,6 +108,9 @@ def _participations(session: Session, rounds: list[Round], expert_id: int | None
     if expert_id is not None:
         invited = invited.where(Invitation.expert_id == expert_id)
         saved = saved.where(AnswerHistory.expert_id == expert_id)
+    if expert_ids is not None:  # a page of the panel
+        invited = invited.where(col(Invitation.expert_id).in_(expert_ids))
+        saved = saved.where(col(AnswerHistory.expert_id).in_(expert_ids))
     last_save = {(round_id, expert): when for round_id, expert, when in session.exec(saved).all()}
     out = []
     for invitation in session.exec(invited).all():
@@ -125,9 +130,12 @@ def expert_participation(session: Session, study: Study, expert: Expert) -> list
     return sorted(_participations(session, rounds, expert.id), key=lambda p: p.round.number)
 
 
-def current_participation(session: Session, study: Study) -> tuple[Round | None, dict[int, Participation]]:
+def current_participation(
+    session: Session, study: Study, expert_ids: list[int] | None = None
+) -> tuple[Round | None, dict[int, Participation]]:
     """The latest round that has been opened, and each invited expert's participation in it (by
-    expert id): the status column of the panel page."""
+    expert id; only ``expert_ids`` when given, a page of the panel): the status column of the
+    panel page."""
     round_ = session.exec(
         select(Round)
         .where(Round.study_id == study.id, Round.status != RoundStatus.DRAFT)
@@ -135,7 +143,7 @@ def current_participation(session: Session, study: Study) -> tuple[Round | None,
     ).first()
     if round_ is None:
         return None, {}
-    return round_, {p.invitation.expert_id: p for p in _participations(session, [round_])}
+    return round_, {p.invitation.expert_id: p for p in _participations(session, [round_], expert_ids=expert_ids)}
 
 
 @dataclass(frozen=True)

@@ -94,10 +94,11 @@ def dropped_reasons(
     language: str,
     group_label: Callable[[str], str],
     expert_id: int | None = None,
+    expert_ids: list[int] | None = None,
 ) -> dict[int, str]:
-    """A short reason for each expert left out by a narrowing (or for ``expert_id`` only), by expert
-    id, in ``language``: the round, and the rank in their group (with the group's label) or the
-    researcher's own reason."""
+    """A short reason for each expert left out by a narrowing (or for ``expert_id`` only, or the
+    ``expert_ids`` of a page of the panel), by expert id, in ``language``: the round, and the rank
+    in their group (with the group's label) or the researcher's own reason."""
     query = (
         select(PanelDecisionEntry, PanelDecision, Round, Expert.pseudonym)
         .join(Expert, col(Expert.id) == col(PanelDecisionEntry.expert_id))
@@ -107,6 +108,8 @@ def dropped_reasons(
     )
     if expert_id is not None:
         query = query.where(PanelDecisionEntry.expert_id == expert_id)
+    if expert_ids is not None:
+        query = query.where(col(PanelDecisionEntry.expert_id).in_(expert_ids))
     rows = session.exec(query).all()
     reasons = {}
     for entry, decision, round_, pseudonym in rows:

@@ -269,3 +269,40 @@ def test_a_withdrawn_expert_s_new_address_gets_a_new_link_too_but_no_mail(client
     assert expert.email == "right@example.org" and expert.link_token_hash != hash_token(old_token)
     assert client.get(f"/e/{old_token}").status_code == 404  # the wrong person's link is dead
     assert len(_outbox(session, study.id, "invitation")) == 2  # and nobody was mailed
+
+
+def test_a_large_panel_is_paged_and_searchable(client, session, settings):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=230, items=1)
+    open_round(session, study, settings)
+    page_login(client)
+
+    def rows(url: str) -> tuple[int, str]:
+        page = client.get(url).text
+        return page.count('<tr id="expert-'), page
+
+    first, page = rows(f"/studies/{study.id}/panel")
+    assert first == 100 and "Page 1 of 3" in page and "Experts 1–100 of 230" in page and "(230)" in page
+    assert "not opened yet" in page  # each row still shows the current round's progress
+    last, page = rows(f"/studies/{study.id}/panel?page=3")
+    assert last == 30 and "Experts 201–230 of 230" in page and 'rel="prev"' in page and 'rel="next"' not in page
+    beyond, _ = rows(f"/studies/{study.id}/panel?page=99")
+    assert beyond == 30  # past the end: the last page
+    found, page = rows(f"/studies/{study.id}/panel?q=expert+17")
+    assert found == 11 and "Experts 1–11 of 11" in page  # Expert 17 and Expert 170-179, by name
+    by_address, _ = rows(f"/studies/{study.id}/panel?q=expert230%40example.org")
+    assert by_address == 1
+    none, page = rows(f"/studies/{study.id}/panel?q=nobody-at-all")
+    assert none == 0 and "No expert matches." in page
+
+
+def test_a_viewer_finds_experts_by_pseudonym_only(client, session, settings):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=30, items=1)
+    viewer = make_researcher(session, "vic@example.org", "Vic")
+    add_member(session, study, viewer, "viewer")
+    page_login(client, "vic@example.org")
+    by_name = client.get(f"/studies/{study.id}/panel?q=Expert+3").text
+    assert by_name.count('<tr id="expert-') == 0  # names are not theirs to search
+    by_pseudonym = client.get(f"/studies/{study.id}/panel?q=E03").text
+    assert by_pseudonym.count('<tr id="expert-') == 1
