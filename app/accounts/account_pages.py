@@ -15,7 +15,7 @@ from app.accounts import email_links, service, two_factor
 from app.accounts.dependencies import SESSION_COOKIE, Auth, CurrentAuth
 from app.accounts.login import Logins, LoginsDep, client_address
 from app.accounts.models import Researcher, ResearcherSession
-from app.accounts.public_forms import check_public_form, public_form
+from app.accounts.public_forms import check_public_form, token_page
 from app.audit import service as audit
 from app.db import utcnow
 from app.dependencies import ReadSessionDep, SessionDep, SettingsDep
@@ -83,7 +83,7 @@ def _check_current(logins: Logins, request: Request, session: Session, researche
     """The account's password, asked again before a change: throttled like a login (a stolen
     session must not become a way to guess the password, or the second factor)."""
     client = client_address(request)
-    logins.refuse_if_waiting(session, researcher.email, client)
+    logins.throttle.refuse_if_waiting(session, researcher.email, client)
     if not verify_password(current, researcher.password_hash):
         logins.throttle.failed(researcher.email, client)
         raise InvalidInput(WRONG_PASSWORD, fields=("current",))
@@ -124,8 +124,7 @@ def change_password(
     with refused_form(_again(request, auth, "password_errors"), REFUSED):
         researcher = _own(session, auth)
         _check_current(logins, request, session, researcher, current)
-        if password != confirm:
-            raise InvalidInput(Message("The two passwords differ."), fields=("confirm",))
+        service.check_confirmation(password, confirm)
         service.set_password(session, researcher, password)
     service.end_sessions(session, researcher.id, keep_id_hash=auth.login.id_hash)
     audit.record(session, None, researcher, "account.password_changed")
@@ -154,13 +153,7 @@ def change_email(
 @router.get("/account/email/{token}", include_in_schema=False)
 def confirm_email_page(request: Request, reader: ReadSessionDep, token: str) -> Response:
     """The link sent to the new address: a button (opening a link changes nothing: mail scanners)."""
-    try:
-        found = email_links.valid_token(reader, token, email_links.EMAIL_CHANGE) if looks_like_token(token) else None
-    except Gone:
-        found = None
-    if found is None:
-        return render(request, "account/confirm_email.html", {"invalid": email_links.LINK_NOT_VALID}, status_code=410)
-    return public_form(request, "account/confirm_email.html", {"invalid": None, "address": found.email})
+    return token_page(request, reader, token, email_links.EMAIL_CHANGE, "account/confirm_email.html")
 
 
 @router.post("/account/email/{token}", include_in_schema=False)

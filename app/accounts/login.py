@@ -3,7 +3,6 @@ then one short write (the session opened, the failures forgotten, the log)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
@@ -20,7 +19,7 @@ from app.accounts.throttle import LoginThrottle
 from app.audit import service as audit
 from app.config import Settings
 from app.dependencies import SettingsDep
-from app.errors import Message, NotAuthenticated, TooManyRequests
+from app.errors import Message, NotAuthenticated
 
 
 def client_address(request: Request) -> str:
@@ -55,7 +54,7 @@ class Logins:
         researcher = session.get(Researcher, researcher_id)
         if researcher is None or not researcher.is_active:
             raise NotAuthenticated(service.LOGIN_FAILED)
-        self.refuse_if_waiting(session, researcher.email, client)
+        self.throttle.refuse_if_waiting(session, researcher.email, client)
         if not two_factor.verify(session, researcher, code):
             email = researcher.email
             session.rollback()  # the failure is counted in a transaction of its own
@@ -66,16 +65,6 @@ class Logins:
                 else Message("Two-factor authentication is on: send the code of the authenticator app as “code”.")
             )
         return researcher
-
-    def refuse_if_waiting(self, reader: Session, email: str, client: str) -> None:
-        """``TooManyRequests`` while the account's or the client's failures make them wait."""
-        wait = self.throttle.wait_seconds(reader, email, client)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise TooManyRequests(
-                Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
-                headers={"Retry-After": str(seconds)},
-            )
 
     def log_in(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -13,11 +14,10 @@ from sqlmodel import Session
 from app.accounts import email_links, service
 from app.accounts.dependencies import SESSION_COOKIE, CurrentAuth, OptionalAuth
 from app.accounts.login import LoginsDep, client_address
-from app.accounts.public_forms import LOGIN_CSRF_COOKIE, check_public_form, public_form
+from app.accounts.public_forms import LOGIN_CSRF_COOKIE, check_public_form, public_form, token_page
 from app.dependencies import ReadSessionDep, SessionDep, SettingsDep
-from app.errors import Conflict, Gone, InvalidInput, Message, NotAuthenticated, TooManyRequests
+from app.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
 from app.mail.dependencies import MailerDep
-from app.security import looks_like_token
 from app.web import Refusal, redirect, refused_form, render, request_language
 
 router = APIRouter()
@@ -139,48 +139,32 @@ async def forgot(
     and the client, so a flood of them is slowed down like a flood of passwords."""
     check_public_form(request, settings, login_csrf)
     client = client_address(request)
-    wait = logins.throttle.wait_seconds(reader, email, client)
-    reader.rollback()
-    if wait > 0:
-        seconds = max(1, int(wait) + 1)
-        error = TooManyRequests(
-            Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
-            headers={"Retry-After": str(seconds)},
-        )
-        context = {"email": email, "sent": False, "error": error.detail}
-        return public_form(request, "account/forgot.html", context, 429, error.headers)
-    await anyio.to_thread.run_sync(logins.throttle.failed, email, client)
     try:
+        logins.throttle.refuse_if_waiting(reader, email, client)
+        reader.rollback()
+        await anyio.to_thread.run_sync(logins.throttle.failed, email, client)
         email_links.request_password_reset(session, email, mailer, request_language(request))
-    except InvalidInput as exc:
-        return public_form(
-            request, "account/forgot.html", {"email": email, "sent": False, "error": exc.detail}, status_code=400
-        )
+    except (TooManyRequests, InvalidInput) as exc:
+        context = {"email": email, "sent": False, "error": exc.detail}
+        return public_form(request, "account/forgot.html", context, exc.status_code, exc.headers)
     return public_form(request, "account/forgot.html", {"email": email, "sent": True, "error": None})
 
 
-def _token_page(
-    request: Request,
-    session: Session,
-    token: str,
-    purpose: str,
-    template: str,
-    status_code: int = 200,
-    **context: object,
-) -> Response:
-    """A reset or invitation page; a link that is not (or no longer) valid says so, with a 410."""
-    try:
-        if not looks_like_token(token):
-            raise Gone(email_links.LINK_NOT_VALID)
-        found = email_links.valid_token(session, token, purpose)
-    except Gone as exc:
-        return render(request, template, {"invalid": exc.detail, "errors": {}, "error": None}, status_code=410)
-    return public_form(request, template, {"invalid": None, "address": found.email, **context}, status_code)
+def _token_again(
+    request: Request, token: str, purpose: str, template: str, **typed: object
+) -> Callable[[Session, Refusal], Response]:
+    """A reset or invitation form again, with the refusal and what was typed."""
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        context = {"errors": refusal.errors, "error": refusal.error, **typed}
+        return token_page(request, fresh, token, purpose, template, refusal.status_code, **context)
+
+    return again
 
 
 @router.get("/password/reset/{token}", include_in_schema=False)
 def reset_page(request: Request, reader: ReadSessionDep, token: str) -> Response:
-    return _token_page(request, reader, token, email_links.RESET, "account/reset.html", errors={}, error=None)
+    return token_page(request, reader, token, email_links.RESET, "account/reset.html", errors={}, error=None)
 
 
 @router.post("/password/reset/{token}", include_in_schema=False)
@@ -194,28 +178,10 @@ def reset(
     login_csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_public_form(request, settings, login_csrf)
-
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        return _token_page(
-            request,
-            fresh,
-            token,
-            email_links.RESET,
-            "account/reset.html",
-            refusal.status_code,
-            errors=refusal.errors,
-            error=refusal.error,
-        )
-
-    with refused_form(again, (InvalidInput,)):
-        _same_passwords(password, confirm)
+    with refused_form(_token_again(request, token, email_links.RESET, "account/reset.html"), (InvalidInput,)):
+        service.check_confirmation(password, confirm)
         researcher = email_links.reset_password(session, token, password)
     return redirect(f"/login?email={quote(researcher.email)}", "password_reset")
-
-
-def _same_passwords(password: str, confirm: str) -> None:
-    if password != confirm:
-        raise InvalidInput(Message("The two passwords differ."), fields=("confirm",))
 
 
 # --- an invitation to a study ---------------------------------------------------------------------
@@ -223,7 +189,7 @@ def _same_passwords(password: str, confirm: str) -> None:
 
 @router.get("/invitation/{token}", include_in_schema=False)
 def invitation_page(request: Request, reader: ReadSessionDep, token: str) -> Response:
-    return _token_page(
+    return token_page(
         request,
         reader,
         token,
@@ -249,22 +215,9 @@ def accept_invitation(
 ) -> Response:
     """Create the account, and log it in: the link came to this address, the password is new."""
     check_public_form(request, settings, login_csrf)
-
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        return _token_page(
-            request,
-            fresh,
-            token,
-            email_links.INVITATION,
-            "account/invitation.html",
-            refusal.status_code,
-            display_name=name,
-            errors=refusal.errors,
-            error=refusal.error,
-        )
-
+    again = _token_again(request, token, email_links.INVITATION, "account/invitation.html", display_name=name)
     with refused_form(again, (InvalidInput, Conflict)):
-        _same_passwords(password, confirm)
+        service.check_confirmation(password, confirm)
         researcher = email_links.accept_invitation(session, token, name, password)
     new = logins.log_in(request, session, researcher, researcher.email)
     response = redirect("/studies", "welcome")

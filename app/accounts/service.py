@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from app.accounts.throttle import LoginThrottle
 from app.audit import service as audit
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, Message, NotAuthenticated, NotFound, TooManyRequests
+from app.errors import Conflict, Forbidden, InvalidInput, Message, NotAuthenticated, NotFound
 from app.security import hash_password, hash_token, new_csrf_token, verify_password
 
 log = logging.getLogger("delphi.accounts")
@@ -44,6 +43,12 @@ def check_password(password: str, field: str = "password") -> None:
             ),
             fields=(field,),
         )
+
+
+def check_confirmation(password: str, confirm: str) -> None:
+    """A new password typed twice, the same both times."""
+    if password != confirm:
+        raise InvalidInput(Message("The two passwords differ."), fields=("confirm",))
 
 
 def refuse_taken(session: Session, email: str) -> None:
@@ -112,13 +117,7 @@ def authenticate(
     not write: the slow password check must not hold a write lock). With a ``throttle``, refuses an
     attempt that comes before its backoff ends, and counts a failure."""
     if throttle is not None:
-        wait = throttle.wait_seconds(reader, email, client)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise TooManyRequests(
-                Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
-                headers={"Retry-After": str(seconds)},
-            )
+        throttle.refuse_if_waiting(reader, email, client)
     researcher = reader.exec(select(Researcher).where(Researcher.email == normalise_email(email))).first()
     ok = verify_password(password, researcher.password_hash if researcher else None)
     if not ok or researcher is None or not researcher.is_active:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from sqlmodel import Session
 
 from app.accounts.models import LoginFailure
 from app.db import UnitsOfWork, utcnow
+from app.errors import Message, TooManyRequests
 
 log = logging.getLogger("delphi.login")
 
@@ -87,6 +89,17 @@ class LoginThrottle:
             if count and last is not None:
                 waits.append(backoff.delay(int(count)) - (now - last).total_seconds())
         return max([0.0, *waits])
+
+    def refuse_if_waiting(self, reader: Session, email: str, client: str) -> None:
+        """``TooManyRequests`` (with Retry-After) while the account's or the client's failures
+        make this attempt wait: a password, a reset request, a second-factor code alike."""
+        wait = self.wait_seconds(reader, email, client)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise TooManyRequests(
+                Message("Too many failed attempts. Wait %(seconds)s seconds, then try again.", seconds=seconds),
+                headers={"Retry-After": str(seconds)},
+            )
 
     def failed(self, email: str, client: str) -> None:
         """Count a failed attempt; one that cannot be counted is logged, and the login still fails."""
