@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,36 +137,59 @@ def read_ratings(text: str, scale: tuple[int, int], filename: str = "ratings") -
     return RatingsTable(experts, items, rounds, has_round, matrices)
 
 
-def read_weights(text: str, experts: Iterable[str], filename: str = "weights") -> NDArray[np.float64]:
-    """``expert,weight``: every expert of the ratings needs a weight; unknown experts are an error."""
-    _, rows = _rows(text, filename, ("expert", "weight"))
+def _per_expert(
+    text: str, experts: Iterable[str], filename: str, column: str, parse: Callable[[str], float | str]
+) -> list[float | str]:
+    """``expert,<column>``: one value per expert of the ratings, in their order; ``parse`` turns a
+    cell into the value or raises ValueError with the problem. Unknown, repeated or missing experts
+    fail the whole file with their lines."""
+    _, rows = _rows(text, filename, ("expert", column))
     known = list(experts)
     problems: list[tuple[int, str]] = []
-    weights: dict[str, tuple[int, float]] = {}
+    values: dict[str, tuple[int, float | str]] = {}
     for line, row in rows:
         if "__error__" in row:
             problems.append((line, row["__error__"]))
             continue
         expert = row["expert"]
         try:
-            weight = float(row["weight"])
-        except ValueError:
-            problems.append((line, f"weight {row['weight']!r} is not a number"))
+            value = parse(row[column])
+        except ValueError as exc:
+            problems.append((line, str(exc)))
             continue
-        if not math.isfinite(weight) or weight < 0:
-            problems.append((line, f"weight {row['weight']} must be a number >= 0"))
-        elif expert not in known:
+        if expert not in known:
             problems.append((line, f"expert {expert!r} is not in the ratings file"))
-        elif expert in weights:
-            problems.append((line, f"duplicate of line {weights[expert][0]} (expert {expert})"))
+        elif expert in values:
+            problems.append((line, f"duplicate of line {values[expert][0]} (expert {expert})"))
         else:
-            weights[expert] = (line, weight)
-    lacking = [e for e in known if e not in weights]
+            values[expert] = (line, value)
+    lacking = [e for e in known if e not in values]
     if lacking and not problems:
-        problems.append((0, f"no weight for expert(s) {', '.join(lacking[:10])}"))
+        problems.append((0, f"no {column} for expert(s) {', '.join(lacking[:10])}"))
     if problems:
         raise InputFileError(filename, problems)
-    result = np.array([weights[e][1] for e in known])
+    return [values[e][1] for e in known]
+
+
+def _weight(cell: str) -> float:
+    try:
+        weight = float(cell)
+    except ValueError:
+        raise ValueError(f"weight {cell!r} is not a number") from None
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"weight {cell} must be a number >= 0")
+    return weight
+
+
+def _group(cell: str) -> str:
+    if not cell.strip():
+        raise ValueError("no group")
+    return cell.strip()
+
+
+def read_weights(text: str, experts: Iterable[str], filename: str = "weights") -> NDArray[np.float64]:
+    """``expert,weight``: every expert of the ratings needs a weight; unknown experts are an error."""
+    result = np.array(_per_expert(text, experts, filename, "weight", _weight), dtype=np.float64)
     if result.sum() <= 0:
         raise InputFileError(filename, [(0, "the weights are all zero")])
     return result
@@ -174,29 +197,7 @@ def read_weights(text: str, experts: Iterable[str], filename: str = "weights") -
 
 def read_groups(text: str, experts: Iterable[str], filename: str = "groups") -> tuple[str, ...]:
     """``expert,group``: every expert of the ratings in one stakeholder group (any label)."""
-    _, rows = _rows(text, filename, ("expert", "group"))
-    known = list(experts)
-    problems: list[tuple[int, str]] = []
-    groups: dict[str, tuple[int, str]] = {}
-    for line, row in rows:
-        if "__error__" in row:
-            problems.append((line, row["__error__"]))
-            continue
-        expert, group = row["expert"], row["group"].strip()
-        if not group:
-            problems.append((line, f"expert {expert!r} has no group"))
-        elif expert not in known:
-            problems.append((line, f"expert {expert!r} is not in the ratings file"))
-        elif expert in groups:
-            problems.append((line, f"duplicate of line {groups[expert][0]} (expert {expert})"))
-        else:
-            groups[expert] = (line, group)
-    lacking = [e for e in known if e not in groups]
-    if lacking and not problems:
-        problems.append((0, f"no group for expert(s) {', '.join(lacking[:10])}"))
-    if problems:
-        raise InputFileError(filename, problems)
-    return tuple(groups[e][1] for e in known)
+    return tuple(str(g) for g in _per_expert(text, experts, filename, "group", _group))
 
 
 def read_cooke(
