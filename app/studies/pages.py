@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -146,6 +147,29 @@ def _settings_page(
     )
 
 
+def _settings_again(
+    request: Request,
+    access: StudyAccess,
+    forms: Callable[[Refusal], dict[str, Any]],
+    status: int | None = None,
+) -> Callable[[Session, Refusal], Response]:
+    """The settings page again after one of its cards refused a form: ``forms`` says what that card
+    shows (what was typed, the messages); the status is the refusal's unless ``status`` is given."""
+
+    def again(fresh: Session, refusal: Refusal) -> Response:
+        fresh_access = access.in_session(fresh)
+        return _settings_page(
+            request,
+            fresh,
+            fresh_access,
+            _settings_values(fresh_access.study),
+            refused_status=status or refusal.status_code,
+            **forms(refusal),
+        )
+
+    return again
+
+
 @router.get("/studies/{study_id}/settings", include_in_schema=False)
 def settings_page(request: Request, session: SessionDep, access: StudyForViewer) -> Response:
     return _settings_page(request, session, access, _settings_values(access.study))
@@ -173,18 +197,11 @@ def save_information_page(request: Request, session: SessionDep, access: StudyFo
     values: dict[str, Any] = {f: form_text(form, f) for f in information.FIELDS}
     values["asks_again"] = bool(form.get("asks_again"))
 
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        fresh_access = access.in_session(fresh)
-        return _settings_page(
-            request,
-            fresh,
-            fresh_access,
-            _settings_values(fresh_access.study),
-            sheet_form=values,
-            sheet_errors=refusal.errors,
-            sheet_error=refusal.error,
-        )
-
+    again = _settings_again(
+        request,
+        access,
+        lambda refusal: {"sheet_form": values, "sheet_errors": refusal.errors, "sheet_error": refusal.error},
+    )
     with refused_form(again):
         information.save_sheet(session, access.study, InformationSheetIn(**values), access.researcher)
     return redirect(f"/studies/{access.study.id}/settings#information", "saved")
@@ -199,19 +216,11 @@ def save_data_protection_page(request: Request, session: SessionDep, access: Stu
         "retention_months": form_text(form, "retention_months").strip(),
     }
 
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        fresh_access = access.in_session(fresh)
-        return _settings_page(
-            request,
-            fresh,
-            fresh_access,
-            _settings_values(fresh_access.study),
-            privacy_form=values,
-            privacy_errors=refusal.errors,
-            privacy_error=refusal.error,
-            refused_status=refusal.status_code,
-        )
-
+    again = _settings_again(
+        request,
+        access,
+        lambda refusal: {"privacy_form": values, "privacy_errors": refusal.errors, "privacy_error": refusal.error},
+    )
     with refused_form(again):
         choices = DataProtection(**{**values, "retention_months": values["retention_months"] or None})
         service.update_data_protection(session, access.study, choices, access.researcher)
@@ -222,17 +231,7 @@ def save_data_protection_page(request: Request, session: SessionDep, access: Stu
 def two_factor_requirement_page(request: Request, session: SessionDep, access: StudyForOwner, form: Form) -> Response:
     required = bool(form.get("required"))
 
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        fresh_access = access.in_session(fresh)
-        return _settings_page(
-            request,
-            fresh,
-            fresh_access,
-            _settings_values(fresh_access.study),
-            member_errors={"two_factor": refusal.error},
-            refused_status=refusal.status_code,
-        )
-
+    again = _settings_again(request, access, lambda refusal: {"member_errors": {"two_factor": refusal.error}})
     with refused_form(again):
         service.require_two_factor(session, access.study, required, access.researcher)
     return redirect(f"/studies/{access.study.id}/settings#members", "saved")
@@ -245,17 +244,12 @@ def add_member_page(
     """An existing account joins at once; any other address is sent an invitation."""
     values = {"email": form_text(form, "email", ""), "role": form_text(form, "role", "editor")}
 
-    def again(fresh: Session, refusal: Refusal) -> Response:
-        again_access = access.in_session(fresh)
-        return _settings_page(
-            request,
-            fresh,
-            again_access,
-            _settings_values(again_access.study),
-            member_form=values,
-            member_errors={"email": refusal.error, **refusal.errors},
-        )
-
+    again = _settings_again(
+        request,
+        access,
+        lambda refusal: {"member_form": values, "member_errors": {"email": refusal.error, **refusal.errors}},
+        status=400,  # the members card answers 400 to every refusal, a conflict included
+    )
     with refused_form(again):
         data = MemberAdd(**values)
         added = email_links.invite(
