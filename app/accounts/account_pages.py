@@ -54,7 +54,7 @@ def browser_label(user_agent: str) -> str:
     return ", ".join(part for part in (browser, system) if part) or user_agent[:60]
 
 
-def _account_page(request: Request, session: Session, auth: Auth, **forms: object) -> Response:
+def _account_page(request: Request, session: Session, auth: Auth, status_code: int = 200, **forms: object) -> Response:
     sessions = session.exec(
         select(ResearcherSession)
         .where(ResearcherSession.researcher_id == auth.researcher.id)
@@ -68,10 +68,9 @@ def _account_page(request: Request, session: Session, auth: Auth, **forms: objec
         "email_errors": {},
         "factor_errors": {},
         "email_value": auth.researcher.email,
-        "status_code": 200,
     }
     context.update(forms)
-    return render(request, "account/account.html", context, status_code=int(context.pop("status_code")))  # type: ignore[call-overload]
+    return render(request, "account/account.html", context, status_code=status_code)
 
 
 @router.get("/account", include_in_schema=False)
@@ -98,8 +97,8 @@ def _again(request: Request, auth: Auth, errors_name: str, **extra: object) -> C
 
     def again(fresh: Session, refusal: Refusal) -> Response:
         errors = refusal.errors or {"current": refusal.error}
-        forms = {errors_name: errors, "status_code": refusal.status_code, **extra}
-        return _account_page(request, fresh, _fresh_auth(fresh, *ids), **forms)
+        forms = {errors_name: errors, **extra}
+        return _account_page(request, fresh, _fresh_auth(fresh, *ids), refusal.status_code, **forms)
 
     return again
 
