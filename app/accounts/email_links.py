@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, delete, select
@@ -33,13 +34,34 @@ RESETS_PER_HOUR = 3  # e-mails to one address; more requests are answered the sa
 LINK_NOT_VALID = Message("This link is not valid: it was used already, has expired, or was replaced by a newer one.")
 
 
-def _issue(session: Session, mailer: Mailer, **fields: object) -> tuple[AccountToken, str]:
-    """A new token row, and the nonce its e-mail carries (the link is derived at delivery)."""
+def _mail_link(
+    session: Session,
+    mailer: Mailer,
+    fields: dict[str, Any],
+    template: str,
+    language: str,
+    subject: str,
+    path: str,
+    **context: object,
+) -> AccountToken:
+    """A new token (``fields``; its hash stored) and its e-mail (``emails/<template>``, also the
+    outbox's kind) to the token's address, with the link ``/<path>/<token>``: the outbox keeps the
+    nonce, the link is derived at delivery."""
     nonce = new_link_nonce()
-    token = AccountToken(token_hash=hash_token(account_link_token(mailer.secret_key, nonce)), **fields)  # type: ignore[arg-type]
+    token = AccountToken(token_hash=hash_token(account_link_token(mailer.secret_key, nonce)), **fields)
     session.add(token)
     session.flush()
-    return token, nonce
+    link = f"{mailer.base_url}/{path}/{mail.PERSONAL_LINK}"
+    mail.queue(
+        session,
+        dedupe_key=f"account:{token.token_hash}",
+        to=token.email,
+        email=mailer.render(template, language, subject, link=link, **context),
+        kind=template,
+        study_id=token.study_id,
+        link_nonce=nonce,
+    )
+    return token
 
 
 def request_password_reset(session: Session, email: str, mailer: Mailer, language: str) -> None:
@@ -63,24 +85,16 @@ def request_password_reset(session: Session, email: str, mailer: Mailer, languag
         return
     # a new link replaces the earlier ones (which still count in the hour): only the latest works
     _revoke(session, RESET, researcher_id=researcher.id)
-    token, nonce = _issue(
-        session, mailer, purpose=RESET, email=address, researcher_id=researcher.id, expires_at=now + RESET_LIFETIME
-    )
     language = researcher.language or language
-    rendered = mailer.render(
+    _mail_link(
+        session,
+        mailer,
+        {"purpose": RESET, "email": address, "researcher_id": researcher.id, "expires_at": now + RESET_LIFETIME},
         "password_reset",
         language,
         gettext(language, "Delphi: choose a new password"),
-        link=f"{mailer.base_url}/password/reset/{mail.PERSONAL_LINK}",
+        "password/reset",
         minutes=int(RESET_LIFETIME.total_seconds() // 60),
-    )
-    mail.queue(
-        session,
-        dedupe_key=f"account:{token.token_hash}",
-        to=address,
-        email=rendered,
-        kind="password_reset",
-        link_nonce=nonce,
     )
     audit.record(session, None, researcher, "account.password_reset_asked")
 
@@ -116,29 +130,16 @@ def request_email_change(session: Session, researcher: Researcher, email: str, m
         raise InvalidInput(Message("This is your address already."), fields=("email",))
     service.refuse_taken(session, address)
     _revoke(session, EMAIL_CHANGE, researcher_id=researcher.id)
-    token, nonce = _issue(
-        session,
-        mailer,
-        purpose=EMAIL_CHANGE,
-        email=address,
-        researcher_id=researcher.id,
-        expires_at=utcnow() + EMAIL_CHANGE_LIFETIME,
-    )
     language = researcher.language or language
-    rendered = mailer.render(
-        "email_change",
-        language,
-        gettext(language, "Delphi: confirm your new address"),
-        link=f"{mailer.base_url}/account/email/{mail.PERSONAL_LINK}",
-        old_address=researcher.email,
-    )
-    mail.queue(
-        session,
-        dedupe_key=f"account:{token.token_hash}",
-        to=address,
-        email=rendered,
-        kind="email_change",
-        link_nonce=nonce,
+    fields = {
+        "purpose": EMAIL_CHANGE,
+        "email": address,
+        "researcher_id": researcher.id,
+        "expires_at": utcnow() + EMAIL_CHANGE_LIFETIME,
+    }
+    subject = gettext(language, "Delphi: confirm your new address")
+    _mail_link(
+        session, mailer, fields, "email_change", language, subject, "account/email", old_address=researcher.email
     )
 
 
@@ -194,34 +195,25 @@ def invite(
         audit.record(session, study.id, inviter, "member.added", role=role)
         return member
     _revoke(session, INVITATION, study_id=study.id, email=address)
-    token, nonce = _issue(
+    token = _mail_link(
         session,
         mailer,
-        purpose=INVITATION,
-        email=address,
-        study_id=study.id,
-        role=role,
-        invited_by=inviter.id,
-        expires_at=utcnow() + INVITATION_LIFETIME,
-    )
-    rendered = mailer.render(
+        {
+            "purpose": INVITATION,
+            "email": address,
+            "study_id": study.id,
+            "role": role,
+            "invited_by": inviter.id,
+            "expires_at": utcnow() + INVITATION_LIFETIME,
+        },
         "researcher_invitation",
         language,
         gettext(language, "Delphi: an invitation to the study “%(title)s”") % {"title": study.title},
-        link=f"{mailer.base_url}/invitation/{mail.PERSONAL_LINK}",
+        "invitation",
         study_title=study.title,
         inviter=inviter.name or inviter.email,
         role=role,
         days=INVITATION_LIFETIME.days,
-    )
-    mail.queue(
-        session,
-        dedupe_key=f"account:{token.token_hash}",
-        to=address,
-        email=rendered,
-        kind="researcher_invitation",
-        study_id=study.id,
-        link_nonce=nonce,
     )
     audit.record(session, study.id, inviter, "member.invited", role=role)
     return token
