@@ -10,19 +10,17 @@ In-process (TestClient, SQLite WAL on a temporary file), like bench_panel_page.p
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import re
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' factories
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
+from in_process import PASSWORD, SECRET, insert_experts, log_in, print_table, timed
 
 from app.accounts import service as accounts
 from app.config import load_settings
@@ -30,7 +28,6 @@ from app.db import make_engine, session_scope
 from app.main import create_app
 from app.migrate import upgrade
 from app.panel import service as panel
-from app.panel.models import Expert
 from app.rounds import answers
 from app.rounds import service as rounds
 from app.rounds.answers import AnswerIn
@@ -38,9 +35,6 @@ from app.studies import design
 from app.studies import service as studies
 from app.studies.schemas import ItemCreate, StudyCreate, ThemeCreate
 from tests.factories import mailer_for
-
-PASSWORD = "a-long-password-for-the-bench"
-SECRET = "x" * 40
 
 
 def build(url: str, experts: int, items: int, form_items: int) -> tuple[int, int, str]:
@@ -64,20 +58,7 @@ def build(url: str, experts: int, items: int, form_items: int) -> tuple[int, int
             )
             for i in range(items)
         ]
-        session.execute(
-            insert(Expert),
-            [
-                {
-                    "study_id": study.id,
-                    "name": f"Expert {n}",
-                    "email": f"expert{n}@example.org",
-                    "pseudonym": f"E{n:04d}",
-                    "profile": {},
-                    "stakeholder_group": ("academic", "practitioner")[n % 2],
-                }
-                for n in range(1, experts + 1)
-            ],
-        )
+        insert_experts(session, study.id, experts)
         round1 = rounds.create_round(session, study, None)
         rounds.open_round(session, study, round1, None, mailer_for(settings))
         for expert in panel.experts_of(session, study.id):
@@ -94,16 +75,6 @@ def build(url: str, experts: int, items: int, form_items: int) -> tuple[int, int
         study_id = study.id
     engine.dispose()
     return study_id, 1, link
-
-
-def timed(client: TestClient, url: str, n: int) -> float:
-    assert client.get(url).status_code == 200, url  # warm
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        client.get(url)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -131,19 +102,12 @@ def main() -> None:
             asked = len(set(re.findall(r"Statement (\d+) about social media", form)))
             assert asked == args.form_items, f"the questionnaire shows {asked} statements"
             rows[f"expert form, round 2 ({args.form_items} items)"] = timed(client, f"/e/{link}", args.requests)
-            page = client.get("/login").text
-            token = page.split('name="login_csrf" value="', 1)[1].split('"', 1)[0]
-            client.post("/login", data={"email": "bench@example.org", "password": PASSWORD, "login_csrf": token})
+            log_in(client, "bench@example.org")
             rows[f"design page, {args.items} items"] = timed(client, f"/studies/{study_id}/design", args.requests)
             rows[f"results, round 1 ({args.experts} x {args.items})"] = timed(
                 client, f"/studies/{study_id}/rounds/{number}/results", args.requests
             )
-    baseline = rows["/health (baseline)"]
-    print(f"machine: {platform.machine()}, Python {platform.python_version()}")
-    print("| request | median ms | x /health |")
-    print("|---|---|---|")
-    for name, seconds in rows.items():
-        print(f"| {name} | {seconds * 1000:.1f} | {seconds / baseline:.1f} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":
