@@ -20,7 +20,7 @@ from app.panel import panel_file, service
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate, ExpertUpdate, WeightChange
 from app.privacy import erasure
-from app.rounds import analysis, dashboard, invitations, narrowing
+from app.rounds import dashboard, invitations, narrowing
 from app.rounds import service as rounds
 from app.serialization import to_csv
 from app.studies import forms
@@ -207,13 +207,14 @@ def _expert_page(
 
 def _moves_toward_median(session: Session, expert: Expert, rounds_: list[Any]) -> dict[int, tuple[int, int]]:
     """Per analysed round: the expert's answers changed since the round before (that could move
-    toward the median the panel was shown) and how many did (the round's snapshot says)."""
+    toward the median the panel was shown) and how many did. Read from the stored snapshot's list
+    of experts only: the whole snapshot (every item's figures) is not parsed for one expert's line."""
     moves = {}
     for round_ in rounds_:
-        snapshot = analysis.snapshot_of(rounds.result_of(session, round_.id))
-        for entry in snapshot.experts if snapshot else []:
-            if entry.expert_id == expert.id and entry.changed is not None and entry.toward_median is not None:
-                moves[round_.number] = (entry.changed, entry.toward_median)
+        result = rounds.result_of(session, round_.id)
+        for entry in result.data.get("experts", []) if result is not None else []:
+            if entry.get("expert_id") == expert.id and entry.get("changed") is not None:
+                moves[round_.number] = (int(entry["changed"]), int(entry.get("toward_median") or 0))
     return moves
 
 
