@@ -135,6 +135,8 @@ def to_file(session: Session, study: Study, *, with_identities: bool = False) ->
             "description": study.description,
             "language": study.language,
             "expert_definition": study.expert_definition,
+            "invitation_note": study.invitation_note,
+            "reminder_note": study.reminder_note,
             **_translations(study, study),
         },
         "scale": protocol["scale"].model_dump(),

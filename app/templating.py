@@ -19,6 +19,7 @@ from app.i18n_terms import action_label
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LINK = re.compile(r"https?://[^\s<>&\"']+")
+CHART_NUMBER = re.compile(r">(-?\d+\.\d+)<")  # a decimal number alone in an SVG text element
 
 
 def _make_env(language: str, instance_contact: str = "") -> Environment:
@@ -68,6 +69,14 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
             return "—"
         return format_decimal(round(100 * float(value), digits) + 0.0, locale=language) + "\u00a0%"
 
+    def chart_numbers(svg: Markup | str) -> Markup:
+        """A hand-drawn chart's numbers (its ``<text>`` elements: counts, scale points) written as
+        the page's language writes them: ``2,5`` on a French page. Only numbers go into those
+        charts, so the markup stays what it was."""
+        if language == "en" or not svg:
+            return Markup(svg)  # noqa: S704 - a chart built from numbers only
+        return Markup(CHART_NUMBER.sub(lambda m: ">" + format_decimal(m.group(1), locale=language) + "<", str(svg)))  # noqa: S704
+
     def translate(value: Any) -> str:
         """Translate a message (a ``Message`` keeps its values apart from its template)."""
         if value is None:
@@ -98,6 +107,7 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
     env.filters["tr"] = translate
     env.filters["num"] = number_filter
     env.filters["pct"] = percent_filter
+    env.filters["chart_numbers"] = chart_numbers
     env.globals["lang"] = language
     env.globals["action_label"] = action_label
     env.globals["language_names"] = LANGUAGE_NAMES  # each in itself, for language menus

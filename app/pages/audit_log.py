@@ -64,6 +64,8 @@ FIELD_LABELS = {
     "question": N_("research question"),
     "description": N_("description"),
     "expert_definition": N_("definition of “expert”"),
+    "invitation_note": N_("words for the invitations"),
+    "reminder_note": N_("words for the reminders"),
     "report_notes": N_("notes for the report"),
     "erasure_policy": N_("what erasure does to answers"),
     "experts_may_erase": N_("experts may erase their data"),

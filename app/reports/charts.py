@@ -51,6 +51,11 @@ def _number(value: float, digits: int, language: str) -> str:
     )
 
 
+def _percent(share: float, language: str) -> str:
+    """A share as a whole percentage, spaced as the language writes it (« 42 % » in French)."""
+    return f"{round(100 * share)}\u00a0%" if language == "fr" else f"{round(100 * share)}%"
+
+
 def _axis_in(language: str, digits: int) -> FuncFormatter:
     return FuncFormatter(lambda value, _position: _number(value, digits, language))
 
@@ -136,7 +141,11 @@ def item_shift_svg(points: Sequence[int], counts_by_round: Mapping[int, Sequence
 
 
 def option_bars_svg(
-    options: Sequence[str], values_by_round: Mapping[int, Sequence[float | None]], top: float, label: str = ""
+    options: Sequence[str],
+    values_by_round: Mapping[int, Sequence[float | None]],
+    top: float,
+    label: str = "",
+    language: str = "en",
 ) -> str:
     """Options as rows, one horizontal bar per round (a choice's shares, a ranking's Borda points as a
     share of the most possible). Option texts are escaped: they are the study's own words."""
@@ -159,7 +168,7 @@ def option_bars_svg(
             parts.append(
                 f'<rect x="{text_width}" y="{y0 + j * 8:.1f}" width="{w:.1f}" height="7" '
                 f'fill="{ROUND_COLOURS[j % len(ROUND_COLOURS)]}"/>'
-                f'<text x="{text_width + w + 3:.1f}" y="{y0 + j * 8 + 6.5:.1f}">{round(100 * share)}%</text>'
+                f'<text x="{text_width + w + 3:.1f}" y="{y0 + j * 8 + 6.5:.1f}">{_percent(share, language)}</text>'
             )
     for j, r in enumerate(rounds):
         parts.append(

@@ -82,7 +82,7 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
             )
     others = [o for o in results.items if o.item.kind != "rating" and o.rounds]
     for outcome in others:
-        chart = kind_chart(outcome, gettext(language, "R"))
+        chart = kind_chart(outcome, gettext(language, "R"), language)
         if chart:
             item_charts[outcome.item.id] = charts.data_uri(chart)
     theme_chart = (
@@ -176,7 +176,7 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
     }
 
 
-def kind_chart(outcome: ItemOutcome, label: str) -> str | None:
+def kind_chart(outcome: ItemOutcome, label: str, language: str = "en") -> str | None:
     """The PDF's chart of a choice (share choosing each option) or a ranking (Borda points as a share
     of the most an option can get), one bar per round; None for kinds shown as text."""
     item = outcome.item
@@ -185,14 +185,14 @@ def kind_chart(outcome: ItemOutcome, label: str) -> str | None:
         return None
     if item.kind == "choice":
         values = {n: [e.shares.get(o) for o in item.options] for n, e in answered.items()}
-        return charts.option_bars_svg(item.options, values, 1.0, label)
+        return charts.option_bars_svg(item.options, values, 1.0, label, language)
     if item.kind == "ranking":
         values = {}
         for n, e in answered.items():
             most = (len(item.options) - 1) * e.n or 1  # every expert ranking the option first
             borda = {r.option: r.borda for r in e.ranking}
             values[n] = [(borda.get(o) or 0.0) / most for o in item.options]
-        return charts.option_bars_svg(item.options, values, 1.0, label)
+        return charts.option_bars_svg(item.options, values, 1.0, label, language)
     return None
 
 

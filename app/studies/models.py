@@ -49,6 +49,9 @@ class Study(SQLModel, table=True):
     description: str = Field(default="", sa_type=Text)
     language: str = Field(default="fr", max_length=2)
     expert_definition: str = Field(default="", sa_type=Text)
+    # the research team's own words, added to every invitation and every reminder (translatable)
+    invitation_note: str = Field(default="", sa_type=Text)
+    reminder_note: str = Field(default="", sa_type=Text)
 
     scale_min: int = 1
     scale_max: int = 9

@@ -83,8 +83,19 @@ def create_study_page(request: Request, session: SessionDep, researcher: Current
     return redirect(f"/studies/{study.id}/design", "created")
 
 
+STUDY_FORM_FIELDS = (
+    "title",
+    "question",
+    "description",
+    "language",
+    "expert_definition",
+    "invitation_note",
+    "reminder_note",
+)
+
+
 def _settings_values(study: Study) -> dict[str, Any]:
-    values = {k: getattr(study, k) for k in ("title", "question", "description", "language", "expert_definition")}
+    values = {k: getattr(study, k) for k in STUDY_FORM_FIELDS}
     return values | {f"report_{k}": study.report_notes.get(k, "") for k in ("rationale", "funding", "conflicts")}
 
 
@@ -177,7 +188,7 @@ def settings_page(request: Request, session: SessionDep, access: StudyForViewer)
 
 @router.post("/studies/{study_id}/settings", include_in_schema=False)
 def save_settings_page(request: Request, session: SessionDep, access: StudyForEditor, form: Form) -> Response:
-    values = {k: form_text(form, k) for k in ("title", "question", "description", "language", "expert_definition")}
+    values = {k: form_text(form, k) for k in STUDY_FORM_FIELDS}
     notes = {k: form_text(form, f"report_{k}", "").strip() for k in ("rationale", "funding", "conflicts")}
 
     def again(fresh: Session, refusal: Refusal) -> Response:

@@ -169,6 +169,8 @@ class StudyFields(Strict):
     description: str = Field(default="", max_length=10000)
     language: Language = "fr"
     expert_definition: str = Field(default="", max_length=10000)
+    invitation_note: str = Field(default="", max_length=5000)
+    reminder_note: str = Field(default="", max_length=5000)
 
 
 class ItemSpec(Strict):
@@ -282,6 +284,8 @@ class StudyUpdate(Strict):
     description: str | None = Field(default=None, max_length=10000)
     language: Language | None = None
     expert_definition: str | None = Field(default=None, max_length=10000)
+    invitation_note: str | None = Field(default=None, max_length=5000)
+    reminder_note: str | None = Field(default=None, max_length=5000)
     report_notes: dict[str, str] | None = None
 
 
@@ -315,6 +319,8 @@ class StudyPublic(BaseModel):
     description: str
     language: str
     expert_definition: str
+    invitation_note: str
+    reminder_note: str
     status: str
     scale_min: int
     scale_max: int

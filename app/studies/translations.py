@@ -21,7 +21,7 @@ from app.errors import InvalidInput, Message
 from app.i18n import LANGUAGES
 from app.studies.models import InformationSheet, Item, Study, Theme
 
-STUDY_FIELDS = ("title", "question", "description", "anchors")
+STUDY_FIELDS = ("title", "question", "description", "anchors", "invitation_note", "reminder_note")
 THEME_FIELDS = ("title", "description")
 ITEM_FIELDS = ("text", "options")
 SHEET_FIELDS = ("purpose", "controller", "ethics", "retention")  # the information for participants
@@ -94,6 +94,19 @@ class Localiser:
     def sheet(self, sheet: InformationSheet, field: str) -> Local:
         """A part of the information for participants."""
         return translated(sheet, field, self.study_language, self.language)
+
+    def untranslated(self, groups: list[tuple[Theme | None, list[Item]]]) -> bool:
+        """Whether the questionnaire (its study texts, themes and items, ``design.by_theme``) shows
+        any text in the original because the reader's language has no current translation: the
+        page then says so once, at its top."""
+        if self.language == self.study_language:
+            return False
+        texts = [self.study(f) for f in ("title", "question", "description", "anchors")]
+        for theme, items in groups:
+            if theme is not None:
+                texts += [self.theme(theme, f) for f in THEME_FIELDS]
+            texts += [translated(i, f, self.study_language, self.language) for i in items for f in ITEM_FIELDS]
+        return any(text.fallback for text in texts)
 
 
 @dataclass(frozen=True)

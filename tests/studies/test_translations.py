@@ -303,3 +303,76 @@ def test_the_language_table_counts_answers_given_in_the_round_not_carried(sessio
     table = report.split("answered in their language", 1)[1].split("</table>", 1)[0]
     assert re.search(r"<td>1</td><td class=\"num\">0</td><td class=\"num\">3</td>", table)
     assert re.search(r"<td>2</td><td class=\"num\">1</td><td class=\"num\">0</td>", table)  # 2 carried, not counted
+
+
+def test_the_team_s_words_in_the_e_mails_are_written_on_the_settings_page_and_read_in_each_expert_s_language(
+    client, session, settings
+):
+    from app.rounds import invitations
+    from tests.rounds.helpers import mailer_for
+
+    owner, study, theme, rated, other, choice = _french_study(session)
+    csrf = page_login(client, owner.email)
+    form = {
+        "csrf_token": csrf,
+        "title": study.title,
+        "question": study.question,
+        "language": "fr",
+        "description": "",
+        "expert_definition": "",
+        "invitation_note": "Merci de répondre avant le congrès de Lyon.\nChaque avis compte.",
+        "reminder_note": "Il ne reste que trois jours.",
+    }
+    assert client.post(f"/studies/{study.id}/settings", data=form, follow_redirects=False).status_code == 303
+    session.refresh(study)
+    rows = {row.key: row for row in translations.rows(study, *_texts(session, study))}
+    assert rows["study.invitation_note"].missing and rows["study.reminder_note"].missing  # the design page counts them
+    given = _english(theme, rated, choice) | {"study.invitation_note": "Please answer before the Lyon congress."}
+    translations.save(session, study, *_texts(session, study), given, owner)
+    experts = session.exec(select(Expert).where(Expert.study_id == study.id).order_by(col(Expert.id))).all()
+    experts[0].language = "en"
+    session.add(experts[0])
+    round_ = open_round(session, study, settings)
+    sent = {
+        m.expert_id: m
+        for m in session.exec(
+            select(OutboxMessage).where(OutboxMessage.kind == "invitation", OutboxMessage.round_id == round_.id)
+        )
+    }
+    assert "Please answer before the Lyon congress." in sent[experts[0].id].body_text
+    assert "Lyon congress" in sent[experts[0].id].body_html and "Merci de répondre" not in sent[experts[0].id].body_text
+    assert "Merci de répondre avant le congrès de Lyon.\nChaque avis compte." in sent[experts[1].id].body_text
+    invitations.remind(session, study, round_, mailer_for(settings))
+    reminders = {
+        m.expert_id: m
+        for m in session.exec(
+            select(OutboxMessage).where(OutboxMessage.kind == "reminder", OutboxMessage.round_id == round_.id)
+        )
+    }
+    # no English words for the reminders: the English expert reads the French ones, marked French
+    assert "Il ne reste que trois jours." in reminders[experts[0].id].body_text
+    assert (
+        '<p lang="fr" style="white-space: pre-line;">Il ne reste que trois jours.</p>'
+        in reminders[experts[0].id].body_html
+    )
+    assert 'lang="fr"' not in reminders[experts[1].id].body_html.split("<body", 1)[1]
+    study.invitation_note = study.reminder_note = ""
+    session.add(study)
+    bare = invitations.round_email(mailer_for(settings), "reminder", "fr", study, round_, experts[1], link="L")
+    assert "\n\n\n" not in bare.text and "trois jours" not in bare.text  # no words, no empty paragraph
+
+
+def test_the_team_s_words_travel_with_the_protocol_file(session):
+    import tomllib
+
+    from app import protocol_file
+
+    owner, study, theme, rated, other, choice = _french_study(session)
+    study.invitation_note, study.reminder_note = "Merci d'avance.", "Dernier rappel."
+    given = _english(theme, rated, choice) | {"study.reminder_note": "Last reminder."}
+    translations.save(session, study, *_texts(session, study), given, owner)
+    text = protocol_file.export_study(session, study.id, with_identities=True)
+    assert tomllib.loads(text)["study"]["invitation_note"] == "Merci d'avance."
+    copy = protocol_file.create_from_text(session, text, owner=owner)
+    assert (copy.invitation_note, copy.reminder_note) == ("Merci d'avance.", "Dernier rappel.")
+    assert str(Localiser(copy, "en").study("reminder_note")) == "Last reminder."
