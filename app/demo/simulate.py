@@ -85,6 +85,14 @@ class SimulatedExpert:
     slant: float
     answers: dict[int, int] = field(default_factory=dict)
 
+    def expertise(self) -> dict[str, str]:
+        """A self-assessment of expertise: knowledge 4-10, own experience and theory weighing most."""
+        levels = ("high", "medium", "low")
+        form = {"knowledge": str(self.rng.randint(4, 10))}
+        for source in ("theory", "experience", "national_works", "international_works", "abroad", "intuition"):
+            form[f"source_{source}"] = self.rng.choice(levels)
+        return form
+
     def rate(self, item_id: int, base: float) -> int:
         value = base + self.slant + self.rng.gauss(0, 1.4)
         return int(min(9, max(1, round(value))))
@@ -323,6 +331,9 @@ class Simulation:
                 raise RuntimeError("no form on the expert page")
             if "/consent" in page.text:
                 browser.post(f"{url}/consent", data={"csrf_token": csrf.group(1), "consent": "1"}).raise_for_status()
+                page = browser.get(url)
+            if f'action="{url}/expertise"' in page.text:  # the self-assessment before the first round
+                browser.post(f"{url}/expertise", data={"csrf_token": csrf.group(1), **expert.expertise()})
                 page = browser.get(url)
             form = self.fill(page.text, expert, number)
             form["csrf_token"] = csrf.group(1)

@@ -16,7 +16,7 @@ from app.accounts import service as accounts
 from app.dependencies import Form, ReadSessionDep, SessionDep, TransactionsDep
 from app.errors import AppError, Conflict, InvalidInput, Message
 from app.mail.dependencies import MailerDep
-from app.panel import panel_file, service
+from app.panel import expertise, panel_file, service
 from app.panel.models import Expert
 from app.panel.schemas import ExpertCreate, ExpertUpdate, WeightChange
 from app.privacy import erasure
@@ -193,6 +193,9 @@ def _expert_page(
             sees_identities=access.can_edit,
             participation=participation,
             moves=_moves_toward_median(session, expert, [p.round for p in participation]),
+            assessment_method=expertise.method(study),
+            assessment=expertise.coefficient(study, expert),
+            band_labels=expertise.BAND_LABELS,
             dropped_reason=narrowing.dropped_reasons(
                 session, study, request_language(request), lambda key: group_label(study, key), expert.id
             ).get(expert.id),

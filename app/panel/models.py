@@ -48,6 +48,8 @@ class Expert(SQLModel, table=True):
     consent_at: datetime | None = None
     consent_version: int | None = None  # the information sheet's version the expert agreed to
     consent_language: str | None = Field(default=None, max_length=2)  # the language they read it in
+    # the self-assessment of expertise the protocol asks for (panel.expertise): the levels given, and when
+    self_assessment: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow)
     erased_at: datetime | None = None  # name, address, profile and link erased; the pseudonym stays
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 
 from app.i18n import N_, gettext
+from app.panel import expertise
 from app.reports.results import StudyResults
 
 GUIDELINES = ("ACCORD", "DELPHISTAR", "CREDES")
@@ -155,7 +157,7 @@ ANSWERS: dict[str, dict[str, tuple[str | None, str | None]]] = {
         "C6": ("dissent", "outcome"),
         "C7": (None, None),
         "R1": ("summary", None),
-        "R2": ("participants", "participation"),
+        "R2": ("participants", "panel_expertise"),
         "R3": ("methods", "analysis"),
         "R4": ("flow", "participation"),
         "R5": ("consensus", "outcome"),
@@ -205,6 +207,36 @@ def items_of(guideline: str) -> tuple[GuidelineItem, ...]:
     )
 
 
+K_FACT = N_("competence coefficient K: mean %(k)s over %(n)s experts (high %(high)s, medium %(medium)s, low %(low)s)")
+
+
+def _expertise_fact(results: StudyResults, t: Callable[..., str]) -> str:
+    """The panel's self-assessed expertise (K or Cr), where the protocol asked for it."""
+    summary = expertise.panel_summary(results.study, results.experts)
+    if summary is None:
+        return ""
+    if summary.competence is not None:
+        c = summary.competence
+        return t(
+            K_FACT,
+            k=f"{c.k:.2f}",
+            n=c.n,
+            high=c.bands["high"],
+            medium=c.bands["medium"],
+            low=c.bands["low"],
+        )
+    if summary.authority is not None:
+        a = summary.authority
+        return t(
+            N_("authority coefficient Cr: %(cr)s over %(n)s experts (Ca %(ca)s, Cs %(cs)s)"),
+            cr=f"{a.cr:.3f}",
+            n=a.n,
+            ca=f"{a.ca:.3f}",
+            cs=f"{a.cs:.3f}",
+        )
+    return ""
+
+
 def facts(results: StudyResults, language: str) -> dict[str, str]:
     """The study's own answers to the items a platform can fill, in the report's language."""
     t = lambda text, **values: gettext(language, text) % values if values else gettext(language, text)  # noqa: E731
@@ -228,6 +260,7 @@ def facts(results: StudyResults, language: str) -> dict[str, str]:
         for r in rounds
     )
     feedback = [gettext(language, label) for key, label in FEEDBACK_LABELS.items() if study.feedback.get(key)]
+    expertise_text = _expertise_fact(results, t)
     return {
         "method": t(N_("Delphi study, %(rounds)s round(s) run"), rounds=len(rounds))
         + (t(N_(", real-time rounds")) if any(r.round.realtime for r in rounds) else ""),
@@ -239,6 +272,7 @@ def facts(results: StudyResults, language: str) -> dict[str, str]:
             for r in rounds
         ),
         "participation": participation,
+        "panel_expertise": "; ".join(part for part in (participation, expertise_text) if part),
         "questionnaire": t(
             N_("%(items)s items (%(kinds)s); scale %(low)s–%(high)s"),
             items=len(results.items),

@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
 from app import protocol_file
+from app.panel import expertise
 from app.panel.models import Expert
 from app.reports import checklists
 from app.reports.results import final_results
@@ -57,6 +58,7 @@ OPTION_COLUMNS = (
     "quantile",
     "median",
 )
+EXPERTISE_COLUMNS = ("k", "kc", "ka", "cr", "ca", "cs")  # the self-assessment's coefficients (K or Cr)
 PANEL_COLUMNS = (
     "expert",
     "group",
@@ -67,6 +69,8 @@ PANEL_COLUMNS = (
     "consent_version",
     "consent_language",
     "consent_at",
+    "self_assessment",
+    *EXPERTISE_COLUMNS,
 )
 IDENTITY_COLUMNS = ("name", "email")
 STAT_COLUMNS = (
@@ -147,9 +151,20 @@ def panel_rows(session: Session, study: Study, *, identities: bool = False) -> l
             "consent_version": e.consent_version,
             "consent_language": e.consent_language,
             "consent_at": e.consent_at.isoformat() if e.consent_at else None,
+            **_expertise_columns(study, e),
         }
         for e in experts
     ]
+
+
+def _expertise_columns(study: Study, expert: Expert) -> dict[str, Any]:
+    """The method of the self-assessment and the expert's coefficients (empty where not given)."""
+    found = expertise.coefficient(study, expert)
+    values = dict.fromkeys(EXPERTISE_COLUMNS)
+    if found is not None:
+        values |= {k: getattr(found, k) for k in EXPERTISE_COLUMNS if hasattr(found, k)}
+    method = expertise.method(study)
+    return {"self_assessment": "" if method == "none" else method} | values
 
 
 def with_identities(columns: Sequence[str], identities: bool) -> tuple[str, ...]:

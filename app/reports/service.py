@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from app.db import reading_scope, utcnow
 from app.i18n import LANGUAGES, N_, gettext
+from app.panel import expertise
 from app.panel.models import ExpertStatus
 from app.reports import charts, checklists
 from app.reports.results import ItemOutcome, StudyResults, final_results
@@ -161,6 +162,9 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
         "revisions": revisions,
         "leavers": leavers,
         "attrition_items": attrition_items,
+        "expertise": _expertise(results),
+        "expertise_table": expertise.table(study),
+        "expertise_sources": expertise.SOURCE_LABELS.get(expertise.method(study), {}),
         "guideline": guideline,
         "guideline_citation": checklists.CITATIONS[guideline],
         "checklist": checklists.appendix(guideline, results, language),
@@ -174,6 +178,19 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
             else fallback
         ),
     }
+
+
+def _expertise(results: StudyResults) -> list[tuple[str, expertise.PanelSummary]]:
+    """The panel's self-assessed expertise: the whole panel, and the panel kept by the narrowing."""
+    summary = expertise.panel_summary(results.study, results.experts)
+    if summary is None:
+        return []
+    rows = [("panel", summary)]
+    if results.decision:
+        narrowed = expertise.panel_summary(results.study, [expert for entry, expert in results.decision if entry.kept])
+        if narrowed is not None:
+            rows.append(("kept", narrowed))
+    return rows
 
 
 def kind_chart(outcome: ItemOutcome, label: str, language: str = "en") -> str | None:

@@ -86,6 +86,7 @@ def holdings(session: Session, study: Study, expert: Expert) -> dict[str, Any]:
                 "stakeholder_group": expert.stakeholder_group,
                 "language": expert.language or study.language,
                 "profile": expert.profile,
+                "self_assessment": expert.self_assessment,  # the levels they gave about their expertise
                 "weight": expert.weight,
                 "status": expert.status,
                 "status_changed_at": _iso(expert.status_changed_at),

@@ -31,6 +31,7 @@ from app.errors import (
     NotFound,
     TooManyRequests,
 )
+from app.panel import expertise
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers as answer_service
@@ -221,7 +222,70 @@ def expert_page(request: Request, session: SessionDep, token: str, links: LinksD
         return page
     if ctx.needs_consent:
         return _welcome_page(request, ctx)
+    if expertise.needs_assessment(ctx.study, ctx.expert):
+        return _expertise_page(request, ctx)
     return _form_page(request, session, ctx)
+
+
+def _expertise_page(
+    request: Request, ctx: LinkContext, status_code: int = 200, refusal: Refusal | None = None, form: Any = None
+) -> Response:
+    """The self-assessment of expertise the protocol asks before an expert's first round."""
+    asked = expertise.method(ctx.study)
+    given = ctx.expert.self_assessment if ctx.expert.self_assessment.get("method") == asked else {}
+    typed = (
+        dict(form)
+        if form is not None
+        else {
+            "knowledge": given.get("knowledge", ""),
+            "familiarity": given.get("familiarity", ""),
+            **{f"source_{k}": v for k, v in (given.get("levels") or {}).items()},
+        }
+    )
+    return link_page(
+        request,
+        ctx,
+        "expert/expertise.html",
+        status_code,
+        method=asked,
+        sources=expertise.SOURCE_LABELS[asked],
+        level_labels=expertise.LEVEL_LABELS,
+        familiarity_labels=expertise.FAMILIARITY_LABELS,
+        knowledge_points=expertise.KNOWLEDGE_POINTS,
+        form=typed,
+        errors=refusal.errors if refusal else {},
+        error=refusal.error if refusal else None,
+    )
+
+
+@router.get("/e/{token}/expertise")
+def expertise_page(request: Request, session: SessionDep, token: str, links: LinksDep) -> Response:
+    """The self-assessment again, to correct it while a round is open."""
+    ctx = links.resolve(request, session, token)
+    if (page := _status_page(request, ctx)) is not None:
+        return page
+    if ctx.needs_consent:
+        return _welcome_page(request, ctx)
+    if expertise.method(ctx.study) == "none":
+        return _redirect(ctx)
+    return _expertise_page(request, ctx)
+
+
+@router.post("/e/{token}/expertise")
+def save_expertise(request: Request, session: SessionDep, token: str, links: LinksDep, form: Form) -> Response:
+    ctx = links.resolve(request, session, token)
+    links.check_post(request, ctx, str(form.get("csrf_token", "")))
+    if (page := _status_page(request, ctx)) is not None:
+        return page
+    if ctx.needs_consent:
+        return _welcome_page(request, ctx)
+    if expertise.method(ctx.study) == "none":
+        return _redirect(ctx)
+    try:
+        expertise.record(session, ctx.study, ctx.expert, form)  # checks every answer before it writes
+    except InvalidInput as exc:
+        return _expertise_page(request, ctx, 400, Refusal.of(exc), form)
+    return _redirect(ctx)
 
 
 def _welcome_page(request: Request, ctx: LinkContext, status_code: int = 200, error: Message | None = None) -> Response:

@@ -16,6 +16,7 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidInput, Message
 from app.i18n import gettext
 from app.mail.mailer import Mailer
+from app.panel import expertise
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds import invitations
@@ -182,6 +183,7 @@ def propose(session: Session, study: Study, round_: Round) -> Proposal:
             "participation": sum(1 for s in submitted if s == expert.id) / max(len(rounds_so_far), 1),
             "completeness": p.answered / p.items if p.items else 0.0,
             "performance": float(cooke.get(expert.pseudonym, 0.0)),
+            "competence": expertise.value(study, expert) or 0.0,  # K or Cr; none given counts 0
         }
         inputs[expert.pseudonym] = values
         candidates.append(scoring.Candidate(key=expert.pseudonym, group=expert.stakeholder_group, **values))

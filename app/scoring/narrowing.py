@@ -2,7 +2,8 @@
 
 The composite score is a weighted sum of components, each divided by its largest value on the
 panel (so 0-1): the expert's weight, participation (share of rounds answered), completeness (share
-of items answered) and performance (e.g. Cooke's combined score). With ``keep_group_share`` the
+of items answered), performance (e.g. Cooke's combined score) and competence (the self-assessed
+competence coefficient K or authority coefficient Cr, ``competence.py``). With ``keep_group_share`` the
 seats are shared among stakeholder groups in proportion to their size (largest remainder), and
 each group keeps its best. Ties are broken by completeness, then participation, then label, so the
 same inputs always give the same panel.
@@ -18,7 +19,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
-COMPONENTS = ("weight", "participation", "completeness", "performance")
+COMPONENTS = ("weight", "participation", "completeness", "performance", "competence")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Candidate:
     participation: float = 1.0
     completeness: float = 1.0
     performance: float = 0.0
+    competence: float = 0.0  # K or Cr; 0 for an expert who gave no self-assessment
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ FEEDBACK_FIELDS = (
     "consensus",
     "open_answers",
 )
-COMPOSITE_FIELDS = ("weight", "participation", "completeness", "performance")
+COMPOSITE_FIELDS = ("weight", "participation", "completeness", "performance", "competence")
 
 
 def posted(form: Any, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -133,9 +133,15 @@ def protocol_from_form(form: dict[str, Any]) -> tuple[ProtocolUpdate | None, dic
             target=_number(form, "narrowing_target", errors, None),
             keep_group_share=bool(form.get("narrowing_keep_group_share")),
             composite={name: _number(form, f"composite_{name}", errors, 0) or 0 for name in COMPOSITE_FIELDS},
+            self_assessment=form.get("self_assessment") or "none",  # its points come from the file or the API
         )
     except ValidationError as exc:
-        _collect(errors, exc, {"target": "narrowing_target", "composite": "composite_weight"}, "narrowing_target")
+        _collect(
+            errors,
+            exc,
+            {"target": "narrowing_target", "composite": "composite_weight", "self_assessment": "self_assessment"},
+            "self_assessment",
+        )
     try:
         specs["groups"] = [GroupSpec(key=key, label=label or key) for key, label in pairs(form.get("groups"))]
     except ValidationError as exc:
@@ -168,6 +174,7 @@ def protocol_form_values(study: Study) -> dict[str, Any]:
         "weighting_field": study.weighting.get("field", "self_rating"),
         "narrowing_target": study.narrowing.get("target") or "",
         "narrowing_keep_group_share": study.narrowing.get("keep_group_share", True),
+        "self_assessment": study.narrowing.get("self_assessment", "none"),
         "groups": "\n".join(f"{g['key']}: {g['label']}" for g in study.groups),
     }
     for name in FEEDBACK_FIELDS:

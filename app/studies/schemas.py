@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from app.errors import Message
 from app.scoring import QUANTILE_METHODS, RuleError, parse, parse_consensus_rule, parse_stopping_rule
+from app.scoring.competence import LEVELS, competence_table
 from app.scoring.narrowing import COMPONENTS
 from app.studies.kinds import design_kind
 from app.studies.models import DEFAULT_CONSENSUS_RULE, DEFAULT_STOPPING_RULE
@@ -134,9 +135,16 @@ class WeightingSpec(Strict):
         return self
 
 
+SelfAssessment = Literal["none", "competence", "authority"]
+
+
 class NarrowingSpec(Strict):
     target: int | None = Field(default=None, ge=1)
     keep_group_share: bool = True
+    # the self-assessment form experts fill in before their first round (app.scoring.competence),
+    # and the points of its table where the study departs from the published ones
+    self_assessment: SelfAssessment = "none"
+    self_assessment_points: dict[str, dict[str, float]] = Field(default_factory=dict)
     composite: dict[str, float] = Field(
         default_factory=lambda: {"weight": 0.4, "participation": 0.3, "completeness": 0.3, "performance": 0.0}
     )
@@ -156,6 +164,24 @@ class NarrowingSpec(Strict):
         if any(v < 0 for v in value.values()) or sum(value.values()) <= 0:
             raise ValueError(Message("coefficients must be >= 0 and not all zero"))
         return value
+
+    @model_validator(mode="after")
+    def _self_assessment(self) -> NarrowingSpec:
+        if self.composite.get("competence", 0) > 0 and self.self_assessment == "none":
+            raise ValueError(Message("the competence component needs a self-assessment of expertise"))
+        table = competence_table(self.self_assessment)
+        for source, points in self.self_assessment_points.items():
+            if source not in table:
+                raise ValueError(
+                    Message(
+                        "%(source)s is not a source of this self-assessment; use %(names)s",
+                        source=source,
+                        names=", ".join(table),
+                    )
+                )
+            if set(points) - set(LEVELS) or not all(0 <= v <= 1 for v in points.values()):
+                raise ValueError(Message("points are given for high, medium and low, each from 0 to 1"))
+        return self
 
 
 class GroupSpec(Strict):

@@ -185,6 +185,14 @@ def update_protocol(session: Session, study: Study, changes: ProtocolUpdate, res
         value = getattr(changes, key)
         if value is not None:
             current[key] = value
+    narrowing = changes.narrowing
+    if (  # the protocol form has no field for a table's own points: saving it keeps them
+        narrowing is not None
+        and "self_assessment_points" not in narrowing.model_fields_set
+        and narrowing.self_assessment == study.narrowing.get("self_assessment")
+    ):
+        points = study.narrowing.get("self_assessment_points") or {}
+        current["narrowing"] = narrowing.model_copy(update={"self_assessment_points": points})
     groups = changes.groups if changes.groups is not None else study.groups
     apply_protocol(study, groups=groups, **current)
     study.updated_at = utcnow()

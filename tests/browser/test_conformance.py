@@ -22,6 +22,7 @@ from sqlmodel import select
 
 from app.accounts.models import Researcher
 from app.db import session_scope, utcnow
+from app.panel import expertise
 from app.panel import service as panel
 from app.rounds import answers, coding, service
 from app.studies.models import Item
@@ -53,6 +54,8 @@ SHOWS = {
     "panel": "td a[href*='/panel/']",
     "translations": "textarea[lang=en]",
     "expert page (answering)": "form[action$='/remind']",
+    "expert: self-assessment of expertise": "form[action$='/expertise'] .scale",
+    "expert page (self-assessed)": "#self-assessment",
 }
 # The pages that answer with an error status on purpose (the results of a round not analysed yet
 # say so with 409); every other page must answer 200.
@@ -162,15 +165,23 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
         found.researcher_pages["item (editable)"] = f"{d}/items/{first_item.id}"
 
         # Round 1 open on every kind: the expert's first form.
+        # It asks each expert's competence coefficient K first; the third expert has not given it yet.
         _, fresh = all_kinds_study(session, experts=3, language="en")
+        fresh.narrowing = {"self_assessment": "competence"}
         add_member(session, fresh, rita, "owner")
         first = open_round(session, fresh, settings)
         fresh_experts = invited(session, first)
         for expert in fresh_experts:
             expert.consent_at = utcnow()
             session.add(expert)
+        for expert in fresh_experts[:2]:
+            expertise.record(
+                session, fresh, expert, {"knowledge": 7} | {f"source_{s}": "medium" for s in expertise.table(fresh)}
+            )
         found.expert_links["round 1 form, every kind"] = link(fresh_experts[0])
         found.expert_links["round 1 form, refused"] = link(fresh_experts[1])
+        found.expert_links["self-assessment of expertise"] = link(fresh_experts[2])
+        found.researcher_pages["expert page (self-assessed)"] = f"/studies/{fresh.id}/panel/{fresh_experts[0].id}"
 
     found.refusals = {
         "design, new item refused": (f"{d}/design", f"form[action='{d}/items'] button[type=submit]"),
@@ -182,6 +193,10 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
         "expert: consent refused": (
             found.expert_links["welcome (consent)"],
             "form[action$='/consent'] button[type=submit]",
+        ),
+        "expert: self-assessment refused": (
+            found.expert_links["self-assessment of expertise"],
+            "form[action$='/expertise'] button[type=submit]",
         ),
         "expert: incomplete submission": (
             found.expert_links["round 1 form, refused"],

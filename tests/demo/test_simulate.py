@@ -35,6 +35,8 @@ def test_simulation_runs_the_seed_study_end_to_end(tmp_path, monkeypatch):
     engine = make_engine(f"sqlite:///{tmp_path / 'delphi.db'}")
     with Session(engine) as session:
         assert len(session.exec(select(Expert).where(Expert.status == "dropped")).all()) == 12
+        # each expert assessed their expertise (K) before round 1, through the link's form
+        assert all(e.self_assessment.get("levels") for e in session.exec(select(Expert)).all())
         sources = {h.source for h in session.exec(select(AnswerHistory)).all()}
         # every answer came through the expert pages' forms, or was carried forward as round 2 opened
         assert {"save", "carried"} <= sources <= {"save", "submit", "carried"}
