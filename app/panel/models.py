@@ -50,6 +50,9 @@ class Expert(SQLModel, table=True):
     consent_language: str | None = Field(default=None, max_length=2)  # the language they read it in
     # the self-assessment of expertise the protocol asks for (panel.expertise): the levels given, and when
     self_assessment: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # the interests declared with the consent where the information asks for them: {"declared":
+    # "none" or "some", "text", "version" of the information, "at"}
+    interests: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow)
     erased_at: datetime | None = None  # name, address, profile and link erased; the pseudonym stays
 

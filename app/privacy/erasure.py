@@ -237,6 +237,8 @@ def _forget_identities(session: Session, study: Study, experts: list[Expert]) ->
         expert.name = ""
         expert.email = erased_address(expert)
         expert.profile = {}
+        if expert.interests.get("text"):  # what they declared may name employers or clients
+            expert.interests = {**expert.interests, "text": ""}
         expert.link_nonce = expert.link_token_hash = None
         expert.weight_reason = _scrub(expert.weight_reason, found) or ""
         expert.status_reason = _scrub(expert.status_reason, found) or ""

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from app.i18n import N_, gettext
-from app.panel import expertise
+from app.panel import expertise, interests
 from app.reports.results import StudyResults
 
 GUIDELINES = ("ACCORD", "DELPHISTAR", "CREDES")
@@ -105,7 +105,7 @@ ANSWERS: dict[str, dict[str, tuple[str | None, str | None]]] = {
         "D1": ("attrition", "participation"),
         "D2": (None, None),
         "O1": (None, None),
-        "O2": ("declarations", None),
+        "O2": ("declarations", "interests"),
         "O3": ("declarations", None),
     },
     "DELPHISTAR": {
@@ -207,6 +207,7 @@ def items_of(guideline: str) -> tuple[GuidelineItem, ...]:
     )
 
 
+INTERESTS_FACT = N_("the experts declared their interests as they agreed: %(none)s none, %(some)s some (listed)")
 K_FACT = N_("competence coefficient K: mean %(k)s over %(n)s experts (high %(high)s, medium %(medium)s, low %(low)s)")
 
 
@@ -261,6 +262,7 @@ def facts(results: StudyResults, language: str) -> dict[str, str]:
     )
     feedback = [gettext(language, label) for key, label in FEEDBACK_LABELS.items() if study.feedback.get(key)]
     expertise_text = _expertise_fact(results, t)
+    declared = interests.declarations(results.experts)
     return {
         "method": t(N_("Delphi study, %(rounds)s round(s) run"), rounds=len(rounds))
         + (t(N_(", real-time rounds")) if any(r.round.realtime for r in rounds) else ""),
@@ -273,6 +275,13 @@ def facts(results: StudyResults, language: str) -> dict[str, str]:
         ),
         "participation": participation,
         "panel_expertise": "; ".join(part for part in (participation, expertise_text) if part),
+        "interests": t(
+            INTERESTS_FACT,
+            none=declared.none,
+            some=len(declared.some),
+        )
+        if declared
+        else "",
         "questionnaire": t(
             N_("%(items)s items (%(kinds)s); scale %(low)s–%(high)s"),
             items=len(results.items),

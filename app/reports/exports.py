@@ -71,6 +71,8 @@ PANEL_COLUMNS = (
     "consent_at",
     "self_assessment",
     *EXPERTISE_COLUMNS,
+    "interests_declared",
+    "interests",
 )
 IDENTITY_COLUMNS = ("name", "email")
 STAT_COLUMNS = (
@@ -152,6 +154,8 @@ def panel_rows(session: Session, study: Study, *, identities: bool = False) -> l
             "consent_language": e.consent_language,
             "consent_at": e.consent_at.isoformat() if e.consent_at else None,
             **_expertise_columns(study, e),
+            "interests_declared": e.interests.get("declared"),
+            "interests": e.interests.get("text") or None,
         }
         for e in experts
     ]
@@ -337,6 +341,7 @@ def study_json(session: Session, study: Study) -> bytes:
                 "version": sheet.version,
                 **{field: getattr(sheet, field) for field in information.FIELDS},
                 "asks_again": sheet.asks_again,
+                "asks_interests": sheet.asks_interests,
                 "created_at": sheet.created_at.isoformat(),
             }
             for sheet in information.sheets_of(session, study.id)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.db import reading_scope, utcnow
 from app.i18n import LANGUAGES, N_, gettext
-from app.panel import expertise
+from app.panel import expertise, interests
 from app.panel.models import ExpertStatus
 from app.reports import charts, checklists
 from app.reports.results import ItemOutcome, StudyResults, final_results
@@ -163,6 +163,7 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
         "leavers": leavers,
         "attrition_items": attrition_items,
         "expertise": _expertise(results),
+        "declarations": interests.declarations(results.experts),
         "expertise_table": expertise.table(study),
         "expertise_sources": expertise.SOURCE_LABELS.get(expertise.method(study), {}),
         "guideline": guideline,

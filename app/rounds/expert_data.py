@@ -87,6 +87,7 @@ def holdings(session: Session, study: Study, expert: Expert) -> dict[str, Any]:
                 "language": expert.language or study.language,
                 "profile": expert.profile,
                 "self_assessment": expert.self_assessment,  # the levels they gave about their expertise
+                "interests": expert.interests,  # what they declared as they agreed
                 "weight": expert.weight,
                 "status": expert.status,
                 "status_changed_at": _iso(expert.status_changed_at),

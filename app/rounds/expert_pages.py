@@ -31,7 +31,7 @@ from app.errors import (
     NotFound,
     TooManyRequests,
 )
-from app.panel import expertise
+from app.panel import expertise, interests
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.rounds import answers as answer_service
@@ -288,15 +288,24 @@ def save_expertise(request: Request, session: SessionDep, token: str, links: Lin
     return _redirect(ctx)
 
 
-def _welcome_page(request: Request, ctx: LinkContext, status_code: int = 200, error: Message | None = None) -> Response:
+def _welcome_page(
+    request: Request,
+    ctx: LinkContext,
+    status_code: int = 200,
+    error: str | None = None,
+    form: Any = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
     """How the study works, the information sheet, and the consent (again, after a change that
-    asks for it)."""
+    asks for it), with the declaration of interests where the information asks for it."""
     return link_page(
         request,
         ctx,
         "expert/welcome.html",
         status_code,
         error=error,
+        form=dict(form) if form is not None else {},
+        errors=errors or {},
         defaults=information.DEFAULTS,
         rights=information.RIGHTS,
         again=ctx.expert.consent_at is not None,
@@ -326,7 +335,7 @@ def consent(request: Request, session: SessionDep, token: str, links: LinksDep, 
     if (page := _status_page(request, ctx)) is not None:
         return page
     if not form.get("consent"):
-        return _welcome_page(request, ctx, 400, Message("Please tick the box to say you agree to take part."))
+        return _welcome_page(request, ctx, 400, Message("Please tick the box to say you agree to take part."), form)
     from app.db import utcnow
 
     if ctx.needs_consent:
@@ -339,6 +348,11 @@ def consent(request: Request, session: SessionDep, token: str, links: LinksDep, 
                 409,
                 Message("The information for participants changed while you were reading it. Please read it again."),
             )
+        if ctx.sheet is not None and ctx.sheet.asks_interests:
+            try:
+                interests.declare(ctx.expert, form, ctx.sheet.version)  # checked before anything is kept
+            except InvalidInput as exc:
+                return _welcome_page(request, ctx, 400, exc.detail, form, exc.fields)
         ctx.expert.consent_at = utcnow()
         ctx.expert.consent_version = (ctx.sheet or information.sheet_for_consent(session, ctx.study)).version
         ctx.expert.consent_language = ctx.language

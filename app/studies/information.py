@@ -80,11 +80,16 @@ def save_sheet(
     if values["contact_email"]:
         values["contact_email"] = addresses.checked(values["contact_email"], field="contact_email")
     current = current_sheet(session, study.id)
-    if current is not None and all(getattr(current, f) == values[f] for f in FIELDS):
+    if (
+        current is not None
+        and all(getattr(current, f) == values[f] for f in FIELDS)
+        and current.asks_interests == data.asks_interests
+    ):
         return current
     sheet = InformationSheet(
         study_id=study.id,
         asks_again=data.asks_again and current is not None,
+        asks_interests=data.asks_interests,
         version=(current.version + 1) if current else 1,
         researcher_id=researcher.id if researcher else None,
         **{f: values[f] for f in FIELDS},
@@ -109,6 +114,7 @@ def save_sheet(
         f"study:{study.id}",
         version=sheet.version,
         asks_again=sheet.asks_again,
+        asks_interests=sheet.asks_interests,
     )
     session.flush()
     return sheet

@@ -226,6 +226,8 @@ class InformationSheet(SQLModel, table=True):
     retention: str = Field(default="", sa_type=Text)
     # experts who agreed to an earlier version are asked to read this one and agree again
     asks_again: bool = False
+    # experts declare their interests (conflicts of interest) as they agree (ACCORD O2)
+    asks_interests: bool = False
     # this version in the study's other language (as the study's translations are kept)
     translations: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     researcher_id: int | None = Field(default=None, foreign_key="researcher.id", ondelete="SET NULL")

@@ -100,7 +100,10 @@ def _settings_values(study: Study) -> dict[str, Any]:
 
 
 def _sheet_values(sheet: InformationSheet | None) -> dict[str, Any]:
-    return {f: getattr(sheet, f) if sheet else "" for f in information.FIELDS} | {"asks_again": False}
+    return {f: getattr(sheet, f) if sheet else "" for f in information.FIELDS} | {
+        "asks_again": False,
+        "asks_interests": bool(sheet and sheet.asks_interests),
+    }
 
 
 def _settings_page(
@@ -207,6 +210,7 @@ def save_information_page(request: Request, session: SessionDep, access: StudyFo
     """A new version of the information sheet (if anything changed)."""
     values: dict[str, Any] = {f: form_text(form, f) for f in information.FIELDS}
     values["asks_again"] = bool(form.get("asks_again"))
+    values["asks_interests"] = bool(form.get("asks_interests"))
 
     again = _settings_again(
         request,

@@ -325,6 +325,7 @@ class InformationSheetIn(Strict):
     ethics: str = Field(default="", max_length=2000)
     retention: str = Field(default="", max_length=2000)
     asks_again: bool = False
+    asks_interests: bool = False
 
 
 class ProtocolUpdate(Strict):

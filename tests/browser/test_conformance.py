@@ -25,7 +25,9 @@ from app.db import session_scope, utcnow
 from app.panel import expertise
 from app.panel import service as panel
 from app.rounds import answers, coding, service
+from app.studies import information
 from app.studies.models import Item
+from app.studies.schemas import InformationSheetIn
 from tests.browser.conftest import log_in
 from tests.conftest import TEST_SECRET, settings_for
 from tests.factories import add_member, make_item, make_panel_study, make_theme
@@ -41,7 +43,7 @@ NO_TOOLS = f"axe-core or vnu-jar is missing from {TOOLS}: the conformance checks
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 # What a page must show to be in the state it stands for (the check would pass on the wrong page).
 SHOWS = {
-    "expert: welcome (consent)": "form[action$='/consent']",
+    "expert: welcome (consent)": "form[action$='/consent'] input[name=interests]",
     "expert: round 2 form with feedback": "#answers .feedback svg",
     "expert: round 1 form, every kind": "#answers [data-kind=ranking] select, #answers [data-kind=estimate] input",
     "expert: submitted": ".alert.ok",
@@ -92,6 +94,7 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
         study.narrowing = {"target": 5, "keep_group_share": True, "composite": {"weight": 1.0}}
         session.add(study)
         add_member(session, study, rita, "owner")
+        information.save_sheet(session, study, InformationSheetIn(asks_interests=True), None)  # a declaration too
         round1 = open_round(session, study, settings)
         experts = invited(session, round1)
         answer_everything(session, study, round1, experts)
