@@ -69,13 +69,14 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
             return "—"
         return format_decimal(round(100 * float(value), digits) + 0.0, locale=language) + "\u00a0%"
 
-    def chart_numbers(svg: Markup | str) -> Markup:
+    def chart_numbers(svg: Markup | str | None) -> Markup:
         """A hand-drawn chart's numbers (its ``<text>`` elements: counts, scale points) written as
-        the page's language writes them: ``2,5`` on a French page. Only numbers go into those
-        charts, so the markup stays what it was."""
-        if language == "en" or not svg:
-            return Markup(svg)  # noqa: S704 - a chart built from numbers only
-        return Markup(CHART_NUMBER.sub(lambda m: ">" + format_decimal(m.group(1), locale=language) + "<", str(svg)))  # noqa: S704
+        the page's language writes them: ``2,5`` on a French page. A chart is markup built from
+        numbers; anything else given here is escaped like any text."""
+        chart = svg if isinstance(svg, Markup) else escape(svg or "")
+        if language == "en":
+            return chart
+        return Markup(CHART_NUMBER.sub(lambda m: ">" + format_decimal(m.group(1), locale=language) + "<", str(chart)))  # noqa: S704
 
     def translate(value: Any) -> str:
         """Translate a message (a ``Message`` keeps its values apart from its template)."""

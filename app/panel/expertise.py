@@ -34,6 +34,23 @@ SOURCE_LABELS = {
         "intuition": N_("Intuition"),
     },
 }
+# the same sources as the report names them (the form speaks to the expert)
+REPORT_LABELS = {
+    "competence": {
+        "theory": N_("Theoretical analyses carried out by the expert"),
+        "experience": N_("The expert's own experience"),
+        "national_works": N_("Works by authors of the expert's country"),
+        "international_works": N_("Works by foreign authors"),
+        "abroad": N_("Knowledge of the state of the field abroad"),
+        "intuition": N_("Intuition"),
+    },
+    "authority": {
+        "practice": N_("Practical experience"),
+        "theory": N_("Theoretical analysis"),
+        "literature": N_("Literature, national and foreign"),
+        "intuition": N_("Intuition"),
+    },
+}
 LEVEL_LABELS = {"high": N_("high"), "medium": N_("medium"), "low": N_("low")}
 FAMILIARITY_LABELS = {
     "very_familiar": N_("very familiar"),
@@ -59,7 +76,8 @@ def table(study: Study) -> dict[str, dict[str, float]]:
 
 
 def needs_assessment(study: Study, expert: Expert) -> bool:
-    return method(study) != "none" and not expert.self_assessment.get("levels")
+    """The protocol asks for a self-assessment and this expert's does not score (none given yet)."""
+    return method(study) != "none" and coefficient(study, expert) is None
 
 
 Coefficient = scoring.Competence | scoring.Authority
@@ -70,9 +88,12 @@ def coefficient(study: Study, expert: Expert) -> Coefficient | None:
     given = expert.self_assessment
     if method(study) == "none" or not given.get("levels") or given.get("method") != method(study):
         return None
-    if method(study) == "competence":
-        return scoring.competence(given["knowledge"], given["levels"], table(study))
-    return scoring.authority(given["familiarity"], given["levels"], table(study))
+    try:
+        if method(study) == "competence":
+            return scoring.competence(given["knowledge"], given["levels"], table(study))
+        return scoring.authority(given["familiarity"], given["levels"], table(study))
+    except (scoring.AssessmentError, KeyError):  # levels of another table: asked again, never a crash
+        return None
 
 
 def value(study: Study, expert: Expert) -> float | None:

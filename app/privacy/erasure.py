@@ -63,6 +63,8 @@ def erase_expert(session: Session, study: Study, expert: Expert, by: Researcher 
         doomed = [a for a in answers if rounds[a.round_id].status in (RoundStatus.DRAFT, RoundStatus.OPEN)]
     for answer in doomed:
         session.delete(answer)
+    if study.erasure_policy == REMOVE_ANSWERS:  # what they said of themselves goes with their answers
+        expert.self_assessment, expert.interests = {}, {}
     if expert.status == ExpertStatus.ACTIVE:  # an erased expert leaves the panel
         expert.withdraw(utcnow(), "erased")
         session.add(expert)

@@ -17,6 +17,8 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
+from babel.numbers import format_decimal
+
 from app.i18n import N_, gettext
 from app.panel import expertise, interests
 from app.reports.results import StudyResults
@@ -208,33 +210,27 @@ def items_of(guideline: str) -> tuple[GuidelineItem, ...]:
 
 
 INTERESTS_FACT = N_("the experts declared their interests as they agreed: %(none)s none, %(some)s some (listed)")
-K_FACT = N_("competence coefficient K: mean %(k)s over %(n)s experts (high %(high)s, medium %(medium)s, low %(low)s)")
+K_FACT = N_("competence coefficient K: mean %(k)s (assessed: %(n)s; high %(high)s, medium %(medium)s, low %(low)s)")
+CR_FACT = N_("authority coefficient Cr: %(cr)s (assessed: %(n)s; Ca %(ca)s, Cs %(cs)s)")
 
 
-def _expertise_fact(results: StudyResults, t: Callable[..., str]) -> str:
+def _expertise_fact(results: StudyResults, t: Callable[..., str], language: str) -> str:
     """The panel's self-assessed expertise (K or Cr), where the protocol asked for it."""
     summary = expertise.panel_summary(results.study, results.experts)
-    if summary is None:
-        return ""
-    if summary.competence is not None:
+    number = lambda value, digits: format_decimal(round(value, digits), format="0." + "0" * digits, locale=language)  # noqa: E731
+    if summary is not None and summary.competence is not None:
         c = summary.competence
         return t(
             K_FACT,
-            k=f"{c.k:.2f}",
+            k=number(c.k, 2),
             n=c.n,
             high=c.bands["high"],
             medium=c.bands["medium"],
             low=c.bands["low"],
         )
-    if summary.authority is not None:
+    if summary is not None and summary.authority is not None:
         a = summary.authority
-        return t(
-            N_("authority coefficient Cr: %(cr)s over %(n)s experts (Ca %(ca)s, Cs %(cs)s)"),
-            cr=f"{a.cr:.3f}",
-            n=a.n,
-            ca=f"{a.ca:.3f}",
-            cs=f"{a.cs:.3f}",
-        )
+        return t(CR_FACT, cr=number(a.cr, 3), n=a.n, ca=number(a.ca, 3), cs=number(a.cs, 3))
     return ""
 
 
@@ -261,7 +257,7 @@ def facts(results: StudyResults, language: str) -> dict[str, str]:
         for r in rounds
     )
     feedback = [gettext(language, label) for key, label in FEEDBACK_LABELS.items() if study.feedback.get(key)]
-    expertise_text = _expertise_fact(results, t)
+    expertise_text = _expertise_fact(results, t, language)
     declared = interests.declarations(results.experts)
     return {
         "method": t(N_("Delphi study, %(rounds)s round(s) run"), rounds=len(rounds))

@@ -165,7 +165,7 @@ def build_context(results: StudyResults, language: str, guideline: str = "ACCORD
         "expertise": _expertise(results),
         "declarations": interests.declarations(results.experts),
         "expertise_table": expertise.table(study),
-        "expertise_sources": expertise.SOURCE_LABELS.get(expertise.method(study), {}),
+        "expertise_sources": expertise.REPORT_LABELS.get(expertise.method(study), {}),
         "guideline": guideline,
         "guideline_citation": checklists.CITATIONS[guideline],
         "checklist": checklists.appendix(guideline, results, language),

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, SQLAlchemyError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app.config import Settings
 from app.dependencies import Form, RawBody, SessionDep, SettingsDep, same_origin
@@ -80,6 +80,8 @@ class LinkContext:
         """The round this expert answers now (the status page was ruled out before)."""
         if self.round is None or self.invitation is None:
             raise Gone(Message("You are not on the panel of this round."))
+        if expertise.needs_assessment(self.study, self.expert):  # the page asks it first; a script must too
+            raise Conflict(Message("Please answer the questions about your expertise first."))
         return self.round, self.invitation
 
 
@@ -212,6 +214,7 @@ def _form_page(
         invitation=invitation,
         unanswered=unanswered or [],
         preview=False,
+        expertise_editable=expertise.method(ctx.study) != "none" and not _assessment_frozen(session, ctx),
     )
 
 
@@ -266,9 +269,22 @@ def expertise_page(request: Request, session: SessionDep, token: str, links: Lin
         return page
     if ctx.needs_consent:
         return _welcome_page(request, ctx)
-    if expertise.method(ctx.study) == "none":
+    if expertise.method(ctx.study) == "none" or _assessment_frozen(session, ctx):
         return _redirect(ctx)
     return _expertise_page(request, ctx)
+
+
+def _assessment_frozen(session: Session, ctx: LinkContext) -> bool:
+    """A self-assessment stays as it was once a round the expert was invited to has closed: the
+    analysis, the narrowing and the report read the same answers."""
+    if expertise.needs_assessment(ctx.study, ctx.expert):
+        return False
+    closed = session.exec(
+        select(Invitation.id)
+        .join(Round, col(Round.id) == col(Invitation.round_id))
+        .where(Invitation.expert_id == ctx.expert.id, col(Round.closed_at).is_not(None))
+    ).first()
+    return closed is not None
 
 
 @router.post("/e/{token}/expertise")
@@ -281,6 +297,10 @@ def save_expertise(request: Request, session: SessionDep, token: str, links: Lin
         return _welcome_page(request, ctx)
     if expertise.method(ctx.study) == "none":
         return _redirect(ctx)
+    if _assessment_frozen(session, ctx):
+        raise Conflict(
+            Message("Your answers about your expertise were used when a round closed; they stay as they were.")
+        )
     try:
         expertise.record(session, ctx.study, ctx.expert, form)  # checks every answer before it writes
     except InvalidInput as exc:

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from app.errors import Message
 from app.scoring import QUANTILE_METHODS, RuleError, parse, parse_consensus_rule, parse_stopping_rule
-from app.scoring.competence import LEVELS, competence_table
+from app.scoring.competence import LEVELS, competence_table, with_points
 from app.scoring.narrowing import COMPONENTS
 from app.studies.kinds import design_kind
 from app.studies.models import DEFAULT_CONSENSUS_RULE, DEFAULT_STOPPING_RULE
@@ -181,6 +181,11 @@ class NarrowingSpec(Strict):
                 )
             if set(points) - set(LEVELS) or not all(0 <= v <= 1 for v in points.values()):
                 raise ValueError(Message("points are given for high, medium and low, each from 0 to 1"))
+        full = with_points(table, self.self_assessment_points)
+        if any(not (p["high"] >= p["medium"] >= p["low"]) for p in full.values()):
+            raise ValueError(Message("a source's points go down from high to medium to low"))
+        if sum(p["high"] for p in full.values()) > 1 + 1e-9:
+            raise ValueError(Message("the points of every source at high add up to 1 at most"))
         return self
 
 

@@ -12,6 +12,7 @@ from app.accounts.models import Researcher, StudyMember
 from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, Message, NotFound
+from app.scoring import competence
 from app.studies.models import Item, Study
 from app.studies.schemas import (
     DataProtection,
@@ -248,6 +249,11 @@ def lock_protocol(session: Session, study: Study, researcher: Researcher | None)
     """Fix the rules: timestamped, read-only from now on. Idempotent."""
     if study.locked_at is None:
         study.locked_at = utcnow()
+        method = study.narrowing.get("self_assessment") or "none"
+        if method != "none":  # the whole table, as it is today, is fixed with the rules
+            points = study.narrowing.get("self_assessment_points") or {}
+            table = competence.with_points(competence.competence_table(method), points)
+            study.narrowing = {**study.narrowing, "self_assessment_points": table}
         session.add(study)
         audit.record(session, study.id, researcher, "protocol.locked", f"study:{study.id}")
         session.flush()

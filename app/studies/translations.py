@@ -101,7 +101,7 @@ class Localiser:
         page then says so once, at its top."""
         if self.language == self.study_language:
             return False
-        texts = [self.study(f) for f in ("title", "question", "description", "anchors")]
+        texts = [self.study(f) for f in ("title", "question", "anchors")]  # what the questionnaire shows
         for theme, items in groups:
             if theme is not None:
                 texts += [self.theme(theme, f) for f in THEME_FIELDS]

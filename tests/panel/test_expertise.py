@@ -19,7 +19,7 @@ from app.panel.models import Expert
 from app.reports import checklists, exports
 from app.reports.results import final_results
 from app.reports.service import render_html
-from app.rounds import narrowing, service
+from app.rounds import answers, narrowing, service
 from app.scoring.competence import COMPETENCE_SOURCES
 from app.studies.schemas import NarrowingSpec
 from app.templating import default_templates
@@ -154,7 +154,7 @@ def test_the_narrowing_reads_the_coefficient_and_the_report_and_exports_give_it(
     mean_k = (0.6 + 0.95 + 1.0) / 3
     assert f"{mean_k:.2f}" in report
     credes = checklists.facts(final_results(session, study.id), "en")["panel_expertise"]
-    assert f"competence coefficient K: mean {mean_k:.2f} over 3 experts (high 2, medium 1, low 0)" in credes
+    assert f"competence coefficient K: mean {mean_k:.2f} (assessed: 3; high 2, medium 1, low 0)" in credes
     rows = {row["expert"]: row for row in exports.panel_rows(session, study)}
     assert rows[experts[3].pseudonym]["k"] == 1.0 and rows[experts[3].pseudonym]["self_assessment"] == "competence"
     assert rows[experts[2].pseudonym]["k"] is None
@@ -201,3 +201,63 @@ def test_the_protocol_refuses_a_competence_component_without_a_self_assessment_a
         session, study, experts[0], {"knowledge": 10} | {f"source_{s}": "high" for s in COMPETENCE_SOURCES}
     )
     assert expertise.coefficient(study, experts[0]).ka == pytest.approx(0.6 + 0.3 - 0.3 + 0.2 + 0.2)  # type: ignore[union-attr]
+
+
+def test_no_answer_is_taken_before_the_assessment_and_it_stays_once_a_round_closed(client, session, settings):
+    owner, study = _competence_study(session, experts=2)
+    round1 = open_round(session, study, settings)
+    assert study.narrowing["self_assessment_points"] == COMPETENCE_SOURCES  # the whole table, fixed at the lock
+    expert = invited(session, round1)[0]
+    url = _consented(client, session, expert)
+    token = csrf_from(client.get(url).text)
+    item_id = answers.round_items(session, round1.id)[0].id
+    skipped = client.post(f"{url}/save", data={"csrf_token": token, f"v{item_id}": "7"})
+    assert skipped.status_code == 409 and "questions about your expertise first" in skipped.text
+    autosaved = client.post(
+        f"{url}/answers", content=f'{{"answers": {{"{item_id}": {{"value": 7}}}}}}', headers={"x-csrf-token": token}
+    )
+    assert autosaved.status_code == 409
+    assert answers.answers_of(session, round1.id, expert.id) == {}
+    every_high = {f"source_{s}": "high" for s in COMPETENCE_SOURCES}
+    client.post(f"{url}/expertise", data={"csrf_token": token, "knowledge": "6"} | every_high)
+    assert client.post(f"{url}/save", data={"csrf_token": token, f"v{item_id}": "7"}).status_code in (200, 303)
+    service.close_round(session, study, round1, None)
+    round2 = open_round(session, study, settings)
+    assert expert.id in {e.id for e in invited(session, round2)}
+    assert client.get(f"{url}/expertise", follow_redirects=False).status_code == 303  # to the questions
+    refused = client.post(f"{url}/expertise", data={"csrf_token": token, "knowledge": "10"} | every_high)
+    assert refused.status_code == 409 and "stay as they were" in refused.text
+    session.refresh(expert)
+    assert expert.self_assessment["knowledge"] == 6
+    assert f"{url}/expertise" not in client.get(url).text
+
+
+def test_the_authority_coefficient_in_the_report_in_french_and_erasure_with_the_answers(session, settings):
+    from app.privacy import erasure
+    from app.studies.models import REMOVE_ANSWERS
+
+    owner, study = _competence_study(session, experts=3)
+    study.narrowing = {"self_assessment": "authority"}
+    study.erasure_policy = REMOVE_ANSWERS
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    levels = {"source_practice": "high", "source_theory": "high", "source_literature": "low", "source_intuition": "low"}
+    for expert, familiarity in zip(experts, ("very_familiar", "familiar", "somewhat_familiar"), strict=True):
+        expertise.record(session, study, expert, {"familiarity": familiarity} | levels)
+    answer_all(session, study, round1)
+    service.close_round(session, study, round1, None)
+    report = html.unescape(render_html(session, study.id, "fr", default_templates()))
+    assert "Expertise auto-évaluée" in report and "coefficient d’autorité Cr = (Ca + Cs) / 2" in report
+    assert "0,800" in report and "Expérience pratique" in report  # Cs (1 + 0.8 + 0.6) / 3, Ca 1.0
+    fact = checklists.facts(final_results(session, study.id), "fr")["panel_expertise"]
+    assert "coefficient d’autorité Cr\u00a0: 0,900 (évalués\u00a0: 3\u00a0; Ca 1,000, Cs 0,800)" in fact
+    erasure.erase_expert(session, study, experts[0], owner)
+    session.refresh(experts[0])
+    assert experts[0].self_assessment == {} and experts[0].interests == {}
+
+
+def test_a_table_whose_points_do_not_go_down_or_add_up_to_more_than_one_is_refused():
+    with pytest.raises(ValidationError, match="go down from high"):
+        NarrowingSpec(self_assessment="competence", self_assessment_points={"theory": {"high": 0.1, "low": 0.2}})
+    with pytest.raises(ValidationError, match="add up to 1 at most"):
+        NarrowingSpec(self_assessment="competence", self_assessment_points={"intuition": {"high": 0.5}})

@@ -376,3 +376,28 @@ def test_the_team_s_words_travel_with_the_protocol_file(session):
     copy = protocol_file.create_from_text(session, text, owner=owner)
     assert (copy.invitation_note, copy.reminder_note) == ("Merci d'avance.", "Dernier rappel.")
     assert str(Localiser(copy, "en").study("reminder_note")) == "Last reminder."
+
+
+def test_the_questionnaire_says_it_shows_the_original_only_for_what_it_shows(session):
+    owner, study, theme, rated, other, choice = _french_study(session)
+    study.description = "Une description que le questionnaire ne montre pas"
+    groups = design.by_theme(session, study.id, design.items_of(session, study.id, active_only=True))
+    assert Localiser(study, "fr").untranslated(groups) is False  # the study's own language
+    assert Localiser(study, "en").untranslated(groups) is True  # nothing translated yet
+    everything = _english(theme, rated, choice) | {f"item.{other.id}.text": "Post every day"}
+    translations.save(session, study, *_texts(session, study), everything, owner)
+    assert Localiser(study, "en").untranslated(groups) is False  # the description alone does not count
+    other.text = "Publier chaque jour, même le dimanche"  # reworded: its translation no longer fits
+    assert Localiser(study, "en").untranslated(groups) is True
+
+
+def test_chart_numbers_are_written_as_the_page_s_language_writes_them():
+    from markupsafe import Markup
+
+    from app.templating import _make_env
+
+    chart = Markup('<svg><text x="12.5">2.5</text><text>3</text></svg>')
+    french = _make_env("fr").filters["chart_numbers"]
+    assert str(french(chart)) == '<svg><text x="12.5">2,5</text><text>3</text></svg>'  # attributes untouched
+    assert str(_make_env("en").filters["chart_numbers"](chart)) == str(chart)
+    assert str(french(None)) == "" and str(french("<b>2.5</b>")) == "&lt;b&gt;2.5&lt;/b&gt;"  # text is escaped
