@@ -38,6 +38,7 @@ TERMS = (
     N_("coding"),
     N_("reworded"),
     N_("created"),
+    N_("evidence"),
     # fates of items and experts in the report
     N_("consensus"),
     N_("no consensus"),
@@ -74,6 +75,7 @@ ACTIONS = {
     "theme.deleted": N_("Theme deleted"),
     "item.created": N_("Item created"),
     "item.reworded": N_("Item reworded"),
+    "item.evidence": N_("Evidence shown with an item changed"),
     "item.merged": N_("Items merged"),
     "item.split": N_("Item split"),
     "item.retired": N_("Item retired"),

@@ -165,6 +165,8 @@ def _item_entry(item: Any, study: Study) -> dict[str, Any]:
         entry["anchors"] = item.anchors
     if not item.allow_unable:
         entry["allow_unable"] = False
+    if item.evidence:
+        entry["evidence"] = item.evidence
     design_kind(item.kind).export(item, entry)
     entry.update(_translations(item, study))
     return entry

@@ -42,6 +42,7 @@ SECTIONS = {
     "participants": N_("Participants"),
     "rounds": N_("Rounds"),
     "questionnaire": N_("Questionnaire and scale"),
+    "evidence": N_("Evidence shown to the panel"),
     "consensus": N_("Definition of consensus"),
     "stopping": N_("Stopping rule"),
     "feedback": N_("Feedback between rounds"),
@@ -85,7 +86,7 @@ ANSWERS: dict[str, dict[str, tuple[str | None, str | None]]] = {
         "M5": ("participants", "groups"),
         "M6": (None, None),
         "M7": (None, None),
-        "M8": (None, None),
+        "M8": ("evidence", "evidence"),
         "M9": ("log", "changes"),
         "M10": ("questionnaire", "questionnaire"),
         "M11": ("rounds", "rounds"),
@@ -209,6 +210,7 @@ def items_of(guideline: str) -> tuple[GuidelineItem, ...]:
     )
 
 
+EVIDENCE_FACT = N_("a summary of the evidence was shown under %(count)s of %(items)s items; changes in their history")
 INTERESTS_FACT = N_("the experts declared their interests as they agreed: %(none)s none, %(some)s some (listed)")
 K_FACT = N_("competence coefficient K: mean %(k)s (assessed: %(n)s; high %(high)s, medium %(medium)s, low %(low)s)")
 CR_FACT = N_("authority coefficient Cr: %(cr)s (assessed: %(n)s; Ca %(ca)s, Cs %(cs)s)")
@@ -277,6 +279,13 @@ def facts(results: StudyResults, language: str) -> dict[str, str]:
             some=len(declared.some),
         )
         if declared
+        else "",
+        "evidence": t(
+            EVIDENCE_FACT,
+            count=sum(1 for o in results.items if o.item.evidence),
+            items=len(results.items),
+        )
+        if any(o.item.evidence for o in results.items)
         else "",
         "questionnaire": t(
             N_("%(items)s items (%(kinds)s); scale %(low)s–%(high)s"),

@@ -317,6 +317,7 @@ def study_json(session: Session, study: Study) -> bytes:
                 "theme_id": o.item.theme_id,
                 "status": o.item.status,
                 "origin": o.item.origin,
+                "evidence": o.item.evidence,
                 "fate": o.fate,
                 "consensus_round": o.consensus_round,
                 "final_weight": o.weight,

@@ -202,7 +202,7 @@ def update_item(
     changes = data.model_dump(exclude_unset=True)
     changes.pop("reason", None)
     if study.locked_at is not None:
-        structural = {k for k in changes if k not in ("text", "theme_id")}
+        structural = {k for k in changes if k not in ("text", "theme_id", "evidence")}
         if structural:
             raise Conflict(locked_reason(study))
         if "text" in changes and changes["text"] != item.text and not data.reason.strip():
@@ -221,13 +221,24 @@ def update_item(
                 fields=("options",),
             )
         changes["options"] = options
-    before = item.text
+    before, evidence_before = item.text, item.evidence
     for key, value in changes.items():
         if value is not None or key == "theme_id":
             setattr(item, key, value)
     item.updated_at = utcnow()
     session.add(item)
     session.flush()
+    if item.evidence != evidence_before and (study.locked_at is not None or evidence_before):
+        _revision(
+            session,
+            item,
+            researcher,
+            "evidence",
+            before=evidence_before,
+            after=item.evidence,
+            reason=data.reason,
+            round_number=round_number,
+        )
     if item.text != before:
         _revision(
             session,

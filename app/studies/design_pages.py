@@ -254,6 +254,7 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
             "text": form.get("text", item.text),
             "reason": form.get("reason", ""),
             "theme_id": int(theme) if theme.isdigit() else None,
+            "evidence": form_text(form, "evidence", item.evidence).strip(),
         }
         if study.locked_at is None:
             changes.update(

@@ -197,6 +197,7 @@ def item_from_form(form: dict[str, Any]) -> tuple[ItemCreate | None, dict[str, s
         "allow_unable": bool(form.get("allow_unable")),
         "is_seed": bool(form.get("is_seed")),
         "realization": realization,
+        "evidence": (form.get("evidence") or "").strip(),
     }
     if errors:
         return None, errors
@@ -218,6 +219,7 @@ def item_form_values(item: Item | None = None) -> dict[str, Any]:
             "allow_unable": True,
             "is_seed": False,
             "realization": "",
+            "evidence": "",
         }
     return {
         "text": item.text,
@@ -228,4 +230,5 @@ def item_form_values(item: Item | None = None) -> dict[str, Any]:
         "allow_unable": item.allow_unable,
         "is_seed": item.is_seed,
         "realization": "" if item.realization is None else item.realization,
+        "evidence": item.evidence,
     }

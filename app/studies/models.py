@@ -161,6 +161,9 @@ class Item(SQLModel, table=True):
     is_seed: bool = False
     realization: float | None = None
     quantiles: list[float] = Field(default_factory=lambda: [0.05, 0.5, 0.95], sa_type=JSON)
+    # what the experts are shown of the evidence behind the statement (a summary, references);
+    # may change between rounds, each change kept in the item's history (ACCORD M8)
+    evidence: str = Field(default="", sa_type=Text)
     translations: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
     status: ItemStatus = Field(default=ItemStatus.ACTIVE, sa_type=StatusColumn(ItemStatus))

@@ -214,6 +214,7 @@ class ItemSpec(Strict):
     is_seed: bool = False
     realization: float | None = None
     quantiles: list[float] = Field(default_factory=lambda: [0.05, 0.5, 0.95])
+    evidence: str = Field(default="", max_length=5000)
 
     @model_validator(mode="after")
     def _kind_needs(self) -> ItemSpec:
@@ -231,7 +232,7 @@ class FileStudy(StudyFields):
 
 
 class FileItem(ItemSpec):
-    translations: Translations = Field(default_factory=dict)  # text, options
+    translations: Translations = Field(default_factory=dict)  # text, options, evidence
 
     @model_validator(mode="after")
     def _translated_options_fit(self) -> FileItem:
@@ -399,6 +400,7 @@ class ItemUpdate(Strict):
     anchors: dict[str, str] | None = None
     options: list[str] | None = None
     allow_unable: bool | None = None
+    evidence: str | None = Field(default=None, max_length=5000)
     reason: str = Field(default="", max_length=2000)
 
 
@@ -417,6 +419,7 @@ class ItemPublic(BaseModel):
     is_seed: bool
     realization: float | None
     quantiles: list[float]
+    evidence: str
     status: str
     origin: str
     source_item_ids: list[int]

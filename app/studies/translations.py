@@ -23,7 +23,7 @@ from app.studies.models import InformationSheet, Item, Study, Theme
 
 STUDY_FIELDS = ("title", "question", "description", "anchors", "invitation_note", "reminder_note")
 THEME_FIELDS = ("title", "description")
-ITEM_FIELDS = ("text", "options")
+ITEM_FIELDS = ("text", "options", "evidence")
 SHEET_FIELDS = ("purpose", "controller", "ethics", "retention")  # the information for participants
 
 Translatable = Study | Theme | Item | InformationSheet
@@ -76,6 +76,10 @@ class Localiser:
 
     def theme(self, theme: Theme, field: str = "title") -> Local:
         return translated(theme, field, self.study_language, self.language)
+
+    def evidence(self, item: Item) -> Local:
+        """What the experts are shown of the evidence behind an item."""
+        return translated(item, "evidence", self.study_language, self.language)
 
     def item(self, item: Item) -> Local:
         return translated(item, "text", self.study_language, self.language)

@@ -45,7 +45,7 @@ WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SHOWS = {
     "expert: welcome (consent)": "form[action$='/consent'] input[name=interests]",
     "expert: round 2 form with feedback": "#answers .feedback svg",
-    "expert: round 1 form, every kind": "#answers [data-kind=ranking] select, #answers [data-kind=estimate] input",
+    "expert: round 1 form, every kind": "#answers [data-kind=ranking] select, #answers details.evidence",
     "expert: submitted": ".alert.ok",
     "expert: not valid": "main h1",
     "results": "table",
@@ -171,6 +171,10 @@ def populate(live_app) -> Instance:  # type: ignore[no-untyped-def]
         # It asks each expert's competence coefficient K first; the third expert has not given it yet.
         _, fresh = all_kinds_study(session, experts=3, language="en")
         fresh.narrowing = {"self_assessment": "competence"}
+        with_evidence = session.exec(select(Item).where(Item.study_id == fresh.id)).first()
+        assert with_evidence is not None
+        with_evidence.evidence = "Two surveys (2023, n = 1,200) found that fast replies doubled repeat purchases."
+        session.add(with_evidence)
         add_member(session, fresh, rita, "owner")
         first = open_round(session, fresh, settings)
         fresh_experts = invited(session, first)

@@ -73,7 +73,7 @@ def test_a_researcher_previews_the_questionnaire_and_tests_her_e_mails_before_ro
     untranslated = page.locator("legend", has_text="Répondre aux clients en temps réel")
     expect(untranslated).to_have_attribute("lang", "fr")
     expect(untranslated.locator(".badge")).to_have_text("not translated")
-    expect(page.locator("header .alert").first).to_contain_text("Some texts of this study are not translated")
+    expect(page.locator("header .alert", has_text="Some texts of this study are not translated")).to_be_visible()
     shot(page, "41-preview-desktop-en")
 
     page.goto(f"{live_app.base}/studies/{study_id}/mailbox")
