@@ -3,6 +3,8 @@ to their source answers); a statement becomes an item of the next round."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session, col, func, select
 
 from app.accounts.models import Researcher
@@ -10,6 +12,7 @@ from app.audit import service as audit
 from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.panel.models import Expert
 from app.rounds.models import Answer, Round, Statement, StatementSource, StatementStatus
+from app.scoring import text_groups
 from app.studies import design
 from app.studies.models import Item, Study
 from app.studies.schemas import ItemCreate
@@ -28,6 +31,36 @@ def open_answers(session: Session, round_: Round) -> list[tuple[Item, list[tuple
     for answer, expert, item in rows:
         grouped.setdefault(item.id, (item, []))[1].append((answer, expert))
     return list(grouped.values())
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Open answers to one question that look alike (``text_groups``), not yet coded: a statement
+    the researcher may write from them. Nothing is coded until she does."""
+
+    item: Item
+    answers: list[tuple[Answer, Expert]]  # the most typical first
+    terms: list[str]
+
+
+def suggestions(groups: list[tuple[Item, list[tuple[Answer, Expert]]]], coded_answer_ids: set[int]) -> list[Suggestion]:
+    """Suggested groups among each question's answers that no statement draws on yet."""
+    found = []
+    for item, answers in groups:
+        rest = [(answer, expert) for answer, expert in answers if answer.id not in coded_answer_ids and answer.text]
+        for group in text_groups.suggest_groups([answer.text or "" for answer, _ in rest]):
+            found.append(Suggestion(item, [rest[i] for i in group.members], group.terms))
+    return found
+
+
+def alike_statements(statements: list[Statement]) -> dict[int, list[int]]:
+    """For each candidate statement, the other candidates that may say the same thing (to merge)."""
+    candidates = [s for s in statements if s.status == StatementStatus.CANDIDATE]
+    alike: dict[int, list[int]] = {}
+    for i, j, _ in text_groups.similar_pairs([s.text for s in candidates]):
+        alike.setdefault(candidates[i].id, []).append(candidates[j].id)
+        alike.setdefault(candidates[j].id, []).append(candidates[i].id)
+    return alike
 
 
 def statements_of(session: Session, study: Study) -> list[Statement]:

@@ -40,6 +40,12 @@ def _coding_page(
     round_ = service.get_round(session, study, number)
     statements = coding.statements_of(session, study)
     themes = design.themes_of(session, study.id)
+    groups = coding.open_answers(session, round_)
+    sources = coding.sources_of(session, [s.id for s in statements])
+    suggested = coding.suggestions(groups, {a for ids in sources.values() for a in ids})
+    chosen = _chosen_suggestion(request, suggested)
+    if chosen is not None and form is None:  # a suggestion taken: its answers ticked, its typical answer to edit
+        form = {"text": chosen.answers[0][0].text or "", "theme_id": "", "tags": ""}
     return render(
         request,
         "researcher/coding.html",
@@ -47,9 +53,12 @@ def _coding_page(
             session,
             access,
             round=round_,
-            groups=coding.open_answers(session, round_),
+            groups=groups,
             statements=statements,
-            sources=coding.sources_of(session, [s.id for s in statements]),
+            sources=sources,
+            suggestions=suggested,
+            ticked={answer.id for answer, _ in chosen.answers} if chosen else set(),
+            alike=coding.alike_statements(statements),
             themes={t.id: t for t in themes},
             theme_options=theme_options(themes),
             error=error,
@@ -57,6 +66,14 @@ def _coding_page(
         ),
         status_code=status_code,
     )
+
+
+def _chosen_suggestion(request: Request, suggested: list[coding.Suggestion]) -> coding.Suggestion | None:
+    """The suggestion the researcher took (``?suggestion=N``, counted from 1), if any."""
+    number = request.query_params.get("suggestion", "")
+    if number.isdigit() and 1 <= int(number) <= len(suggested):
+        return suggested[int(number) - 1]
+    return None
 
 
 @router.post("/studies/{study_id}/rounds/{number}/statements", include_in_schema=False)
