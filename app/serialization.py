@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,9 +40,20 @@ def neutralise(value: Any) -> Any:
 def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> bytes:
     """Rows as CSV for a spreadsheet: UTF-8 with a BOM (spreadsheets then read it as such),
     formulas neutralised."""
+    return b"".join(csv_chunks(rows, columns))
+
+
+def csv_chunks(rows: Iterable[dict[str, Any]], columns: Sequence[str], lines: int = 1000) -> Iterator[bytes]:
+    """``to_csv`` as it is written, ``lines`` rows at a time (a response streamed from an iterator
+    of rows holds one chunk, not the file)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    buffer.write("\ufeff")
     writer.writeheader()
-    for row in rows:
+    for count, row in enumerate(rows, start=1):
         writer.writerow({k: neutralise("" if row.get(k) is None else row.get(k)) for k in columns})
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        if count % lines == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")

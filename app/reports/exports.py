@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from sqlalchemy import select as sql_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from app import protocol_file
@@ -16,7 +18,6 @@ from app.panel import expertise
 from app.panel.models import Expert
 from app.reports import checklists
 from app.reports.results import final_results
-from app.rounds.kinds import same_answer
 from app.rounds.models import Answer, Invitation, Round, RoundResult
 from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
@@ -86,17 +87,16 @@ STAT_COLUMNS = (
 )
 
 
-def answer_rows(session: Session, study: Study, *, identities: bool = False) -> list[dict[str, Any]]:
+ANSWER_CHUNK = 2000  # rows read from the database at a time
+
+
+def answer_rows(session: Session, study: Study, *, identities: bool = False) -> Iterator[dict[str, Any]]:
+    """Every answer of the study in long format, streamed: read from the database a chunk at a
+    time, each row joined to the same expert's answer to the same item in the round before (to say
+    whether it was carried forward unchanged), so memory stays flat in the number of answers."""
     experts = {e.id: e for e in session.exec(select(Expert).where(Expert.study_id == study.id)).all()}
     items = {i.id: i for i in design.items_of(session, study.id)}
     themes = {t.id: t.title for t in design.themes_of(session, study.id)}
-    rows = session.exec(
-        select(Answer, Round)
-        .join(Round, col(Round.id) == col(Answer.round_id))
-        .where(Round.study_id == study.id)
-        .order_by(col(Round.number), col(Answer.expert_id), col(Answer.item_id))
-    ).all()
-    given = {(round_.number, a.expert_id, a.item_id): a for a, round_ in rows}
     # who took part in each round (saved a change or submitted): their carried answers count
     took_part = set(
         session.exec(
@@ -108,33 +108,64 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
             )
         ).all()
     )
-    out = []
-    for answer, round_ in rows:
-        expert, item = experts[answer.expert_id], items[answer.item_id]
-        before = given.get((round_.number - 1, answer.expert_id, answer.item_id))
-        out.append(
-            {
-                "round": round_.number,
-                "expert": expert.pseudonym,
-                **({"name": expert.name, "email": expert.email} if identities else {}),
-                "group": expert.stakeholder_group,
-                "item": item.id,
-                "theme": themes.get(item.theme_id, ""),  # type: ignore[arg-type]
-                "kind": item.kind,
-                "value": answer.value,
-                "values": " | ".join(str(v) for v in answer.values) if answer.values else "",
-                "unable": int(answer.unable),
-                "text": answer.text or "",
-                "reason": answer.reason or "",
-                # 1: carried forward from the round before and never changed since
-                "carried": int(answer.version == 1 and same_answer(answer, before)),
-                "took_part": int((round_.number, answer.expert_id) in took_part),
-                "item_text": item.text,
-                "language": answer.language or "",  # of the expert's page when the answer was given
-                "updated_at": answer.updated_at.isoformat(),
-            }
+    before, before_round = aliased(Answer), aliased(Round)
+    columns = [
+        col(Round.number),
+        col(Answer.expert_id),
+        col(Answer.item_id),
+        col(Answer.value),
+        col(Answer.values),
+        col(Answer.text),
+        col(Answer.unable),
+        col(Answer.reason),
+        col(Answer.version),
+        col(Answer.language),
+        col(Answer.updated_at),
+        col(before.value),
+        col(before.values),
+        col(before.text),
+        col(before.unable),
+    ]
+    rows = session.execute(
+        sql_select(*columns)  # typed as a list: sqlmodel's select types at most four columns
+        .select_from(Answer)
+        .join(Round, col(Round.id) == col(Answer.round_id))
+        .outerjoin(
+            before_round,
+            (col(before_round.study_id) == col(Round.study_id)) & (col(before_round.number) == col(Round.number) - 1),
         )
-    return out
+        .outerjoin(
+            before,
+            (col(before.round_id) == col(before_round.id))
+            & (col(before.expert_id) == col(Answer.expert_id))
+            & (col(before.item_id) == col(Answer.item_id)),
+        )
+        .where(col(Round.study_id) == study.id)
+        .order_by(col(Round.number), col(Answer.expert_id), col(Answer.item_id))
+        .execution_options(yield_per=ANSWER_CHUNK)
+    )
+    for number, expert_id, item_id, value, values, text, unable, reason, version, language, updated_at, *was in rows:
+        expert, item = experts[expert_id], items[item_id]
+        yield {
+            "round": number,
+            "expert": expert.pseudonym,
+            **({"name": expert.name, "email": expert.email} if identities else {}),
+            "group": expert.stakeholder_group,
+            "item": item.id,
+            "theme": themes.get(item.theme_id, ""),  # type: ignore[arg-type]
+            "kind": item.kind,
+            "value": value,
+            "values": " | ".join(str(v) for v in values) if values else "",
+            "unable": int(unable),
+            "text": text or "",
+            "reason": reason or "",
+            # 1: carried forward from the round before and never changed since (as ``same_answer``)
+            "carried": int(version == 1 and was[3] is not None and [value, values, text, unable] == was),
+            "took_part": int((number, expert_id) in took_part),
+            "item_text": item.text,
+            "language": language or "",  # of the expert's page when the answer was given
+            "updated_at": updated_at.isoformat(),
+        }
 
 
 def panel_rows(session: Session, study: Study, *, identities: bool = False) -> list[dict[str, Any]]:
@@ -279,19 +310,30 @@ def checklist_rows(session: Session, study: Study, guideline: str, language: str
     ]
 
 
-def to_xlsx(sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]]) -> bytes:
+def to_xlsx(sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]], target: Any = None) -> bytes:
+    """A workbook written in write-only mode (rows go to disk as they come); saved into ``target``
+    (a path or a file) when given, else returned as bytes."""
     workbook = Workbook(write_only=True)
     for title, (columns, rows) in sheets.items():
         sheet = workbook.create_sheet(title[:31])
         sheet.append(list(columns))
         for row in rows:
             sheet.append([neutralise(row.get(k)) for k in columns])
+    if target is not None:
+        workbook.save(target)
+        return b""
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
 def study_json(session: Session, study: Study) -> bytes:
+    return b"".join(study_json_chunks(session, study))
+
+
+def study_json_chunks(session: Session, study: Study) -> Iterator[bytes]:
+    """The whole study as JSON, streamed: everything but the answers first, then the answers as they
+    are read (``answer_rows``)."""
     results = final_results(session, study.id)
     data = {
         "protocol": protocol_file.to_file(session, study),
@@ -348,6 +390,11 @@ def study_json(session: Session, study: Study) -> bytes:
             for sheet in information.sheets_of(session, study.id)
         ],
         "panel": panel_rows(session, study),
-        "answers": answer_rows(session, study),
     }
-    return json.dumps(json_safe(data), ensure_ascii=False, indent=1).encode("utf-8")
+    head = json.dumps(json_safe(data), ensure_ascii=False, indent=1)
+    yield (head[: head.rindex("}")].rstrip() + ',\n "answers": [').encode("utf-8")
+    separator = "\n  "
+    for row in answer_rows(session, study):
+        yield (separator + json.dumps(json_safe(row), ensure_ascii=False)).encode("utf-8")
+        separator = ",\n  "
+    yield b"\n ]\n}"

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from sqlmodel import Session
+from starlette.background import BackgroundTask
 
 from app.dependencies import Form, SessionDep
 from app.errors import Conflict, Message, NotFound
@@ -12,9 +18,10 @@ from app.reports import checklists, exports, jobs
 from app.reports.models import ReportStatus
 from app.rounds import service as rounds
 from app.rounds.models import RoundStatus
-from app.serialization import to_csv
+from app.serialization import csv_chunks, to_csv
 from app.studies.context import study_page
 from app.studies.dependencies import StudyForViewer
+from app.studies.models import Study
 from app.web import form_text, redirect, render
 
 router = APIRouter()
@@ -65,15 +72,33 @@ def download_report(session: SessionDep, access: StudyForViewer, report_id: int)
     return _download(report.pdf, "application/pdf", f"delphi-study-{access.study.id}-{report.language}.pdf")
 
 
+def _streamed(request: Request, study_id: int, chunks: Callable[[Session, Study], Iterator[bytes]]) -> Iterator[bytes]:
+    """What ``chunks`` writes, read through a session of its own that lives as long as the
+    response is being sent (the request's session has closed by then)."""
+    with request.app.state.transactions.read() as session:
+        study = session.get(Study, study_id)
+        if study is not None:
+            yield from chunks(session, study)
+
+
+def _stream(content: Iterator[bytes], media_type: str, filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
 @router.get("/studies/{study_id}/exports/answers.csv", tags=["reports"])
-def answers_csv(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
-    """Anonymised answers in long format (`expert,item,value,round` and more), as `delphi score` reads."""
+def answers_csv(request: Request, access: StudyForViewer, identities: bool = False) -> Response:
+    """Anonymised answers in long format (`expert,item,value,round` and more), as `delphi score` reads;
+    streamed as it is read."""
     identities = identities and access.can_edit
-    rows = exports.answer_rows(session, access.study, identities=identities)
-    return _download(
-        to_csv(rows, exports.with_identities(exports.ANSWER_COLUMNS, identities)),
-        "text/csv; charset=utf-8",
-        f"study-{access.study.id}-answers.csv",
+    columns = exports.with_identities(exports.ANSWER_COLUMNS, identities)
+
+    def chunks(session: Session, study: Study) -> Iterator[bytes]:
+        return csv_chunks(exports.answer_rows(session, study, identities=identities), columns)
+
+    return _stream(
+        _streamed(request, access.study.id, chunks), "text/csv; charset=utf-8", f"study-{access.study.id}-answers.csv"
     )
 
 
@@ -99,7 +124,9 @@ def options_csv(session: SessionDep, access: StudyForViewer) -> Response:
 @router.get("/studies/{study_id}/exports/study.xlsx", tags=["reports"])
 def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
     identities = identities and access.can_edit
-    content = exports.to_xlsx(
+    target = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)  # noqa: SIM115 - removed after sending
+    target.close()
+    exports.to_xlsx(
         {
             "answers": (
                 exports.with_identities(exports.ANSWER_COLUMNS, identities),
@@ -111,10 +138,14 @@ def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = F
             ),
             "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
             "options": (exports.OPTION_COLUMNS, exports.option_rows(session, access.study)),
-        }
+        },
+        target.name,
     )
-    return _download(
-        content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", f"study-{access.study.id}.xlsx"
+    return FileResponse(  # from the disk, as written: the workbook is never held in memory whole
+        target.name,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        filename=f"study-{access.study.id}.xlsx",
+        background=BackgroundTask(os.unlink, target.name),
     )
 
 
@@ -137,5 +168,10 @@ def checklist_export(
 
 
 @router.get("/studies/{study_id}/exports/study.json", tags=["reports"])
-def study_json(session: SessionDep, access: StudyForViewer) -> Response:
-    return _download(exports.study_json(session, access.study), "application/json", f"study-{access.study.id}.json")
+def study_json(request: Request, access: StudyForViewer) -> Response:
+    """The whole study, its answers streamed as they are read."""
+    return _stream(
+        _streamed(request, access.study.id, exports.study_json_chunks),
+        "application/json",
+        f"study-{access.study.id}.json",
+    )

@@ -215,7 +215,7 @@ def test_exports_carry_every_kind(session, settings):
     trust = next(r for r in rows if r.get("option") == "Trust")
     assert trust["mean_rank"] == 1.5 and trust["group_rank"] == 1
     acknowledged = session.exec(select(Answer).where(Answer.round_id == round1.id)).all()
-    exported = exports.answer_rows(session, study)
+    exported = list(exports.answer_rows(session, study))
     assert len(exported) == len(acknowledged) == 8 * 7
 
 

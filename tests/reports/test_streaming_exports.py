@@ -1,0 +1,114 @@
+"""The exports stream: the answers are read a chunk at a time and written as they come, so the
+memory an export takes does not grow with the number of answers; what they say is unchanged."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tracemalloc
+from datetime import UTC, datetime
+
+from openpyxl import load_workbook
+from sqlalchemy import insert
+
+from app.reports import exports
+from app.rounds.models import Answer, Invitation, Round, RoundItem
+from app.serialization import csv_chunks, to_csv
+from app.studies import design
+from tests.factories import make_panel_study, make_researcher, page_login
+
+EXPERTS, ITEMS = 40, 50
+
+
+def _rounds_of_answers(session, study, rounds: int) -> None:  # type: ignore[no-untyped-def]
+    """``rounds`` closed rounds in which every expert rated every item (bulk inserted); in each
+    round after the first, the even items are carried unchanged and the odd ones move."""
+    now = datetime.now(UTC)
+    items = [i.id for i in design.items_of(session, study.id)]
+    experts = [e.id for e in study_experts(session, study)]
+    for number in range(1, rounds + 1):
+        round_ = Round(study_id=study.id, number=number, status="analysed", opened_at=now, closed_at=now)
+        session.add(round_)
+        session.flush()
+        session.execute(
+            insert(RoundItem), [{"round_id": round_.id, "item_id": i, "position": k} for k, i in enumerate(items)]
+        )
+        session.execute(
+            insert(Invitation),
+            [{"round_id": round_.id, "expert_id": e, "invited_at": now, "submitted_at": now} for e in experts],
+        )
+        session.execute(
+            insert(Answer),
+            [
+                {
+                    "round_id": round_.id,
+                    "expert_id": e,
+                    "item_id": i,
+                    "value": float(5 + (k % 2) * (number % 3)),
+                    "unable": False,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for e in experts
+                for k, i in enumerate(items)
+            ],
+        )
+    session.flush()
+
+
+def study_experts(session, study):  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from app.panel.models import Expert
+
+    return session.exec(select(Expert).where(Expert.study_id == study.id).order_by(Expert.id)).all()
+
+
+def _peak_of_streaming(session, study) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    tracemalloc.start()
+    size = sum(len(chunk) for chunk in csv_chunks(exports.answer_rows(session, study), exports.ANSWER_COLUMNS))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return size, peak
+
+
+def test_the_answers_export_takes_no_more_memory_for_six_times_the_answers(session):
+    owner = make_researcher(session)
+    small = make_panel_study(session, owner, experts=EXPERTS, items=ITEMS, title="One round")
+    large = make_panel_study(session, owner, experts=EXPERTS, items=ITEMS, title="Six rounds")
+    _rounds_of_answers(session, small, 1)
+    _rounds_of_answers(session, large, 6)
+    session.expire_all()
+    _peak_of_streaming(session, small)  # warm: statements compiled, caches filled
+    small_size, small_peak = _peak_of_streaming(session, small)
+    large_size, large_peak = _peak_of_streaming(session, large)
+    assert large_size > 5.5 * small_size  # six times the answers written...
+    assert large_peak < 1.5 * small_peak + 200_000, (small_peak, large_peak)  # ...in about the same memory
+
+
+def test_a_streamed_export_says_what_it_said_whole(client, session):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=4, items=3, language="en")
+    _rounds_of_answers(session, study, 3)
+    session.commit()
+    rows = list(exports.answer_rows(session, study))
+    assert len(rows) == 4 * 3 * 3
+    carried = {(r["round"], r["item"], r["carried"]) for r in rows if r["round"] > 1}
+    items = sorted({r["item"] for r in rows})
+    # even items keep their value between rounds (carried), odd items move (5 + round % 3)
+    assert {(n, items[0], 1) for n in (2, 3)} <= carried and (2, items[1], 0) in carried
+    assert all(r["carried"] == 0 for r in rows if r["round"] == 1)
+    assert b"".join(csv_chunks(rows, exports.ANSWER_COLUMNS, lines=5)) == to_csv(rows, exports.ANSWER_COLUMNS)
+
+    page_login(client, owner.email)
+    streamed = client.get(f"/studies/{study.id}/exports/answers.csv")
+    assert streamed.status_code == 200 and streamed.headers["content-disposition"].startswith("attachment")
+    parsed = list(csv.DictReader(io.StringIO(streamed.content.decode("utf-8-sig"))))
+    assert len(parsed) == len(rows) and parsed[0].keys() == set(exports.ANSWER_COLUMNS)
+    document = json.loads(client.get(f"/studies/{study.id}/exports/study.json").content)
+    assert len(document["answers"]) == len(rows) and document["answers"][0]["expert"] == rows[0]["expert"]
+    assert json.loads(exports.study_json(session, study)) == document
+    book = load_workbook(io.BytesIO(client.get(f"/studies/{study.id}/exports/study.xlsx").content))
+    assert book["answers"].max_row == len(rows) + 1
