@@ -81,6 +81,9 @@ class UnsupportedDatabase(RuntimeError):
     pass
 
 
+POSTGRES_POOL_SIZE, POSTGRES_POOL_OVERFLOW = 10, 10
+
+
 def make_engine(database_url: str, *, echo: bool = False, read_only: bool = False) -> Engine:
     """An engine; ``read_only`` gives, on SQLite, transactions that read without taking the write
     lock (for GET requests, which never write), so pages render while a save is being written."""
@@ -106,8 +109,12 @@ def make_engine(database_url: str, *, echo: bool = False, read_only: bool = Fals
             event.listen(engine.pool, "checkin", turns.end)  # also after an invalidation
             event.listen(engine.pool, "detach", turns.end)
         return engine
-    # As many pooled connections as request threads (anyio runs 40), so none is opened per request.
-    return create_engine(database_url, echo=echo, pool_pre_ping=True, pool_size=40, max_overflow=10)
+    # Enough kept open for the request threads (8) and a process's own threads (sender, warm-up,
+    # report jobs), so none is opened per request; at most 20 a process, so that processes x 20
+    # stays under PostgreSQL's max_connections (100 by default: 4 processes, docs/deployment.md).
+    return create_engine(
+        database_url, echo=echo, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW
+    )
 
 
 _readers: dict[str, Engine] = {}
