@@ -9,8 +9,10 @@ nothing recomputes later.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from itertools import chain
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select as sa_select
@@ -25,7 +27,7 @@ from app.rounds import service
 from app.rounds.answers import round_items
 from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
 from app.rounds.kinds import GivenAnswer
-from app.rounds.models import Answer, Invitation, Round, RoundResult, RoundStatus
+from app.rounds.models import Invitation, Round, RoundResult, RoundStatus
 from app.rounds.snapshot import RatingResult, RoundSnapshot
 from app.serialization import json_safe
 from app.studies import design
@@ -103,6 +105,29 @@ def _panelists(session: Session, round_id: int) -> list[Panelist]:
     ]
 
 
+def _other_answers(session: Session, round_id: int, other_ids: set[int]) -> list[tuple[Any, ...]]:
+    """The round's answers to items other than ratings, and every answer with a reason, from the
+    driver's own cursor (plain tuples: no Row object or type processing per answer)."""
+    connection = session.connection()
+    placeholder = "%s" if connection.dialect.name == "postgresql" else "?"
+    others = ", ".join(str(int(i)) for i in sorted(other_ids)) or "NULL"
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(
+            'SELECT expert_id, item_id, value, "values", text, reason, unable FROM answer '
+            f"WHERE round_id = {placeholder} AND (reason IS NOT NULL OR item_id IN ({others}))",
+            (round_id,),
+        )
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    texts = [row[3] for row in rows if isinstance(row[3], str)]
+    if not texts:  # PostgreSQL's driver decodes JSON itself
+        return list(rows)
+    decoded = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for all, not one per answer
+    return [(*row[:3], next(decoded), *row[4:]) if isinstance(row[3], str) else row for row in rows]
+
+
 def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     """Everything the analysis of ``round_`` reads from the database."""
     items = round_items(session, round_.id)
@@ -117,18 +142,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     reasons: dict[int, list[str]] = {}
     reason_of: dict[tuple[int, int], str] = {}
     other_ids = {i.id for i in items if i.kind != "rating"}
-    table = Answer.__table__  # type: ignore[attr-defined]
-    for expert_id, item_id, value, values, text, reason, unable in session.connection().execute(
-        sa_select(
-            table.c.expert_id,
-            table.c.item_id,
-            table.c.value,
-            table.c["values"],
-            table.c.text,
-            table.c.reason,
-            table.c.unable,
-        ).where(table.c.round_id == round_.id, table.c.reason.is_not(None) | table.c.item_id.in_(other_ids))
-    ):
+    for expert_id, item_id, value, values, text, reason, unable in _other_answers(session, round_.id, other_ids):
         if expert_id not in taking_part:
             continue
         if reason is not None:

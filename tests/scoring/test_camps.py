@@ -54,3 +54,35 @@ def test_too_small_panels_and_identical_answers_give_no_camps():
     assert camps([[7, 8], [8, 8], [7, 7]]).labels.tolist() == [-1, -1, -1]
     same = camps(np.full((8, 3), 7.0))
     assert not same.coherent and same.minority == 0
+
+
+def _distances_one_by_one(x):  # type: ignore[no-untyped-def]
+    rated = ~np.isnan(x)
+    filled = np.where(rated, x, 0.0)
+    out = np.full((len(x), len(x)), np.nan)
+    for i in range(len(x)):
+        both = rated[i] & rated
+        count = both.sum(axis=1)
+        total = (np.abs(filled[i] - filled) * both).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[i] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 25).flatmap(
+        lambda n: st.integers(1, 12).flatmap(
+            lambda k: st.lists(
+                st.lists(st.one_of(st.none(), st.integers(1, 9), st.floats(1, 9)), min_size=k, max_size=k),
+                min_size=n,
+                max_size=n,
+            )
+        )
+    )
+)
+def test_distances_by_matrix_products_equal_the_pair_by_pair_mean_absolute_difference(rows):
+    x = np.array([[np.nan if v is None else float(v) for v in row] for row in rows])
+    expected = _distances_one_by_one(x)
+    found = distances(x)
+    assert np.allclose(found, expected, equal_nan=True, rtol=0, atol=1e-12)
