@@ -29,7 +29,7 @@ def declare(expert: Expert, form: Mapping[str, Any], version: int) -> None:
             Message("Please describe the interests you declare."),
             fields={"interests_text": Message("Describe them in a few words.")},
         )
-    if len(text) > MAX_TEXT:
+    if choice == "some" and len(text) > MAX_TEXT:
         raise InvalidInput(
             Message("At most %(count)s characters.", count=MAX_TEXT), fields={"interests_text": Message("Too long.")}
         )

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response, StreamingResponse
-from sqlmodel import Session
-from starlette.background import BackgroundTask
+from fastapi.responses import Response, StreamingResponse
 
 from app.dependencies import Form, SessionDep
 from app.errors import Conflict, Message, NotFound
@@ -21,7 +19,6 @@ from app.rounds.models import RoundStatus
 from app.serialization import csv_chunks, to_csv
 from app.studies.context import study_page
 from app.studies.dependencies import StudyForViewer
-from app.studies.models import Study
 from app.web import form_text, redirect, render
 
 router = APIRouter()
@@ -72,34 +69,43 @@ def download_report(session: SessionDep, access: StudyForViewer, report_id: int)
     return _download(report.pdf, "application/pdf", f"delphi-study-{access.study.id}-{report.language}.pdf")
 
 
-def _streamed(request: Request, study_id: int, chunks: Callable[[Session, Study], Iterator[bytes]]) -> Iterator[bytes]:
-    """What ``chunks`` writes, read through a session of its own that lives as long as the
-    response is being sent (the request's session has closed by then)."""
-    with request.app.state.transactions.read() as session:
-        study = session.get(Study, study_id)
-        if study is not None:
-            yield from chunks(session, study)
-
-
-def _stream(content: Iterator[bytes], media_type: str, filename: str) -> StreamingResponse:
+def _spooled(chunks: Iterable[bytes], media_type: str, filename: str) -> StreamingResponse:
+    """An export written to a temporary file while the request's transaction reads the data, then
+    sent from the disk a block at a time: memory stays flat however many answers there are, the
+    connection goes back to the pool before the first byte is sent, a failure is an error page and
+    not a cut-off file, and the file (unnamed on disk from the start) is gone once it is closed,
+    even if the client went away."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response's reader
+    try:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
     return StreamingResponse(
-        content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        _read_closing(spool),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _read_closing(spool: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while block := spool.read(1 << 16):
+            yield block
+    finally:
+        spool.close()
 
 
 @router.get("/studies/{study_id}/exports/answers.csv", tags=["reports"])
-def answers_csv(request: Request, access: StudyForViewer, identities: bool = False) -> Response:
+def answers_csv(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
     """Anonymised answers in long format (`expert,item,value,round` and more), as `delphi score` reads;
-    streamed as it is read."""
+    written as they are read (``_spooled``)."""
     identities = identities and access.can_edit
     columns = exports.with_identities(exports.ANSWER_COLUMNS, identities)
-
-    def chunks(session: Session, study: Study) -> Iterator[bytes]:
-        return csv_chunks(exports.answer_rows(session, study, identities=identities), columns)
-
-    return _stream(
-        _streamed(request, access.study.id, chunks), "text/csv; charset=utf-8", f"study-{access.study.id}-answers.csv"
-    )
+    rows = exports.answer_rows(session, access.study, identities=identities)
+    return _spooled(csv_chunks(rows, columns), "text/csv; charset=utf-8", f"study-{access.study.id}-answers.csv")
 
 
 @router.get("/studies/{study_id}/exports/statistics.csv", tags=["reports"])
@@ -124,28 +130,31 @@ def options_csv(session: SessionDep, access: StudyForViewer) -> Response:
 @router.get("/studies/{study_id}/exports/study.xlsx", tags=["reports"])
 def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
     identities = identities and access.can_edit
-    target = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)  # noqa: SIM115 - removed after sending
-    target.close()
-    exports.to_xlsx(
-        {
-            "answers": (
-                exports.with_identities(exports.ANSWER_COLUMNS, identities),
-                exports.answer_rows(session, access.study, identities=identities),
-            ),
-            "panel": (
-                exports.with_identities(exports.PANEL_COLUMNS, identities),
-                exports.panel_rows(session, access.study, identities=identities),
-            ),
-            "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
-            "options": (exports.OPTION_COLUMNS, exports.option_rows(session, access.study)),
-        },
-        target.name,
-    )
-    return FileResponse(  # from the disk, as written: the workbook is never held in memory whole
-        target.name,
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response's reader
+    try:
+        exports.to_xlsx(
+            {
+                "answers": (
+                    exports.with_identities(exports.ANSWER_COLUMNS, identities),
+                    exports.answer_rows(session, access.study, identities=identities),
+                ),
+                "panel": (
+                    exports.with_identities(exports.PANEL_COLUMNS, identities),
+                    exports.panel_rows(session, access.study, identities=identities),
+                ),
+                "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
+                "options": (exports.OPTION_COLUMNS, exports.option_rows(session, access.study)),
+            },
+            spool,
+        )
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return StreamingResponse(  # from the disk, as written: the workbook is never held in memory whole
+        _read_closing(spool),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        filename=f"study-{access.study.id}.xlsx",
-        background=BackgroundTask(os.unlink, target.name),
+        headers={"Content-Disposition": f'attachment; filename="study-{access.study.id}.xlsx"'},
     )
 
 
@@ -168,10 +177,8 @@ def checklist_export(
 
 
 @router.get("/studies/{study_id}/exports/study.json", tags=["reports"])
-def study_json(request: Request, access: StudyForViewer) -> Response:
-    """The whole study, its answers streamed as they are read."""
-    return _stream(
-        _streamed(request, access.study.id, exports.study_json_chunks),
-        "application/json",
-        f"study-{access.study.id}.json",
+def study_json(session: SessionDep, access: StudyForViewer) -> Response:
+    """The whole study, its answers written as they are read (``_spooled``)."""
+    return _spooled(
+        exports.study_json_chunks(session, access.study), "application/json", f"study-{access.study.id}.json"
     )

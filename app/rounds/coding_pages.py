@@ -35,6 +35,7 @@ def _coding_page(
     error: str | None = None,
     form: dict[str, Any] | None = None,
     status_code: int = 200,
+    ticked: set[int] | None = None,
 ) -> Response:
     study = access.study
     round_ = service.get_round(session, study, number)
@@ -57,7 +58,7 @@ def _coding_page(
             statements=statements,
             sources=sources,
             suggestions=suggested,
-            ticked={answer.id for answer, _ in chosen.answers} if chosen else set(),
+            ticked=ticked if ticked is not None else {answer.id for answer, _ in chosen.answers} if chosen else set(),
             alike=coding.alike_statements(statements),
             themes={t.id: t for t in themes},
             theme_options=theme_options(themes),
@@ -90,7 +91,14 @@ def create_statement_page(
 
     def again(fresh: Session, refusal: Refusal) -> Response:
         return _coding_page(
-            request, fresh, access.in_session(fresh), number, error=refusal.error, form=values, status_code=400
+            request,
+            fresh,
+            access.in_session(fresh),
+            number,
+            error=refusal.error,
+            form=values,
+            status_code=400,
+            ticked=set(form_ids(form, "answer_ids")),
         )
 
     with refused_form(again):

@@ -205,6 +205,11 @@ def update_item(
         structural = {k for k in changes if k not in ("text", "theme_id", "evidence")}
         if structural:
             raise Conflict(locked_reason(study))
+        if "evidence" in changes and changes["evidence"] != item.evidence and not data.reason.strip():
+            raise InvalidInput(
+                Message("Say why the evidence shown with the item changes: the change goes into the report."),
+                fields=("reason",),
+            )
         if "text" in changes and changes["text"] != item.text and not data.reason.strip():
             raise InvalidInput(
                 Message("Say why the item is reworded: the change goes into the report."), fields=("reason",)

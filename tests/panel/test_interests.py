@@ -5,6 +5,7 @@ under pseudonyms (ACCORD O2), exported, and forgotten with the expert's other pe
 from __future__ import annotations
 
 import html
+import re
 
 from app.panel import service as panel
 from app.privacy import erasure
@@ -96,6 +97,8 @@ def test_experts_declare_their_interests_as_they_agree_and_the_report_lists_them
     erasure.erase_expert(session, study, experts[0], owner)
     session.refresh(experts[0])
     assert experts[0].interests["declared"] == "some" and experts[0].interests["text"] == ""
+    after = re.sub(r"<[^>]+>", "", html.unescape(render_html(session, study.id, "en", default_templates())))
+    assert f"{experts[0].pseudonym}: erased with the expert's personal data" in after and declared not in after
 
 
 def test_a_study_that_does_not_ask_takes_consent_without_a_declaration(client, session, settings):

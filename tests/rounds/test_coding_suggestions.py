@@ -54,6 +54,15 @@ def test_the_coding_page_suggests_groups_and_nothing_is_coded_until_the_research
     assert prefilled is not None and prefilled.group(1) in texts  # its most typical answer, to rewrite
 
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', taken).group(1)  # type: ignore[union-attr]
+    refused = client.post(
+        f"/studies/{study.id}/rounds/1/statements",
+        data={"csrf_token": csrf, "text": "", "answer_ids": sorted(ticked), "theme_id": ""},
+    )
+    assert refused.status_code == 400  # no statement written: the ticked answers stay ticked
+    assert (
+        set(re.findall(r'name="answer_ids" value="(\d+)" form="statement-form" id="a-\d+" checked', refused.text))
+        == ticked
+    )
     client.post(
         f"/studies/{study.id}/rounds/1/statements",
         data={"csrf_token": csrf, "text": "Rewritten by the researcher", "answer_ids": sorted(ticked), "theme_id": ""},

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import html
 
+import pytest
 from sqlmodel import select
 
 from app import protocol_file
+from app.errors import InvalidInput
 from app.panel import service as panel
 from app.reports import checklists
 from app.reports.results import final_results
@@ -75,7 +77,9 @@ def test_evidence_is_written_on_the_item_page_shown_to_experts_changed_with_a_tr
 
     answer_all(session, study, round1)
     service.close_round(session, study, round1, None)
-    # after the lock, evidence may still change between rounds; the change is kept with its reason
+    # after the lock, evidence may still change between rounds, with a reason; the change is kept
+    with pytest.raises(InvalidInput, match="Say why the evidence"):
+        design.update_item(session, study, item, ItemUpdate(evidence="Something else"), owner, 2)
     design.update_item(
         session, study, item, ItemUpdate(evidence=EVIDENCE + " A 2025 trial agreed.", reason="new trial"), owner, 2
     )
