@@ -265,13 +265,23 @@ def _expertise_page(
 def expertise_page(request: Request, session: SessionDep, token: str, links: LinksDep) -> Response:
     """The self-assessment again, to correct it while a round is open."""
     ctx = links.resolve(request, session, token)
+    if (page := _not_for_expertise(request, ctx)) is not None:
+        return page
+    if _assessment_frozen(session, ctx):
+        return _redirect(ctx)
+    return _expertise_page(request, ctx)
+
+
+def _not_for_expertise(request: Request, ctx: LinkContext) -> Response | None:
+    """The page for an expert who has no self-assessment to give now (the round is not theirs,
+    they have not agreed yet, the study asks none), or None."""
     if (page := _status_page(request, ctx)) is not None:
         return page
     if ctx.needs_consent:
         return _welcome_page(request, ctx)
-    if expertise.method(ctx.study) == "none" or _assessment_frozen(session, ctx):
+    if expertise.method(ctx.study) == "none":
         return _redirect(ctx)
-    return _expertise_page(request, ctx)
+    return None
 
 
 def _assessment_frozen(session: Session, ctx: LinkContext) -> bool:
@@ -291,12 +301,8 @@ def _assessment_frozen(session: Session, ctx: LinkContext) -> bool:
 def save_expertise(request: Request, session: SessionDep, token: str, links: LinksDep, form: Form) -> Response:
     ctx = links.resolve(request, session, token)
     links.check_post(request, ctx, str(form.get("csrf_token", "")))
-    if (page := _status_page(request, ctx)) is not None:
+    if (page := _not_for_expertise(request, ctx)) is not None:
         return page
-    if ctx.needs_consent:
-        return _welcome_page(request, ctx)
-    if expertise.method(ctx.study) == "none":
-        return _redirect(ctx)
     if _assessment_frozen(session, ctx):
         raise Conflict(
             Message("Your answers about your expertise were used when a round closed; they stay as they were.")

@@ -233,28 +233,14 @@ def update_item(
     item.updated_at = utcnow()
     session.add(item)
     session.flush()
-    if item.evidence != evidence_before and (study.locked_at is not None or evidence_before):
-        _revision(
-            session,
-            item,
-            researcher,
-            "evidence",
-            before=evidence_before,
-            after=item.evidence,
-            reason=data.reason,
-            round_number=round_number,
-        )
-    if item.text != before:
-        _revision(
-            session,
-            item,
-            researcher,
-            "reworded",
-            before=before,
-            after=item.text,
-            reason=data.reason,
-            round_number=round_number,
-        )
+    # evidence written before the lock is the item's first draft, not a change to trace
+    traced = [("evidence", evidence_before, item.evidence, study.locked_at is not None or bool(evidence_before))]
+    traced.append(("reworded", before, item.text, True))
+    for action, was, now, kept in traced:
+        if now != was and kept:
+            _revision(
+                session, item, researcher, action, before=was, after=now, reason=data.reason, round_number=round_number
+            )
     return item
 
 
