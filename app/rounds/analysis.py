@@ -23,12 +23,12 @@ from app.audit import service as audit
 from app.db import Transactions, utcnow
 from app.errors import Conflict, Message
 from app.panel.models import Expert, ExpertStatus
-from app.rounds import service
+from app.rounds import service, subsets
 from app.rounds.answers import round_items
 from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
 from app.rounds.kinds import GivenAnswer
 from app.rounds.models import Invitation, Round, RoundResult, RoundStatus
-from app.rounds.snapshot import RatingResult, RoundSnapshot
+from app.rounds.snapshot import RatingResult, RoundSnapshot, SubsetDesign
 from app.serialization import json_safe
 from app.studies import design
 from app.studies import service as studies
@@ -39,14 +39,25 @@ NO_VALUE = -1e300  # stands for "no value" in the one-query fetch (scales are ne
 __all__ = ["Panelist", "Protocol", "RoundAnswers", "analyse_apart", "analyse_round", "compute", "gather", "store"]
 
 
-def rating_matrix(session: Session, round_id: int, expert_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
-    return round_matrix(session, round_id, expert_ids, item_ids)[0]
+# In a round that draws a subset of its items for each expert, an answer counts only where its item
+# was drawn for its expert (nothing else can be saved; this keeps the statistics to the design).
+_DRAWN_ONLY = (
+    " AND EXISTS (SELECT 1 FROM round_assignment AS drawn WHERE drawn.round_id = answer.round_id"
+    " AND drawn.expert_id = answer.expert_id AND drawn.item_id = answer.item_id)"
+)
+
+
+def rating_matrix(
+    session: Session, round_id: int, expert_ids: np.ndarray, item_ids: np.ndarray, drawn_only: bool = False
+) -> np.ndarray:
+    return round_matrix(session, round_id, expert_ids, item_ids, drawn_only)[0]
 
 
 def round_matrix(
-    session: Session, round_id: int, expert_ids: np.ndarray, item_ids: np.ndarray
+    session: Session, round_id: int, expert_ids: np.ndarray, item_ids: np.ndarray, drawn_only: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """experts x items of the round's numeric answers (NaN = none), fetched in one query.
+    """experts x items of the round's numeric answers (NaN = none), fetched in one query; with
+    ``drawn_only``, only the answers to items drawn for their expert.
 
     ``expert_ids`` and ``item_ids`` must be sorted; rows and columns follow them. The rows come from
     the driver's own cursor, inside the session's transaction: plain tuples go into numpy in one
@@ -59,7 +70,7 @@ def round_matrix(
     try:
         cursor.execute(  # "unable to rate" has no value: it comes back as the sentinel, then NaN
             f"SELECT expert_id, item_id, COALESCE(value, {NO_VALUE}) FROM answer "
-            f"WHERE round_id = {placeholder} AND (value IS NOT NULL OR unable)",
+            f"WHERE round_id = {placeholder} AND (value IS NOT NULL OR unable)" + (_DRAWN_ONLY if drawn_only else ""),
             (round_id,),
         )
         rows = cursor.fetchall()
@@ -105,7 +116,7 @@ def _panelists(session: Session, round_id: int) -> list[Panelist]:
     ]
 
 
-def _other_answers(session: Session, round_id: int, other_ids: set[int]) -> list[tuple[Any, ...]]:
+def _other_answers(session: Session, round_id: int, other_ids: set[int], drawn_only: bool) -> list[tuple[Any, ...]]:
     """The round's answers to items other than ratings, and every answer with a reason, from the
     driver's own cursor (plain tuples: no Row object or type processing per answer)."""
     connection = session.connection()
@@ -115,7 +126,8 @@ def _other_answers(session: Session, round_id: int, other_ids: set[int]) -> list
     try:
         cursor.execute(
             'SELECT expert_id, item_id, value, "values", text, reason, unable FROM answer '
-            f"WHERE round_id = {placeholder} AND (reason IS NOT NULL OR item_id IN ({others}))",
+            f"WHERE round_id = {placeholder} AND (reason IS NOT NULL OR item_id IN ({others}))"
+            + (_DRAWN_ONLY if drawn_only else ""),
             (round_id,),
         )
         rows = cursor.fetchall()
@@ -135,14 +147,16 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     experts = [p for p in invited if p.status != ExpertStatus.WITHDRAWN]
     expert_ids = np.array([e.id for e in experts], dtype=np.float64)
     rating_ids = np.array(sorted(i.id for i in items if i.kind == "rating"), dtype=np.float64)
-    matrix, answered = round_matrix(session, round_.id, expert_ids, rating_ids)
+    drawn_only = round_.items_per_expert is not None
+    matrix, answered = round_matrix(session, round_.id, expert_ids, rating_ids, drawn_only)
     taking_part = {e.id for e in experts if e.took_part}
 
     others: dict[int, list[GivenAnswer]] = {}
     reasons: dict[int, list[str]] = {}
     reason_of: dict[tuple[int, int], str] = {}
     other_ids = {i.id for i in items if i.kind != "rating"}
-    for expert_id, item_id, value, values, text, reason, unable in _other_answers(session, round_.id, other_ids):
+    given = _other_answers(session, round_.id, other_ids, drawn_only)
+    for expert_id, item_id, value, values, text, reason, unable in given:
         if expert_id not in taking_part:
             continue
         if reason is not None:
@@ -157,7 +171,9 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     previous_medians: dict[int, float] = {}
     previous_consensus: set[int] = set()
     if previous is not None and previous.status == RoundStatus.ANALYSED and len(rating_ids):
-        previous_matrix = rating_matrix(session, previous.id, expert_ids, rating_ids)
+        previous_matrix = rating_matrix(
+            session, previous.id, expert_ids, rating_ids, previous.items_per_expert is not None
+        )
         # answers carried into the round before for experts who did not take part in it are not theirs
         took_part_before = {p.id for p in _panelists(session, previous.id) if p.took_part}
         previous_matrix[[e.id not in took_part_before for e in experts]] = np.nan
@@ -169,6 +185,20 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
                         previous_medians[entry.item_id] = entry.shown_stats.median
                     if entry.consensus:
                         previous_consensus.add(entry.item_id)
+    subset_design: SubsetDesign | None = None
+    drawn_per_expert: dict[int, int] = {}
+    if drawn_only:
+        pairs = subsets.assigned_pairs(session, round_.id)
+        for expert_id, _ in pairs:
+            drawn_per_expert[expert_id] = drawn_per_expert.get(expert_id, 0) + 1
+        raters: dict[int, int] = {}
+        for _, item_id in pairs:
+            raters[item_id] = raters.get(item_id, 0) + 1
+        subset_design = SubsetDesign(
+            items_per_expert=round_.items_per_expert or 0,
+            min_raters_per_item=round_.min_raters_per_item,
+            raters=raters,
+        )
     return RoundAnswers(
         round_id=round_.id,
         number=round_.number,
@@ -184,6 +214,8 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         reason_of=reason_of,
         previous_medians=previous_medians,
         previous_consensus=previous_consensus,
+        subsets=subset_design,
+        drawn_per_expert=drawn_per_expert,
     )
 
 

@@ -20,7 +20,7 @@ from app.panel.models import Expert, ExpertStatus
 from app.rounds.kinds import ANSWER_FIELDS, AnswerIn, CleanAnswer, kind_of
 
 __all__ = ["AnswerIn", "CleanAnswer", "clean_answer", "save_answers", "submit"]
-from app.rounds.models import Answer, AnswerHistory, Invitation, Round, RoundItem
+from app.rounds.models import Answer, AnswerHistory, Invitation, Round, RoundAssignment, RoundItem
 from app.studies.models import Item, ItemRevision, Study
 
 
@@ -53,11 +53,31 @@ _ROUND_ITEMS = (
 _SOME_ROUND_ITEMS = _ROUND_ITEMS.where(col(Item.id).in_(bindparam("item_ids", expanding=True)))
 
 
+_DRAWN = (col(RoundAssignment.round_id) == col(RoundItem.round_id)) & (
+    col(RoundAssignment.item_id) == col(RoundItem.item_id)
+)
+_EXPERT_ITEMS = _ROUND_ITEMS.join(RoundAssignment, _DRAWN).where(
+    col(RoundAssignment.expert_id) == bindparam("expert_id")
+)
+_SOME_EXPERT_ITEMS = _EXPERT_ITEMS.where(col(Item.id).in_(bindparam("item_ids", expanding=True)))
+
+
 def round_items(session: Session, round_id: int, only: Collection[int] | None = None) -> list[Item]:
     """The round's items in order; ``only`` these ids when given (an autosave names a few)."""
     if only is None:
         return list(session.exec(_ROUND_ITEMS, params={"round_id": round_id}).all())
     return list(session.exec(_SOME_ROUND_ITEMS, params={"round_id": round_id, "item_ids": list(only)}).all())
+
+
+def expert_items(session: Session, round_: Round, expert_id: int, only: Collection[int] | None = None) -> list[Item]:
+    """The items the expert answers in the round: all of them, or those drawn for the expert when
+    the round gives each expert a random subset."""
+    if round_.items_per_expert is None:
+        return round_items(session, round_.id, only)
+    params: dict[str, Any] = {"round_id": round_.id, "expert_id": expert_id}
+    if only is None:
+        return list(session.exec(_EXPERT_ITEMS, params=params).all())
+    return list(session.exec(_SOME_EXPERT_ITEMS, params={**params, "item_ids": list(only)}).all())
 
 
 def answers_of(session: Session, round_id: int, expert_id: int) -> dict[int, Answer]:
@@ -73,7 +93,7 @@ def answers_of(session: Session, round_id: int, expert_id: int) -> dict[int, Ans
 
 # Built once: every autosave asks it, and a prepared statement skips SQLAlchemy's rebuilding.
 # "Answered" is ``Answer.is_given`` in SQL.
-_PROGRESS = select(
+_ANSWERED = (
     select(func.count())
     .select_from(Answer)
     .where(
@@ -84,17 +104,32 @@ _PROGRESS = select(
         | col(Answer.text).is_not(None)
         | col(Answer.unable).is_(True),
     )
-    .scalar_subquery(),
+    .scalar_subquery()
+)
+_PROGRESS = select(
+    _ANSWERED,
     select(func.count())
     .select_from(RoundItem)
     .where(col(RoundItem.round_id) == bindparam("round_id"))
     .scalar_subquery(),
 )
+_SUBSET_PROGRESS = select(
+    _ANSWERED,
+    select(func.count())
+    .select_from(RoundAssignment)
+    .where(
+        col(RoundAssignment.round_id) == bindparam("round_id"),
+        col(RoundAssignment.expert_id) == bindparam("expert_id"),
+    )
+    .scalar_subquery(),
+)
 
 
-def progress(session: Session, round_id: int, expert_id: int) -> tuple[int, int]:
-    """(items answered by the expert, items in the round), counted by the database in one query."""
-    answered, total = session.execute(_PROGRESS, {"round_id": round_id, "expert_id": expert_id}).one()
+def progress(session: Session, round_: Round, expert_id: int) -> tuple[int, int]:
+    """(items answered by the expert, items the expert answers in the round), counted by the
+    database in one query."""
+    query = _PROGRESS if round_.items_per_expert is None else _SUBSET_PROGRESS
+    answered, total = session.execute(query, {"round_id": round_.id, "expert_id": expert_id}).one()
     return int(answered), int(total)
 
 
@@ -139,14 +174,18 @@ def save_answers(
     require_open(round_, expert, study)
     if invitation is None or invitation.round_id != round_.id or invitation.expert_id != expert.id:
         invitation = invitation_for(session, round_, expert)
-    items = items if items is not None else round_items(session, round_.id, only=list(answers))
+    items = items if items is not None else expert_items(session, round_, expert.id, only=list(answers))
     by_id = {item.id: item for item in items}
     errors: dict[str, str] = {}
     cleaned: dict[int, CleanAnswer] = {}
     for item_id, data in answers.items():
         item = by_id.get(item_id)
         if item is None:
-            errors[f"item_{item_id}"] = Message("This question is not part of the round.")
+            errors[f"item_{item_id}"] = (
+                Message("This question is not part of the round.")
+                if round_.items_per_expert is None
+                else Message("This question is not among the ones drawn for you in this round.")
+            )
             continue
         try:
             cleaned[item_id] = clean_answer(item, study, data)
@@ -165,7 +204,7 @@ def save_answers(
         invitation.opened_at = now
     session.add(invitation)
     session.flush()
-    answered, total = progress(session, round_.id, expert.id)
+    answered, total = progress(session, round_, expert.id)
     return SaveResult(saved_at=now, changed=changed, answered=answered, total=total, versions=versions)
 
 
@@ -342,6 +381,17 @@ def carry_forward(session: Session, previous: Round, round_: Round) -> int:
             | answer.c.unable.is_(True),
         )
     )
+    if round_.items_per_expert is not None:  # only into the items drawn for each expert
+        drawn = RoundAssignment.__table__  # type: ignore[attr-defined]
+        source = source.where(
+            sa_select(drawn.c.id)
+            .where(
+                drawn.c.round_id == round_.id,
+                drawn.c.expert_id == answer.c.expert_id,
+                drawn.c.item_id == answer.c.item_id,
+            )
+            .exists()
+        )
     columns = [
         "round_id",
         "expert_id",

@@ -25,6 +25,7 @@ from app.rounds.schemas import (
     RoundDetail,
     RoundPublic,
     RoundReopen,
+    RoundSubsets,
     StatementCreate,
     StatementPublic,
     StudyEnd,
@@ -78,6 +79,16 @@ def api_create_round(body: RoundCreate, session: SessionDep, access: StudyForEdi
         realtime=body.realtime,
         closes_at=body.closes_at,
         reminder_interval_hours=body.reminder_interval_hours,
+    )
+    return _detail(session, access.study, round_)
+
+
+@router.put("/api/studies/{study_id}/rounds/{number}/subsets", response_model=RoundDetail, tags=["rounds"])
+def api_round_subsets(number: int, body: RoundSubsets, session: SessionDep, access: StudyForEditor) -> RoundDetail:
+    """Give each expert a random, balanced subset of a draft round's items (null: every item)."""
+    round_ = service.get_round(session, access.study, number)
+    service.set_item_subsets(
+        session, access.study, round_, body.items_per_expert, body.min_raters_per_item, access.researcher
     )
     return _detail(session, access.study, round_)
 

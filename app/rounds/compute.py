@@ -23,8 +23,10 @@ from app.rounds.snapshot import (
     ItemResult,
     PanelFigures,
     Participation,
+    RatingResult,
     RoundSnapshot,
     StabilityEntry,
+    SubsetDesign,
     ThemeResult,
 )
 from app.serialization import json_safe
@@ -97,6 +99,9 @@ class RoundAnswers:
     # what the panel was shown after the round before: each rating item's median, and its consensus
     previous_medians: dict[int, float] = field(default_factory=dict)
     previous_consensus: set[int] = field(default_factory=set)
+    # a round that draws a subset of its items for each expert: the design, and each expert's count
+    subsets: SubsetDesign | None = None
+    drawn_per_expert: dict[int, int] = field(default_factory=dict)
 
     @property
     def experts(self) -> list[Panelist]:
@@ -198,6 +203,12 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         entry = kind_of(item).summarize(item, data.others.get(item.id, []), group_of, str(data.round_id))
         entry.reasons = anonymous_order(data.reasons.get(item.id, []), f"{data.round_id}:{item.id}")
         entries.append(entry)
+    if data.subsets is not None:  # an item's missing answers are those of the experts it was drawn for
+        for entry in entries:
+            if isinstance(entry, RatingResult):
+                for stats in (entry.stats, entry.weighted_stats):
+                    if stats is not None:
+                        stats.missing = max(data.subsets.raters.get(entry.item_id, 0) - stats.n, 0)
     order = {item.id: k for k, item in enumerate(data.items)}
     entries.sort(key=lambda e: order.get(e.item_id, len(order)))
 
@@ -227,7 +238,9 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         panel_size=len(experts),
         kendall_w=panel_figures.kendall_w or 0.0,
     )
-    participation = _participation(experts, data.answered * took_part, data.others, len(data.items))
+    participation = _participation(
+        experts, data.answered * took_part, data.others, len(data.items), data.drawn_per_expert
+    )
     for entry in participation:  # each expert's moves toward the median shown after the round before
         entry.changed, entry.toward_median = moves_by_expert.get(entry.expert_id, (None, None))
     return RoundSnapshot(
@@ -260,6 +273,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         stop_values=json_safe(stop.values),
         cooke=_cooke(data.items, data.others, experts),
         apmo=_f(scoring.apmo(basis)) if rating_items else None,
+        subsets=data.subsets,
         camp=_camp(
             data, matrix[took_part], [e for e, took in zip(experts, took_part, strict=True) if took], rating_items
         ),
@@ -320,10 +334,15 @@ def _spread(importance: scoring.ImportanceWeights | None, rated: np.ndarray) -> 
 
 
 def _participation(
-    experts: Sequence[Panelist], rating_counts: np.ndarray, others: Mapping[int, list[GivenAnswer]], n_items: int
+    experts: Sequence[Panelist],
+    rating_counts: np.ndarray,
+    others: Mapping[int, list[GivenAnswer]],
+    n_items: int,
+    drawn: Mapping[int, int],
 ) -> list[Participation]:
-    """How many items each expert answered: ratings and "unable" from the one fetch, plus answers
-    to the other kinds of items (already limited to the experts who took part)."""
+    """How many items each expert answered, of the round's items or of those ``drawn`` for them:
+    ratings and "unable" from the one fetch, plus answers to the other kinds of items (already
+    limited to the experts who took part)."""
     answered = {p.id: int(n) for p, n in zip(experts, rating_counts, strict=True)}
     for given in others.values():
         for a in given:
@@ -336,7 +355,7 @@ def _participation(
             group=p.stakeholder_group,
             weight=p.weight,
             answered=answered.get(p.id, 0),
-            items=n_items,
+            items=drawn.get(p.id, n_items) if drawn else n_items,
             submitted=p.submitted_at is not None,
             opened=p.opened_at is not None,
         )

@@ -189,7 +189,7 @@ def _form_page(
     unanswered: list[Item] | None = None,
 ) -> Response:
     round_, invitation = ctx.answering()
-    items = answer_service.round_items(session, round_.id)
+    items = answer_service.expert_items(session, round_, ctx.expert.id)
     saved = answer_service.answers_of(session, round_.id, ctx.expert.id)
     values = values if values is not None else _saved_values(saved)
     answered = sum(1 for a in saved.values() if a.is_given)
@@ -420,7 +420,7 @@ def _save_from_form(
     """Save the posted page: the round's items once saved, or, on a problem, the page again with
     what was typed and the messages."""
     round_, invitation = ctx.answering()
-    items = answer_service.round_items(session, round_.id)
+    items = answer_service.expert_items(session, round_, ctx.expert.id)
     answers, typed, errors = parse_form_answers(form, items)
     if errors:
         return _form_page(

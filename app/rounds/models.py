@@ -44,6 +44,10 @@ class Round(SQLModel, table=True):
     closed_at: datetime | None = None
     analysed_at: datetime | None = None
     reopen_reason: str = Field(default="", sa_type=Text)
+    # a random subset of the round's items per expert (None: every expert answers every item), balanced
+    # so that each item gets at least ``min_raters_per_item`` raters; fixed while the round is a draft
+    items_per_expert: int | None = None
+    min_raters_per_item: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
     # State transitions: each refuses an illegal move with a domain error.
@@ -119,6 +123,18 @@ class RoundItem(SQLModel, table=True):
     round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
     item_id: int = Field(foreign_key="item.id", index=True, ondelete="CASCADE")
     position: int = 0
+
+
+class RoundAssignment(SQLModel, table=True):
+    """An item drawn for an expert in a round that gives each expert a random subset of its items."""
+
+    __tablename__ = "round_assignment"
+    __table_args__ = (UniqueConstraint("round_id", "expert_id", "item_id"),)
+
+    id: int = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True, ondelete="CASCADE")
+    expert_id: int = Field(foreign_key="expert.id", index=True, ondelete="CASCADE")
+    item_id: int = Field(foreign_key="item.id", index=True, ondelete="CASCADE")
 
 
 class Invitation(SQLModel, table=True):

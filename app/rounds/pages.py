@@ -129,6 +129,7 @@ def round_detail_page(
 ) -> Response:
     study = access.study
     result = service.result_of(session, round_.id)
+    items = round_items(session, round_.id)
     return render(
         request,
         "researcher/round.html",
@@ -136,12 +137,13 @@ def round_detail_page(
             session,
             access,
             round=round_,
-            items=round_items(session, round_.id),
+            items=items,
+            subset_raters=service.subset_raters(session, study, round_, len(items)),
             progress=dashboard.round_progress(session, study, round_),
             result=snapshot_of(result),
             decision=narrowing.decision_for(session, round_),
             narrowing_rule=narrowing.rule_of(study),
-            has_open_items=any(i.kind == "open" for i in round_items(session, round_.id)),
+            has_open_items=any(i.kind == "open" for i in items),
             error=error,
         ),
         status_code=status_code,
@@ -247,6 +249,38 @@ def reopen_page(request: Request, session: SessionDep, access: StudyForEditor, n
         reason = form_text(form, "reason", "")
         service.reopen_round(session, access.study, round_, reason, closes_at, access.researcher)
     return redirect(f"/studies/{access.study.id}/rounds/{number}", "reopened")
+
+
+def _whole_number(text: str, name: str, message: Message) -> int | None:
+    text = text.strip()
+    if text and not text.isdigit():
+        raise InvalidInput(message, fields=(name,))
+    return int(text) if text else None
+
+
+@router.post("/studies/{study_id}/rounds/{number}/subsets", include_in_schema=False)
+def round_subsets_page(
+    request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form
+) -> Response:
+    with refused_form(_round_again(request, access, number)):
+        round_ = service.get_round(session, access.study, number)
+        service.set_item_subsets(
+            session,
+            access.study,
+            round_,
+            _whole_number(
+                form_text(form, "items_per_expert", ""),
+                "items_per_expert",
+                Message("The number of items per expert is a whole number."),
+            ),
+            _whole_number(
+                form_text(form, "min_raters_per_item", ""),
+                "min_raters_per_item",
+                Message("The minimum of raters per item is a whole number."),
+            ),
+            access.researcher,
+        )
+    return redirect(f"/studies/{access.study.id}/rounds/{number}", "saved")
 
 
 @router.post("/studies/{study_id}/rounds/{number}/settings", include_in_schema=False)

@@ -23,6 +23,15 @@ class RoundCreate(BaseModel):
     _utc = field_validator("closes_at")(lambda cls, v: _aware(v))
 
 
+class RoundSubsets(BaseModel):
+    """A random subset of the round's items per expert; ``items_per_expert`` null: every item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items_per_expert: int | None = Field(default=None, ge=1)
+    min_raters_per_item: int | None = Field(default=None, ge=1)
+
+
 class StudyEnd(BaseModel):
     """Ending a study by hand: the reason is stated in the report."""
 
@@ -66,6 +75,8 @@ class RoundPublic(BaseModel):
     closed_at: datetime | None
     analysed_at: datetime | None
     reminder_interval_hours: int | None
+    items_per_expert: int | None = None
+    min_raters_per_item: int | None = None
 
 
 class RoundDetail(RoundPublic):

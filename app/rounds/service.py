@@ -16,7 +16,7 @@ from app.mail.mailer import Mailer
 from app.panel import service as panel
 from app.panel.models import Expert, ExpertStatus
 from app.panel.schemas import ExpertUpdate
-from app.rounds import answers, invitations
+from app.rounds import answers, invitations, subsets
 from app.rounds.models import Invitation, Round, RoundItem, RoundResult, RoundStatus
 from app.security import hash_token
 from app.studies import design
@@ -191,6 +191,32 @@ def update_draft(
     return round_
 
 
+def set_item_subsets(
+    session: Session,
+    study: Study,
+    round_: Round,
+    items_per_expert: int | None,
+    min_raters_per_item: int | None,
+    researcher: Researcher | None,
+) -> Round:
+    """Give each expert a random subset of the draft round's items (or every item again), checked
+    against the panel that would be invited now (and again as the round opens)."""
+    studies.require_active(study)
+    panel_size = len(panel_for_round(session, study))
+    return subsets.configure(session, study, round_, items_per_expert, min_raters_per_item, panel_size, researcher)
+
+
+def subset_raters(session: Session, study: Study, round_: Round, n_items: int) -> tuple[int, int] | None:
+    """The fewest and most raters of an item in a round with item subsets: as drawn once it opened,
+    as the panel of now would get them while it is a draft."""
+    if round_.items_per_expert is None:
+        return None
+    if round_.status == RoundStatus.DRAFT:
+        return subsets.expected_raters(len(panel_for_round(session, study)), n_items, round_.items_per_expert)
+    drawn = subsets.raters_per_item(session, round_.id).values()
+    return min(drawn, default=0), max(drawn, default=0)
+
+
 def panel_for_round(session: Session, study: Study) -> list[Expert]:
     """Who is invited: the active experts (the narrowing marks the others as dropped)."""
     return panel.experts_of(session, study.id, status=ExpertStatus.ACTIVE)
@@ -214,6 +240,7 @@ def open_round(
     other_open = open_round_for(session, study.id)
     if other_open is not None and other_open.id != round_.id:
         raise Conflict(Message("Round %(number)s is still open.", number=other_open.number))
+    subsets.draw(session, round_, experts)  # refused first when the panel is too small for the design
     if round_.number == 1:
         studies.lock_protocol(session, study, researcher)
     studies.run_study(session, study)

@@ -223,6 +223,24 @@ class CookeScores(_Model):
     error: str | None = None
 
 
+class SubsetDesign(_Model):
+    """A round that gave each expert a random subset of its items: each item's statistics are over
+    the experts it was drawn for (Kendall's W, which needs every expert to rate every item, is not
+    computed)."""
+
+    items_per_expert: int
+    min_raters_per_item: int | None = None
+    raters: dict[int, int] = Field(default_factory=dict)  # item -> the experts it was drawn for
+
+    @property
+    def fewest_raters(self) -> int:
+        return min(self.raters.values(), default=0)
+
+    @property
+    def most_raters(self) -> int:
+        return max(self.raters.values(), default=0)
+
+
 class RoundSnapshot(_Model):
     """Everything known of a round once it is analysed."""
 
@@ -256,6 +274,7 @@ class RoundSnapshot(_Model):
     cooke: CookeScores | None = None
     camp: CampResult | None = None  # a coherent dissenting minority (older snapshots: None)
     apmo: float | None = None  # the average percentage of majority opinions (older snapshots: None)
+    subsets: SubsetDesign | None = None  # the round gave each expert a random subset of its items
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> RoundSnapshot:

@@ -47,6 +47,7 @@ from app.scoring.stability import (
     stability,
     stuart_maxwell,
 )
+from app.scoring.subsets import balanced_subsets, guaranteed_raters
 from app.scoring.weighting import (
     ImportanceWeights,
     RankingSummary,
@@ -58,6 +59,8 @@ from app.scoring.weighting import (
 )
 
 __all__ = [
+    "balanced_subsets",
+    "guaranteed_raters",
     "apmo",
     "Camps",
     "camps",
