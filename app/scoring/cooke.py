@@ -12,6 +12,11 @@ the tests reproduce:
   the lower bin;
 * information of an item: ln(U - L) + sum_i p_i ln(p_i / (b_i+1 - b_i)), b = [L, quantiles, U]
   (relative to the uniform background), averaged over seed items or over all items;
+* partial quantiles (as Anduryl): an item may ask only some of the study's quantiles (``asked``),
+  say only the 95 %; its bins are those between the quantiles it asks (p the differences of their
+  levels), and an expert answered it when they gave every quantile it asks. Calibration pools the
+  seed items' bins, so every seed item must ask the same quantiles (Anduryl refuses otherwise);
+  the decision maker's quantiles are those each item asks;
 * combined score = calibration x information on seeds; weight = combined score of the experts with
   calibration >= alpha, normalised; the optimised alpha maximises the combined score of the
   decision maker (the weighted linear pool of the experts' piecewise-uniform distributions).
@@ -31,7 +36,8 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class CookeData:
-    """experts x items x quantiles; ``realizations`` NaN for target items; ``log_scale`` per item."""
+    """experts x items x quantiles; ``realizations`` NaN for target items; ``log_scale`` per item;
+    ``asked`` items x quantiles, the quantiles each item asks (None: every item asks them all)."""
 
     experts: tuple[str, ...]
     items: tuple[str, ...]
@@ -39,6 +45,7 @@ class CookeData:
     assessments: FloatArray
     realizations: FloatArray
     log_scale: NDArray[np.bool_]
+    asked: NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         e, i, q = len(self.experts), len(self.items), len(self.quantiles)
@@ -48,10 +55,22 @@ class CookeData:
             raise ValueError("quantiles must increase strictly, between 0 and 1")
         if self.realizations.shape != (i,) or self.log_scale.shape != (i,):
             raise ValueError("realizations and log_scale need one value per item")
+        asked = np.ones((i, q), dtype=bool) if self.asked is None else np.asarray(self.asked, dtype=bool)
+        if asked.shape != (i, q) or not asked.any(axis=1).all():
+            raise ValueError("each item asks at least one of the quantiles (asked: items x quantiles)")
+        seed_patterns = {tuple(row) for row in asked[~np.isnan(self.realizations)]}
+        if len(seed_patterns) > 1:
+            raise ValueError("every seed item must ask the same quantiles: calibration pools their bins (as Anduryl)")
+        object.__setattr__(self, "asked", asked)
+        # a value for a quantile its item does not ask is not part of the assessment
+        object.__setattr__(self, "assessments", np.where(asked[None], self.assessments, np.nan))
         if np.isinf(self.assessments).any() or np.isinf(self.realizations).any():
             raise ValueError("quantiles and realizations must be finite numbers")
-        answered = np.asarray(~np.isnan(self.assessments).any(axis=2), dtype=bool)
-        order_ok = np.all(np.diff(self.assessments, axis=2) > 0, axis=2) | ~answered
+        answered = self.answered
+        order_ok = ~answered
+        for pattern, items in self.patterns():  # increasing over the quantiles each item asks
+            steps = np.diff(self.assessments[:, items][:, :, pattern], axis=2)
+            order_ok[:, items] |= np.all(steps > 0, axis=2)
         if not order_ok.all():
             expert, item = np.argwhere(~order_ok)[0]
             raise ValueError(
@@ -65,6 +84,29 @@ class CookeData:
     @property
     def seed(self) -> NDArray[np.bool_]:
         return ~np.isnan(self.realizations)
+
+    @property
+    def answered(self) -> NDArray[np.bool_]:
+        """experts x items: gave every quantile the item asks."""
+        return answered_all(self, self.assessments)
+
+    def patterns(self) -> list[tuple[NDArray[np.bool_], NDArray[np.intp]]]:
+        """The distinct sets of quantiles asked, each with the items that ask it."""
+        asked = self._asked
+        groups: dict[tuple[bool, ...], list[int]] = {}
+        for j, row in enumerate(asked):
+            groups.setdefault(tuple(bool(x) for x in row), []).append(j)
+        return [(np.array(k, dtype=bool), np.array(v, dtype=np.intp)) for k, v in groups.items()]
+
+    @property
+    def _asked(self) -> NDArray[np.bool_]:
+        assert self.asked is not None  # set by __post_init__
+        return self.asked
+
+
+def answered_all(data: CookeData, values: FloatArray) -> NDArray[np.bool_]:
+    """(..., items): every quantile the item asks is given in ``values`` (..., items, quantiles)."""
+    return np.asarray((~np.isnan(values) | ~data._asked).all(axis=-1), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -129,26 +171,34 @@ def intrinsic_range(data: CookeData, overshoot: float = 0.1) -> tuple[FloatArray
 
 
 def _information(data: CookeData, quantile_values: FloatArray, lower: FloatArray, upper: FloatArray) -> FloatArray:
-    """Information per (expert,) item relative to the uniform background on [L, U]."""
-    p = _bin_probabilities(data.quantiles)
-    q = _background(data, quantile_values)
-    edges = np.concatenate(
-        (np.broadcast_to(lower[:, None], q.shape[:-1] + (1,)), q, np.broadcast_to(upper[:, None], q.shape[:-1] + (1,))),
-        axis=-1,
-    )
-    widths = np.diff(edges, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(upper - lower) + (p * np.log(p / widths)).sum(axis=-1)
+    """Information per (expert,) item relative to the uniform background on [L, U], over the bins
+    of the quantiles each item asks."""
+    background = _background(data, quantile_values)
+    out = np.full(background.shape[:-1], np.nan)
+    for pattern, items in data.patterns():
+        p = _bin_probabilities(data.quantiles[pattern])
+        q = background[..., items, :][..., pattern]
+        lo, hi = lower[items], upper[items]
+        edges = np.concatenate(
+            (np.broadcast_to(lo[:, None], q.shape[:-1] + (1,)), q, np.broadcast_to(hi[:, None], q.shape[:-1] + (1,))),
+            axis=-1,
+        )
+        widths = np.diff(edges, axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[..., items] = np.log(hi - lo) + (p * np.log(p / widths)).sum(axis=-1)
+    return out
 
 
 def _calibration(data: CookeData, quantile_values: FloatArray, n_min: int) -> float:
-    """Calibration of one assessor (items x quantiles) on the seed items."""
-    seed = data.seed & ~np.isnan(quantile_values).any(axis=1)
+    """Calibration of one assessor (items x quantiles) on the seed items (which all ask the same
+    quantiles)."""
+    seed = data.seed & answered_all(data, quantile_values)
     realizations = data.realizations[seed]
     if len(realizations) == 0:
         return float("nan")
-    bins = (quantile_values[seed] < realizations[:, None]).sum(axis=1)
-    p = _bin_probabilities(data.quantiles)
+    pattern = data._asked[seed][0]
+    bins = (quantile_values[seed][:, pattern] < realizations[:, None]).sum(axis=1)
+    p = _bin_probabilities(data.quantiles[pattern])
     s = np.bincount(bins, minlength=len(p)) / len(realizations)
     nonzero = s > 0
     # summed smallest first: experts whose bin counts are a permutation of each other over bins of
@@ -184,15 +234,17 @@ def decision_maker(data: CookeData, weights: ArrayLike, overshoot: float = 0.1) 
     if per_item.shape != (n_experts, n_items) or not np.all(np.isfinite(per_item)) or (per_item < 0).any():
         raise ValueError("weights must be finite, >= 0, one per expert (or per expert and item)")
     lower, upper = intrinsic_range(data, overshoot)
-    p_levels = data.quantiles
     background = _background(data, data.assessments)
-    dm = np.full((n_items, len(p_levels)), np.nan)
+    assessed = data.answered
+    dm = np.full((n_items, len(data.quantiles)), np.nan)
     for j in range(n_items):
-        answered = ~np.isnan(background[:, j]).any(axis=1) & (per_item[:, j] > 0)
+        answered = assessed[:, j] & (per_item[:, j] > 0)
         if not answered.any():
             continue
+        asked = data._asked[j]
+        p_levels = data.quantiles[asked]
         wj = per_item[answered, j] / per_item[answered, j].sum()
-        points = background[answered, j]
+        points = background[answered, j][:, asked]
         grid = np.concatenate(([lower[j]], np.unique(points), [upper[j]]))
         cdf = np.zeros_like(grid)
         for weight, expert_points in zip(wj, points, strict=True):
@@ -200,7 +252,7 @@ def decision_maker(data: CookeData, weights: ArrayLike, overshoot: float = 0.1) 
             fp = np.concatenate(([0.0], p_levels, [1.0]))
             cdf += weight * np.interp(grid, xp, fp)
         values = np.interp(p_levels, cdf, grid)
-        dm[j] = np.exp(values) if data.log_scale[j] else values
+        dm[j, asked] = np.exp(values) if data.log_scale[j] else values
     n_min = _n_min(data)
     information = _information(data, dm, lower, upper)
     calibration = _calibration(data, dm, n_min)
@@ -216,7 +268,7 @@ def decision_maker(data: CookeData, weights: ArrayLike, overshoot: float = 0.1) 
 
 def _n_min(data: CookeData) -> int:
     """The smallest number of seed items an expert with any seed answer answered."""
-    answered = (~np.isnan(data.assessments).any(axis=2) & data.seed[None, :]).sum(axis=1)
+    answered = (data.answered & data.seed[None, :]).sum(axis=1)
     return int(answered[answered > 0].min()) if (answered > 0).any() else 0
 
 
@@ -258,7 +310,7 @@ def classical_model(
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}")
     if not data.seed.any():
         raise ValueError("the items need at least one seed item (with a realization)")
-    answered = np.asarray(~np.isnan(data.assessments).any(axis=2), dtype=bool)
+    answered = data.answered
     scored: NDArray[np.bool_] = np.asarray((answered & data.seed[None, :]).any(axis=1), dtype=bool)
     if not scored.any():
         raise ValueError("no expert answered a seed item: nobody can be calibrated")

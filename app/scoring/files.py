@@ -267,9 +267,7 @@ def read_cooke(
             problems.append((line, "quantiles must be numbers"))
             continue
         finite = [x for x in numbers if not math.isnan(x)]
-        if finite and len(finite) != len(numbers):
-            problems.append((line, "give all quantiles or none"))
-        elif any(math.isinf(x) for x in finite):
+        if any(math.isinf(x) for x in finite):
             problems.append((line, "quantiles must be finite numbers"))
         elif any(b <= a for a, b in zip(finite, finite[1:], strict=False)):
             problems.append((line, f"quantiles must increase strictly: {', '.join(row[c] for c in quantile_columns)}"))
@@ -279,8 +277,9 @@ def read_cooke(
             problems.append((line, f"duplicate of line {values[(expert, item)][0]} (expert {expert}, item {item})"))
         else:
             values[(expert, item)] = (line, numbers)
+    asked = _asked_quantiles(values, items, levels, problems)
     if problems:
-        raise InputFileError(assessments_name, problems)
+        raise InputFileError(assessments_name, sorted(problems))
     experts = tuple(dict.fromkeys(e for e, _ in values))
     if not experts:
         raise InputFileError(assessments_name, [(0, "no assessments in the file")])
@@ -295,4 +294,46 @@ def read_cooke(
         assessments=data,
         realizations=np.array([items[i][0] for i in item_ids]),
         log_scale=np.array([items[i][1] for i in item_ids]),
+        asked=np.array([asked.get(i, np.ones(len(levels), dtype=bool)) for i in item_ids]),
     )
+
+
+def _asked_quantiles(
+    values: dict[tuple[str, str], tuple[int, list[float]]],
+    items: dict[str, tuple[float, bool]],
+    levels: NDArray[np.float64],
+    problems: list[tuple[int, str]],
+) -> dict[str, NDArray[np.bool_]]:
+    """The quantiles each item asks: those its experts give (partial quantiles, as Anduryl: an item
+    may ask only the 95 %). An expert who gives other quantiles than the item's others is refused
+    with the line, not silently left out; seed items must all ask the same quantiles."""
+
+    def named(pattern: tuple[bool, ...]) -> str:
+        return ", ".join(f"{level:g}" for level, on in zip(levels, pattern, strict=True) if on)
+
+    first: dict[str, tuple[int, tuple[bool, ...]]] = {}
+    for (expert, item), (line, numbers) in values.items():
+        pattern = tuple(not math.isnan(x) for x in numbers)
+        if not any(pattern):  # no answer to this item
+            continue
+        if item not in first:
+            first[item] = (line, pattern)
+        elif pattern != first[item][1]:
+            problems.append(
+                (
+                    line,
+                    f"expert {expert} gives the quantiles {named(pattern)} on item {item}, where line "
+                    f"{first[item][0]} gives {named(first[item][1])}: every expert gives the same quantiles of an item",
+                )
+            )
+    seeds = [(first[i][0], i, first[i][1]) for i in items if i in first and not math.isnan(items[i][0])]
+    for line, item, pattern in seeds[1:]:
+        if pattern != seeds[0][2]:
+            problems.append(
+                (
+                    line,
+                    f"seed item {item} asks the quantiles {named(pattern)}, seed item {seeds[0][1]} asks "
+                    f"{named(seeds[0][2])}: calibration pools the seed items, so they must ask the same quantiles",
+                )
+            )
+    return {item: np.array(pattern, dtype=bool) for item, (_, pattern) in first.items()}

@@ -308,3 +308,19 @@ def test_score_refuses_a_groups_file_with_its_lines_and_a_bad_rule_with_its_plac
     assert unknown.exit_code == 2 and "E09" in unknown.output
     rule = runner.invoke(cli, ["score", str(ratings), "--rule", "min_group(agreemnt) >= 1"])
     assert rule.exit_code == 2 and "agreement" in rule.output
+
+
+def test_cooke_accepts_partial_quantiles_and_refuses_unpoolable_seeds_with_the_line(tmp_path):
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "partial"
+    result = run("cooke", data / "assessments.csv", data / "items.csv", "--json", "--optimise-alpha")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [round(e["calibration"], 6) for e in out["experts"]] == [0.400452] * 3  # Anduryl 1.2.2's
+    items = tmp_path / "items.csv"
+    items.write_text("itemid,realization,scale,question\nS1,3,uni,a\nS2,7,uni,b\n")
+    assessments = tmp_path / "assessments.csv"
+    assessments.write_text("expertid,itemid,0.05,0.5,0.95\nA,S1,1,,4\nA,S2,,,8\n")
+    refused = run("cooke", assessments, items)
+    assert refused.exit_code != 0 and "line 3" in refused.output and "must ask the same quantiles" in refused.output

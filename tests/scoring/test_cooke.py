@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.scoring import classical_model, decision_maker
 from app.scoring.cooke import CookeData
@@ -236,3 +238,104 @@ def test_a_realization_written_nan_is_a_target_item_as_a_blank_one_is():
     items = "itemid,realization,scale,question\nS1,10,uni,s1\nT1,nan,uni,t1\nT2,,uni,t2\n"
     data = read_cooke("expertid,itemid,0.05,0.5,0.95\nA,S1,5,9,15\nA,T1,1,2,3\nA,T2,1,2,3\n", items)
     assert data.seed.tolist() == [True, False, False]
+
+
+# Partial quantiles (data/partial): seed items S1-S5 ask only the 5 % and 95 %, T1 only the 95 %,
+# T2 all three; the reference values are Anduryl 1.2.2's (see the folder's results file).
+
+
+def test_partial_quantiles_are_accepted_and_scored_as_anduryl_scores_them():
+    from app.scoring.cooke import _information, intrinsic_range
+
+    data, reference = load("partial")
+    assert data.asked.tolist()[0] == [True, False, True] and data.asked.tolist()[5] == [False, False, True]
+    result = classical_model(data, alpha=0.0)
+    for score in result.experts:
+        assert score.calibration == pytest.approx(reference["calibration"][score.expert], abs=1e-6)
+        assert score.information_seed == pytest.approx(reference["info_seed"][score.expert], abs=1e-5)
+        assert score.information_all == pytest.approx(reference["info_all"][score.expert], abs=1e-5)
+        assert score.combined == pytest.approx(reference["combined"][score.expert], abs=1e-6)
+    lower, upper = intrinsic_range(data, 0.1)
+    t1 = data.items.index("T1")
+    np.testing.assert_allclose(
+        _information(data, data.assessments, lower, upper)[:, t1], reference["info_t1"], atol=1e-6
+    )
+    # by hand: T1's range [9, 21] (10..20 widened by 10 %), one bin of 95 % below the quantile
+    assert _information(data, data.assessments, lower, upper)[0, t1] == pytest.approx(
+        np.log(12) + 0.95 * np.log(0.95 / 1) + 0.05 * np.log(0.05 / 11)
+    )
+    dm = result.decision_maker
+    assert dm.calibration == pytest.approx(reference["dm_calibration"], abs=1e-9)
+    for item, expected in reference["dm_global"].items():
+        row = dm.quantiles[data.items.index(item)]
+        for got, want in zip(row, expected, strict=True):
+            assert np.isnan(got) if want is None else got == pytest.approx(want, abs=1e-5), item
+    equal = decision_maker(data, np.ones(3))
+    assert equal.quantiles[t1, 2] == pytest.approx(reference["dm_equal_t1_95"], abs=1e-5)
+
+
+def test_every_item_asking_every_quantile_gives_the_same_scores_as_before():
+    data, expected = load("small")
+    asked = CookeData(
+        data.experts,
+        data.items,
+        data.quantiles,
+        data.assessments,
+        data.realizations,
+        data.log_scale,
+        asked=np.ones((len(data.items), len(data.quantiles)), dtype=bool),
+    )
+    for a, b in zip(classical_model(data).experts, classical_model(asked).experts, strict=True):
+        assert a == b
+
+
+def test_partial_quantiles_that_cannot_be_scored_are_refused_with_the_line():
+    items = "itemid,realization,scale,question\nS1,3,uni,a\nS2,7,uni,b\nT1,,uni,c\n"
+    # a seed item asking other quantiles than the other seeds: calibration could not pool them
+    text = "expertid,itemid,0.05,0.5,0.95\nA,S1,1,,4\nA,S2,,,8\nA,T1,,,5\n"
+    with pytest.raises(InputFileError) as refused:
+        read_cooke(text, items)
+    assert refused.value.problems[0][0] == 3 and "seed item S2 asks the quantiles 0.95" in refused.value.problems[0][1]
+    # an expert giving other quantiles of an item than the others: not silently left out
+    text = "expertid,itemid,0.05,0.5,0.95\nA,S1,1,2,4\nA,S2,1,2,8\nB,S1,1,,4\nB,S2,1,2,8\n"
+    with pytest.raises(InputFileError) as refused:
+        read_cooke(text, items)
+    assert refused.value.problems == [
+        (
+            4,
+            "expert B gives the quantiles 0.05, 0.95 on item S1, where line 2 gives 0.05, 0.5, 0.95: "
+            "every expert gives the same quantiles of an item",
+        )
+    ]
+    # quantiles out of order across a gap are still refused
+    with pytest.raises(InputFileError, match="increase strictly"):
+        read_cooke("expertid,itemid,0.05,0.5,0.95\nA,S1,5,,4\nA,S2,1,,8\n", items)
+    with pytest.raises(ValueError, match="same quantiles"):
+        data, _ = load("partial")
+        bad = data.asked.copy()
+        bad[0] = [True, True, True]
+        CookeData(data.experts, data.items, data.quantiles, data.assessments, data.realizations, data.log_scale, bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), pattern=st.sampled_from([(1, 0, 1), (0, 0, 1), (1, 1, 0), (0, 1, 0)]))
+def test_items_that_all_ask_a_subset_score_as_a_study_of_only_those_quantiles(seed, pattern):
+    rng = np.random.default_rng(seed)
+    n_experts, n_items = 4, 6
+    centres = rng.uniform(1, 100, size=(n_experts, n_items, 1))
+    full = centres + np.cumsum(rng.uniform(0.5, 20, size=(n_experts, n_items, 3)), axis=2)
+    realizations = np.where(np.arange(n_items) < 4, rng.uniform(1, 150, size=n_items), np.nan)
+    levels, logs = np.array([0.05, 0.5, 0.95]), np.zeros(n_items, dtype=bool)
+    experts, items = tuple("abcd"), tuple(f"i{k}" for k in range(n_items))
+    keep = np.array(pattern, dtype=bool)
+    partial = CookeData(
+        experts, items, levels, full, realizations, logs, asked=np.broadcast_to(keep, (n_items, 3)).copy()
+    )
+    only = CookeData(experts, items, levels[keep], full[:, :, keep], realizations, logs)
+    a, b = classical_model(partial), classical_model(only)
+    for x, y in zip(a.experts, b.experts, strict=True):
+        assert x.calibration == pytest.approx(y.calibration, rel=1e-12)
+        assert x.information_all == pytest.approx(y.information_all, rel=1e-12)
+        assert x.weight == pytest.approx(y.weight, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(a.decision_maker.quantiles[:, keep], b.decision_maker.quantiles, rtol=1e-12)
+    assert np.isnan(a.decision_maker.quantiles[:, ~keep]).all()
