@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # one thread at a time, so more threads only make each request wait longer for the CPU.
     request_threads: int = Field(default=8, ge=1, le=200)
     report_time_limit_seconds: int = Field(default=300, ge=5)
+    # the coding page mixes the optional local embedding model (extra "embeddings") into its
+    # suggestions for English answers when it is installed
+    coding_embeddings: bool = True
     # Request bodies: forms and JSON, and file uploads (panel and protocol files of at most 2 MB)
     max_body_bytes: int = Field(default=1_000_000, ge=10_000)
     max_upload_bytes: int = Field(default=3_000_000, ge=10_000)

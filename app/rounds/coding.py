@@ -3,8 +3,11 @@ to their source answers); a statement becomes an item of the next round."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlmodel import Session, col, func, select
 
 from app.accounts.models import Researcher
@@ -43,13 +46,37 @@ class Suggestion:
     terms: list[str]
 
 
-def suggestions(groups: list[tuple[Item, list[tuple[Answer, Expert]]]], coded_answer_ids: set[int]) -> list[Suggestion]:
-    """Suggested groups among each question's answers that no statement draws on yet."""
+Embedder = Callable[[Sequence[str]], NDArray[np.float64] | None]
+
+
+def suggestions(
+    groups: list[tuple[Item, list[tuple[Answer, Expert]]]],
+    coded_answer_ids: set[int],
+    embed: Embedder | None = None,
+    embedded_languages: frozenset[str] = frozenset(),
+) -> list[Suggestion]:
+    """Suggested groups among each question's answers that no statement draws on yet. With an
+    ``embed`` function, the answers given in ``embedded_languages`` are grouped apart, their
+    embeddings mixed into the similarity; the others by TF-IDF alone (which never groups answers in
+    two languages together anyway)."""
     found = []
     for item, answers in groups:
         rest = [(answer, expert) for answer, expert in answers if answer.id not in coded_answer_ids and answer.text]
-        for group in text_groups.suggest_groups([answer.text or "" for answer, _ in rest]):
-            found.append(Suggestion(item, [rest[i] for i in group.members], group.terms))
+        embedded = [k for k, (answer, _) in enumerate(rest) if embed and answer.language in embedded_languages]
+        parts: list[tuple[list[int], NDArray[np.float64] | None]] = []
+        vectors = embed([rest[k][0].text or "" for k in embedded]) if embed and len(embedded) >= 2 else None
+        if vectors is not None:
+            taken = set(embedded)
+            parts = [(embedded, vectors), ([k for k in range(len(rest)) if k not in taken], None)]
+        else:
+            parts = [(list(range(len(rest))), None)]
+        item_found = []
+        for indices, part_vectors in parts:
+            texts = [rest[k][0].text or "" for k in indices]
+            for group in text_groups.suggest_groups(texts, embeddings=part_vectors):
+                item_found.append(Suggestion(item, [rest[indices[i]] for i in group.members], group.terms))
+        item_found.sort(key=lambda s: -len(s.answers))  # stable: each part's order among equals
+        found.extend(item_found)
     return found
 
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from app.dependencies import Form, SessionDep
+from app.dependencies import Form, SessionDep, get_settings_dep
 from app.errors import InvalidInput, Message
-from app.rounds import coding, service
+from app.rounds import coding, embedder, service
 from app.rounds.context import rounds_tab
 from app.rounds.models import Round, Statement
 from app.studies import design
@@ -43,7 +43,8 @@ def _coding_page(
     themes = design.themes_of(session, study.id)
     groups = coding.open_answers(session, round_)
     sources = coding.sources_of(session, [s.id for s in statements])
-    suggested = coding.suggestions(groups, {a for ids in sources.values() for a in ids})
+    embed = embedder.embed if get_settings_dep(request).coding_embeddings else None
+    suggested = coding.suggestions(groups, {a for ids in sources.values() for a in ids}, embed, embedder.LANGUAGES)
     chosen = _chosen_suggestion(request, suggested)
     if chosen is not None and form is None:  # a suggestion taken: its answers ticked, its typical answer to edit
         form = {"text": chosen.answers[0][0].text or "", "theme_id": "", "tags": ""}

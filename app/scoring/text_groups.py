@@ -5,7 +5,11 @@ of its words (accents folded, French and English function words left out) and of
 average-linkage clustering (scipy) on the cosine distance, cut at a fixed distance, so the number of groups
 comes from the answers. A suggestion is only a suggestion: nothing is coded without the researcher.
 
-Pure: texts in, indices out (scikit-learn, imported when first used).
+Sentence embeddings, when the caller has them (the optional local model, for English answers), are
+mixed into the similarity: they match answers that say the same thing in other words, which TF-IDF
+cannot.
+
+Pure: texts (and their embeddings) in, indices out (scikit-learn, imported when first used).
 """
 
 from __future__ import annotations
@@ -102,23 +106,45 @@ def _word_part(matrix: Any, vocabulary: list[str]) -> Any:
     return matrix[:, : len(vocabulary)]
 
 
-def suggest_groups(texts: Sequence[str], distance: float = 0.93, min_size: int = 2) -> list[TextGroup]:
+# Tuned on the labelled set (benchmarks/bench_coding.py): the cut of TF-IDF alone, and, with
+# embeddings, the share of their cosine in the similarity and the cut of the mix.
+DISTANCE = 0.93
+EMBEDDING_SHARE = 0.7
+EMBEDDING_DISTANCE = 0.80
+
+
+def suggest_groups(
+    texts: Sequence[str],
+    distance: float | None = None,
+    min_size: int = 2,
+    embeddings: NDArray[np.float64] | None = None,
+) -> list[TextGroup]:
     """Groups of at least ``min_size`` similar texts, largest first. ``distance`` is the cosine
     distance at which the clustering is cut (lower: tighter, smaller groups); its default was tuned
-    on a labelled set of answers in French and English (``benchmarks/bench_coding.py``)."""
+    on a labelled set of answers in French and English (``benchmarks/bench_coding.py``).
+    ``embeddings`` (one row per text) add their cosine to the TF-IDF one, ``EMBEDDING_SHARE`` of it."""
     if len(texts) < max(min_size, 2):
         return []
     matrix, vocabulary = _vectors(texts)
-    if matrix is None:
+    if matrix is None and embeddings is None:
         return []
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
 
-    similarity = (matrix @ matrix.T).toarray()  # unit vectors: the cosine of every pair
+    # unit vectors: the cosine of every pair
+    similarity = (matrix @ matrix.T).toarray() if matrix is not None else np.zeros((len(texts), len(texts)))
+    if embeddings is not None:
+        vectors = np.asarray(embeddings, dtype=np.float64)
+        if vectors.shape[0] != len(texts):
+            raise ValueError("one embedding per text")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        similarity = EMBEDDING_SHARE * (vectors @ vectors.T) + (1 - EMBEDDING_SHARE) * similarity
+    cut = distance if distance is not None else (EMBEDDING_DISTANCE if embeddings is not None else DISTANCE)
     distances = np.clip(1.0 - similarity, 0.0, 2.0)
     np.fill_diagonal(distances, 0.0)
     tree = linkage(squareform(distances, checks=False), method="average")
-    labels = fcluster(tree, t=distance, criterion="distance")
+    labels = fcluster(tree, t=cut, criterion="distance")
     groups = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -126,7 +152,8 @@ def suggest_groups(texts: Sequence[str], distance: float = 0.93, min_size: int =
             continue
         closeness = similarity[np.ix_(members, members)].mean(axis=1)  # the most typical answer first
         order = [int(i) for i in members[np.argsort(-closeness, kind="stable")]]
-        groups.append(TextGroup(order, _top_terms(_word_part(matrix, vocabulary), vocabulary, members)))
+        terms = _top_terms(_word_part(matrix, vocabulary), vocabulary, members) if matrix is not None else []
+        groups.append(TextGroup(order, terms))
     groups.sort(key=lambda g: (-len(g.members), g.members[0]))
     return groups
 

@@ -92,3 +92,35 @@ def test_candidate_statements_that_look_alike_are_offered_for_merging(client, se
     client.cookies.set("delphi_lang", "en")
     page = client.get(f"/studies/{study.id}/rounds/1/coding").text
     assert f'name="merge_ids" value="{twin.id}" checked' in page and "1 looks alike" in page
+
+
+def test_english_answers_in_other_words_are_grouped_with_the_local_embedding_model(
+    client, session, settings, monkeypatch
+):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=6, items=0, language="en")
+    question = make_item(session, study, None, "What is still to be done?", kind="open")
+    round1 = open_round(session, study, settings)
+    said = [
+        ("Delivery is far too slow", "en"),
+        ("Shipping takes ages to arrive", "en"),
+        ("Influencers sell products on Instagram", "en"),
+        ("Customers trust reviews from other buyers", "en"),
+        ("La livraison est bien trop lente", "fr"),
+        ("Les colis mettent des semaines", "fr"),
+    ]
+    for expert, (text, language) in zip(invited(session, round1), said, strict=True):
+        answers.save_answers(session, study, round1, expert, {question.id: AnswerIn(text=text)}, language=language)
+    service.close_round(session, study, round1, None)
+    page_login(client, owner.email)
+    client.cookies.set("delphi_lang", "en")
+    url = f"/studies/{study.id}/rounds/1/coding"
+    page = html.unescape(client.get(url).text)
+    assert page.count("Take this group") == 1  # the two English answers about delivery, nothing else
+    taken = html.unescape(client.get(f"{url}?suggestion=1").text)
+    ticked = set(re.findall(r'name="answer_ids" value="(\d+)" form="statement-form" id="a-\d+" checked', taken))
+    by_id = {a.id: a.text for item, found in coding.open_answers(session, round1) for a, _ in found}
+    assert {by_id[int(i)] for i in ticked} == {"Delivery is far too slow", "Shipping takes ages to arrive"}
+    # without the model (the setting off), TF-IDF alone sees no shared word: no suggestion
+    monkeypatch.setattr(client.app.state, "settings", settings.model_copy(update={"coding_embeddings": False}))
+    assert "Take this group" not in html.unescape(client.get(url).text)
