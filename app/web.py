@@ -245,6 +245,14 @@ def form_text(form: Any, name: str, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
+def whole_number(text: Any, max_digits: int = 9) -> int | None:
+    """A whole number sent as text, or None: ASCII digits only ("²" is a digit to ``str.isdigit``
+    but not to ``int``) and not thousands of them."""
+    if isinstance(text, str) and 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def form_ids(form: Any, name: str) -> list[int]:
     """The whole numbers posted under a repeated field (ticked checkboxes)."""
-    return [int(v) for v in form.getlist(name) if isinstance(v, str) and v.isdigit()]
+    return [n for v in form.getlist(name) if (n := whole_number(v)) is not None]

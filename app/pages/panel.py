@@ -34,7 +34,7 @@ from app.studies.dependencies import (
 )
 from app.studies.models import Study
 from app.studies.service import group_label
-from app.web import Refusal, form_text, redirect, refused_form, render, request_language
+from app.web import Refusal, form_text, redirect, refused_form, render, request_language, whole_number
 
 router = APIRouter()
 
@@ -65,7 +65,7 @@ def _panel_page(
     # names and e-mails are for editors and owners, as are identity exports; viewers see pseudonyms
     sees_identities = access.can_edit
     search = request.query_params.get("q", "")[:200]
-    page = int(raw) if (raw := request.query_params.get("page", "1")).isdigit() else 1
+    page = whole_number(request.query_params.get("page", "1")) or 1
     shown = service.experts_page(session, study.id, page, search, identities=sees_identities)
     ids = [e.id for e in shown.experts]
     current_round, participation = dashboard.current_participation(session, study, ids)

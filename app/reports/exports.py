@@ -18,6 +18,7 @@ from app.panel import expertise
 from app.panel.models import Expert
 from app.reports import checklists
 from app.reports.results import final_results
+from app.rounds import subsets
 from app.rounds.models import Answer, Invitation, Round, RoundResult
 from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
@@ -327,6 +328,10 @@ def to_xlsx(sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]], t
     return buffer.getvalue()
 
 
+def _items_drawn(session: Session, round_: Round, pseudonyms: dict[int, str]) -> dict[str, list[int]]:
+    return {pseudonyms[e]: items for e, items in subsets.drawn_by_expert(session, round_.id).items() if e in pseudonyms}
+
+
 def study_json(session: Session, study: Study) -> bytes:
     return b"".join(study_json_chunks(session, study))
 
@@ -335,6 +340,7 @@ def study_json_chunks(session: Session, study: Study) -> Iterator[bytes]:
     """The whole study as JSON, streamed: everything but the answers first, then the answers as they
     are read (``answer_rows``)."""
     results = final_results(session, study.id)
+    pseudonyms = {e.id: e.pseudonym for e in session.exec(select(Expert).where(Expert.study_id == study.id)).all()}
     data = {
         "protocol": protocol_file.to_file(session, study),
         "locked_at": study.locked_at.isoformat() if study.locked_at else None,
@@ -347,6 +353,10 @@ def study_json_chunks(session: Session, study: Study) -> Iterator[bytes]:
                 "closed_at": f.round.closed_at.isoformat() if f.round.closed_at else None,
                 "invited": f.total.invited,
                 "responded": f.total.responded,
+                "items_per_expert": f.round.items_per_expert,
+                "min_raters_per_item": f.round.min_raters_per_item,
+                # with random subsets: which items each expert was asked (not asked is not missing)
+                "items_drawn": _items_drawn(session, f.round, pseudonyms) if f.round.items_per_expert else None,
                 "snapshot": f.data.model_dump(mode="json") if f.data else None,
             }
             for f in results.rounds

@@ -187,6 +187,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
                         previous_consensus.add(entry.item_id)
     subset_design: SubsetDesign | None = None
     drawn_per_expert: dict[int, int] = {}
+    drawn = None
     if drawn_only:
         pairs = subsets.assigned_pairs(session, round_.id)
         for expert_id, _ in pairs:
@@ -194,6 +195,13 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         raters: dict[int, int] = {}
         for _, item_id in pairs:
             raters[item_id] = raters.get(item_id, 0) + 1
+        # the analysed experts x rating items each was asked (withdrawn experts are not analysed)
+        drawn = np.zeros(matrix.shape, dtype=bool)
+        row = {int(e): k for k, e in enumerate(expert_ids)}
+        column = {int(i): k for k, i in enumerate(rating_ids)}
+        for expert_id, item_id in pairs:
+            if expert_id in row and item_id in column:
+                drawn[row[expert_id], column[item_id]] = True
         subset_design = SubsetDesign(
             items_per_expert=round_.items_per_expert or 0,
             min_raters_per_item=round_.min_raters_per_item,
@@ -216,6 +224,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         previous_consensus=previous_consensus,
         subsets=subset_design,
         drawn_per_expert=drawn_per_expert,
+        drawn=drawn,
     )
 
 

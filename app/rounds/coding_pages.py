@@ -17,7 +17,7 @@ from app.rounds.models import Round, Statement
 from app.studies import design
 from app.studies.context import theme_options
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForViewer
-from app.web import Refusal, form_ids, form_text, redirect, refused_form, render
+from app.web import Refusal, form_ids, form_text, redirect, refused_form, render, whole_number
 
 router = APIRouter()
 
@@ -72,9 +72,9 @@ def _coding_page(
 
 def _chosen_suggestion(request: Request, suggested: list[coding.Suggestion]) -> coding.Suggestion | None:
     """The suggestion the researcher took (``?suggestion=N``, counted from 1), if any."""
-    number = request.query_params.get("suggestion", "")
-    if number.isdigit() and 1 <= int(number) <= len(suggested):
-        return suggested[int(number) - 1]
+    number = whole_number(request.query_params.get("suggestion", ""))
+    if number is not None and 1 <= number <= len(suggested):
+        return suggested[number - 1]
     return None
 
 
@@ -109,7 +109,7 @@ def create_statement_page(
             round_,
             values["text"],
             form_ids(form, "answer_ids"),
-            int(values["theme_id"]) if values["theme_id"].isdigit() else None,
+            whole_number(values["theme_id"]),
             values["tags"].split(","),
             access.researcher,
         )

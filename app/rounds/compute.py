@@ -23,7 +23,6 @@ from app.rounds.snapshot import (
     ItemResult,
     PanelFigures,
     Participation,
-    RatingResult,
     RoundSnapshot,
     StabilityEntry,
     SubsetDesign,
@@ -102,6 +101,7 @@ class RoundAnswers:
     # a round that draws a subset of its items for each expert: the design, and each expert's count
     subsets: SubsetDesign | None = None
     drawn_per_expert: dict[int, int] = field(default_factory=dict)
+    drawn: np.ndarray | None = None  # analysed experts x rating items: asked (None: every item)
 
     @property
     def experts(self) -> list[Panelist]:
@@ -132,6 +132,12 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     scale, agree = protocol.scale, protocol.agree
     weights = _mean_one_weights(experts) if protocol.weighted and experts else None
 
+    drawn = data.drawn
+
+    def asked(rows: np.ndarray | None = None) -> np.ndarray | None:
+        """Who was asked each item, among ``rows``: a missing answer is an asked expert's."""
+        return None if drawn is None else drawn if rows is None else drawn[rows]
+
     summary = scoring.summarize(
         matrix,
         scale=scale,
@@ -139,9 +145,12 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         quantile_method=protocol.quantile_method,
         n_boot=n_boot if took_part.sum() > 1 else 0,
         seed=int(data.round_id or 0),
+        asked=asked(),
     )
     weighted = (
-        scoring.summarize(matrix, scale=scale, agree=agree, weights=weights, n_boot=0) if weights is not None else None
+        scoring.summarize(matrix, scale=scale, agree=agree, weights=weights, n_boot=0, asked=asked())
+        if weights is not None
+        else None
     )
     basis = weighted or summary
     rated = summary.n > 0
@@ -151,7 +160,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         rows = np.array([e.stakeholder_group == group for e in experts]) & took_part
         if rows.any():
             by_group[group] = scoring.summarize(
-                matrix[rows], scale=scale, agree=agree, quantile_method=protocol.quantile_method
+                matrix[rows], scale=scale, agree=agree, quantile_method=protocol.quantile_method, asked=asked(rows)
             )
     consensus = np.zeros(len(rating_items), dtype=bool)
     if rating_items:  # an item nobody rated has no consensus, whatever the rule reads of its NaNs
@@ -165,6 +174,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
                     agree=agree,
                     weights=weights[rows],
                     quantile_method=protocol.quantile_method,
+                    asked=asked(rows),
                 )
                 if weights is not None
                 else by_group[group]
@@ -203,12 +213,6 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         entry = kind_of(item).summarize(item, data.others.get(item.id, []), group_of, str(data.round_id))
         entry.reasons = anonymous_order(data.reasons.get(item.id, []), f"{data.round_id}:{item.id}")
         entries.append(entry)
-    if data.subsets is not None:  # an item's missing answers are those of the experts it was drawn for
-        for entry in entries:
-            if isinstance(entry, RatingResult):
-                for stats in (entry.stats, entry.weighted_stats):
-                    if stats is not None:
-                        stats.missing = max(data.subsets.raters.get(entry.item_id, 0) - stats.n, 0)
     order = {item.id: k for k, item in enumerate(data.items)}
     entries.sort(key=lambda e: order.get(e.item_id, len(order)))
 
@@ -225,6 +229,8 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         if rating_items
         else PanelFigures()
     )
+    if drawn is not None:  # Kendall's W ranks every item by every judge: not in a design of subsets
+        panel_figures = panel_figures.model_copy(update=dict.fromkeys(_KENDALL))
     consensus_share = float(consensus.mean()) if len(consensus) else 0.0
     stop = scoring.should_stop(
         protocol.stopping_rule,
@@ -278,6 +284,9 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
             data, matrix[took_part], [e for e, took in zip(experts, took_part, strict=True) if took], rating_items
         ),
     )
+
+
+_KENDALL = ("kendall_w", "kendall_w_uncorrected", "kendall_chi2", "kendall_df", "kendall_p", "kendall_n_judges")
 
 
 def _camp(

@@ -46,7 +46,7 @@ from app.security import link_csrf_token, looks_like_token, tokens_match
 from app.studies import information
 from app.studies.models import InformationSheet, Item, Study, StudyStatus
 from app.studies.translations import Localiser
-from app.web import Refusal, pydantic_message, refused_form, render, request_language
+from app.web import Refusal, pydantic_message, refused_form, render, request_language, whole_number
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("delphi.experts")
@@ -493,7 +493,8 @@ def _changed_elsewhere(
     stale = set()
     for item in items:
         base, answer = form.get(f"b{item.id}"), stored.get(item.id)
-        if answer is None or base is None or not str(base).isdigit() or answer.version <= int(base):
+        version = whole_number(base)
+        if answer is None or version is None or answer.version <= version:
             continue
         try:
             sent = answer_service.clean_answer(item, ctx.study, answers[item.id])

@@ -23,7 +23,7 @@ from app.rounds.schemas import (
     RoundCreate,
 )
 from app.studies.dependencies import StudyAccess, StudyForEditor, StudyForEditorReading, StudyForViewer
-from app.web import Refusal, form_text, local_to_utc, redirect, refused_form, render, request_timezone
+from app.web import Refusal, form_text, local_to_utc, redirect, refused_form, render, request_timezone, whole_number
 
 router = APIRouter()
 
@@ -162,10 +162,7 @@ def _confirmed(form: Any) -> None:
 
 def _hours(text: str) -> int | None:
     """A reminder interval typed in a form: a whole number of hours, or nothing."""
-    text = text.strip()
-    if text and not text.isdigit():
-        raise InvalidInput(Message("The reminder interval is a whole number of hours."), fields=("reminder",))
-    return int(text) if text else None
+    return _whole_number(text, "reminder", Message("The reminder interval is a whole number of hours."))
 
 
 def _round_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Refusal], Response]:
@@ -252,10 +249,12 @@ def reopen_page(request: Request, session: SessionDep, access: StudyForEditor, n
 
 
 def _whole_number(text: str, name: str, message: Message) -> int | None:
+    """A whole number typed in a form, or nothing; anything else refused with ``message``."""
     text = text.strip()
-    if text and not text.isdigit():
+    number = whole_number(text)
+    if text and number is None:
         raise InvalidInput(message, fields=(name,))
-    return int(text) if text else None
+    return number
 
 
 @router.post("/studies/{study_id}/rounds/{number}/subsets", include_in_schema=False)

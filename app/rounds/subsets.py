@@ -109,7 +109,8 @@ def draw(session: Session, round_: Round, experts: list[Expert]) -> None:
     if minimum is not None and scoring.guaranteed_raters(len(experts), len(item_ids), size) < minimum:
         raise Conflict(_too_few_raters(len(experts), len(item_ids), size, minimum))
     ordered = sorted(experts, key=lambda e: e.id)
-    subsets = scoring.balanced_subsets(len(ordered), len(item_ids), size, seed=round_.id)
+    groups = [expert.stakeholder_group for expert in ordered]
+    subsets = scoring.balanced_subsets(len(ordered), len(item_ids), size, seed=round_.id, groups=groups)
     pool = np.asarray(item_ids, dtype=np.int64)
     rows = [
         {"round_id": round_.id, "expert_id": expert.id, "item_id": int(item_id)}
@@ -134,6 +135,14 @@ def assigned_pairs(session: Session, round_id: int) -> set[tuple[int, int]]:
             select(RoundAssignment.expert_id, RoundAssignment.item_id).where(RoundAssignment.round_id == round_id)
         ).all()
     }
+
+
+def drawn_by_expert(session: Session, round_id: int) -> dict[int, list[int]]:
+    """The items drawn for each expert in the round (item ids in increasing order)."""
+    drawn: dict[int, list[int]] = {}
+    for expert_id, item_id in sorted(assigned_pairs(session, round_id)):
+        drawn.setdefault(expert_id, []).append(item_id)
+    return drawn
 
 
 def raters_per_item(session: Session, round_id: int) -> dict[int, int]:

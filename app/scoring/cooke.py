@@ -58,7 +58,8 @@ class CookeData:
         asked = np.ones((i, q), dtype=bool) if self.asked is None else np.asarray(self.asked, dtype=bool)
         if asked.shape != (i, q) or not asked.any(axis=1).all():
             raise ValueError("each item asks at least one of the quantiles (asked: items x quantiles)")
-        seed_patterns = {tuple(row) for row in asked[~np.isnan(self.realizations)]}
+        assessed = (~np.isnan(self.assessments) & asked[None]).any(axis=(0, 2))  # an item somebody answered
+        seed_patterns = {tuple(row) for row in asked[~np.isnan(self.realizations) & assessed]}
         if len(seed_patterns) > 1:
             raise ValueError("every seed item must ask the same quantiles: calibration pools their bins (as Anduryl)")
         object.__setattr__(self, "asked", asked)

@@ -150,6 +150,15 @@ def _point_label(point: float) -> str:
 # --- summarize -------------------------------------------------------------------------------------
 
 
+def _asked_count(asked: ArrayLike | None, shape: tuple[int, ...]) -> NDArray[np.int64] | int:
+    if asked is None:
+        return int(shape[0])
+    mask = np.asarray(asked, dtype=bool)
+    if mask.shape != shape:
+        raise ValueError("asked must have the shape of the ratings (experts x items)")
+    return np.asarray(mask.sum(axis=0), dtype=np.int64)
+
+
 def summarize(
     ratings: ArrayLike,
     scale: tuple[float, float] = (1, 9),
@@ -160,6 +169,7 @@ def summarize(
     n_boot: int = 0,
     seed: int = 0,
     confidence: float = 0.95,
+    asked: ArrayLike | None = None,
 ) -> ItemSummary:
     """Summarise each item (column) of a ratings matrix.
 
@@ -174,6 +184,9 @@ def summarize(
     quantile_method : any numpy quantile method; "linear" (R type 7) by default, "weibull" for SPSS.
     n_boot, seed, confidence : when ``n_boot > 0``, percentile bootstrap intervals for the median and
         the agreement, resampling experts with a seeded generator.
+    asked : experts x items, True where the expert was asked the item (a design that gives each
+        expert a subset of the items); ``missing`` then counts the asked experts who did not answer.
+        None: every expert was asked every item.
 
     Examples
     --------
@@ -206,6 +219,8 @@ def summarize(
     if not 0 < confidence < 1:
         raise ValueError("confidence must be between 0 and 1")
     summary = _summarize_matrix(matrix, (low, high), agree, w, quantile_method)
+    if asked is not None:
+        summary = _replace(summary, missing=(_asked_count(asked, matrix.shape) - summary.n).astype(np.int64))
     if n_boot > 0:
         median_ci, agreement_ci = _bootstrap(matrix, (low, high), agree, w, quantile_method, n_boot, seed, confidence)
         summary = _replace(summary, median_ci=median_ci, agreement_ci=agreement_ci)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -311,21 +312,25 @@ def _asked_quantiles(
     def named(pattern: tuple[bool, ...]) -> str:
         return ", ".join(f"{level:g}" for level, on in zip(levels, pattern, strict=True) if on)
 
-    first: dict[str, tuple[int, tuple[bool, ...]]] = {}
+    given: dict[str, list[tuple[int, str, tuple[bool, ...]]]] = {}
     for (expert, item), (line, numbers) in values.items():
         pattern = tuple(not math.isnan(x) for x in numbers)
-        if not any(pattern):  # no answer to this item
-            continue
-        if item not in first:
-            first[item] = (line, pattern)
-        elif pattern != first[item][1]:
-            problems.append(
-                (
-                    line,
-                    f"expert {expert} gives the quantiles {named(pattern)} on item {item}, where line "
-                    f"{first[item][0]} gives {named(first[item][1])}: every expert gives the same quantiles of an item",
+        if any(pattern):  # else no answer to this item
+            given.setdefault(item, []).append((line, expert, pattern))
+    first: dict[str, tuple[int, tuple[bool, ...]]] = {}  # the item's quantiles: those most of its rows give
+    for item, rows in given.items():
+        counts = Counter(pattern for _, _, pattern in rows)
+        usual = max(counts, key=lambda p: (counts[p], -next(line for line, _, q in rows if q == p)))
+        first[item] = (next(line for line, _, q in rows if q == usual), usual)
+        for line, expert, pattern in rows:
+            if pattern != usual:
+                problems.append(
+                    (
+                        line,
+                        f"expert {expert} gives the quantiles {named(pattern)} on item {item}, where line "
+                        f"{first[item][0]} gives {named(usual)}: every expert gives the same quantiles of an item",
+                    )
                 )
-            )
     seeds = [(first[i][0], i, first[i][1]) for i in items if i in first and not math.isnan(items[i][0])]
     for line, item, pattern in seeds[1:]:
         if pattern != seeds[0][2]:
@@ -336,4 +341,9 @@ def _asked_quantiles(
                     f"{named(seeds[0][2])}: calibration pools the seed items, so they must ask the same quantiles",
                 )
             )
-    return {item: np.array(pattern, dtype=bool) for item, (_, pattern) in first.items()}
+    asked = {item: np.array(pattern, dtype=bool) for item, (_, pattern) in first.items()}
+    if seeds:  # a seed nobody answered asks what the other seeds ask
+        for item, (realization, _) in items.items():
+            if item not in asked and not math.isnan(realization):
+                asked[item] = np.array(seeds[0][2], dtype=bool)
+    return asked

@@ -22,7 +22,7 @@ from app.studies.schemas import (
     SplitItem,
     ThemeCreate,
 )
-from app.web import Refusal, form_ids, form_text, redirect, refused_form, render
+from app.web import Refusal, form_ids, form_text, redirect, refused_form, render, whole_number
 
 router = APIRouter()
 Direction = Literal["up", "down"]
@@ -253,7 +253,7 @@ def edit_item_page(request: Request, session: SessionDep, access: StudyForEditor
         changes: dict[str, Any] = {
             "text": form.get("text", item.text),
             "reason": form.get("reason", ""),
-            "theme_id": int(theme) if theme.isdigit() else None,
+            "theme_id": whole_number(theme),
             "evidence": form_text(form, "evidence", item.evidence).strip(),
         }
         if study.locked_at is None:

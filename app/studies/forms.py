@@ -17,7 +17,7 @@ from app.studies.schemas import (
     ScaleSpec,
     WeightingSpec,
 )
-from app.web import pydantic_message
+from app.web import pydantic_message, whole_number
 
 FEEDBACK_FIELDS = (
     "distribution",
@@ -191,7 +191,7 @@ def item_from_form(form: dict[str, Any]) -> tuple[ItemCreate | None, dict[str, s
     data = {
         "text": form.get("text", ""),
         "kind": form.get("kind") or "rating",
-        "theme_id": int(theme) if theme.isdigit() else None,
+        "theme_id": whole_number(theme),
         "options": lines(form.get("options")),
         "multiple": bool(form.get("multiple")),
         "allow_unable": bool(form.get("allow_unable")),

@@ -8,7 +8,8 @@ from app.errors import Message
 
 def anchor_problem(key: str, low: int, high: int) -> Message | None:
     """Why an anchor's key is not a point of the scale ``low``-``high``, or None."""
-    if key.lstrip("-").isdigit() and low <= int(key) <= high:
+    digits = key.removeprefix("-")
+    if 0 < len(digits) <= 9 and digits.isascii() and digits.isdigit() and low <= int(key) <= high:
         return None
     return Message(
         "Anchor %(key)s is not a point of the scale %(scale_min)s-%(scale_max)s.",

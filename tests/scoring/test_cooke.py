@@ -339,3 +339,19 @@ def test_items_that_all_ask_a_subset_score_as_a_study_of_only_those_quantiles(se
         assert x.weight == pytest.approx(y.weight, rel=1e-12, abs=1e-15)
     np.testing.assert_allclose(a.decision_maker.quantiles[:, keep], b.decision_maker.quantiles, rtol=1e-12)
     assert np.isnan(a.decision_maker.quantiles[:, ~keep]).all()
+
+
+def test_a_seed_nobody_answered_and_a_blank_cell_by_mistake_with_partial_quantiles():
+    folder = DATA / "partial"
+    items = (folder / "items.csv").read_text() + "S6,4,uni,a seed nobody answered\n"
+    data = read_cooke((folder / "assessments.csv").read_text(), items)
+    assert data.asked[data.items.index("S6")].tolist() == [True, False, True]  # as the other seeds
+    assert classical_model(data).experts[0].calibration == pytest.approx(0.400452, abs=1e-6)
+    # the expert whose row differs from most rows of the item is the one named
+    text = "expertid,itemid,0.05,0.5,0.95\nA,S1,1,,4\nB,S1,1,2,4\nC,S1,0,1,3\n"
+    with pytest.raises(InputFileError) as refused:
+        read_cooke(text, "itemid,realization,scale,question\nS1,3,uni,s\n")
+    assert [line for line, _ in refused.value.problems] == [2]
+    assert "expert A gives the quantiles 0.05, 0.95 on item S1, where line 3 gives 0.05, 0.5, 0.95" in str(
+        refused.value
+    )

@@ -315,3 +315,13 @@ def test_attrition_per_item_matches_the_mann_whitney_worked_example():
     assert comparison.item_p[1] == pytest.approx(2 / math.comb(15, 5), rel=1e-9)  # complete separation
     difference = float(np.median(x) - np.median(y))
     assert comparison.median_difference.tolist() == pytest.approx([difference, difference - 5])
+
+
+def test_missing_counts_the_experts_asked_when_each_was_asked_some_items():
+    ratings = [[7, np.nan, np.nan], [8, 9, np.nan], [np.nan, 2, 5]]
+    assert summarize(ratings).missing.tolist() == [1, 1, 2]
+    asked = [[True, False, False], [True, True, False], [True, True, True]]
+    assert summarize(ratings, asked=asked).missing.tolist() == [1, 0, 0]
+    assert summarize(ratings, asked=asked).median.tolist() == summarize(ratings).median.tolist()
+    with pytest.raises(ValueError, match="shape of the ratings"):
+        summarize(ratings, asked=[[True, True]])
