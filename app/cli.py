@@ -352,6 +352,7 @@ def report(
     ] = "ACCORD",
 ) -> None:
     """Write the consensus report of a study as PDF."""
+    import gc
     import time
 
     from app.db import make_engine
@@ -370,6 +371,11 @@ def report(
     engine = make_engine(settings.database_url)
     started = time.perf_counter()
     say(f"Rendering the report of study {study_id} ...")
+    # A one-shot process: the objects of the modules imported so far are set aside from the garbage
+    # collector, which then scans only what the report makes (each full collection during the layout
+    # scanned every imported object: 0.4 s of a demo report), and again at exit (which skips its last
+    # full collection: 0.8 s). Nothing they hold is garbage to collect.
+    gc.freeze()
     try:
         size = write_report(engine, study_id, out, lang, html, checklist.upper())
     except AppError as exc:
@@ -381,6 +387,7 @@ def report(
     finally:
         engine.dispose()
     say(f"Report written to {out} ({size // 1024} KB, {time.perf_counter() - started:.1f} s)")
+    gc.freeze()
 
 
 def main() -> None:

@@ -6,14 +6,20 @@ import base64
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 LINK_TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 256 bits, 43 URL-safe characters
 _password_hash = PasswordHash((Argon2Hasher(),))  # Argon2id with pwdlib's (OWASP) parameters
-# A hash to verify against when the e-mail is unknown, so both failures take the same time.
-_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the e-mail is unknown, so both failures take the same time.
+    Made on first use: hashing at import cost every process (each CLI command) a tenth of a second."""
+    return _password_hash.hash(secrets.token_urlsafe(16))
 
 
 def new_link_nonce() -> str:
@@ -50,7 +56,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
-        _password_hash.verify(password, _DUMMY_HASH)
+        _password_hash.verify(password, _dummy_hash())
         return False
     try:
         return _password_hash.verify(password, password_hash)
