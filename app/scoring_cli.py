@@ -265,6 +265,15 @@ def cooke_command(
             "information_all": dm.information_all,
             "information_seed": dm.information_seed,
             "combined": dm.combined,
+            # the pooled answer to each item, at the quantiles the item asks
+            "quantiles": {
+                item: {
+                    f"{level:g}": float(value)
+                    for level, value in zip(data.quantiles, row, strict=True)
+                    if value == value
+                }
+                for item, row in zip(data.items, dm.quantiles, strict=True)
+            },
         },
     }
     if result.item_weights is not None:
@@ -287,6 +296,18 @@ def cooke_command(
     lines.append(
         f"{'DM':<12} {dm.calibration:>12.4g} {dm.information_all:>9.4f} {dm.information_seed:>9.4f} {dm.combined:>9.4f}"
     )
+    targets = [k for k, seed in enumerate(data.seed) if not seed]
+    if targets:
+        lines.append("decision maker's answers to the target items:")
+        lines.extend(
+            f"  {data.items[k]:<12} "
+            + "  ".join(
+                f"{level:g}: {value:.4g}"
+                for level, value in zip(data.quantiles, dm.quantiles[k], strict=True)
+                if value == value
+            )
+            for k in targets
+        )
     if result.item_weights is not None:
         lines.append("weight: global weights; the decision maker pooled item weights (--json lists them)")
     if result.left_out:

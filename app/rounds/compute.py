@@ -187,6 +187,14 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         consensus = (
             scoring.consensus(protocol.consensus_rule, basis, groups=rule_groups, round_number=data.number) & rated
         )
+    subsets = data.subsets
+    if subsets is not None and subsets.min_raters_per_item and rating_items:
+        # an item answered by fewer experts than the design promised gets no consensus verdict
+        short = summary.n < subsets.min_raters_per_item
+        consensus &= ~short
+        subsets = subsets.model_copy(
+            update={"below_minimum": [item.id for item, low in zip(rating_items, short, strict=True) if low]}
+        )
     importance = (
         scoring.importance_weights(
             basis.mean[rated], [i.theme_id for i, r in zip(rating_items, rated, strict=True) if r], scale
@@ -242,7 +250,8 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         items=len(rating_items),
         consensus_items=int(consensus.sum()),
         panel_size=len(experts),
-        kendall_w=panel_figures.kendall_w or 0.0,
+        # unknown in a design of subsets: a rule on it is neither met nor failed by a made-up 0
+        kendall_w=panel_figures.kendall_w if panel_figures.kendall_w is not None else nan_if(drawn is not None),
     )
     participation = _participation(
         experts, data.answered * took_part, data.others, len(data.items), data.drawn_per_expert
@@ -279,11 +288,15 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         stop_values=json_safe(stop.values),
         cooke=_cooke(data.items, data.others, experts),
         apmo=_f(scoring.apmo(basis)) if rating_items else None,
-        subsets=data.subsets,
+        subsets=subsets,
         camp=_camp(
             data, matrix[took_part], [e for e, took in zip(experts, took_part, strict=True) if took], rating_items
         ),
     )
+
+
+def nan_if(unknown: bool) -> float:
+    return float("nan") if unknown else 0.0
 
 
 _KENDALL = ("kendall_w", "kendall_w_uncorrected", "kendall_chi2", "kendall_df", "kendall_p", "kendall_n_judges")

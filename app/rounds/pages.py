@@ -126,6 +126,7 @@ def round_detail_page(
     round_: Round,
     error: str | None = None,
     status_code: int = 200,
+    subset_form: dict[str, str] | None = None,
 ) -> Response:
     study = access.study
     result = service.result_of(session, round_.id)
@@ -145,6 +146,7 @@ def round_detail_page(
             narrowing_rule=narrowing.rule_of(study),
             has_open_items=any(i.kind == "open" for i in items),
             error=error,
+            subset_form=subset_form,
         ),
         status_code=status_code,
     )
@@ -261,7 +263,14 @@ def _whole_number(text: str, name: str, message: Message) -> int | None:
 def round_subsets_page(
     request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form
 ) -> Response:
-    with refused_form(_round_again(request, access, number)):
+    typed = {name: form_text(form, name, "") for name in ("items_per_expert", "min_raters_per_item")}
+
+    def again(fresh: Session, refusal: Refusal) -> Response:  # the round's page with what was typed
+        again_access = access.in_session(fresh)
+        round_ = service.get_round(fresh, again_access.study, number)
+        return round_detail_page(request, fresh, again_access, round_, refusal.error, refusal.status_code, typed)
+
+    with refused_form(again):
         round_ = service.get_round(session, access.study, number)
         service.set_item_subsets(
             session,

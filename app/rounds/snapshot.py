@@ -231,6 +231,7 @@ class SubsetDesign(_Model):
     items_per_expert: int
     min_raters_per_item: int | None = None
     raters: dict[int, int] = Field(default_factory=dict)  # item -> the experts it was drawn for
+    below_minimum: list[int] = Field(default_factory=list)  # rating items answered by fewer: no verdict
 
     @property
     def fewest_raters(self) -> int:

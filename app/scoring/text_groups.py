@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -153,9 +154,22 @@ def suggest_groups(
         closeness = similarity[np.ix_(members, members)].mean(axis=1)  # the most typical answer first
         order = [int(i) for i in members[np.argsort(-closeness, kind="stable")]]
         terms = _top_terms(_word_part(matrix, vocabulary), vocabulary, members) if matrix is not None else []
-        groups.append(TextGroup(order, terms))
+        groups.append(TextGroup(order, _as_written(terms, [texts[int(i)] for i in members])))
     groups.sort(key=lambda g: (-len(g.members), g.members[0]))
     return groups
+
+
+_WRITTEN_WORD = re.compile(r"[^\W\d_][\w'-]*")
+
+
+def _as_written(terms: list[str], texts: Sequence[str]) -> list[str]:
+    """Terms with each crude stem ("gett", "partag") shown as its most frequent form in the texts
+    ("getting", "partage"), accents kept."""
+    forms: dict[str, Counter[str]] = {}
+    for text in texts:
+        for word in _WRITTEN_WORD.findall(text.lower()):
+            forms.setdefault(_stem(_fold(word)), Counter())[word] += 1
+    return [" ".join(forms[s].most_common(1)[0][0] if s in forms else s for s in term.split()) for term in terms]
 
 
 def _top_terms(word_matrix: Any, vocabulary: list[str], members: NDArray[np.intp], count: int = 4) -> list[str]:

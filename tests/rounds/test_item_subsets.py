@@ -251,7 +251,7 @@ def test_the_results_page_and_the_report_state_the_design(client, session, setti
     assert "Each expert answered a random subset of 3 items; each item was drawn for 4 to 4 experts" in page
     html = render_html(session, study.id, "en")
     assert "random subset of 3 items per expert, each item drawn for 4 to 4 experts (at least 4 asked)" in html
-    assert "each item's statistics are computed over the experts it was drawn for" in html
+    assert "each item's statistics are computed over those of the experts it was drawn for who answered" in html
 
 
 def test_numbers_that_are_digits_only_to_unicode_get_a_message_not_a_500(client, session, settings):
@@ -261,8 +261,9 @@ def test_numbers_that_are_digits_only_to_unicode_get_a_message_not_a_500(client,
     client.cookies.set("delphi_lang", "en")
     url = f"/studies/{study.id}/rounds/{round_.number}/subsets"
     for typed in ("²", "٣", "9" * 5000):
-        refused = client.post(url, data={"csrf_token": csrf, "items_per_expert": typed})
+        refused = client.post(url, data={"csrf_token": csrf, "items_per_expert": typed, "min_raters_per_item": "3"})
         assert refused.status_code == 400 and "whole number" in refused.text, typed
+        assert 'name="min_raters_per_item" type="number" value="3"' in refused.text  # what was typed, kept
     assert client.get(f"/studies/{study.id}/panel?page=²").status_code == 200
     assert client.get(f"/studies/{study.id}/rounds/1/coding?suggestion=²").status_code == 200
     session.refresh(round_)
@@ -282,3 +283,46 @@ def test_the_study_export_says_which_items_each_expert_was_asked(client, session
     assert (entry["items_per_expert"], entry["min_raters_per_item"]) == (4, 3)
     pseudonyms = {e.id: e.pseudonym for e in invited(session, round_)}
     assert entry["items_drawn"] == {pseudonyms[e]: sorted(items) for e, items in _drawn(session, round_).items()}
+
+
+def test_an_item_answered_by_fewer_than_the_minimum_gets_no_consensus_verdict(client, session, settings):
+    owner = make_researcher(session)
+    study = make_panel_study(session, owner, experts=12, items=9, language="en")
+    study.consensus_rule = "agreement >= 0.7"
+    study.stopping_rule = "kendall_w < 0.3"  # unknown in a design of subsets: not met by a made-up 0
+    session.add(study)
+    round_ = service.create_round(session, study, None)
+    service.set_item_subsets(session, study, round_, 3, 4, None)
+    service.open_round(session, study, round_, None, mailer_for(settings))
+    drawn = _drawn(session, round_)
+    lonely = next(iter(drawn[invited(session, round_)[0].id]))
+    lonely_rater = min(e for e, items in drawn.items() if lonely in items)
+    for expert in invited(session, round_):  # only one expert answers ``lonely``; every other item is full
+        mine = [
+            i for i in answers.expert_items(session, round_, expert.id) if i.id != lonely or expert.id == lonely_rater
+        ]
+        answers.save_answers(session, study, round_, expert, {i.id: AnswerIn(value=8) for i in mine})
+    service.close_round(session, study, round_, None)
+    snapshot = analysis.snapshot_of(analysis.analyse_round(session, study, round_, None, n_boot=0))
+    assert snapshot is not None and snapshot.subsets is not None
+    by_item = {e.item_id: e for e in snapshot.items}
+    assert by_item[lonely].stats.n == 1 and by_item[lonely].stats.agreement == 1.0
+    assert not by_item[lonely].consensus and snapshot.subsets.below_minimum == [lonely]
+    assert all(e.consensus for i, e in by_item.items() if i != lonely)
+    assert snapshot.stop_values["kendall_w"] is None and not snapshot.stop
+    login(client)
+    client.cookies.set("delphi_lang", "en")
+    page = client.get(f"/studies/{study.id}/rounds/1/results").text
+    assert "1 item has fewer answers than the minimum of 4 raters: it gets no consensus verdict." in page
+
+
+def test_the_expert_and_the_preview_are_told_of_the_random_subset(client, session, settings):
+    study, round_ = _subset_round(session, settings)
+    expert = invited(session, round_)[0]
+    url = f"/e/{panel.current_link(session, expert, TEST_SECRET)}"
+    client.cookies.set("delphi_lang", "en")
+    csrf = csrf_from(client.get(url).text)
+    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
+    assert "drawn at random so that every statement gets about as many answers: here are your 4 statements" in (
+        client.get(url).text
+    )

@@ -318,6 +318,11 @@ def test_cooke_accepts_partial_quantiles_and_refuses_unpoolable_seeds_with_the_l
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert [round(e["calibration"], 6) for e in out["experts"]] == [0.400452] * 3  # Anduryl 1.2.2's
+    at_zero = json.loads(run("cooke", data / "assessments.csv", data / "items.csv", "--json").stdout)
+    # the decision maker's answer at the one quantile the target asks (Anduryl 1.2.2: 18.247558)
+    assert at_zero["decision_maker"]["quantiles"]["T1"] == {"0.95": pytest.approx(18.247558, abs=1e-5)}
+    table = run("cooke", data / "assessments.csv", data / "items.csv")
+    assert "decision maker's answers to the target items" in table.stdout and "0.95: 18.25" in table.stdout
     items = tmp_path / "items.csv"
     items.write_text("itemid,realization,scale,question\nS1,3,uni,a\nS2,7,uni,b\n")
     assessments = tmp_path / "assessments.csv"

@@ -135,3 +135,11 @@ def test_the_local_embedding_model_loads_from_its_package_without_the_network_an
     mixed = adjusted_rand_score(themes, _partition(suggest_groups(texts, embeddings=embedder.embed(texts)), len(texts)))
     # measured 0.175 -> 0.286 on the English half (benchmarks/bench_coding.py --embeddings)
     assert mixed > plain + 0.05, (plain, mixed)
+
+
+def test_a_groups_terms_are_shown_as_written_not_as_crude_stems():
+    texts = ["Getting everyone together physically", "Getting people together physically helps", "Prix bas"]
+    (group,) = suggest_groups(texts)
+    assert "getting" in group.terms and "gett" not in group.terms
+    (french,) = suggest_groups(["Les réseaux sociaux comptent", "Réseaux sociaux et partage", "Delivery"])
+    assert "réseaux" in french.terms  # accents kept
