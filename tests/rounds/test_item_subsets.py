@@ -326,3 +326,13 @@ def test_the_expert_and_the_preview_are_told_of_the_random_subset(client, sessio
     assert "drawn at random so that every statement gets about as many answers: here are your 4 statements" in (
         client.get(url).text
     )
+
+
+def test_the_preview_says_each_expert_sees_a_random_part(client, session, settings):
+    study = make_panel_study(session, make_researcher(session), experts=10, items=12, language="en")
+    round_ = service.create_round(session, study, None)
+    service.set_item_subsets(session, study, round_, 4, None, None)
+    page_login(client)
+    client.cookies.set("delphi_lang", "en")
+    page = client.get(f"/studies/{study.id}/preview").text
+    assert "Each expert will answer 4 of these statements, drawn at random as the round opens" in page
