@@ -24,9 +24,9 @@ def _round_size(session: Session, round_id: int) -> int:
 
 def _too_few_raters(experts: int, items: int, size: int, min_raters: int) -> Message:
     return Message(
-        "With %(experts)s experts answering %(size)s of the %(items)s items each, an item is sure of "
-        "%(raters)s raters, fewer than the %(min)s asked: give each expert more items, ask fewer raters "
-        "or invite more experts.",
+        "With %(experts)s experts answering %(size)s of the %(items)s items each, the fewest raters an "
+        "item is sure of is %(raters)s, below the %(min)s asked: give each expert more items, ask fewer "
+        "raters or invite more experts.",
         experts=experts,
         size=size,
         items=items,

@@ -96,7 +96,7 @@ def test_opening_the_round_draws_each_experts_items_balanced(session, settings):
 def test_a_panel_too_small_for_the_minimum_is_refused_and_nothing_opens(session, settings):
     study = make_panel_study(session, experts=10, items=12, language="en")
     round_ = service.create_round(session, study, None)
-    with pytest.raises(InvalidInput, match="sure of 3 raters, fewer than the 4 asked"):
+    with pytest.raises(InvalidInput, match="the fewest raters an item is sure of is 3, below the 4 asked"):
         service.set_item_subsets(session, study, round_, 4, 4, None)
     with pytest.raises(InvalidInput, match="between 1 and 11"):
         service.set_item_subsets(session, study, round_, 12, None, None)
@@ -217,7 +217,7 @@ def test_the_api_and_the_round_page_set_and_say_the_design(client, session, sett
     login(client)
     url = f"/api/studies/{study.id}/rounds/{round_.number}/subsets"
     too_many = client.put(url, json={"items_per_expert": 4, "min_raters_per_item": 9})
-    assert too_many.status_code == 400 and "fewer than the 9 asked" in too_many.text
+    assert too_many.status_code == 400 and "below the 9 asked" in too_many.text
     assert client.put(url, json={"items_per_expert": 0}).status_code == 422
     ok = client.put(url, json={"items_per_expert": 4, "min_raters_per_item": 3})
     assert ok.status_code == 200 and (ok.json()["items_per_expert"], ok.json()["min_raters_per_item"]) == (4, 3)
