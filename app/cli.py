@@ -374,8 +374,11 @@ def report(
     # A one-shot process: the objects of the modules imported so far are set aside from the garbage
     # collector, which then scans only what the report makes (each full collection during the layout
     # scanned every imported object: 0.4 s of a demo report), and again at exit (which skips its last
-    # full collection: 0.8 s). Nothing they hold is garbage to collect.
+    # full collection: 0.8 s). Nothing they hold is garbage to collect. The layout makes millions of
+    # short-lived objects: collecting the youngest every 10,000 allocations instead of 700 costs no
+    # memory here and a few tenths of a second less.
     gc.freeze()
+    gc.set_threshold(10_000, 5, 5)
     try:
         size = write_report(engine, study_id, out, lang, html, checklist.upper())
     except AppError as exc:
