@@ -251,7 +251,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         consensus_items=int(consensus.sum()),
         panel_size=len(experts),
         # unknown in a design of subsets: a rule on it is neither met nor failed by a made-up 0
-        kendall_w=panel_figures.kendall_w if panel_figures.kendall_w is not None else nan_if(drawn is not None),
+        kendall_w=panel_figures.kendall_w if panel_figures.kendall_w is not None else _nan_if(drawn is not None),
     )
     participation = _participation(
         experts, data.answered * took_part, data.others, len(data.items), data.drawn_per_expert
@@ -295,7 +295,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     )
 
 
-def nan_if(unknown: bool) -> float:
+def _nan_if(unknown: bool) -> float:
     return float("nan") if unknown else 0.0
 
 
