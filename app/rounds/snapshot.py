@@ -110,6 +110,9 @@ class RankingResult(_ItemResult):
     ranking: list[RankedOption] = Field(default_factory=list)  # in the item's option order
     order: list[str] = Field(default_factory=list)  # the group's order, best first
     kendall_w: float | None = None
+    # per stakeholder group: each option's mean rank, and how many ranked (older snapshots: empty)
+    by_group: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    group_n: dict[str, int] = Field(default_factory=dict)
 
     @property
     def in_order(self) -> list[RankedOption]:
@@ -124,6 +127,9 @@ class EstimateResult(_ItemResult):
     quantiles: list[float] = Field(default_factory=list)
     median_of_quantiles: list[float] | None = None
     is_seed: bool = False
+    # per stakeholder group: the median of each quantile, and how many answered (older snapshots: empty)
+    by_group: dict[str, list[float]] = Field(default_factory=dict)
+    group_n: dict[str, int] = Field(default_factory=dict)
 
 
 ItemResult = Annotated[

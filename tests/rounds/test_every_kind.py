@@ -552,3 +552,26 @@ def test_reopening_a_study_ended_by_hand_forgets_why_it_ended(session, settings)
     assert study.status == "running" and study.stopped_reason is None
     html = render_html(session, study.id, "en", default_templates())
     assert "Stopped by the researchers" not in html and "funding ran out" in html  # still in the log
+
+
+def test_rankings_and_estimates_are_split_by_stakeholder_group(client, session, settings):
+    owner, study = all_kinds_study(session)
+    round1 = open_round(session, study, settings)
+    answer_everything(session, study, round1, invited(session, round1))  # even: academic, odd: practitioner
+    service.close_round(session, study, round1, None)
+    entries = {e.kind: e for e in snapshot(session, round1).items if e.kind in ("ranking", "estimate")}
+    ranking, estimate = entries["ranking"], entries["estimate"]
+    assert ranking.group_n == {"academic": 4, "practitioner": 4} == estimate.group_n
+    # the academics rank Price, Trust, Speed, Choice; the practitioners Trust, Speed, Choice, Price
+    assert ranking.by_group == {
+        "academic": {"Price": 1.0, "Trust": 2.0, "Speed": 3.0, "Choice": 4.0},
+        "practitioner": {"Price": 4.0, "Trust": 1.0, "Speed": 2.0, "Choice": 3.0},
+    }
+    assert estimate.by_group == {"academic": [13.0, 23.0, 43.0], "practitioner": [14.0, 24.0, 44.0]}
+    page_login(client, owner.email)
+    client.cookies.set("delphi_lang", "en")
+    page = client.get(f"/studies/{study.id}/rounds/1/results").text
+    assert page.count("Academic (n = 4)") >= 3 and "the mean rank of each option among that group" in page
+    html = render_html(session, study.id, "en")
+    assert "By stakeholder group, in round 1: Academic (n = 4) 1. <span>Price</span>, 2. <span>Trust</span>" in html
+    assert re.search(r"<td>Practitioner</td><td class=\"num\">4</td><td class=\"num\">14(\.00)?</td>", html)

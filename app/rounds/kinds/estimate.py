@@ -70,8 +70,14 @@ class EstimateKind(Kind):
 
     def summarize(self, item: Item, answers: list[GivenAnswer], groups: Mapping[int, str], salt: str) -> EstimateResult:
         width = len(item.quantiles)
-        rows = [a.values for a in answers if a.values and len(a.values) == width]
+        given = [a for a in answers if a.values and len(a.values) == width]
+        rows = [a.values for a in given]
         values = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+        labels = np.array([groups.get(a.expert_id, "") for a in given], dtype=object)
+        by_group = {
+            key: [float(v) for v in np.median(values[labels == key], axis=0)]
+            for key in sorted({str(label) for label in labels if label})
+        }
         return EstimateResult(
             item_id=item.id,
             theme_id=item.theme_id,
@@ -80,6 +86,8 @@ class EstimateKind(Kind):
             quantiles=list(item.quantiles),
             median_of_quantiles=[float(np.median(values[:, k])) for k in range(width)] if rows else None,
             is_seed=bool(item.is_seed),
+            by_group=by_group,
+            group_n={key: int((labels == key).sum()) for key in by_group},
         )
 
     def feedback(self, entry: EstimateResult, own: Any, context: FeedbackContext) -> EstimateFeedback | None:

@@ -96,6 +96,15 @@ class RankingKind(Kind):
                 if option in index:
                     ranks[row, index[option]] = position + 1
         summary = scoring.summarize_ranking(ranks) if given and item.options else None
+        labels = [groups.get(a.expert_id, "") for a in given]
+        by_group: dict[str, dict[str, float | None]] = {}
+        for key in sorted({label for label in labels if label}):
+            rows = ranks[[label == key for label in labels]]
+            counted = (~np.isnan(rows)).sum(axis=0)
+            totals = np.nansum(rows, axis=0)
+            by_group[key] = {
+                o: (float(totals[k] / counted[k]) if counted[k] else None) for k, o in enumerate(item.options)
+            }
         return RankingResult(
             item_id=item.id,
             theme_id=item.theme_id,
@@ -112,6 +121,8 @@ class RankingKind(Kind):
             ],
             order=[item.options[k] for k in summary.order] if summary else [],
             kendall_w=_f(summary.kendall.w) if summary else None,
+            by_group=by_group,
+            group_n={key: labels.count(key) for key in by_group},
         )
 
     def feedback(self, entry: RankingResult, own: Any, context: FeedbackContext) -> RankingFeedback | None:
