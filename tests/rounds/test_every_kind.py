@@ -575,3 +575,25 @@ def test_rankings_and_estimates_are_split_by_stakeholder_group(client, session, 
     html = render_html(session, study.id, "en")
     assert "By stakeholder group, in round 1: Academic (n = 4) 1. <span>Price</span>, 2. <span>Trust</span>" in html
     assert re.search(r"<td>Practitioner</td><td class=\"num\">4</td><td class=\"num\">14(\.00)?</td>", html)
+
+
+def test_experts_see_rankings_and_estimates_by_group_when_no_one_could_be_worked_out(client, session, settings):
+    from app.rounds.kinds.base import groups_to_show
+
+    owner, study, round1, round2, experts = two_rounds(client, session, settings)
+    url, _ = consented_page(client, session, experts[1])
+    page = client.get(url).text
+    # the ranking's table gains each group's mean rank (academics put Price first, practitioners last)
+    ranking = re.search(r"The panel's order.*?</table>", page, re.S).group(0)  # type: ignore[union-attr]
+    assert "Academic (n = 4)" in ranking and "Practitioner (n = 4)" in ranking
+    cells = (
+        r"<td class=\"num\">2.5</td><td class=\"num\">[0-9]+</td><td class=\"num\">1.0</td><td class=\"num\">4.0</td>"
+    )
+    assert re.search(r"Price</span></th>" + cells, ranking)  # the panel's 2.5, Borda, academics 1, practitioners 4
+    estimate = re.search(r"The panel's median of each value.*?</table>", page, re.S).group(0)  # type: ignore[union-attr]
+    assert "Academic (n = 4)" in estimate and "13.00" in estimate and "14.00" in estimate
+    # who may be worked out: a split is shown only when what is left outside the groups shown is 0 or 3+
+    assert groups_to_show({"academic": 4, "practitioner": 4}, 8) == ["academic", "practitioner"]
+    assert groups_to_show({"academic": 4, "practitioner": 2}, 6) == []  # the 2 would follow from the panel's
+    assert groups_to_show({"academic": 4, "": 3}, 7) == ["academic"]
+    assert groups_to_show({"academic": 5}, 6) == []

@@ -24,6 +24,15 @@ REASON_LIMIT = 3000
 MIN_GROUP_SIZE = 3  # fewer answers than this in a group and its split is not shown to experts
 
 
+def groups_to_show(group_n: Mapping[str, int], total: int) -> list[str]:
+    """The stakeholder groups whose split experts may see: each of at least ``MIN_GROUP_SIZE``
+    answers, and none at all when the answers outside them are fewer than that but not none (their
+    figures would follow from the panel's less the groups')."""
+    shown = [key for key, n in group_n.items() if key and n >= MIN_GROUP_SIZE]
+    rest = total - sum(group_n[key] for key in shown)
+    return shown if shown and not 0 < rest < MIN_GROUP_SIZE else []
+
+
 class AnswerIn(BaseModel):
     """One answer as sent by an expert's page (form or autosave).
 

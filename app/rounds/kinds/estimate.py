@@ -19,6 +19,7 @@ from app.rounds.kinds.base import (
     GivenAnswer,
     Kind,
     clean_text,
+    groups_to_show,
     others_reasons,
 )
 from app.rounds.snapshot import EstimateResult
@@ -32,6 +33,7 @@ class EstimateFeedback:
     medians: list[float] | None
     own_previous: list[float] | None = None
     reasons: list[str] = field(default_factory=list)
+    by_group: list[dict[str, Any]] = field(default_factory=list)  # label, n, the medians of the values
 
     @property
     def rows(self) -> list[tuple[float, float | None, float | None]]:
@@ -100,4 +102,10 @@ class EstimateKind(Kind):
             medians=entry.median_of_quantiles if settings.get("median_iqr", True) else None,
             own_previous=[float(v) for v in own.values] if show_own else None,
             reasons=reasons if settings.get("reasons", True) else [],
+            by_group=[
+                {"label": context.group_label(key), "n": entry.group_n[key], "medians": entry.by_group.get(key, [])}
+                for key in (groups_to_show(entry.group_n, entry.n) if settings.get("by_group") else [])
+            ]
+            if settings.get("median_iqr", True)
+            else [],
         )

@@ -19,6 +19,7 @@ from app.rounds.kinds.base import (
     GivenAnswer,
     Kind,
     clean_text,
+    groups_to_show,
     others_reasons,
 )
 from app.rounds.snapshot import RankedOption, RankingResult
@@ -43,6 +44,7 @@ class RankingFeedback:
     kendall_w: float | None
     own_previous: list[str] | None = None
     reasons: list[str] = field(default_factory=list)
+    by_group: list[dict[str, Any]] = field(default_factory=list)  # label, n, each option's mean rank
 
 
 def _f(value: float) -> float | None:
@@ -149,4 +151,8 @@ class RankingKind(Kind):
             kendall_w=entry.kendall_w,
             own_previous=mine if show_own else None,
             reasons=reasons if settings.get("reasons", True) else [],
+            by_group=[
+                {"label": context.group_label(key), "n": entry.group_n[key], "means": entry.by_group.get(key, {})}
+                for key in (groups_to_show(entry.group_n, entry.n) if settings.get("by_group") else [])
+            ],
         )
