@@ -254,12 +254,14 @@ def cooke_command(
     except (InputFileError, ValueError) as exc:
         _fail(str(exc))
     dm = result.decision_maker
+    seeds = (data.answered & data.seed[None, :]).sum(axis=1)
     payload = {
         "alpha": result.alpha,
         "overshoot": result.overshoot,
         "weighting": result.weighting,
         "left_out": list(result.left_out),
-        "experts": [e.__dict__ for e in result.experts],
+        # each expert's scores and how many seed items they answered (calibration's N is the fewest)
+        "experts": [{**e.__dict__, "seeds_answered": int(seeds[k])} for k, e in enumerate(result.experts)],
         "decision_maker": {
             "calibration": dm.calibration,
             "information_all": dm.information_all,
@@ -286,12 +288,13 @@ def cooke_command(
         return
     lines = [
         f"alpha {result.alpha:.4g}  (overshoot {result.overshoot:g}, {result.weighting} weights)",
-        f"{'expert':<12} {'calibration':>12} {'info all':>9} {'info seed':>9} {'combined':>9} {'weight':>8}",
+        f"{'expert':<12} {'calibration':>12} {'info all':>9} {'info seed':>9} {'combined':>9} {'weight':>8}"
+        f" {'seeds':>6}",
     ]
-    for e in result.experts:
+    for k, e in enumerate(result.experts):
         lines.append(
             f"{e.expert:<12} {e.calibration:>12.4g} {e.information_all:>9.4f} {e.information_seed:>9.4f} "
-            f"{e.combined:>9.4f} {e.weight:>8.4f}"
+            f"{e.combined:>9.4f} {e.weight:>8.4f} {int(seeds[k]):>3}/{int(data.seed.sum())}"
         )
     lines.append(
         f"{'DM':<12} {dm.calibration:>12.4g} {dm.information_all:>9.4f} {dm.information_seed:>9.4f} {dm.combined:>9.4f}"

@@ -262,11 +262,11 @@ def read_cooke(
         if item not in items:
             problems.append((line, f"item {item!r} is not in the items file"))
             continue
-        try:
-            numbers = [float(row[c]) if row[c].lower() not in ("", "nan") else math.nan for c in quantile_columns]
-        except ValueError:
-            problems.append((line, "quantiles must be numbers"))
+        bad = [c for c in quantile_columns if row[c].lower() not in ("", "nan") and not _is_number(row[c])]
+        if bad:
+            problems.append((line, f"quantile {bad[0]} is {row[bad[0]]!r}: quantiles must be numbers (or blank)"))
             continue
+        numbers = [float(row[c]) if row[c].lower() not in ("", "nan") else math.nan for c in quantile_columns]
         finite = [x for x in numbers if not math.isnan(x)]
         if any(math.isinf(x) for x in finite):
             problems.append((line, "quantiles must be finite numbers"))
@@ -297,6 +297,14 @@ def read_cooke(
         log_scale=np.array([items[i][1] for i in item_ids]),
         asked=np.array([asked.get(i, np.ones(len(levels), dtype=bool)) for i in item_ids]),
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _asked_quantiles(

@@ -323,6 +323,16 @@ def test_cooke_accepts_partial_quantiles_and_refuses_unpoolable_seeds_with_the_l
     assert at_zero["decision_maker"]["quantiles"]["T1"] == {"0.95": pytest.approx(18.247558, abs=1e-5)}
     table = run("cooke", data / "assessments.csv", data / "items.csv")
     assert "decision maker's answers to the target items" in table.stdout and "0.95: 18.25" in table.stdout
+    assert [e["seeds_answered"] for e in at_zero["experts"]] == [5, 5, 5] and "5/5" in table.stdout
+    # a seed left blank by one expert is said, not silent: their count of seeds drops
+    blank = tmp_path / "blank.csv"
+    blank.write_text((data / "assessments.csv").read_text().replace("A,S1,1,,4", "A,S1,,,"))
+    one_less = json.loads(run("cooke", blank, data / "items.csv", "--json").stdout)
+    assert [e["seeds_answered"] for e in one_less["experts"]] == [4, 5, 5]
+    na = tmp_path / "na.csv"
+    na.write_text((data / "assessments.csv").read_text().replace("A,S1,1,,4", "A,S1,NA,,4"))
+    refused = run("cooke", na, data / "items.csv")
+    assert refused.exit_code != 0 and "line 2: quantile 0.05 is 'NA'" in refused.output
     items = tmp_path / "items.csv"
     items.write_text("itemid,realization,scale,question\nS1,3,uni,a\nS2,7,uni,b\n")
     assessments = tmp_path / "assessments.csv"
