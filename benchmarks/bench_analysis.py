@@ -31,6 +31,98 @@ from app.rounds.models import Answer, Invitation, Round, RoundItem
 from app.studies.models import Item, Study, Theme
 
 
+def insert_items(  # type: ignore[no-untyped-def]
+    conn, study_id: int, kinds: list[str], now: datetime, options: list[str] | None = None, theme_ids=None
+) -> list[int]:
+    """One item per kind, in one INSERT (choice and ranking items get ``options``); their ids in order."""
+    conn.execute(
+        insert(Item),
+        [
+            dict(
+                study_id=study_id,
+                theme_id=theme_ids[i % len(theme_ids)] if theme_ids else None,
+                kind=kind,
+                text=f"Statement {i}",
+                position=i,
+                anchors={},
+                options=options if kind in ("choice", "ranking") else [],
+                multiple=False,
+                allow_unable=True,
+                is_seed=False,
+                quantiles=[0.05, 0.5, 0.95],
+                evidence="",
+                translations={},
+                status="active",
+                origin="protocol",
+                source_item_ids=[],
+                created_at=now,
+                updated_at=now,
+            )
+            for i, kind in enumerate(kinds)
+        ],
+    )
+    return [r[0] for r in conn.execute(select(Item.id).where(Item.study_id == study_id).order_by(Item.id))]
+
+
+def insert_panel(  # type: ignore[no-untyped-def]
+    conn, study_id: int, round_ids: list[int], item_ids: list[int], experts: int, now: datetime
+) -> list[int]:
+    """The items asked in each round, ``experts`` experts (two groups) invited to each round and
+    submitted, in a few INSERTs; the experts' ids in order."""
+    for round_id in round_ids:
+        rows = [dict(round_id=round_id, item_id=i, position=k) for k, i in enumerate(item_ids)]
+        conn.execute(insert(RoundItem), rows)
+    conn.execute(
+        insert(Expert),
+        [
+            dict(
+                study_id=study_id,
+                name=f"Expert {e}",
+                email=f"e{e}@example.org",
+                pseudonym=f"E{e:04d}",
+                stakeholder_group=("a", "b")[e % 2],
+                profile={},
+                weight=1.0,
+                weight_source="equal",
+                weight_reason="",
+                status="active",
+                status_reason="",
+                created_at=now,
+            )
+            for e in range(experts)
+        ],
+    )
+    expert_ids = [r[0] for r in conn.execute(select(Expert.id).where(Expert.study_id == study_id).order_by(Expert.id))]
+    for round_id in round_ids:
+        conn.execute(
+            insert(Invitation),
+            [
+                dict(round_id=round_id, expert_id=e, invited_at=now, started_at=now, submitted_at=now, reminder_count=0)
+                for e in expert_ids
+            ],
+        )
+    return expert_ids
+
+
+def on_sqlite_and_postgres(run, postgres: str | None, *args) -> None:  # type: ignore[no-untyped-def]
+    """``run(label, url, *args)`` on a scratch SQLite database, then on a scratch PostgreSQL database
+    created on the ``postgres`` server (and dropped), when one is given."""
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as folder:
+        run("SQLite", f"sqlite:///{folder}/bench.db", *args)
+    if postgres:
+        admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+        name = f"delphi_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            run("PostgreSQL", make_url(postgres).set(database=name).render_as_string(hide_password=False), *args)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
 def populate(engine, experts: int, items: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     now = datetime.now(UTC)
     rng = np.random.default_rng(1)
@@ -47,64 +139,8 @@ def populate(engine, experts: int, items: int) -> tuple[int, int]:  # type: igno
         study_id, round_id, theme_ids = study.id, round_.id, [t.id for t in themes]
         session.commit()
     with engine.begin() as conn:
-        conn.execute(
-            insert(Item),
-            [
-                dict(
-                    study_id=study_id,
-                    theme_id=theme_ids[i % 10],
-                    kind="rating",
-                    text=f"Statement {i}",
-                    position=i,
-                    anchors={},
-                    options=[],
-                    multiple=False,
-                    allow_unable=True,
-                    is_seed=False,
-                    quantiles=[0.05, 0.5, 0.95],
-                    status="active",
-                    origin="protocol",
-                    source_item_ids=[],
-                    created_at=now,
-                    updated_at=now,
-                )
-                for i in range(items)
-            ],
-        )
-        item_ids = [r[0] for r in conn.execute(select(Item.id).where(Item.study_id == study_id).order_by(Item.id))]
-        conn.execute(
-            insert(RoundItem), [dict(round_id=round_id, item_id=i, position=k) for k, i in enumerate(item_ids)]
-        )
-        conn.execute(
-            insert(Expert),
-            [
-                dict(
-                    study_id=study_id,
-                    name=f"Expert {e}",
-                    email=f"e{e}@example.org",
-                    pseudonym=f"E{e:04d}",
-                    stakeholder_group=("a", "b")[e % 2],
-                    profile={},
-                    weight=1.0,
-                    weight_source="equal",
-                    weight_reason="",
-                    status="active",
-                    status_reason="",
-                    created_at=now,
-                )
-                for e in range(experts)
-            ],
-        )
-        expert_ids = [
-            r[0] for r in conn.execute(select(Expert.id).where(Expert.study_id == study_id).order_by(Expert.id))
-        ]
-        conn.execute(
-            insert(Invitation),
-            [
-                dict(round_id=round_id, expert_id=e, invited_at=now, started_at=now, submitted_at=now, reminder_count=0)
-                for e in expert_ids
-            ],
-        )
+        item_ids = insert_items(conn, study_id, ["rating"] * items, now, theme_ids=theme_ids)
+        expert_ids = insert_panel(conn, study_id, [round_id], item_ids, experts, now)
     values = rng.integers(1, 10, size=(experts, items))
     if engine.dialect.name == "postgresql":
         buffer = io.StringIO()
@@ -194,25 +230,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--postgres", default=os.environ.get("DELPHI_TEST_POSTGRES_URL"))
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    with tempfile.TemporaryDirectory() as folder:
-        run("SQLite", f"sqlite:///{folder}/bench.db", args.experts, args.items)
-    if args.postgres:
-        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        name = f"delphi_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run(
-                "PostgreSQL",
-                make_url(args.postgres).set(database=name).render_as_string(hide_password=False),
-                args.experts,
-                args.items,
-            )
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-            admin.dispose()
+    on_sqlite_and_postgres(run, args.postgres, args.experts, args.items)
 
 
 if __name__ == "__main__":

@@ -14,29 +14,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_analysis import best  # noqa: E402
+from bench_analysis import best, insert_items, insert_panel, on_sqlite_and_postgres  # noqa: E402
 
 from app.db import make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
-from app.panel.models import Expert  # noqa: E402
 from app.rounds.analysis import analyse_round  # noqa: E402
-from app.rounds.models import Answer, Invitation, Round, RoundItem  # noqa: E402
-from app.studies.models import Item, Study  # noqa: E402
+from app.rounds.models import Answer, Round  # noqa: E402
+from app.studies.models import Study  # noqa: E402
 
 KINDS = ["rating"] * 6 + ["choice", "ranking", "estimate", "open"]
 OPTIONS = ["A", "B", "C", "D"]
@@ -69,74 +64,8 @@ def populate(engine, experts: int, items: int) -> tuple[int, int]:  # type: igno
         session.commit()
     kinds = [KINDS[i % len(KINDS)] for i in range(items)]
     with engine.begin() as conn:
-        conn.execute(
-            insert(Item),
-            [
-                dict(
-                    study_id=study_id,
-                    kind=kinds[i],
-                    text=f"Statement {i}",
-                    position=i,
-                    anchors={},
-                    options=OPTIONS if kinds[i] in ("choice", "ranking") else [],
-                    multiple=False,
-                    allow_unable=True,
-                    is_seed=False,
-                    quantiles=[0.05, 0.5, 0.95],
-                    evidence="",
-                    translations={},
-                    status="active",
-                    origin="protocol",
-                    source_item_ids=[],
-                    created_at=now,
-                    updated_at=now,
-                )
-                for i in range(items)
-            ],
-        )
-        item_ids = [r[0] for r in conn.execute(select(Item.id).where(Item.study_id == study_id).order_by(Item.id))]
-        for round_id in round_ids:
-            conn.execute(
-                insert(RoundItem), [dict(round_id=round_id, item_id=i, position=k) for k, i in enumerate(item_ids)]
-            )
-        conn.execute(
-            insert(Expert),
-            [
-                dict(
-                    study_id=study_id,
-                    name=f"Expert {e}",
-                    email=f"e{e}@example.org",
-                    pseudonym=f"E{e:04d}",
-                    stakeholder_group=("a", "b")[e % 2],
-                    profile={},
-                    weight=1.0,
-                    weight_source="equal",
-                    weight_reason="",
-                    status="active",
-                    status_reason="",
-                    created_at=now,
-                )
-                for e in range(experts)
-            ],
-        )
-        expert_ids = [
-            r[0] for r in conn.execute(select(Expert.id).where(Expert.study_id == study_id).order_by(Expert.id))
-        ]
-        for round_id in round_ids:
-            conn.execute(
-                insert(Invitation),
-                [
-                    dict(
-                        round_id=round_id,
-                        expert_id=e,
-                        invited_at=now,
-                        started_at=now,
-                        submitted_at=now,
-                        reminder_count=0,
-                    )
-                    for e in expert_ids
-                ],
-            )
+        item_ids = insert_items(conn, study_id, kinds, now, OPTIONS)
+        expert_ids = insert_panel(conn, study_id, round_ids, item_ids, experts, now)
     ratings = rng.integers(1, 10, size=(experts, items))
     for number, round_id in enumerate(round_ids, start=1):
         if number == 2:  # a tenth of the ratings move by one point
@@ -211,21 +140,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--postgres", default=os.environ.get("DELPHI_TEST_POSTGRES_URL"))
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    with tempfile.TemporaryDirectory() as folder:
-        run("SQLite", f"sqlite:///{folder}/bench.db", args.experts, args.items)
-    if args.postgres:
-        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        name = f"delphi_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-            run("PostgreSQL", url, args.experts, args.items)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-            admin.dispose()
+    on_sqlite_and_postgres(run, args.postgres, args.experts, args.items)
 
 
 if __name__ == "__main__":
