@@ -28,7 +28,7 @@ from app.rounds.answers import round_items
 from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
 from app.rounds.kinds import GivenAnswer
 from app.rounds.models import Invitation, Round, RoundResult, RoundStatus
-from app.rounds.snapshot import RatingResult, RoundSnapshot, SubsetDesign
+from app.rounds.snapshot import RatingResult, RoundSnapshot
 from app.serialization import json_safe
 from app.studies import design
 from app.studies import service as studies
@@ -185,28 +185,6 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
                         previous_medians[entry.item_id] = entry.shown_stats.median
                     if entry.consensus:
                         previous_consensus.add(entry.item_id)
-    subset_design: SubsetDesign | None = None
-    drawn_per_expert: dict[int, int] = {}
-    drawn = None
-    if drawn_only:
-        pairs = subsets.assigned_pairs(session, round_.id)
-        for expert_id, _ in pairs:
-            drawn_per_expert[expert_id] = drawn_per_expert.get(expert_id, 0) + 1
-        raters: dict[int, int] = {}
-        for _, item_id in pairs:
-            raters[item_id] = raters.get(item_id, 0) + 1
-        # the analysed experts x rating items each was asked (withdrawn experts are not analysed)
-        drawn = np.zeros(matrix.shape, dtype=bool)
-        row = {int(e): k for k, e in enumerate(expert_ids)}
-        column = {int(i): k for k, i in enumerate(rating_ids)}
-        for expert_id, item_id in pairs:
-            if expert_id in row and item_id in column:
-                drawn[row[expert_id], column[item_id]] = True
-        subset_design = SubsetDesign(
-            items_per_expert=round_.items_per_expert or 0,
-            min_raters_per_item=round_.min_raters_per_item,
-            raters=raters,
-        )
     return RoundAnswers(
         round_id=round_.id,
         number=round_.number,
@@ -222,9 +200,7 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
         reason_of=reason_of,
         previous_medians=previous_medians,
         previous_consensus=previous_consensus,
-        subsets=subset_design,
-        drawn_per_expert=drawn_per_expert,
-        drawn=drawn,
+        drawn=subsets.drawn_items(session, round_, expert_ids, rating_ids) if drawn_only else None,
     )
 
 

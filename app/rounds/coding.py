@@ -63,13 +63,12 @@ def suggestions(
     for item, answers in groups:
         rest = [(answer, expert) for answer, expert in answers if answer.id not in coded_answer_ids and answer.text]
         embedded = [k for k, (answer, _) in enumerate(rest) if embed and answer.language in embedded_languages]
-        parts: list[tuple[list[int], NDArray[np.float64] | None]] = []
         vectors = embed([rest[k][0].text or "" for k in embedded]) if embed and len(embedded) >= 2 else None
+        taken = set(embedded) if vectors is not None else set()
+        others = [k for k in range(len(rest)) if k not in taken]
+        parts: list[tuple[list[int], NDArray[np.float64] | None]] = [(others, None)]
         if vectors is not None:
-            taken = set(embedded)
-            parts = [(embedded, vectors), ([k for k in range(len(rest)) if k not in taken], None)]
-        else:
-            parts = [(list(range(len(rest))), None)]
+            parts.insert(0, (embedded, vectors))
         item_found = []
         for indices, part_vectors in parts:
             texts = [rest[k][0].text or "" for k in indices]

@@ -79,6 +79,16 @@ class Protocol:
         )
 
 
+@dataclass(frozen=True)
+class DrawnItems:
+    """The items drawn for each expert, in a round that gives each a random subset, as the analysis
+    reads them."""
+
+    design: SubsetDesign
+    per_expert: Mapping[int, int]  # expert -> how many items (of every kind) were drawn for them
+    asked: np.ndarray  # analysed experts x rating items (sorted by id): True where drawn
+
+
 @dataclass
 class RoundAnswers:
     """A round's answers as the analysis reads them: gathered from the database, or built by a test."""
@@ -98,10 +108,7 @@ class RoundAnswers:
     # what the panel was shown after the round before: each rating item's median, and its consensus
     previous_medians: dict[int, float] = field(default_factory=dict)
     previous_consensus: set[int] = field(default_factory=set)
-    # a round that draws a subset of its items for each expert: the design, and each expert's count
-    subsets: SubsetDesign | None = None
-    drawn_per_expert: dict[int, int] = field(default_factory=dict)
-    drawn: np.ndarray | None = None  # analysed experts x rating items: asked (None: every item)
+    drawn: DrawnItems | None = None  # a round that draws a subset of its items for each expert
 
     @property
     def experts(self) -> list[Panelist]:
@@ -132,7 +139,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     scale, agree = protocol.scale, protocol.agree
     weights = _mean_one_weights(experts) if protocol.weighted and experts else None
 
-    drawn = data.drawn
+    drawn = data.drawn.asked if data.drawn is not None else None
 
     def asked(rows: np.ndarray | None = None) -> np.ndarray | None:
         """Who was asked each item, among ``rows``: a missing answer is an asked expert's."""
@@ -187,7 +194,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         consensus = (
             scoring.consensus(protocol.consensus_rule, basis, groups=rule_groups, round_number=data.number) & rated
         )
-    subsets = data.subsets
+    subsets = data.drawn.design if data.drawn is not None else None
     if subsets is not None and subsets.min_raters_per_item and rating_items:
         # an item answered by fewer experts than the design promised gets no consensus verdict
         short = summary.n < subsets.min_raters_per_item
@@ -254,7 +261,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
         kendall_w=panel_figures.kendall_w if panel_figures.kendall_w is not None else _nan_if(drawn is not None),
     )
     participation = _participation(
-        experts, data.answered * took_part, data.others, len(data.items), data.drawn_per_expert
+        experts, data.answered * took_part, data.others, len(data.items), data.drawn.per_expert if data.drawn else {}
     )
     for entry in participation:  # each expert's moves toward the median shown after the round before
         entry.changed, entry.toward_median = moves_by_expert.get(entry.expert_id, (None, None))

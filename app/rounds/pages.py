@@ -167,15 +167,15 @@ def _hours(text: str) -> int | None:
     return _whole_number(text, "reminder", Message("The reminder interval is a whole number of hours."))
 
 
-def _round_again(request: Request, access: StudyAccess, number: int) -> Callable[[Session, Refusal], Response]:
-    """The round's page again, with the refusal, read afresh."""
+def _round_again(
+    request: Request, access: StudyAccess, number: int, subset_form: dict[str, str] | None = None
+) -> Callable[[Session, Refusal], Response]:
+    """The round's page again, with the refusal (and what was typed in the subsets form), read afresh."""
 
     def again(fresh: Session, refusal: Refusal) -> Response:
         again_access = access.in_session(fresh)
         round_ = service.get_round(fresh, again_access.study, number)
-        return round_detail_page(
-            request, fresh, again_access, round_, error=refusal.error, status_code=refusal.status_code
-        )
+        return round_detail_page(request, fresh, again_access, round_, refusal.error, refusal.status_code, subset_form)
 
     return again
 
@@ -264,13 +264,7 @@ def round_subsets_page(
     request: Request, session: SessionDep, access: StudyForEditor, number: int, form: Form
 ) -> Response:
     typed = {name: form_text(form, name, "") for name in ("items_per_expert", "min_raters_per_item")}
-
-    def again(fresh: Session, refusal: Refusal) -> Response:  # the round's page with what was typed
-        again_access = access.in_session(fresh)
-        round_ = service.get_round(fresh, again_access.study, number)
-        return round_detail_page(request, fresh, again_access, round_, refusal.error, refusal.status_code, typed)
-
-    with refused_form(again):
+    with refused_form(_round_again(request, access, number, typed)):
         round_ = service.get_round(session, access.study, number)
         service.set_item_subsets(
             session,

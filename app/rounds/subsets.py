@@ -5,6 +5,8 @@ answers of the experts each item was drawn for."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
@@ -14,7 +16,9 @@ from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.errors import Conflict, InvalidInput, Message
 from app.panel.models import Expert
+from app.rounds.compute import DrawnItems
 from app.rounds.models import Round, RoundAssignment, RoundItem, RoundStatus
+from app.rounds.snapshot import SubsetDesign
 from app.studies.models import Study
 
 
@@ -135,6 +139,25 @@ def assigned_pairs(session: Session, round_id: int) -> set[tuple[int, int]]:
             select(RoundAssignment.expert_id, RoundAssignment.item_id).where(RoundAssignment.round_id == round_id)
         ).all()
     }
+
+
+def drawn_items(session: Session, round_: Round, expert_ids: np.ndarray, item_ids: np.ndarray) -> DrawnItems:
+    """The round's draw as its analysis reads it: the design with each item's raters, each expert's
+    count of items, and which of the analysed experts (rows, ``expert_ids``) were asked which rating
+    items (columns, ``item_ids``); a withdrawn expert is not analysed, so not asked."""
+    pairs = assigned_pairs(session, round_.id)
+    asked = np.zeros((len(expert_ids), len(item_ids)), dtype=bool)
+    row = {int(e): k for k, e in enumerate(expert_ids)}
+    column = {int(i): k for k, i in enumerate(item_ids)}
+    for expert_id, item_id in pairs:
+        if expert_id in row and item_id in column:
+            asked[row[expert_id], column[item_id]] = True
+    design = SubsetDesign(
+        items_per_expert=round_.items_per_expert or 0,
+        min_raters_per_item=round_.min_raters_per_item,
+        raters=dict(Counter(item_id for _, item_id in pairs)),
+    )
+    return DrawnItems(design=design, per_expert=Counter(expert_id for expert_id, _ in pairs), asked=asked)
 
 
 def drawn_by_expert(session: Session, round_id: int) -> dict[int, list[int]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -69,7 +70,7 @@ class CookeData:
             raise ValueError("quantiles and realizations must be finite numbers")
         answered = self.answered
         order_ok = ~answered
-        for pattern, items in self.patterns():  # increasing over the quantiles each item asks
+        for pattern, items in self.patterns:  # increasing over the quantiles each item asks
             steps = np.diff(self.assessments[:, items][:, :, pattern], axis=2)
             order_ok[:, items] |= np.all(steps > 0, axis=2)
         if not order_ok.all():
@@ -86,11 +87,12 @@ class CookeData:
     def seed(self) -> NDArray[np.bool_]:
         return ~np.isnan(self.realizations)
 
-    @property
+    @cached_property
     def answered(self) -> NDArray[np.bool_]:
-        """experts x items: gave every quantile the item asks."""
+        """experts x items: gave every quantile the item asks (read by every score: computed once)."""
         return answered_all(self, self.assessments)
 
+    @cached_property
     def patterns(self) -> list[tuple[NDArray[np.bool_], NDArray[np.intp]]]:
         """The distinct sets of quantiles asked, each with the items that ask it."""
         asked = self._asked
@@ -176,7 +178,7 @@ def _information(data: CookeData, quantile_values: FloatArray, lower: FloatArray
     of the quantiles each item asks."""
     background = _background(data, quantile_values)
     out = np.full(background.shape[:-1], np.nan)
-    for pattern, items in data.patterns():
+    for pattern, items in data.patterns:
         p = _bin_probabilities(data.quantiles[pattern])
         q = background[..., items, :][..., pattern]
         lo, hi = lower[items], upper[items]

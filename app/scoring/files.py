@@ -262,11 +262,12 @@ def read_cooke(
         if item not in items:
             problems.append((line, f"item {item!r} is not in the items file"))
             continue
-        bad = [c for c in quantile_columns if row[c].lower() not in ("", "nan") and not _is_number(row[c])]
+        read = {c: _quantile(row[c]) for c in quantile_columns}
+        bad = [c for c, x in read.items() if x is None]
         if bad:
             problems.append((line, f"quantile {bad[0]} is {row[bad[0]]!r}: quantiles must be numbers (or blank)"))
             continue
-        numbers = [float(row[c]) if row[c].lower() not in ("", "nan") else math.nan for c in quantile_columns]
+        numbers = [x for x in read.values() if x is not None]
         finite = [x for x in numbers if not math.isnan(x)]
         if any(math.isinf(x) for x in finite):
             problems.append((line, "quantiles must be finite numbers"))
@@ -299,12 +300,14 @@ def read_cooke(
     )
 
 
-def _is_number(text: str) -> bool:
+def _quantile(cell: str) -> float | None:
+    """A quantile's cell: its number, NaN when blank (not asked or not answered), None when not a number."""
+    if cell.lower() in ("", "nan"):
+        return math.nan
     try:
-        float(text)
+        return float(cell)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _asked_quantiles(
@@ -327,8 +330,8 @@ def _asked_quantiles(
             given.setdefault(item, []).append((line, expert, pattern))
     first: dict[str, tuple[int, tuple[bool, ...]]] = {}  # the item's quantiles: those most of its rows give
     for item, rows in given.items():
-        counts = Counter(pattern for _, _, pattern in rows)
-        usual = max(counts, key=lambda p: (counts[p], -next(line for line, _, q in rows if q == p)))
+        # rows come in line order and most_common keeps the first seen among equal counts
+        usual = Counter(pattern for _, _, pattern in rows).most_common(1)[0][0]
         first[item] = (next(line for line, _, q in rows if q == usual), usual)
         for line, expert, pattern in rows:
             if pattern != usual:

@@ -6,11 +6,13 @@ import random
 
 from sqlmodel import Session, select
 
+from app.panel import service as panel
 from app.panel.models import Expert
 from app.rounds import answers, service
 from app.rounds.answers import AnswerIn
 from app.rounds.models import Invitation, Round
 from app.studies.models import Study
+from tests.conftest import TEST_SECRET, csrf_from
 from tests.factories import mailer_for
 
 
@@ -48,3 +50,15 @@ def answer_all(
         answers.save_answers(session, study, round_, expert, batch)
         if submit:
             answers.submit(session, round_, expert)
+
+
+def link_of(session: Session, expert: Expert) -> str:
+    return f"/e/{panel.current_link(session, expert, TEST_SECRET)}"
+
+
+def consented_page(client, session: Session, expert: Expert) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The expert's link once they agreed to take part, and the page's CSRF token."""
+    url = link_of(session, expert)
+    csrf = csrf_from(client.get(url).text)
+    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
+    return url, csrf

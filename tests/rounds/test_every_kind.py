@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import select
 
 from app.audit.models import AuditEvent
-from app.panel import service as panel
 from app.reports import exports
 from app.reports.service import render_html
 from app.rounds import answers, coding, service
@@ -18,9 +17,9 @@ from app.rounds.models import Answer, AnswerHistory, Invitation, RoundResult
 from app.rounds.snapshot import RoundSnapshot
 from app.studies import design
 from app.templating import default_templates
-from tests.conftest import TEST_SECRET, csrf_from
+from tests.conftest import TEST_SECRET
 from tests.factories import make_item, make_panel_study, make_researcher, make_theme, page_login
-from tests.rounds.helpers import invited, open_round
+from tests.rounds.helpers import consented_page, invited, open_round
 
 OPTIONS = ["Price", "Trust", "Speed", "Choice"]
 
@@ -70,17 +69,6 @@ def answer_everything(session, study, round_, experts):  # type: ignore[no-untyp
 
 def snapshot(session, round_) -> RoundSnapshot:  # type: ignore[no-untyped-def]
     return RoundSnapshot.load(session.exec(select(RoundResult).where(RoundResult.round_id == round_.id)).one().data)
-
-
-def link_of(session, expert) -> str:  # type: ignore[no-untyped-def]
-    return f"/e/{panel.current_link(session, expert, TEST_SECRET)}"
-
-
-def consented_page(client, session, expert) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    url = link_of(session, expert)
-    csrf = csrf_from(client.get(url).text)
-    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
-    return url, csrf
 
 
 # --- rounds of any size ----------------------------------------------------------------------------

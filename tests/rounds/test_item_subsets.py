@@ -16,9 +16,8 @@ from app.rounds import analysis, answers, service
 from app.rounds.answers import AnswerIn
 from app.rounds.models import Answer, Round, RoundAssignment, RoundStatus
 from app.rounds.snapshot import RatingResult
-from tests.conftest import TEST_SECRET, csrf_from
 from tests.factories import login, mailer_for, make_panel_study, make_researcher, page_login
-from tests.rounds.helpers import answer_all, invited
+from tests.rounds.helpers import answer_all, consented_page, invited
 
 
 @settings(max_examples=200, deadline=None)
@@ -121,10 +120,8 @@ def test_the_design_cannot_change_once_the_round_is_open(session, settings):
 def test_an_expert_sees_saves_and_submits_only_the_items_drawn(client, session, settings):
     study, round_ = _subset_round(session, settings)
     expert = invited(session, round_)[0]
-    url = f"/e/{panel.current_link(session, expert, TEST_SECRET)}"
     client.cookies.set("delphi_lang", "en")
-    csrf = csrf_from(client.get(url).text)
-    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
+    url, csrf = consented_page(client, session, expert)
     page = client.get(url).text
     mine = answers.expert_items(session, round_, expert.id)
     others = [i for i in answers.round_items(session, round_.id) if i.id not in {m.id for m in mine}]
@@ -319,10 +316,8 @@ def test_an_item_answered_by_fewer_than_the_minimum_gets_no_consensus_verdict(cl
 def test_the_expert_and_the_preview_are_told_of_the_random_subset(client, session, settings):
     study, round_ = _subset_round(session, settings)
     expert = invited(session, round_)[0]
-    url = f"/e/{panel.current_link(session, expert, TEST_SECRET)}"
     client.cookies.set("delphi_lang", "en")
-    csrf = csrf_from(client.get(url).text)
-    client.post(f"{url}/consent", data={"csrf_token": csrf, "consent": "1"})
+    url, csrf = consented_page(client, session, expert)
     assert "drawn at random so that every statement gets about as many answers: here are your 4 statements" in (
         client.get(url).text
     )

@@ -10,7 +10,6 @@ from typing import Any
 from app.errors import Message
 from app.i18n import N_
 from app.rounds.kinds.base import (
-    MIN_GROUP_SIZE,
     REASON_LIMIT,
     AnswerIn,
     CleanAnswer,
@@ -18,6 +17,7 @@ from app.rounds.kinds.base import (
     GivenAnswer,
     Kind,
     clean_text,
+    groups_to_show,
     others_reasons,
 )
 from app.rounds.snapshot import ChoiceResult
@@ -86,21 +86,14 @@ class ChoiceKind(Kind):
     def feedback(self, entry: ChoiceResult, own: Any, context: FeedbackContext) -> ChoiceFeedback | None:
         settings = context.settings
         mine = list(own.values or []) if own is not None and settings.get("own_previous", True) else []
-        groups = []
-        # Groups under the minimum are not shown; nor is any split when the hidden groups together
-        # are fewer than the minimum (their counts would follow from the total minus the others).
-        hidden = sum(n for n in entry.group_n.values() if n < MIN_GROUP_SIZE)
-        if settings.get("by_group") and not 0 < hidden < MIN_GROUP_SIZE:
-            for key, counts in entry.by_group.items():
-                size = entry.group_n.get(key, 0)
-                if size >= MIN_GROUP_SIZE:
-                    groups.append(
-                        {
-                            "label": context.group_label(key),
-                            "n": size,
-                            "shares": [(o, counts.get(o, 0) / size) for o in entry.counts],
-                        }
-                    )
+        groups = [
+            {
+                "label": context.group_label(key),
+                "n": entry.group_n[key],
+                "shares": [(o, entry.by_group[key].get(o, 0) / entry.group_n[key]) for o in entry.counts],
+            }
+            for key in (groups_to_show(entry.group_n, entry.n) if settings.get("by_group") else [])
+        ]
         reasons = others_reasons(entry, own)
         return ChoiceFeedback(
             n=entry.n,

@@ -101,12 +101,8 @@ class RankingKind(Kind):
         labels = [groups.get(a.expert_id, "") for a in given]
         by_group: dict[str, dict[str, float | None]] = {}
         for key in sorted({label for label in labels if label}):
-            rows = ranks[[label == key for label in labels]]
-            counted = (~np.isnan(rows)).sum(axis=0)
-            totals = np.nansum(rows, axis=0)
-            by_group[key] = {
-                o: (float(totals[k] / counted[k]) if counted[k] else None) for k, o in enumerate(item.options)
-            }
+            means = scoring.summarize_ranking(ranks[[label == key for label in labels]]).mean_rank
+            by_group[key] = {o: _f(means[k]) for k, o in enumerate(item.options)}
         return RankingResult(
             item_id=item.id,
             theme_id=item.theme_id,
