@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Iterator
-from typing import IO
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -69,7 +69,7 @@ def download_report(session: SessionDep, access: StudyForViewer, report_id: int)
     return _download(report.pdf, "application/pdf", f"delphi-study-{access.study.id}-{report.language}.pdf")
 
 
-def _spooled(chunks: Iterable[bytes], media_type: str, filename: str) -> StreamingResponse:
+def _spooled(write: Callable[[IO[bytes]], object], media_type: str, filename: str) -> StreamingResponse:
     """An export written to a temporary file while the request's transaction reads the data, then
     sent from the disk a block at a time: memory stays flat however many answers there are, the
     connection goes back to the pool before the first byte is sent, a failure is an error page and
@@ -77,8 +77,7 @@ def _spooled(chunks: Iterable[bytes], media_type: str, filename: str) -> Streami
     even if the client went away."""
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response's reader
     try:
-        for chunk in chunks:
-            spool.write(chunk)
+        write(spool)
         spool.seek(0)
     except BaseException:
         spool.close()
@@ -105,7 +104,11 @@ def answers_csv(session: SessionDep, access: StudyForViewer, identities: bool = 
     identities = identities and access.can_edit
     columns = exports.with_identities(exports.ANSWER_COLUMNS, identities)
     rows = exports.answer_rows(session, access.study, identities=identities)
-    return _spooled(csv_chunks(rows, columns), "text/csv; charset=utf-8", f"study-{access.study.id}-answers.csv")
+    return _spooled(
+        lambda spool: spool.writelines(csv_chunks(rows, columns)),
+        "text/csv; charset=utf-8",
+        f"study-{access.study.id}-answers.csv",
+    )
 
 
 @router.get("/studies/{study_id}/exports/statistics.csv", tags=["reports"])
@@ -130,31 +133,22 @@ def options_csv(session: SessionDep, access: StudyForViewer) -> Response:
 @router.get("/studies/{study_id}/exports/study.xlsx", tags=["reports"])
 def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
     identities = identities and access.can_edit
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response's reader
-    try:
-        exports.to_xlsx(
-            {
-                "answers": (
-                    exports.with_identities(exports.ANSWER_COLUMNS, identities),
-                    exports.answer_rows(session, access.study, identities=identities),
-                ),
-                "panel": (
-                    exports.with_identities(exports.PANEL_COLUMNS, identities),
-                    exports.panel_rows(session, access.study, identities=identities),
-                ),
-                "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
-                "options": (exports.OPTION_COLUMNS, exports.option_rows(session, access.study)),
-            },
-            spool,
-        )
-        spool.seek(0)
-    except BaseException:
-        spool.close()
-        raise
-    return StreamingResponse(  # from the disk, as written: the workbook is never held in memory whole
-        _read_closing(spool),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="study-{access.study.id}.xlsx"'},
+    sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]] = {
+        "answers": (
+            exports.with_identities(exports.ANSWER_COLUMNS, identities),
+            exports.answer_rows(session, access.study, identities=identities),
+        ),
+        "panel": (
+            exports.with_identities(exports.PANEL_COLUMNS, identities),
+            exports.panel_rows(session, access.study, identities=identities),
+        ),
+        "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
+        "options": (exports.OPTION_COLUMNS, exports.option_rows(session, access.study)),
+    }
+    return _spooled(  # written in write-only mode to the disk: the workbook is never held in memory whole
+        lambda spool: exports.to_xlsx(sheets, spool),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        f"study-{access.study.id}.xlsx",
     )
 
 
@@ -180,5 +174,7 @@ def checklist_export(
 def study_json(session: SessionDep, access: StudyForViewer) -> Response:
     """The whole study, its answers written as they are read (``_spooled``)."""
     return _spooled(
-        exports.study_json_chunks(session, access.study), "application/json", f"study-{access.study.id}.json"
+        lambda spool: spool.writelines(exports.study_json_chunks(session, access.study)),
+        "application/json",
+        f"study-{access.study.id}.json",
     )
