@@ -1,7 +1,8 @@
 """Analyse a closed round in three steps: gather its answers (the ratings in one query straight into
-numpy, the other kinds' answers and the reasons in a second), compute the snapshot (``compute``:
-pure, testable without a database), store it with what follows from it (items' fates, the
-stopping rule, the log).
+numpy, the other kinds' answers and the reasons in a second, the round before's ratings from the
+matrix kept with its analysis), compute the snapshot (``compute``: pure, testable without a
+database), store it with what follows from it (items' fates, the stopping rule, the log, the
+ratings it was computed on).
 
 Feedback pages, results, exports and reports read the stored snapshot (``RoundSnapshot``);
 nothing recomputes later.
@@ -9,6 +10,7 @@ nothing recomputes later.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from itertools import chain
@@ -27,7 +29,7 @@ from app.rounds import service, subsets
 from app.rounds.answers import round_items
 from app.rounds.compute import Panelist, Protocol, RoundAnswers, compute
 from app.rounds.kinds import GivenAnswer
-from app.rounds.models import Invitation, Round, RoundResult, RoundStatus
+from app.rounds.models import Invitation, Round, RoundRatings, RoundResult, RoundStatus
 from app.rounds.snapshot import RatingResult, RoundSnapshot
 from app.serialization import json_safe
 from app.studies import design
@@ -116,28 +118,49 @@ def _panelists(session: Session, round_id: int) -> list[Panelist]:
     ]
 
 
-def _other_answers(session: Session, round_id: int, other_ids: set[int], drawn_only: bool) -> list[tuple[Any, ...]]:
-    """The round's answers to items other than ratings, and every answer with a reason, from the
-    driver's own cursor (plain tuples: no Row object or type processing per answer)."""
+def _other_answers(
+    session: Session, round_id: int, other_ids: set[int], taking_part: set[int], drawn_only: bool
+) -> tuple[dict[int, list[GivenAnswer]], dict[int, list[str]], dict[tuple[int, int], str]]:
+    """The answers of the experts ``taking_part`` to items other than ratings (per item), and every
+    reason they gave (per item, and per expert and item when not blank).
+
+    The rows come from the driver's own cursor (plain tuples: no Row object or type processing per
+    answer), with ``values`` as JSON text on both databases: the few distinct texts of a big round's
+    choices and rankings are each decoded once, and their answers share the decoded tuple.
+    """
     connection = session.connection()
     placeholder = "%s" if connection.dialect.name == "postgresql" else "?"
-    others = ", ".join(str(int(i)) for i in sorted(other_ids)) or "NULL"
+    others_sql = ", ".join(str(int(i)) for i in sorted(other_ids)) or "NULL"
     cursor = connection.connection.cursor()
     try:
         cursor.execute(
-            'SELECT expert_id, item_id, value, "values", text, reason, unable FROM answer '
-            f"WHERE round_id = {placeholder} AND (reason IS NOT NULL OR item_id IN ({others}))"
+            'SELECT expert_id, item_id, value, CAST("values" AS TEXT), text, reason, unable FROM answer '
+            f"WHERE round_id = {placeholder} AND (reason IS NOT NULL OR item_id IN ({others_sql}))"
             + (_DRAWN_ONLY if drawn_only else ""),
             (round_id,),
         )
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    texts = [row[3] for row in rows if isinstance(row[3], str)]
-    if not texts:  # PostgreSQL's driver decodes JSON itself
-        return list(rows)
-    decoded = iter(json.loads("[" + ",".join(texts) + "]"))  # one parse for all, not one per answer
-    return [(*row[:3], next(decoded), *row[4:]) if isinstance(row[3], str) else row for row in rows]
+    others: dict[int, list[GivenAnswer]] = {}
+    reasons: dict[int, list[str]] = {}
+    reason_of: dict[tuple[int, int], str] = {}
+    decoded: dict[str, tuple[Any, ...] | None] = {}
+    for expert_id, item_id, value, values, text, reason, unable in rows:
+        if expert_id not in taking_part:
+            continue
+        if reason is not None:
+            reasons.setdefault(item_id, []).append(reason)
+            if reason.strip():
+                reason_of[(expert_id, item_id)] = reason
+        if item_id in other_ids:
+            if values is not None:
+                if values not in decoded:
+                    parsed = json.loads(values)
+                    decoded[values] = tuple(parsed) if isinstance(parsed, list) else None
+                values = decoded[values]
+            others.setdefault(item_id, []).append(GivenAnswer(expert_id, item_id, value, values, text, bool(unable)))
+    return others, reasons, reason_of
 
 
 def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
@@ -151,32 +174,15 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     matrix, answered = round_matrix(session, round_.id, expert_ids, rating_ids, drawn_only)
     taking_part = {e.id for e in experts if e.took_part}
 
-    others: dict[int, list[GivenAnswer]] = {}
-    reasons: dict[int, list[str]] = {}
-    reason_of: dict[tuple[int, int], str] = {}
     other_ids = {i.id for i in items if i.kind != "rating"}
-    given = _other_answers(session, round_.id, other_ids, drawn_only)
-    for expert_id, item_id, value, values, text, reason, unable in given:
-        if expert_id not in taking_part:
-            continue
-        if reason is not None:
-            reasons.setdefault(item_id, []).append(reason)
-            if reason.strip():
-                reason_of[(expert_id, item_id)] = reason
-        if item_id in other_ids:
-            others.setdefault(item_id, []).append(GivenAnswer(expert_id, item_id, value, values, text, bool(unable)))
+    others, reasons, reason_of = _other_answers(session, round_.id, other_ids, taking_part, drawn_only)
 
     previous = session.exec(select(Round).where(Round.study_id == study.id, Round.number == round_.number - 1)).first()
     previous_matrix = None
     previous_medians: dict[int, float] = {}
     previous_consensus: set[int] = set()
     if previous is not None and previous.status == RoundStatus.ANALYSED and len(rating_ids):
-        previous_matrix = rating_matrix(
-            session, previous.id, expert_ids, rating_ids, previous.items_per_expert is not None
-        )
-        # answers carried into the round before for experts who did not take part in it are not theirs
-        took_part_before = {p.id for p in _panelists(session, previous.id) if p.took_part}
-        previous_matrix[[e.id not in took_part_before for e in experts]] = np.nan
+        previous_matrix = _ratings_before(session, previous, expert_ids, rating_ids)
         shown = snapshot_of(service.result_of(session, previous.id))
         if shown is not None:
             for entry in shown.items:
@@ -204,6 +210,65 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     )
 
 
+def _ratings_before(session: Session, previous: Round, expert_ids: np.ndarray, rating_ids: np.ndarray) -> np.ndarray:
+    """The round before's ratings, as it was analysed, for these experts and items (NaN where none):
+    one stored row (``RoundRatings``); a round analysed by an older release has none, and its
+    answers are read again."""
+    kept = session.get(RoundRatings, previous.id)
+    if kept is not None:
+        return unpack_ratings(kept.matrix, expert_ids, rating_ids)
+    matrix = rating_matrix(session, previous.id, expert_ids, rating_ids, previous.items_per_expert is not None)
+    # answers carried into the round before for experts who did not take part in it are not theirs
+    took_part_before = {p.id for p in _panelists(session, previous.id) if p.took_part}
+    matrix[[e not in took_part_before for e in expert_ids]] = np.nan
+    return matrix
+
+
+def pack_ratings(data: RoundAnswers) -> bytes:
+    """The matrix ``compute`` analyses (experts who did not take part have no ratings), with its
+    experts' and items' ids, as NumPy's own format: ratings that are whole numbers within a byte
+    (every scale) in a byte each, others as they are."""
+    matrix = data.matrix.copy()
+    matrix[[not e.took_part for e in data.experts]] = np.nan
+    rated = matrix[~np.isnan(matrix)]
+    if np.array_equal(rated, np.round(rated)) and (rated.size == 0 or np.abs(rated).max() <= 127):
+        stored: np.ndarray = np.where(np.isnan(matrix), _NO_RATING, matrix).astype(np.int8)
+    else:
+        stored = matrix
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        experts=np.array([e.id for e in data.experts], dtype=np.int64),
+        items=np.array([i.id for i in data.rating_items], dtype=np.int64),
+        ratings=stored,
+    )
+    return buffer.getvalue()
+
+
+def unpack_ratings(packed: bytes, expert_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+    """``pack_ratings``' matrix placed on these (sorted) experts and items: NaN for an expert or an
+    item it does not hold."""
+    with np.load(io.BytesIO(packed), allow_pickle=False) as kept:
+        experts, items, ratings = kept["experts"], kept["items"], kept["ratings"]
+    if ratings.dtype == np.int8:
+        ratings = np.where(ratings == _NO_RATING, np.nan, ratings.astype(np.float64))
+    out = np.full((len(expert_ids), len(item_ids)), np.nan)
+    rows, found_rows = _positions(experts, expert_ids)
+    columns, found_columns = _positions(items, item_ids)
+    out[np.ix_(found_rows, found_columns)] = ratings[np.ix_(rows[found_rows], columns[found_columns])]
+    return out
+
+
+_NO_RATING = -128  # a byte-packed matrix's NaN
+
+
+def _positions(kept: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``wanted`` is in the sorted ``kept``, and whether it is there."""
+    at = np.searchsorted(kept, wanted).clip(0, max(len(kept) - 1, 0))
+    found = (at < len(kept)) & (kept[at] == wanted) if len(kept) else np.zeros(len(wanted), dtype=bool)
+    return at, found
+
+
 # --- store -----------------------------------------------------------------------------------------
 
 
@@ -214,9 +279,10 @@ def store(
     snapshot: RoundSnapshot,
     items: list[Item],
     researcher: Researcher | None,
+    ratings: bytes | None = None,
 ) -> RoundResult:
     """Keep the snapshot and what follows from it: items' consensus and retirement, the stopping
-    rule, the log."""
+    rule, the log; and the ``ratings`` it was computed on (``pack_ratings``), for the next round."""
     rating = {e.item_id: e.consensus for e in snapshot.of_kind("rating")}
     _record_item_fates(session, study, round_, [i for i in items if i.id in rating], rating, researcher)
     result = session.exec(select(RoundResult).where(RoundResult.round_id == round_.id)).first()
@@ -225,6 +291,12 @@ def store(
     result.data = json_safe(snapshot.model_dump(mode="json"))
     result.computed_at, result.scoring_version = utcnow(), str(snapshot.version)
     session.add(result)
+    if ratings is not None:
+        kept = session.get(RoundRatings, round_.id)
+        if kept is None:
+            kept = RoundRatings(round_id=round_.id, matrix=ratings)
+        kept.matrix = ratings
+        session.add(kept)
     round_.mark_analysed(utcnow())
     session.add(round_)
     service.follow_latest_round(session, study, round_)
@@ -247,7 +319,8 @@ def analyse_round(
     session: Session, study: Study, round_: Round, researcher: Researcher | None, n_boot: int | None = None
 ) -> RoundResult:
     data = gather(session, study, round_)
-    return store(session, study, round_, compute(data, Protocol.of(study), n_boot), data.items, researcher)
+    snapshot = compute(data, Protocol.of(study), n_boot)
+    return store(session, study, round_, snapshot, data.items, researcher, pack_ratings(data))
 
 
 def analyse_apart(
@@ -266,6 +339,7 @@ def analyse_apart(
         data = gather(reader, study, round_)
         snapshot = compute(data, Protocol.of(study), n_boot)
         item_ids = [item.id for item in data.items]
+        ratings = pack_ratings(data)
     with transactions.write() as session:
         study, round_ = service.study_and_round(session, study_id, round_id, for_update=True)
         if round_.closed_at != closed_at:
@@ -276,7 +350,7 @@ def analyse_apart(
                 )
             )
         stored = {i.id: i for i in session.exec(select(Item).where(col(Item.id).in_(item_ids))).all()}
-        store(session, study, round_, snapshot, [stored[i] for i in item_ids], researcher)
+        store(session, study, round_, snapshot, [stored[i] for i in item_ids], researcher, ratings)
 
 
 def snapshot_of(result: RoundResult | None) -> RoundSnapshot | None:

@@ -4,6 +4,7 @@ templates: ``compute`` is tested on rounds built in memory, and ``analysis`` fee
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -372,11 +373,13 @@ def _participation(
     """How many items each expert answered, of the round's items or of those ``drawn`` for them:
     ratings and "unable" from the one fetch, plus answers to the other kinds of items (already
     limited to the experts who took part)."""
-    answered = {p.id: int(n) for p, n in zip(experts, rating_counts, strict=True)}
-    for given in others.values():
-        for a in given:
-            if not a.unable and a.is_given and a.expert_id in answered:
-                answered[a.expert_id] += 1
+    given = Counter(  # GivenAnswer.is_given, less "unable", written out: a big round has many answers
+        a.expert_id
+        for answers in others.values()
+        for a in answers
+        if not a.unable and (a.value is not None or a.values or a.text)
+    )
+    answered = {p.id: int(n) + given[p.id] for p, n in zip(experts, rating_counts, strict=True)}
     return [
         Participation(
             expert_id=p.id,

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlalchemy import JSON, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import StatusColumn, utcnow
@@ -263,6 +263,17 @@ class RoundResult(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     scoring_version: str = Field(default="1", max_length=20)
     computed_at: datetime = Field(default_factory=utcnow)
+
+
+class RoundRatings(SQLModel, table=True):
+    """The rating matrix a round was analysed on, kept with its analysis: the next round's stability
+    and conformity read it back as one row instead of this round's answers again (hundreds of
+    thousands of rows in a big study). Written and replaced only by the analysis."""
+
+    __tablename__ = "round_ratings"
+
+    round_id: int = Field(foreign_key="round.id", primary_key=True, ondelete="CASCADE")
+    matrix: bytes = Field(sa_type=LargeBinary)  # app.rounds.analysis.pack_ratings
 
 
 class LinkFailure(SQLModel, table=True):

@@ -57,32 +57,39 @@ def distances(ratings: ArrayLike) -> FloatArray:
 
 def _distances_of_points(filled: FloatArray, rated: NDArray[np.bool_]) -> FloatArray:
     """``distances`` for whole scale points, with matrix products: |a - b| counts the thresholds t
-    with a > t >= b or b > t >= a, so the sum over the items both rated is, per threshold, the
-    rated-and-above of one against the rated of the other, both ways, less twice the both-above
-    (exact in integers; a few dozen matrix products instead of a loop over the experts)."""
+    with a > t >= b or b > t >= a, so the sum over the items both rated is the thresholds under one
+    against the rated of the other, both ways, less twice the thresholds under both (exact in
+    integers; three matrix products, the last over every item and threshold at once, instead of a
+    loop over the experts)."""
     mask = rated.astype(np.float32)  # counts of whole points: exact in float32 below 2**24
     count = (mask @ mask.T).astype(np.float64)
-    total = np.zeros(count.shape, dtype=np.float64)
-    for threshold in range(int(filled[rated].min()), int(filled[rated].max())):
-        above = ((filled > threshold) & rated).astype(np.float32)
-        one_way = above @ mask.T
-        total += one_way + one_way.T - 2 * (above @ above.T)
+    low, high = int(filled[rated].min()), int(filled[rated].max())
+    one_way = (np.where(rated, filled - low, 0.0).astype(np.float32) @ mask.T).astype(np.float64)
+    above = (filled[:, :, None] > np.arange(low, high)) & rated[:, :, None]  # experts x items x thresholds
+    flat = above.reshape(len(filled), -1).astype(np.float32)
+    total = one_way + one_way.T - 2 * (flat @ flat.T)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def silhouette(d: FloatArray, labels: IntArray) -> float:
     """Mean silhouette width (Rousseeuw 1987) from a distance matrix; a point alone in its cluster
-    scores 0, as scikit-learn's ``silhouette_score`` does."""
-    scores = []
-    for i in range(len(labels)):
-        own = labels == labels[i]
-        if own.sum() <= 1:
-            scores.append(0.0)
-            continue
-        a = d[i, own & (np.arange(len(labels)) != i)].mean()
-        b = min(d[i, labels == other].mean() for other in set(labels.tolist()) if other != labels[i])
-        scores.append((b - a) / max(a, b) if max(a, b) > 0 else 0.0)
+    scores 0, as scikit-learn's ``silhouette_score`` does. Needs two clusters or more."""
+    clusters, cluster_of = np.unique(labels, return_inverse=True)
+    if len(clusters) < 2:
+        raise ValueError("a silhouette needs two clusters or more")
+    members = np.eye(len(clusters))[cluster_of]  # points x clusters
+    sizes = members.sum(axis=0)
+    to_cluster = d @ members  # each point's summed distance to every cluster's points
+    rows = np.arange(len(labels))
+    own_size = sizes[cluster_of]
+    a = (to_cluster[rows, cluster_of] - d[rows, rows]) / np.maximum(own_size - 1, 1)
+    mean_to = to_cluster / sizes
+    mean_to[rows, cluster_of] = np.inf
+    b = mean_to.min(axis=1)
+    widest = np.maximum(a, b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where((own_size > 1) & (widest > 0), (b - a) / np.where(widest > 0, widest, 1.0), 0.0)
     return float(np.mean(scores))
 
 

@@ -16,7 +16,7 @@ from app.scoring.camps import camps, distances, silhouette
 @settings(max_examples=80, deadline=None)
 @given(
     arrays(np.float64, (7, 4), elements=st.sampled_from([1.0, 3.0, 5.0, 7.0, 9.0, np.nan])),
-    st.lists(st.integers(0, 1), min_size=7, max_size=7),
+    st.lists(st.integers(0, 2), min_size=7, max_size=7),
 )
 def test_distances_and_silhouette_match_their_definition_and_scikit_learn(ratings, labels):
     d = distances(ratings)

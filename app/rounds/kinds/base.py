@@ -10,9 +10,9 @@ round. Its templates are named after it: ``expert/answer/KIND.html``,
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,14 +70,15 @@ class CleanAnswer:
         return all(getattr(stored, name) == getattr(self, name) for name in ANSWER_FIELDS)
 
 
-@dataclass(frozen=True)
-class GivenAnswer:
-    """What the analysis reads of one stored answer (no ORM object per answer)."""
+class GivenAnswer(NamedTuple):
+    """What the analysis reads of one stored answer: a plain tuple, as a big round holds hundreds of
+    thousands of them (no ORM object per answer). Answers that gave the same ``values`` may share
+    one tuple of them."""
 
     expert_id: int
     item_id: int
     value: float | None
-    values: list[Any] | None
+    values: Sequence[Any] | None
     text: str | None
     unable: bool
     reason: str | None = None

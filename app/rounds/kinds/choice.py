@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from app.errors import Message
@@ -62,15 +63,14 @@ class ChoiceKind(Kind):
         return CleanAnswer(None, sorted(chosen, key=item.options.index) or None, None, reason, data.unable)
 
     def summarize(self, item: Item, answers: list[GivenAnswer], groups: Mapping[int, str], salt: str) -> ChoiceResult:
-        given = [a for a in answers if a.values]
-        counts = Counter(v for a in given for v in a.values or [])
-        n = len(given)
-        by_group: dict[str, Counter[str]] = {}
-        group_n: Counter[str] = Counter()
-        for a in given:
-            key = groups.get(a.expert_id, "")
-            group_n[key] += 1
-            by_group.setdefault(key, Counter()).update(a.values or [])
+        given_by_group: dict[str, list[Sequence[str]]] = {}
+        for a in answers:
+            if a.values:
+                given_by_group.setdefault(groups.get(a.expert_id, ""), []).append(a.values)
+        by_group = {key: Counter(chain.from_iterable(chosen)) for key, chosen in given_by_group.items()}
+        group_n = {key: len(chosen) for key, chosen in given_by_group.items()}
+        counts = sum(by_group.values(), Counter())
+        n = sum(group_n.values())
         return ChoiceResult(
             item_id=item.id,
             theme_id=item.theme_id,

@@ -91,12 +91,12 @@ class RankingKind(Kind):
 
     def summarize(self, item: Item, answers: list[GivenAnswer], groups: Mapping[int, str], salt: str) -> RankingResult:
         given = [a for a in answers if a.values]
-        index = {o: k for k, o in enumerate(item.options)}
-        ranks = np.full((len(given), len(item.options)), np.nan)
-        for row, a in enumerate(given):
-            for position, option in enumerate(a.values or []):
-                if option in index:
-                    ranks[row, index[option]] = position + 1
+        orders = [tuple(a.values or ()) for a in given]
+        rows: dict[tuple[str, ...], list[float]] = {}  # a big round gives a few orders many times
+        for order in set(orders):
+            position = {option: k + 1 for k, option in enumerate(order)}
+            rows[order] = [float(position.get(option, np.nan)) for option in item.options]
+        ranks = np.array([rows[order] for order in orders], dtype=np.float64).reshape(len(given), len(item.options))
         summary = scoring.summarize_ranking(ranks) if given and item.options else None
         labels = [groups.get(a.expert_id, "") for a in given]
         by_group: dict[str, dict[str, float | None]] = {}
