@@ -104,10 +104,16 @@ def insert_panel(  # type: ignore[no-untyped-def]
     return expert_ids
 
 
-def on_sqlite_and_postgres(run, postgres: str | None, *args) -> None:  # type: ignore[no-untyped-def]
+def machine() -> str:
+    return f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def on_sqlite_and_postgres(run, postgres: str | None, *args, announce: bool = True) -> None:  # type: ignore[no-untyped-def]
     """``run(label, url, *args)`` on a scratch SQLite database, then on a scratch PostgreSQL database
-    created on the ``postgres`` server (and dropped), when one is given."""
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    created on the ``postgres`` server (and dropped), when one is given; ``announce`` prints the
+    machine first."""
+    if announce:
+        print(machine())
     with tempfile.TemporaryDirectory() as folder:
         run("SQLite", f"sqlite:///{folder}/bench.db", *args)
     if postgres:

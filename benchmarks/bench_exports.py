@@ -1,18 +1,23 @@
-"""Exports of a big round: time and memory of the answers CSV as it streams, against the raw
-driver fetch of the same answers, for growing numbers of answers.
+"""Exports of a big study with every kind of item: time and memory of the answers CSV, the XLSX
+workbook and the JSON as they stream, against the raw driver fetch of the same answers, for growing
+numbers of answers, on SQLite and on PostgreSQL.
 
-    .venv/bin/python benchmarks/bench_exports.py [--items 300] [--experts 500 1000 2000]
+    .venv/bin/python benchmarks/bench_exports.py [--items 300] [--experts 250 500 1000]
+        [--formats csv xlsx json] [--postgres URL]
 
-Each size is a fresh SQLite file (one round, every expert rating every item) and a fresh Python
-process, so that its peak memory (the process's maximum resident set) is its own. The baseline
-is ``cursor.fetchall()`` of the same rows in the same process, run after the export so that the
-export's peak memory is its own.
+Each size is a fresh database (two rounds of every expert answering every item, the items cycling
+through the kinds as in ``bench_analysis_kinds``) and each export a fresh Python process, so that
+its peak memory (the process's maximum resident set) is its own. The export is written to a
+temporary file, as the server does (``app.reports.pages._spooled``). The baseline is
+``cursor.fetchall()`` of every answer of the study in the same process, run after the export so
+that the export's peak memory is its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+FORMATS = ("csv", "xlsx", "json")
 
 
 def _peak_kb() -> int:
@@ -31,8 +38,7 @@ def _peak_kb() -> int:
     return 0
 
 
-def measure(url: str, study_id: int) -> dict[str, float]:
-    from sqlalchemy import text
+def measure(url: str, study_id: int, export_format: str) -> dict[str, float]:
     from sqlmodel import Session
 
     from app.db import make_engine
@@ -42,18 +48,31 @@ def measure(url: str, study_id: int) -> dict[str, float]:
 
     engine = make_engine(url)
     rss_start = _peak_kb()  # the process with the app imported
-    with Session(engine) as session:
+    with Session(engine) as session, tempfile.TemporaryFile() as spool:
         study = session.get(Study, study_id)
         start = time.perf_counter()
-        size = sum(len(c) for c in csv_chunks(exports.answer_rows(session, study), exports.ANSWER_COLUMNS))
+        if export_format == "csv":
+            spool.writelines(csv_chunks(exports.answer_rows(session, study), exports.ANSWER_COLUMNS))
+        elif export_format == "xlsx":
+            exports.to_xlsx(exports.study_sheets(session, study), spool)
+        else:
+            spool.writelines(exports.study_json_chunks(session, study))
         export = time.perf_counter() - start
+        size = spool.tell()
     rss_export = _peak_kb()  # the export's own peak, measured first
-    with engine.connect() as conn:
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
         start = time.perf_counter()
-        rows = conn.execute(text("SELECT * FROM answer")).fetchall()
+        cursor.execute("SELECT * FROM answer")
+        rows = cursor.fetchall()
         fetch = time.perf_counter() - start
+        answers = len(rows)
         del rows
+    finally:
+        raw.close()
     return {
+        "answers": answers,
         "fetch_s": fetch,
         "export_s": export,
         "bytes": size,
@@ -63,41 +82,53 @@ def measure(url: str, study_id: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--items", type=int, default=300)
-    parser.add_argument("--experts", type=int, nargs="+", default=[500, 1000, 2000])
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(measure(args.child[0], int(args.child[1]))))
-        return
-    from bench_analysis import populate
+def run(label: str, url: str, experts: int, items: int, formats: list[str]) -> None:
+    from bench_analysis_kinds import populate
 
     from app.db import make_engine
     from app.migrate import upgrade
 
+    upgrade(url)
+    engine = make_engine(url)
+    study_id, _ = populate(engine, experts, items)
+    engine.dispose()
+    for export_format in formats:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", url, str(study_id), export_format],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        m = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"| {label} | {export_format.upper()} | {m['answers']:,} | {m['fetch_s'] * 1000:,.0f} ms "
+            f"| {m['export_s'] * 1000:,.0f} ms | {m['export_s'] / m['fetch_s']:.1f} x | {m['bytes'] / 1e6:.1f} MB "
+            f"| {m['rss_start_mb']:.0f} MB | {m['rss_export_mb']:.0f} MB | {m['rss_fetch_mb']:.0f} MB |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--experts", type=int, nargs="+", default=[250, 500, 1000])
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    parser.add_argument("--postgres", default=os.environ.get("DELPHI_TEST_POSTGRES_URL"))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child[0], int(args.child[1]), args.child[2])))
+        return
+    from bench_analysis import machine, on_sqlite_and_postgres
+
+    print(machine())
     print(
-        "| answers | raw fetch | CSV export (streamed) | ratio | CSV size | process before | peak, export "
-        "| peak, raw fetch |"
+        "| database | export | answers | raw fetch | export (streamed) | ratio | size | process before "
+        "| peak, export | peak, raw fetch |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for experts in args.experts:
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{folder}/bench.db"
-            upgrade(url)
-            engine = make_engine(url)
-            study_id, _ = populate(engine, experts, args.items)
-            engine.dispose()
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", url, str(study_id)], capture_output=True, text=True, check=True
-            )
-            m = json.loads(out.stdout.strip().splitlines()[-1])
-            print(
-                f"| {experts * args.items:,} | {m['fetch_s'] * 1000:.0f} ms | {m['export_s'] * 1000:.0f} ms | "
-                f"{m['export_s'] / m['fetch_s']:.1f} x | {m['bytes'] / 1e6:.1f} MB | {m['rss_start_mb']:.0f} MB | "
-                f"{m['rss_export_mb']:.0f} MB | {m['rss_fetch_mb']:.0f} MB |"
-            )
+        on_sqlite_and_postgres(run, args.postgres, experts, args.items, args.formats, announce=False)
 
 
 if __name__ == "__main__":

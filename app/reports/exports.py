@@ -311,21 +311,55 @@ def checklist_rows(session: Session, study: Study, guideline: str, language: str
     ]
 
 
-def to_xlsx(sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]], target: Any = None) -> bytes:
+def study_sheets(
+    session: Session, study: Study, *, identities: bool = False
+) -> dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]]:
+    """The study workbook's sheets (for ``to_xlsx``): the answers as they are read, the panel, the
+    statistics and the options."""
+    return {
+        "answers": (with_identities(ANSWER_COLUMNS, identities), answer_rows(session, study, identities=identities)),
+        "panel": (with_identities(PANEL_COLUMNS, identities), panel_rows(session, study, identities=identities)),
+        "statistics": (STAT_COLUMNS, stat_rows(session, study)),
+        "options": (OPTION_COLUMNS, option_rows(session, study)),
+    }
+
+
+EXCEL_MAX_ROWS = 1_048_576  # the most rows a sheet holds in Excel and LibreOffice
+
+
+def to_xlsx(
+    sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]],
+    target: Any = None,
+    *,
+    max_rows: int = EXCEL_MAX_ROWS,
+) -> bytes:
     """A workbook written in write-only mode (rows go to disk as they come); saved into ``target``
-    (a path or a file) when given, else returned as bytes."""
+    (a path or a file) when given, else returned as bytes. A sheet's rows past ``max_rows`` (its
+    header counted) go on in "title (2)", "title (3)"..., each with the header: a spreadsheet
+    program refuses a bigger sheet, and a big study's answers can pass a million."""
     workbook = Workbook(write_only=True)
     for title, (columns, rows) in sheets.items():
-        sheet = workbook.create_sheet(title[:31])
-        sheet.append(list(columns))
+        sheet = _new_sheet(workbook, title, 1, columns)
+        written, part = 1, 1
         for row in rows:
+            if written == max_rows:
+                part += 1
+                sheet, written = _new_sheet(workbook, title, part, columns), 1
             sheet.append([neutralise(row.get(k)) for k in columns])
+            written += 1
     if target is not None:
         workbook.save(target)
         return b""
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _new_sheet(workbook: Workbook, title: str, part: int, columns: Sequence[str]) -> Any:
+    suffix = f" ({part})" if part > 1 else ""
+    sheet = workbook.create_sheet(title[: 31 - len(suffix)] + suffix)  # a sheet's name has at most 31 characters
+    sheet.append(list(columns))
+    return sheet
 
 
 def _items_drawn(session: Session, round_: Round, pseudonyms: dict[int, str]) -> dict[str, list[int]]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from typing import IO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -133,18 +133,7 @@ def options_csv(session: SessionDep, access: StudyForViewer) -> Response:
 @router.get("/studies/{study_id}/exports/study.xlsx", tags=["reports"])
 def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
     identities = identities and access.can_edit
-    sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]] = {
-        "answers": (
-            exports.with_identities(exports.ANSWER_COLUMNS, identities),
-            exports.answer_rows(session, access.study, identities=identities),
-        ),
-        "panel": (
-            exports.with_identities(exports.PANEL_COLUMNS, identities),
-            exports.panel_rows(session, access.study, identities=identities),
-        ),
-        "statistics": (exports.STAT_COLUMNS, exports.stat_rows(session, access.study)),
-        "options": (exports.OPTION_COLUMNS, exports.option_rows(session, access.study)),
-    }
+    sheets = exports.study_sheets(session, access.study, identities=identities)
     return _spooled(  # written in write-only mode to the disk: the workbook is never held in memory whole
         lambda spool: exports.to_xlsx(sheets, spool),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import tracemalloc
 from datetime import UTC, datetime
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import insert
 
@@ -66,25 +68,34 @@ def study_experts(session, study):  # type: ignore[no-untyped-def]
     return session.exec(select(Expert).where(Expert.study_id == study.id).order_by(Expert.id)).all()
 
 
-def _peak_of_streaming(session, study) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    tracemalloc.start()
-    size = sum(len(chunk) for chunk in csv_chunks(exports.answer_rows(session, study), exports.ANSWER_COLUMNS))
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return size, peak
+def _peak_of_streaming(session, study, export: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """The size of an export as the server writes it (to a file), and the memory it took."""
+    with tempfile.TemporaryFile() as spool:
+        tracemalloc.start()
+        if export == "csv":
+            spool.writelines(csv_chunks(exports.answer_rows(session, study), exports.ANSWER_COLUMNS))
+        elif export == "json":
+            spool.writelines(exports.study_json_chunks(session, study))
+        else:
+            exports.to_xlsx(exports.study_sheets(session, study), spool)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return spool.tell(), peak
 
 
-def test_the_answers_export_takes_no_more_memory_for_six_times_the_answers(session):
+@pytest.mark.parametrize("export", ["csv", "json", "xlsx"])
+def test_an_export_takes_no_more_memory_for_six_times_the_answers(session, export):
     owner = make_researcher(session)
-    small = make_panel_study(session, owner, experts=EXPERTS, items=ITEMS, title="One round")
-    large = make_panel_study(session, owner, experts=EXPERTS, items=ITEMS, title="Six rounds")
-    _rounds_of_answers(session, small, 1)
-    _rounds_of_answers(session, large, 6)
+    # both past two chunks of ``exports.ANSWER_CHUNK`` rows, what the driver holds at a time
+    small = make_panel_study(session, owner, experts=EXPERTS, items=ITEMS, title="Two rounds")
+    large = make_panel_study(session, owner, experts=EXPERTS, items=ITEMS, title="Twelve rounds")
+    _rounds_of_answers(session, small, 2)
+    _rounds_of_answers(session, large, 12)
     session.expire_all()
-    _peak_of_streaming(session, small)  # warm: statements compiled, caches filled
-    small_size, small_peak = _peak_of_streaming(session, small)
-    large_size, large_peak = _peak_of_streaming(session, large)
-    assert large_size > 5.5 * small_size  # six times the answers written...
+    _peak_of_streaming(session, small, export)  # warm: statements compiled, caches filled
+    small_size, small_peak = _peak_of_streaming(session, small, export)
+    large_size, large_peak = _peak_of_streaming(session, large, export)
+    assert large_size > (5.5 if export != "xlsx" else 4) * small_size  # six times the answers written...
     assert large_peak < 1.5 * small_peak + 200_000, (small_peak, large_peak)  # ...in about the same memory
 
 
@@ -112,3 +123,21 @@ def test_a_streamed_export_says_what_it_said_whole(client, session):
     assert json.loads(exports.study_json(session, study)) == document
     book = load_workbook(io.BytesIO(client.get(f"/studies/{study.id}/exports/study.xlsx").content))
     assert book["answers"].max_row == len(rows) + 1
+
+
+def test_answers_past_a_sheets_row_limit_go_on_in_the_next_sheet():
+    """A spreadsheet holds at most 1,048,576 rows (Excel and LibreOffice refuse a bigger sheet): a
+    study's answers past that go on in "answers (2)", "answers (3)"..., each with the header, none
+    lost or repeated."""
+    rows = [{"round": 1, "expert": f"P{k:02d}", "value": k} for k in range(7)]
+    columns = ("round", "expert", "value")
+    spool = io.BytesIO()
+    exports.to_xlsx({"answers": (columns, iter(rows)), "panel": (columns, [])}, spool, max_rows=3)
+    book = load_workbook(io.BytesIO(spool.getvalue()), read_only=True)
+    assert book.sheetnames == ["answers", "answers (2)", "answers (3)", "answers (4)", "panel"]
+    values = [list(row) for name in book.sheetnames[:4] for row in book[name].iter_rows(values_only=True)]
+    headers = [row for row in values if row == list(columns)]
+    assert len(headers) == 4  # one per sheet
+    assert [row[1] for row in values if row != list(columns)] == [r["expert"] for r in rows]
+    assert all(len(list(book[name].iter_rows())) <= 3 for name in book.sheetnames)
+    assert exports.EXCEL_MAX_ROWS == 1_048_576
