@@ -41,7 +41,8 @@ KIND_CYCLE = ("rating",) * 6 + ("choice", "ranking", "estimate", "open")
 OPTIONS = ["Facebook", "LinkedIn", "Instagram", "TikTok"]
 
 
-def _answer(item, number: int, rng: np.random.Generator, centre: float) -> AnswerIn:  # type: ignore[no-untyped-def]
+def an_answer(item, number: int, rng: np.random.Generator, centre: float) -> AnswerIn:  # type: ignore[no-untyped-def]
+    """An answer to ``item`` of any kind in round ``number`` (ratings around ``centre``, closer in later rounds)."""
     reason = "A reason" if rng.random() < 0.02 else None
     if item.kind == "choice":
         return AnswerIn(values=[OPTIONS[int(rng.integers(0, 4))]], reason=reason)
@@ -92,7 +93,7 @@ def build(url: str, n_items: int, n_rounds: int, n_experts: int, all_kinds: bool
                     study,
                     round_,
                     expert,
-                    {item.id: _answer(item, number, rng, c) for item, c in zip(items, centre, strict=True)},
+                    {item.id: an_answer(item, number, rng, c) for item, c in zip(items, centre, strict=True)},
                 )
             service.close_round(session, study, round_, None)
         study_id = study.id

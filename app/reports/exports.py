@@ -3,6 +3,7 @@ whole study as JSON. Pseudonyms unless identities are asked for; spreadsheet for
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -338,28 +339,47 @@ def to_xlsx(
     header counted) go on in "title (2)", "title (3)"..., each with the header: a spreadsheet
     program refuses a bigger sheet, and a big study's answers can pass a million."""
     workbook = Workbook(write_only=True)
-    for title, (columns, rows) in sheets.items():
-        sheet = _new_sheet(workbook, title, 1, columns)
-        written, part = 1, 1
-        for row in rows:
-            if written == max_rows:
-                part += 1
-                sheet, written = _new_sheet(workbook, title, part, columns), 1
-            sheet.append([neutralise(row.get(k)) for k in columns])
-            written += 1
-    if target is not None:
-        workbook.save(target)
-        return b""
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    try:
+        for title, (columns, rows) in sheets.items():
+            sheet = _new_sheet(workbook, title, columns)
+            written = 1
+            for row in rows:
+                if written == max_rows:
+                    sheet, written = _new_sheet(workbook, title, columns), 1
+                sheet.append([neutralise(row.get(k)) for k in columns])
+                written += 1
+        buffer = io.BytesIO() if target is None else None
+        workbook.save(target if buffer is None else buffer)
+    except BaseException:
+        _discard(workbook)
+        raise
+    return b"" if buffer is None else buffer.getvalue()
 
 
-def _new_sheet(workbook: Workbook, title: str, part: int, columns: Sequence[str]) -> Any:
-    suffix = f" ({part})" if part > 1 else ""
-    sheet = workbook.create_sheet(title[: 31 - len(suffix)] + suffix)  # a sheet's name has at most 31 characters
+def _new_sheet(workbook: Workbook, title: str, columns: Sequence[str]) -> Any:
+    """A sheet named ``title``, or "title (2)", "title (3)"... when taken (at most 31 characters, as a
+    spreadsheet allows), with the header row."""
+    name, part = title[:31], 1
+    while name in workbook.sheetnames:
+        part += 1
+        name = title[: 31 - len(f" ({part})")] + f" ({part})"
+    sheet = workbook.create_sheet(name)
     sheet.append(list(columns))
     return sheet
+
+
+def _discard(workbook: Workbook) -> None:
+    """Remove the files a write-only workbook keeps its sheets' rows in until it is saved: an export
+    that fails leaves none of its rows (names, addresses, answers) on the disk. openpyxl removes them
+    itself only when it saves, or when the process exits."""
+    for sheet in workbook.worksheets:
+        writer = getattr(sheet, "_writer", None)
+        if writer is None or not isinstance(writer.out, str):
+            continue
+        if not sheet.closed:
+            sheet.close()  # ends its XML as a save would: a half-written element cannot be closed
+        with contextlib.suppress(OSError, ValueError):  # already removed
+            writer.cleanup()
 
 
 def _items_drawn(session: Session, round_: Round, pseudonyms: dict[int, str]) -> dict[str, list[int]]:

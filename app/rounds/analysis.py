@@ -182,8 +182,8 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     previous_medians: dict[int, float] = {}
     previous_consensus: set[int] = set()
     if previous is not None and previous.status == RoundStatus.ANALYSED and len(rating_ids):
-        previous_matrix = _ratings_before(session, previous, expert_ids, rating_ids)
         shown = snapshot_of(service.result_of(session, previous.id))
+        previous_matrix = _ratings_before(session, previous, shown, expert_ids, rating_ids)
         if shown is not None:
             for entry in shown.items:
                 if isinstance(entry, RatingResult):
@@ -210,17 +210,22 @@ def gather(session: Session, study: Study, round_: Round) -> RoundAnswers:
     )
 
 
-def _ratings_before(session: Session, previous: Round, expert_ids: np.ndarray, rating_ids: np.ndarray) -> np.ndarray:
-    """The round before's ratings, as it was analysed, for these experts and items (NaN where none):
-    one stored row (``RoundRatings``); a round analysed by an older release has none, and its
-    answers are read again."""
+def _ratings_before(
+    session: Session, previous: Round, shown: RoundSnapshot | None, expert_ids: np.ndarray, rating_ids: np.ndarray
+) -> np.ndarray:
+    """The round before's ratings as it was analysed (its snapshot ``shown``), for these experts and
+    items (NaN where none): one stored row (``RoundRatings``). A round analysed by an older release
+    has none: its answers are read again, of the experts its analysis counted who took part (an
+    expert withdrawn then and reinstated since has no ratings in it, either way)."""
     kept = session.get(RoundRatings, previous.id)
     if kept is not None:
         return unpack_ratings(kept.matrix, expert_ids, rating_ids)
     matrix = rating_matrix(session, previous.id, expert_ids, rating_ids, previous.items_per_expert is not None)
     # answers carried into the round before for experts who did not take part in it are not theirs
-    took_part_before = {p.id for p in _panelists(session, previous.id) if p.took_part}
-    matrix[[e not in took_part_before for e in expert_ids]] = np.nan
+    counted = {p.id for p in _panelists(session, previous.id) if p.took_part}
+    if shown is not None:
+        counted &= {e.expert_id for e in shown.experts}
+    matrix[[e not in counted for e in expert_ids]] = np.nan
     return matrix
 
 
@@ -279,7 +284,7 @@ def store(
     snapshot: RoundSnapshot,
     items: list[Item],
     researcher: Researcher | None,
-    ratings: bytes | None = None,
+    ratings: bytes,
 ) -> RoundResult:
     """Keep the snapshot and what follows from it: items' consensus and retirement, the stopping
     rule, the log; and the ``ratings`` it was computed on (``pack_ratings``), for the next round."""
@@ -291,12 +296,9 @@ def store(
     result.data = json_safe(snapshot.model_dump(mode="json"))
     result.computed_at, result.scoring_version = utcnow(), str(snapshot.version)
     session.add(result)
-    if ratings is not None:
-        kept = session.get(RoundRatings, round_.id)
-        if kept is None:
-            kept = RoundRatings(round_id=round_.id, matrix=ratings)
-        kept.matrix = ratings
-        session.add(kept)
+    kept = session.get(RoundRatings, round_.id) or RoundRatings(round_id=round_.id, matrix=ratings)
+    kept.matrix = ratings
+    session.add(kept)
     round_.mark_analysed(utcnow())
     session.add(round_)
     service.follow_latest_round(session, study, round_)

@@ -373,12 +373,7 @@ def _participation(
     """How many items each expert answered, of the round's items or of those ``drawn`` for them:
     ratings and "unable" from the one fetch, plus answers to the other kinds of items (already
     limited to the experts who took part)."""
-    given = Counter(  # GivenAnswer.is_given, less "unable", written out: a big round has many answers
-        a.expert_id
-        for answers in others.values()
-        for a in answers
-        if not a.unable and (a.value is not None or a.values or a.text)
-    )
+    given = Counter(a.expert_id for answers in others.values() for a in answers if not a.unable and a.is_given)
     answered = {p.id: int(n) + given[p.id] for p, n in zip(experts, rating_counts, strict=True)}
     return [
         Participation(

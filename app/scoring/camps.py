@@ -55,19 +55,26 @@ def distances(ratings: ArrayLike) -> FloatArray:
     return out
 
 
+_BLOCK_CELLS = 4_000_000  # experts x items x thresholds in one product: 16 MB of float32
+
+
 def _distances_of_points(filled: FloatArray, rated: NDArray[np.bool_]) -> FloatArray:
     """``distances`` for whole scale points, with matrix products: |a - b| counts the thresholds t
     with a > t >= b or b > t >= a, so the sum over the items both rated is the thresholds under one
     against the rated of the other, both ways, less twice the thresholds under both (exact in
-    integers; three matrix products, the last over every item and threshold at once, instead of a
-    loop over the experts)."""
+    integers; a few matrix products, the last over many thresholds at once, instead of a loop over
+    the experts)."""
     mask = rated.astype(np.float32)  # counts of whole points: exact in float32 below 2**24
     count = (mask @ mask.T).astype(np.float64)
     low, high = int(filled[rated].min()), int(filled[rated].max())
     one_way = (np.where(rated, filled - low, 0.0).astype(np.float32) @ mask.T).astype(np.float64)
-    above = (filled[:, :, None] > np.arange(low, high)) & rated[:, :, None]  # experts x items x thresholds
-    flat = above.reshape(len(filled), -1).astype(np.float32)
-    total = one_way + one_way.T - 2 * (flat @ flat.T)
+    total = one_way + one_way.T
+    thresholds = np.arange(low, high)
+    step = max(1, _BLOCK_CELLS // max(filled.size, 1))  # thresholds at a time: memory bounded, few products
+    for start in range(0, len(thresholds), step):
+        above = (filled[:, :, None] > thresholds[start : start + step]) & rated[:, :, None]  # experts x items x t
+        flat = above.reshape(len(filled), -1).astype(np.float32)
+        total -= 2 * (flat @ flat.T)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 

@@ -10,8 +10,8 @@ from sqlmodel import Session, col, func, select
 from app.accounts.models import Researcher
 from app.audit import service as audit
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, Message, NotFound
-from app.studies.kinds import design_kind
+from app.errors import Conflict, FieldValueError, InvalidInput, Message, NotFound
+from app.studies.kinds import clean_options, design_kind
 from app.studies.models import Item, ItemRevision, ItemStatus, Study, Theme
 from app.studies.scales import anchor_problem
 from app.studies.schemas import (
@@ -219,13 +219,10 @@ def update_item(
     if "anchors" in changes and changes["anchors"] is not None:
         _check_anchors(study, changes["anchors"])
     if "options" in changes and changes["options"] is not None and design_kind(item.kind).has_options:
-        options = [o.strip() for o in changes["options"] if o.strip()]
-        if len(options) < 2:
-            raise InvalidInput(
-                Message("A %(kind)s item needs at least two options.", kind=Message(item.kind)),
-                fields=("options",),
-            )
-        changes["options"] = options
+        try:  # the rules of a new item's options: two or more, each once
+            changes["options"] = clean_options(changes["options"], item.kind)
+        except FieldValueError as refused:
+            raise InvalidInput(refused.args[0], fields=(refused.field,)) from None
     before, evidence_before = item.text, item.evidence
     for key, value in changes.items():
         if value is not None or key == "theme_id":

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sqlmodel import delete, select
 
+from app.panel import service as panel
 from app.rounds import analysis, answers, service
 from app.rounds.compute import Panelist, RoundAnswers
 from app.rounds.models import Answer, RoundRatings
@@ -131,3 +132,26 @@ def test_reanalysing_a_round_replaces_its_kept_matrix(session, settings):
     assert len(rows) == 1 and rows[0].matrix != before
     ids = np.array(sorted(e.id for e in experts), float)
     assert answer.value in analysis.unpack_ratings(rows[0].matrix, ids, np.array([rating.id], float))
+
+
+def test_an_expert_left_out_of_the_round_before_has_no_pair_either_way(session, settings):
+    """Withdrawn when round 1 was analysed, reinstated for round 2: round 1's analysis did not count
+    them, so round 2's stability pairs nobody's answers of theirs, from the kept matrix as from the
+    answers of a round analysed before the matrix was kept."""
+    owner, study = all_kinds_study(session, experts=5)
+    study.retire_consensual = False  # round 2 asks the rating items again, whatever round 1 found
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_everything(session, study, round1, experts)
+    panel.withdraw(session, study, experts[0], "away for a month", owner)
+    service.close_round(session, study, round1, None)
+    panel.reinstate(session, study, experts[0], owner)
+    round2 = open_round(session, study, settings)
+    for expert in experts:
+        answers.submit(session, round2, expert)
+    service.close_round(session, study, round2, None)
+    from_kept = [(s.item_id, s.n_paired) for s in snapshot(session, round2).stability]
+    assert from_kept and {n for _, n in from_kept} == {4}
+    session.exec(delete(RoundRatings).where(RoundRatings.round_id == round1.id))  # type: ignore[call-overload]
+    analysis.analyse_round(session, study, round2, None)
+    assert [(s.item_id, s.n_paired) for s in snapshot(session, round2).stability] == from_kept

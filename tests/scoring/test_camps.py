@@ -3,6 +3,8 @@ definition, a planted minority found and a panel without one left alone."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -86,3 +88,17 @@ def test_distances_by_matrix_products_equal_the_pair_by_pair_mean_absolute_diffe
     expected = _distances_one_by_one(x)
     found = distances(x)
     assert np.allclose(found, expected, equal_nan=True, rtol=0, atol=1e-12)
+
+
+def test_distances_are_the_same_whatever_number_of_thresholds_goes_in_one_product(monkeypatch):
+    """A big panel's thresholds go into the products a few at a time (memory bounded): one at a time
+    gives the same matrix, exactly."""
+    module = sys.modules["app.scoring.camps"]  # the package's ``camps`` is the function
+
+    rng = np.random.default_rng(4)
+    ratings = rng.integers(0, 11, size=(30, 12)).astype(float)
+    ratings[rng.random(ratings.shape) < 0.2] = np.nan
+    whole = distances(ratings)
+    monkeypatch.setattr(module, "_BLOCK_CELLS", 1)
+    assert np.array_equal(distances(ratings), whole, equal_nan=True)
+    assert np.allclose(whole, _distances_one_by_one(ratings), equal_nan=True)

@@ -137,3 +137,17 @@ def test_the_data_protection_choices_travel_with_the_protocol_file(session):
 def test_bad_protocol_files_say_where(session, text, message):
     with pytest.raises(InvalidInput, match=message.replace(".", r"\.")):
         protocol_file.create_from_text(session, text)
+
+
+def test_an_items_options_changed_keep_the_rules_of_new_ones(session):
+    """Two options or more, each once (a ranking of the same option twice cannot be read), whether
+    the item is new or its options are changed before the study is locked."""
+    researcher = make_researcher(session)
+    study = make_study(session, researcher)
+    item = make_item(session, study, None, "Order these", kind="ranking", options=["Price", "Trust"])
+    with pytest.raises(InvalidInput, match="different from each other"):
+        design.update_item(session, study, item, ItemUpdate(options=["Price", "Trust", "Price "]), researcher)
+    with pytest.raises(InvalidInput, match="at least two options"):
+        design.update_item(session, study, item, ItemUpdate(options=["Price", " "]), researcher)
+    design.update_item(session, study, item, ItemUpdate(options=[" Speed", "Price", "Trust"]), researcher)
+    assert item.options == ["Speed", "Price", "Trust"]
