@@ -376,8 +376,9 @@ def _discard(workbook: Workbook) -> None:
         writer = getattr(sheet, "_writer", None)
         if writer is None or not isinstance(writer.out, str):
             continue
-        if not sheet.closed:
-            sheet.close()  # ends its XML as a save would: a half-written element cannot be closed
+        with contextlib.suppress(Exception):  # the export's own failure is the one raised
+            if not sheet.closed:
+                sheet.close()  # ends its XML as a save would: a half-written element cannot be closed
         with contextlib.suppress(OSError, ValueError):  # already removed
             writer.cleanup()
 

@@ -223,7 +223,7 @@ def _ratings_before(
     matrix = rating_matrix(session, previous.id, expert_ids, rating_ids, previous.items_per_expert is not None)
     # answers carried into the round before for experts who did not take part in it are not theirs
     counted = {p.id for p in _panelists(session, previous.id) if p.took_part}
-    if shown is not None:
+    if shown is not None and shown.experts:  # the oldest snapshots did not list who they counted
         counted &= {e.expert_id for e in shown.experts}
     matrix[[e not in counted for e in expert_ids]] = np.nan
     return matrix
@@ -269,9 +269,10 @@ _NO_RATING = -128  # a byte-packed matrix's NaN
 
 def _positions(kept: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each of ``wanted`` is in the sorted ``kept``, and whether it is there."""
-    at = np.searchsorted(kept, wanted).clip(0, max(len(kept) - 1, 0))
-    found = (at < len(kept)) & (kept[at] == wanted) if len(kept) else np.zeros(len(wanted), dtype=bool)
-    return at, found
+    if not len(kept):
+        return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+    at = np.searchsorted(kept, wanted).clip(0, len(kept) - 1)
+    return at, kept[at] == wanted
 
 
 # --- store -----------------------------------------------------------------------------------------
