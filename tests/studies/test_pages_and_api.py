@@ -213,3 +213,26 @@ def test_a_double_click_on_add_adds_once(client, session):
     fresh = re.search(r'action="/studies/\d+/themes".*?name="form_key" value="([^"]+)"', page, re.S).group(1)
     client.post(f"/studies/{study.id}/themes", data={"csrf_token": csrf, "form_key": fresh, "title": "Speed"})
     assert len(study_design.themes_of(session, study.id)) == 2
+
+
+def test_an_item_edited_with_an_option_twice_comes_back_with_the_reason(client, session):
+    researcher = make_researcher(session)
+    study = make_study(session, researcher)
+    item = make_item(session, study, None, "Order these", kind="ranking", options=["Price", "Trust"])
+    session.commit()
+    csrf = page_login(client)
+    client.cookies.set("delphi_lang", "en")
+    response = client.post(
+        f"/studies/{study.id}/items/{item.id}",
+        data={
+            "csrf_token": csrf,
+            "text": "Order these",
+            "options": "Price\nTrust\nPrice",
+            "reason": "",
+            "theme_id": "",
+        },
+    )
+    assert response.status_code == 400
+    assert "different from each other" in response.text and "Price\nTrust\nPrice" in response.text
+    session.refresh(item)
+    assert item.options == ["Price", "Trust"]  # nothing changed
