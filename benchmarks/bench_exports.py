@@ -26,8 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-FORMATS = ("csv", "xlsx", "json")
-
 
 def _peak_kb() -> int:
     """The process's peak resident memory (VmHWM): unlike ``ru_maxrss``, not inherited across the
@@ -43,7 +41,6 @@ def measure(url: str, study_id: int, export_format: str) -> dict[str, float]:
 
     from app.db import make_engine
     from app.reports import exports
-    from app.serialization import csv_chunks
     from app.studies.models import Study
 
     engine = make_engine(url)
@@ -51,12 +48,7 @@ def measure(url: str, study_id: int, export_format: str) -> dict[str, float]:
     with Session(engine) as session, tempfile.TemporaryFile() as spool:
         study = session.get(Study, study_id)
         start = time.perf_counter()
-        if export_format == "csv":
-            spool.writelines(csv_chunks(exports.answer_rows(session, study), exports.ANSWER_COLUMNS))
-        elif export_format == "xlsx":
-            exports.to_xlsx(exports.study_sheets(session, study), spool)
-        else:
-            spool.writelines(exports.study_json_chunks(session, study))
+        exports.write_export(session, study, export_format, spool)
         export = time.perf_counter() - start
         size = spool.tell()
     rss_export = _peak_kb()  # the export's own peak, measured first
@@ -112,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--experts", type=int, nargs="+", default=[250, 500, 1000])
-    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    parser.add_argument("--formats", nargs="+", choices=("csv", "xlsx", "json"), default=["csv", "xlsx", "json"])
     parser.add_argument("--postgres", default=os.environ.get("DELPHI_TEST_POSTGRES_URL"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()

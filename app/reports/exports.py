@@ -7,7 +7,7 @@ import contextlib
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import IO, Any
 
 from openpyxl import Workbook
 from sqlalchemy import select as sql_select
@@ -23,7 +23,7 @@ from app.rounds import subsets
 from app.rounds.models import Answer, Invitation, Round, RoundResult
 from app.rounds.snapshot import ChoiceResult, EstimateResult, RankingResult, RoundSnapshot
 from app.scoring import ItemSummary
-from app.serialization import json_safe, neutralise
+from app.serialization import csv_chunks, json_safe, neutralise
 from app.studies import design, information
 from app.studies.models import Study
 
@@ -310,6 +310,24 @@ def checklist_rows(session: Session, study: Study, guideline: str, language: str
         }
         for row in rows
     ]
+
+
+EXPORTS = ("csv", "xlsx", "json")  # the answers CSV, the study workbook, the whole study
+
+
+def write_export(session: Session, study: Study, export: str, target: IO[bytes], *, identities: bool = False) -> None:
+    """One of the study's data exports written into ``target`` as the answers are read (memory flat
+    however many there are): the answers CSV (``answers.csv``), the study workbook or the whole
+    study as JSON (which never names anyone)."""
+    if export == "csv":
+        columns = with_identities(ANSWER_COLUMNS, identities)
+        target.writelines(csv_chunks(answer_rows(session, study, identities=identities), columns))
+    elif export == "xlsx":
+        to_xlsx(study_sheets(session, study, identities=identities), target)
+    elif export == "json":
+        target.writelines(study_json_chunks(session, study))
+    else:
+        raise ValueError(f"unknown export {export!r}: one of {', '.join(EXPORTS)}")
 
 
 def study_sheets(

@@ -16,7 +16,7 @@ from app.reports import checklists, exports, jobs
 from app.reports.models import ReportStatus
 from app.rounds import service as rounds
 from app.rounds.models import RoundStatus
-from app.serialization import csv_chunks, to_csv
+from app.serialization import to_csv
 from app.studies.context import study_page
 from app.studies.dependencies import StudyForViewer
 from app.web import form_text, redirect, render
@@ -102,10 +102,8 @@ def answers_csv(session: SessionDep, access: StudyForViewer, identities: bool = 
     """Anonymised answers in long format (`expert,item,value,round` and more), as `delphi score` reads;
     written as they are read (``_spooled``)."""
     identities = identities and access.can_edit
-    columns = exports.with_identities(exports.ANSWER_COLUMNS, identities)
-    rows = exports.answer_rows(session, access.study, identities=identities)
     return _spooled(
-        lambda spool: spool.writelines(csv_chunks(rows, columns)),
+        lambda spool: exports.write_export(session, access.study, "csv", spool, identities=identities),
         "text/csv; charset=utf-8",
         f"study-{access.study.id}-answers.csv",
     )
@@ -133,9 +131,8 @@ def options_csv(session: SessionDep, access: StudyForViewer) -> Response:
 @router.get("/studies/{study_id}/exports/study.xlsx", tags=["reports"])
 def study_xlsx(session: SessionDep, access: StudyForViewer, identities: bool = False) -> Response:
     identities = identities and access.can_edit
-    sheets = exports.study_sheets(session, access.study, identities=identities)
     return _spooled(  # written in write-only mode to the disk: the workbook is never held in memory whole
-        lambda spool: exports.to_xlsx(sheets, spool),
+        lambda spool: exports.write_export(session, access.study, "xlsx", spool, identities=identities),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         f"study-{access.study.id}.xlsx",
     )
@@ -163,7 +160,7 @@ def checklist_export(
 def study_json(session: SessionDep, access: StudyForViewer) -> Response:
     """The whole study, its answers written as they are read (``_spooled``)."""
     return _spooled(
-        lambda spool: spool.writelines(exports.study_json_chunks(session, access.study)),
+        lambda spool: exports.write_export(session, access.study, "json", spool),
         "application/json",
         f"study-{access.study.id}.json",
     )

@@ -73,10 +73,7 @@ def _peak_of_streaming(session, study, export: str) -> tuple[int, int]:  # type:
     """The size of an export as the server writes it (to a file), and the memory it took."""
     with tempfile.TemporaryFile() as spool:
         tracemalloc.start()
-        if export == "csv":
-            spool.writelines(csv_chunks(exports.answer_rows(session, study), exports.ANSWER_COLUMNS))
-        else:
-            spool.writelines(exports.study_json_chunks(session, study))
+        exports.write_export(session, study, export, spool)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return spool.tell(), peak
@@ -175,3 +172,50 @@ def test_sheet_names_stay_distinct_and_within_31_characters():
     assert len(set(book.sheetnames)) == len(book.sheetnames) == 6
     assert all(len(name) <= 31 for name in book.sheetnames)
     assert book.sheetnames[:2] == [title[:31], title[:27] + " (2)"]
+
+
+def test_the_command_writes_each_export_as_the_page_does(database, monkeypatch, tmp_path):
+    """`delphi study data` writes the same files as the exports page (a big study's workbook takes
+    longer than a proxy waits for a page), whole or not at all, readable by its owner only."""
+    from sqlmodel import Session
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from app.db import make_engine
+
+    url = database.fresh()
+    monkeypatch.setenv("DELPHI_DATABASE_URL", url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        study = make_panel_study(session, make_researcher(session), experts=3, items=2, language="en")
+        _rounds_of_answers(session, study, 2)
+        session.commit()
+        study_id = study.id
+        expected = {}
+        for export in exports.EXPORTS:
+            spool = io.BytesIO()
+            exports.write_export(session, study, export, spool)
+            expected[export] = spool.getvalue()
+    engine.dispose()
+    for export in exports.EXPORTS:
+        out = tmp_path / f"study.{export}"
+        result = CliRunner().invoke(cli, ["study", "data", str(study_id), "--format", export, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_mode & 0o077 == 0  # names and answers: not for other accounts of the machine
+        if export == "xlsx":  # a workbook's zip records when it was written
+            written = load_workbook(out)
+            assert written["answers"].max_row == 3 * 2 * 2 + 1 and written.sheetnames[0] == "answers"
+        else:
+            assert out.read_bytes() == expected[export]
+    named = CliRunner().invoke(
+        cli, ["study", "data", str(study_id), "--with-emails", "--out", str(tmp_path / "named.csv")]
+    )
+    assert named.exit_code == 0 and "@example.org" in (tmp_path / "named.csv").read_text(encoding="utf-8-sig")
+    assert "@example.org" not in (tmp_path / "study.csv").read_text(encoding="utf-8-sig")
+    missing = CliRunner().invoke(cli, ["study", "data", "999", "--out", str(tmp_path / "none.csv")])
+    assert missing.exit_code == 1 and "No such study" in missing.output
+    assert not (tmp_path / "none.csv").exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["named.csv", *(f"study.{e}" for e in exports.EXPORTS)]
+    )  # no half-written file, no temporary one left
+    wrong = CliRunner().invoke(cli, ["study", "data", str(study_id), "--format", "pdf", "--out", str(tmp_path / "x")])
+    assert wrong.exit_code == 2 and "--format must be one of csv, xlsx, json" in wrong.output
