@@ -314,10 +314,15 @@ def study_export(
 @study_cli.command("data")
 def study_data(
     study_id: Annotated[int, typer.Argument(help="The study's number.")],
-    out: Annotated[Path, typer.Option(help="The file to write.")],
+    out: Annotated[Path, typer.Option(help="The file to write (replaced if it exists).")],
     export_format: Annotated[
-        str, typer.Option("--format", help="csv (the answers), xlsx (the study workbook) or json (the whole study).")
-    ] = "csv",
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv (the answers), xlsx (the study workbook) or json (the whole study); "
+            "by default the file's extension, else csv.",
+        ),
+    ] = None,
     with_emails: Annotated[
         bool, typer.Option("--with-emails", help="Include the experts' names and e-mails (CSV and XLSX).")
     ] = False,
@@ -327,6 +332,7 @@ def study_data(
     For a big study, whose workbook takes longer to write than a proxy waits for a page. The file
     appears whole or not at all, readable by its owner only."""
     import os
+    import signal
     import tempfile
 
     from app.db import make_engine, session_scope
@@ -334,27 +340,49 @@ def study_data(
     from app.reports import exports
     from app.studies import service as studies
 
+    suffix = out.suffix.lower().lstrip(".")
+    export_format = export_format or (suffix if suffix in exports.EXPORTS else "csv")
     if export_format not in exports.EXPORTS:
         say(f"error: --format must be one of {', '.join(exports.EXPORTS)}")
         raise typer.Exit(2)
-    if not out.resolve().parent.is_dir():
-        say(f"error: {out.resolve().parent} is not a folder")
+    if with_emails and export_format == "json":
+        say("error: the JSON export never names anyone; --with-emails is for csv and xlsx")
+        raise typer.Exit(2)
+    folder = out.resolve().parent
+    if out.is_dir() or not out.name:
+        say(f"error: {out} is a folder; give a file name")
+        raise typer.Exit(2)
+    if not folder.is_dir():
+        say(f"error: {folder} is not a folder")
         raise typer.Exit(2)
     settings = settings_or_exit()
     engine = make_engine(settings.database_url)
-    spool = tempfile.NamedTemporaryFile(dir=out.resolve().parent, prefix=f".{out.name}.", delete=False)  # noqa: SIM115
+    spool_name: str | None = None
+    # stopped with SIGTERM (a time limit, a service manager): leave through ``finally`` as on Ctrl-C
+    previous_handler = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        with spool, session_scope(engine) as session:
+        with (
+            tempfile.NamedTemporaryFile(dir=folder, prefix=f".{out.name}.", delete=False) as spool,
+            session_scope(engine) as session,
+        ):
+            spool_name = spool.name
             study = studies.get_study(session, study_id)
             exports.write_export(session, study, export_format, spool, identities=with_emails)
-        os.replace(spool.name, out)
+        os.replace(spool_name, out)
     except AppError as exc:
         say(f"error: {exc.detail}")
         raise typer.Exit(1) from None
+    except OSError as exc:
+        say(f"error: cannot write {out}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        say("interrupted: nothing written")
+        raise typer.Exit(130) from None
     finally:
+        signal.signal(signal.SIGTERM, previous_handler)
         engine.dispose()
-        if os.path.exists(spool.name):
-            os.unlink(spool.name)
+        if spool_name is not None and os.path.exists(spool_name):
+            os.unlink(spool_name)
     say(f"{export_format.upper()} of study {study_id} written to {out}")
 
 

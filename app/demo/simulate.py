@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import uvicorn
 from aiosmtpd.controller import Controller
+from sqlalchemy.engine import make_url
 
 from app.config import load_settings
 from app.db import make_engine, session_scope
@@ -430,4 +431,9 @@ def run_simulation(
     }
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     say(f"Summary written to {out / 'summary.json'}")
+    say(
+        f"To look at it: DELPHI_DATABASE_URL={make_url(simulation.settings.database_url).render_as_string()} "
+        "delphi serve, "
+        f"then log in as {RESEARCHER_EMAIL} / {RESEARCHER_PASSWORD}"
+    )
     return summary

@@ -41,6 +41,7 @@ ANSWER_COLUMNS = (
     "reason",
     "carried",
     "took_part",
+    "submitted",
     "item_text",
     "language",
     "updated_at",
@@ -99,17 +100,21 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
     experts = {e.id: e for e in session.exec(select(Expert).where(Expert.study_id == study.id)).all()}
     items = {i.id: i for i in design.items_of(session, study.id)}
     themes = {t.id: t.title for t in design.themes_of(session, study.id)}
-    # who took part in each round (saved a change or submitted): their carried answers count
-    took_part = set(
-        session.exec(
-            select(Round.number, Invitation.expert_id)
-            .join(Invitation, col(Invitation.round_id) == col(Round.id))
-            .where(
-                Round.study_id == study.id,
-                col(Invitation.started_at).is_not(None) | col(Invitation.submitted_at).is_not(None),
-            )
-        ).all()
-    )
+    # who took part in each round (saved a change or submitted: their carried answers count), and who
+    # submitted (the others' answers are partial)
+    took_part: set[tuple[int, int]] = set()
+    submitted: set[tuple[int, int]] = set()
+    for number, expert_id, _started_at, submitted_at in session.exec(
+        select(Round.number, Invitation.expert_id, Invitation.started_at, Invitation.submitted_at)
+        .join(Invitation, col(Invitation.round_id) == col(Round.id))
+        .where(
+            Round.study_id == study.id,
+            col(Invitation.started_at).is_not(None) | col(Invitation.submitted_at).is_not(None),
+        )
+    ).all():
+        took_part.add((number, expert_id))
+        if submitted_at is not None:
+            submitted.add((number, expert_id))
     before, before_round = aliased(Answer), aliased(Round)
     columns = [
         col(Round.number),
@@ -164,6 +169,7 @@ def answer_rows(session: Session, study: Study, *, identities: bool = False) -> 
             # 1: carried forward from the round before and never changed since (as ``same_answer``)
             "carried": int(version == 1 and was[3] is not None and [value, values, text, unable] == was),
             "took_part": int((number, expert_id) in took_part),
+            "submitted": int((number, expert_id) in submitted),
             "item_text": item.text,
             "language": language or "",  # of the expert's page when the answer was given
             "updated_at": updated_at.isoformat(),

@@ -32,11 +32,18 @@ class DesignKind:
 
 
 def clean_options(options: list[str], kind: str) -> list[str]:
+    """Two options or more, each once: "Price" and "price" are one option to an expert."""
     cleaned = [o.strip() for o in options if o.strip()]
     if len(cleaned) < 2:
         raise FieldValueError(Message("a %(kind)s item needs at least two options", kind=Message(kind)), "options")
-    if len(set(cleaned)) != len(cleaned):
-        raise FieldValueError(Message("options must be different from each other"), "options")
+    seen: set[str] = set()
+    for option in cleaned:
+        if option.casefold() in seen:
+            raise FieldValueError(
+                Message("options must be different from each other: “%(option)s” is given twice", option=option),
+                "options",
+            )
+        seen.add(option.casefold())
     return cleaned
 
 

@@ -219,3 +219,15 @@ def test_the_command_writes_each_export_as_the_page_does(database, monkeypatch, 
     )  # no half-written file, no temporary one left
     wrong = CliRunner().invoke(cli, ["study", "data", str(study_id), "--format", "pdf", "--out", str(tmp_path / "x")])
     assert wrong.exit_code == 2 and "--format must be one of csv, xlsx, json" in wrong.output
+    # the format follows the file's extension when not given
+    by_name = CliRunner().invoke(cli, ["study", "data", str(study_id), "--out", str(tmp_path / "by-name.json")])
+    assert by_name.exit_code == 0 and (tmp_path / "by-name.json").read_bytes() == expected["json"]
+    # refusals in one line, before anything is read or written
+    for args, said in [
+        (["--out", str(tmp_path)], "is a folder"),
+        (["--out", "."], "is a folder"),
+        (["--format", "json", "--with-emails", "--out", str(tmp_path / "n.json")], "never names anyone"),
+    ]:
+        refused = CliRunner().invoke(cli, ["study", "data", str(study_id), *args])
+        assert refused.exit_code == 2 and said in refused.output and refused.exception.__class__ is SystemExit
+    assert not (tmp_path / "n.json").exists()

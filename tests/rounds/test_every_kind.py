@@ -469,9 +469,13 @@ def test_the_exports_say_who_took_part_in_each_round(session, settings):
     service.close_round(session, study, round1, None)
     round2 = open_round(session, study, settings)
     answers.submit(session, round2, experts[0])
+    rating = next(i for i in answers.round_items(session, round2.id) if i.kind == "rating")
+    answers.save_answers(session, study, round2, experts[1], {rating.id: AnswerIn(value=2)})  # changed, not sent
     rows = [r for r in exports.answer_rows(session, study) if r["round"] == 2]
-    assert rows and all(r["carried"] == 1 for r in rows)
-    assert {r["expert"] for r in rows if r["took_part"]} == {experts[0].pseudonym}
+    assert rows and all(r["carried"] == 1 for r in rows if r["expert"] != experts[1].pseudonym)
+    assert {r["expert"] for r in rows if r["took_part"]} == {experts[0].pseudonym, experts[1].pseudonym}
+    # who submitted, apart from who only saved (their answers are partial)
+    assert {r["expert"] for r in rows if r["submitted"]} == {experts[0].pseudonym}
 
 
 # --- round 2 shows what the open questions of round 1 gave -----------------------------------------

@@ -145,8 +145,10 @@ def test_an_items_options_changed_keep_the_rules_of_new_ones(session):
     researcher = make_researcher(session)
     study = make_study(session, researcher)
     item = make_item(session, study, None, "Order these", kind="ranking", options=["Price", "Trust"])
-    with pytest.raises(InvalidInput, match="different from each other"):
+    with pytest.raises(InvalidInput, match="different from each other: “Price” is given twice"):
         design.update_item(session, study, item, ItemUpdate(options=["Price", "Trust", "Price "]), researcher)
+    with pytest.raises(InvalidInput, match="“price” is given twice"):  # one option to an expert
+        design.update_item(session, study, item, ItemUpdate(options=["Price", "Trust", "price"]), researcher)
     with pytest.raises(InvalidInput, match="at least two options"):
         design.update_item(session, study, item, ItemUpdate(options=["Price", " "]), researcher)
     design.update_item(session, study, item, ItemUpdate(options=[" Speed", "Price", "Trust"]), researcher)
