@@ -64,6 +64,12 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
         rounded = round(float(value), digits) + 0.0  # + 0.0: a value that rounds to zero prints as 0, never -0
         return format_decimal(rounded, format=f"#,##0.{'0' * digits}" if digits else "#,##0", locale=language)
 
+    def p_value_filter(value: float | None, digits: int = 3) -> str:
+        """A p-value to ``digits`` places; one too small to show is "< 0.001", never "0.000"."""
+        if value is not None and value == value and float(value) < 10**-digits:
+            return "<\u00a0" + number_filter(10**-digits, digits)
+        return number_filter(value, digits)
+
     def percent_filter(value: float | None, digits: int = 0) -> str:
         if value is None or value != value:
             return "—"
@@ -108,6 +114,7 @@ def _make_env(language: str, instance_contact: str = "") -> Environment:
     env.filters["tr"] = translate
     env.filters["num"] = number_filter
     env.filters["pct"] = percent_filter
+    env.filters["pval"] = p_value_filter
     env.filters["chart_numbers"] = chart_numbers
     env.globals["lang"] = language
     env.globals["action_label"] = action_label

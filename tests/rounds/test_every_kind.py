@@ -392,6 +392,9 @@ def test_numbers_that_round_to_zero_never_print_as_minus_zero(language):
     assert filters["num"](-0.4, 0) == "0"
     assert filters["pct"](-0.00001) == "0\u00a0%"
     assert filters["num"](-0.5, 1) in ("-0.5", "-0,5")  # a real negative stays negative
+    # a p-value too small to show says so, never "0.0000"
+    assert filters["pval"](0.00003, 4) in ("<\u00a00.0001", "<\u00a00,0001")
+    assert filters["pval"](0.0412, 3) in ("0.041", "0,041") and filters["pval"](None) == "—"
 
 
 def test_invitations_unchanged_for_experts_who_never_open_round_two(session, settings):
@@ -589,3 +592,17 @@ def test_experts_see_rankings_and_estimates_by_group_when_no_one_could_be_worked
     assert groups_to_show({"academic": 4, "practitioner": 2}, 6) == []  # the 2 would follow from the panel's
     assert groups_to_show({"academic": 4, "": 3}, 7) == ["academic"]
     assert groups_to_show({"academic": 5}, 6) == []
+
+
+def test_the_round_page_writes_whole_stopping_figures_as_whole_numbers(client, session, settings):
+    owner, study = all_kinds_study(session, experts=3)
+    round1 = open_round(session, study, settings)
+    answer_everything(session, study, round1, invited(session, round1))
+    service.close_round(session, study, round1, None)
+    session.commit()
+    page_login(client, owner.email)
+    client.cookies.set("delphi_lang", "en")
+    html = client.get(f"/studies/{study.id}/rounds/{round1.number}").text
+    assert "<dt><code>round</code></dt><dd>1</dd>" in html and "<dt><code>items</code></dt><dd>2</dd>" in html
+    figures = re.findall(r"<dt><code>[a-z_]+</code></dt><dd>([^<]*)</dd>", html)
+    assert figures and not [f for f in figures if f.endswith((".00", ",00"))]
