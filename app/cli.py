@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from app.config import Settings, SettingsError, load_settings
 from app.scoring_cli import cooke_command, score_command
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 cli = typer.Typer(
     help="Delphi: run Delphi expert surveys end to end.",
@@ -36,6 +41,24 @@ def settings_or_exit(**overrides: object) -> Settings:
 
 def say(message: str) -> None:
     typer.echo(message, err=True)
+
+
+@contextmanager
+def command_session(settings: Settings) -> Iterator[Session]:
+    """One transaction on the configured database for a command: a domain refusal (``AppError``)
+    ends the command with its message and exit code 1, and the engine is closed either way."""
+    from app.db import make_engine, session_scope
+    from app.errors import AppError
+
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except AppError as exc:
+        say(f"error: {exc.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
 
 
 @cli.command()
@@ -132,24 +155,15 @@ def researcher_create(
     """Create a researcher account (asks for the password). The instance's first account is its
     administrator."""
     from app.accounts import service
-    from app.db import make_engine, session_scope
-    from app.errors import AppError
 
     settings = settings_or_exit()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine = make_engine(settings.database_url)
-    try:
-        with session_scope(engine) as session:
-            researcher = service.create_researcher(session, email, password, name, admin=True if admin else None)
-            created, is_admin = researcher.email, researcher.is_admin
-    except AppError as exc:
-        say(f"error: {exc.detail}")
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+    with command_session(settings) as session:
+        researcher = service.create_researcher(session, email, password, name, admin=True if admin else None)
+        created, is_admin = researcher.email, researcher.is_admin
     say(f"Researcher {created} created" + (" (administrator)." if is_admin else "."))
 
 
@@ -185,22 +199,13 @@ def _with_account(email: str, action: Any) -> None:
 
     from app.accounts import service
     from app.accounts.models import Researcher
-    from app.db import make_engine, session_scope
-    from app.errors import AppError
 
-    engine = make_engine(settings_or_exit().database_url)
-    try:
-        with session_scope(engine) as session:
-            found = session.exec(select(Researcher).where(Researcher.email == service.normalise_email(email))).first()
-            if found is None:
-                say(f"error: no account uses {email}")
-                raise typer.Exit(1)
-            action(session, service, found)
-    except AppError as exc:
-        say(f"error: {exc.detail}")
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+    with command_session(settings_or_exit()) as session:
+        found = session.exec(select(Researcher).where(Researcher.email == service.normalise_email(email))).first()
+        if found is None:
+            say(f"error: no account uses {email}")
+            raise typer.Exit(1)
+        action(session, service, found)
 
 
 def _set_active(email: str, active: bool) -> None:
@@ -291,19 +296,9 @@ def study_export(
 ) -> None:
     """Write a study's protocol (themes, items, rules, panel) as TOML."""
     from app import protocol_file
-    from app.db import make_engine, session_scope
-    from app.errors import AppError
 
-    settings = settings_or_exit()
-    engine = make_engine(settings.database_url)
-    try:
-        with session_scope(engine) as session:
-            text = protocol_file.export_study(session, study_id, with_identities=with_emails)
-    except AppError as exc:
-        say(f"error: {exc.detail}")
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+    with command_session(settings_or_exit()) as session:
+        text = protocol_file.export_study(session, study_id, with_identities=with_emails)
     if out:
         out.write_text(text, encoding="utf-8")
         say(f"Protocol written to {out}")
@@ -335,8 +330,6 @@ def study_data(
     import signal
     import tempfile
 
-    from app.db import make_engine, session_scope
-    from app.errors import AppError
     from app.reports import exports
     from app.studies import service as studies
 
@@ -356,22 +349,18 @@ def study_data(
         say(f"error: {folder} is not a folder")
         raise typer.Exit(2)
     settings = settings_or_exit()
-    engine = make_engine(settings.database_url)
     spool_name: str | None = None
     # stopped with SIGTERM (a time limit, a service manager): leave through ``finally`` as on Ctrl-C
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         with (
             tempfile.NamedTemporaryFile(dir=folder, prefix=f".{out.name}.", delete=False) as spool,
-            session_scope(engine) as session,
+            command_session(settings) as session,
         ):
             spool_name = spool.name
             study = studies.get_study(session, study_id)
             exports.write_export(session, study, export_format, spool, identities=with_emails)
         os.replace(spool_name, out)
-    except AppError as exc:
-        say(f"error: {exc.detail}")
-        raise typer.Exit(1) from None
     except OSError as exc:
         say(f"error: cannot write {out}: {exc.strerror or exc}")
         raise typer.Exit(1) from None
@@ -380,7 +369,6 @@ def study_data(
         raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-        engine.dispose()
         if spool_name is not None and os.path.exists(spool_name):
             os.unlink(spool_name)
     say(f"{export_format.upper()} of study {study_id} written to {out}")
@@ -393,8 +381,6 @@ def study_create(
 ) -> None:
     """Create a study from a protocol file."""
     from app import protocol_file
-    from app.db import make_engine, session_scope
-    from app.errors import AppError
 
     settings = settings_or_exit()
     try:
@@ -402,16 +388,9 @@ def study_create(
     except OSError as exc:
         say(f"error: {file}: {exc.strerror}")
         raise typer.Exit(2) from None
-    engine = make_engine(settings.database_url)
-    try:
-        with session_scope(engine) as session:
-            study = protocol_file.create_from_text(session, text, owner_email=owner, filename=str(file))
-            study_id, title = study.id, study.title
-    except AppError as exc:
-        say(f"error: {exc.detail}")
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+    with command_session(settings) as session:
+        study = protocol_file.create_from_text(session, text, owner_email=owner, filename=str(file))
+        study_id, title = study.id, study.title
     say(f"Study {study_id} created: {title}")
     typer.echo(str(study_id))
 

@@ -42,6 +42,15 @@ def all_kinds_study(session, experts: int = 8, language: str = "en"):  # type: i
     return owner, study
 
 
+def first_round_closed(session, study, settings):  # type: ignore[no-untyped-def]
+    """Round 1 opened, answered by every invited expert (``answer_everything``), closed and analysed."""
+    round1 = open_round(session, study, settings)
+    experts = invited(session, round1)
+    answer_everything(session, study, round1, experts)
+    service.close_round(session, study, round1, None)
+    return round1, experts
+
+
 def by_kind(session, round_):  # type: ignore[no-untyped-def]
     items = answers.round_items(session, round_.id)
     found: dict[str, list] = {}
@@ -151,10 +160,7 @@ def test_the_report_cli_exits_0_after_a_round_with_no_answers(database, tmp_path
 
 def test_snapshot_and_api_keep_the_contract_for_every_kind(client, session, settings):
     owner, study = all_kinds_study(session)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     page_login(client, owner.email)
     body = client.get(f"/api/studies/{study.id}/rounds/1/results").json()
     entries = {e["text"]: e for e in body["data"]["items"]}
@@ -212,10 +218,7 @@ def test_exports_carry_every_kind(session, settings):
 
 def two_rounds(client, session, settings):  # type: ignore[no-untyped-def]
     owner, study = all_kinds_study(session)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     round2 = open_round(session, study, settings)
     return owner, study, round1, round2, experts
 
@@ -312,10 +315,7 @@ def test_a_tie_in_a_ranking_is_refused_everywhere_with_the_same_message_and_noth
 
 def test_a_promoted_statement_joins_its_theme_once(client, session, settings):
     owner, study = all_kinds_study(session)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     theme = next(t for t in design.themes_of(session, study.id) if t.title == "Strategy")
     open_answers = coding.open_answers(session, round1)[0][1]
     statement = coding.create_statement(
@@ -363,10 +363,7 @@ def test_ending_the_study_by_hand_needs_a_reason_and_is_reported(client, session
 
 def test_the_report_has_a_section_for_every_kind(session, settings):
     owner, study = all_kinds_study(session)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     open_answers = coding.open_answers(session, round1)[0][1]
     coding.create_statement(
         session, study, round1, "Delivery times decide", [a.id for a, _ in open_answers[:2]], None, [], None
@@ -416,10 +413,7 @@ def test_stability_pairs_only_answers_the_experts_gave(session, settings):
     """An expert silent in round 2 has round-1 answers carried into it: round 3's stability does not
     pair them as if given in round 2."""
     _, study = all_kinds_study(session, experts=4)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     round2 = open_round(session, study, settings)
     for expert in experts[:3]:
         answers.submit(session, round2, expert)
@@ -437,10 +431,7 @@ def test_attrition_counts_an_expert_who_only_submitted_as_staying(session, setti
     from app.reports.results import final_results
 
     _, study = all_kinds_study(session, experts=4)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     round2 = open_round(session, study, settings)
     for expert in experts[:3]:
         answers.submit(session, round2, expert)  # agrees with everything: no change, just submit
@@ -452,10 +443,7 @@ def test_attrition_counts_an_expert_who_only_submitted_as_staying(session, setti
 
 def test_a_real_time_round_two_shows_no_group_figures_before_anyone_takes_part(client, session, settings):
     _, study = all_kinds_study(session, experts=4)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     round2 = open_round(session, study, settings, realtime=True)
     url, _ = consented_page(client, session, experts[0])
     assert "Group median" not in client.get(url).text  # four carried answers, nobody has given them
@@ -466,10 +454,7 @@ def test_a_real_time_round_two_shows_no_group_figures_before_anyone_takes_part(c
 
 def test_the_exports_say_who_took_part_in_each_round(session, settings):
     _, study = all_kinds_study(session, experts=3)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     round2 = open_round(session, study, settings)
     answers.submit(session, round2, experts[0])
     rating = next(i for i in answers.round_items(session, round2.id) if i.kind == "rating")
@@ -486,10 +471,7 @@ def test_the_exports_say_who_took_part_in_each_round(session, settings):
 
 def test_round_two_shows_the_statements_drawn_from_round_one_s_open_answers(client, session, settings):
     _, study = all_kinds_study(session, experts=4)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     sources = coding.open_answers(session, round1)[0][1]
     coding.create_statement(session, study, round1, "Delivery times decide", [a.id for a, _ in sources], None, [], None)
     open_round(session, study, settings)
@@ -523,10 +505,7 @@ def test_moving_an_item_keeps_its_answers_carried_and_rewording_it_does_not(sess
     from app.studies.schemas import ItemUpdate
 
     owner, study = all_kinds_study(session, experts=3)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     moved, reworded = by_kind(session, round1)["rating"]
     other_theme = make_theme(session, study, "Elsewhere")
     design.update_item(session, study, moved, ItemUpdate(theme_id=other_theme.id), owner)

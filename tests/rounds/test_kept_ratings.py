@@ -19,7 +19,7 @@ from app.rounds.compute import Panelist, RoundAnswers
 from app.rounds.models import Answer, RoundRatings, RoundResult
 from app.studies.models import Item
 from tests.rounds.helpers import invited, open_round
-from tests.rounds.test_every_kind import all_kinds_study, answer_everything, snapshot
+from tests.rounds.test_every_kind import all_kinds_study, answer_everything, first_round_closed, snapshot
 
 
 def _round(matrix: np.ndarray, took_part: list[bool]) -> RoundAnswers:
@@ -74,10 +74,7 @@ def test_stability_from_the_kept_matrix_equals_stability_from_the_answers(sessio
     analysed before the matrix was kept) from its answers: the same, with an expert silent in
     round 2 (carried answers are not theirs) and an answer changed."""
     _, study = all_kinds_study(session, experts=5)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     round2 = open_round(session, study, settings)
     rating = answers.round_items(session, round2.id)[0]
     assert rating.kind == "rating"
@@ -125,10 +122,7 @@ def test_stability_from_the_kept_matrix_equals_stability_from_the_answers(sessio
 
 def test_reanalysing_a_round_replaces_its_kept_matrix(session, settings):
     _, study = all_kinds_study(session, experts=3)
-    round1 = open_round(session, study, settings)
-    experts = invited(session, round1)
-    answer_everything(session, study, round1, experts)
-    service.close_round(session, study, round1, None)
+    round1, experts = first_round_closed(session, study, settings)
     before = session.exec(select(RoundRatings).where(RoundRatings.round_id == round1.id)).one().matrix
     rating = next(i for i in answers.round_items(session, round1.id) if i.kind == "rating")
     answer = session.exec(select(Answer).where(Answer.round_id == round1.id, Answer.item_id == rating.id)).first()
