@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from app.reports.exports import EXPORTS  # noqa: E402
+
 
 def _peak_kb() -> int:
     """The process's peak resident memory (VmHWM): unlike ``ru_maxrss``, not inherited across the
@@ -104,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--experts", type=int, nargs="+", default=[250, 500, 1000])
-    parser.add_argument("--formats", nargs="+", choices=("csv", "xlsx", "json"), default=["csv", "xlsx", "json"])
+    parser.add_argument("--formats", nargs="+", choices=EXPORTS, default=list(EXPORTS))
     parser.add_argument("--postgres", default=os.environ.get("DELPHI_TEST_POSTGRES_URL"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -233,8 +233,7 @@ def pack_ratings(data: RoundAnswers) -> bytes:
     """The matrix ``compute`` analyses (experts who did not take part have no ratings), with its
     experts' and items' ids, as NumPy's own format: ratings that are whole numbers within a byte
     (every scale) in a byte each, others as they are."""
-    matrix = data.matrix.copy()
-    matrix[[not e.took_part for e in data.experts]] = np.nan
+    matrix = data.analysed_matrix()
     rated = matrix[~np.isnan(matrix)]
     if np.array_equal(rated, np.round(rated)) and (rated.size == 0 or np.abs(rated).max() <= 127):
         stored: np.ndarray = np.where(np.isnan(matrix), _NO_RATING, matrix).astype(np.int8)

@@ -119,6 +119,13 @@ class RoundAnswers:
     def rating_items(self) -> list[Item]:
         return sorted((i for i in self.items if i.kind == "rating"), key=lambda i: i.id)
 
+    def analysed_matrix(self) -> np.ndarray:
+        """``matrix`` less the answers carried forward for experts who did not take part: what the
+        statistics read, and what the analysis keeps for the next round."""
+        matrix = self.matrix.copy()
+        matrix[[not e.took_part for e in self.experts]] = np.nan
+        return matrix
+
 
 # An item is flagged "conforming" when it reached consensus in this round (not in the one before),
 # its answers moved toward the median the panel was shown more often than random directions would
@@ -133,8 +140,7 @@ def compute(data: RoundAnswers, protocol: Protocol, n_boot: int | None = None) -
     experts = data.experts
     rating_items = data.rating_items
     took_part = np.array([e.took_part for e in experts], dtype=bool)
-    matrix = data.matrix.copy()
-    matrix[~took_part] = np.nan  # carried-forward answers of experts who did not take part
+    matrix = data.analysed_matrix()
     cells = max(matrix.size, 1)
     n_boot = n_boot if n_boot is not None else int(min(1000, BOOTSTRAP_CELL_BUDGET // cells))
     scale, agree = protocol.scale, protocol.agree
